@@ -1,0 +1,18 @@
+"""nst_core: the style transfer engine behind the studio app. Importable without Gradio."""
+
+from .errors import InvalidInput, NSTError, WeightsMismatch, WeightsUnavailable
+from .image.optimize import ImageProgress, ImageSettings, StyleResult, iter_stylize, stylize_image
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ImageProgress",
+    "ImageSettings",
+    "InvalidInput",
+    "NSTError",
+    "StyleResult",
+    "WeightsMismatch",
+    "WeightsUnavailable",
+    "iter_stylize",
+    "stylize_image",
+]

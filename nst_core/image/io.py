@@ -1,0 +1,142 @@
+"""The one image I/O path: decode anything a user uploads into RGB, convert to and from tensors, save."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+
+from ..errors import InvalidInput
+
+ImageSource = Union[str, Path, bytes, Image.Image, np.ndarray]
+
+# Above this many pixels a photo is shrunk while decoding; the optimizer never needs more.
+MAX_DECODE_PIXELS = 4096 * 4096
+# Refuse files that claim to be larger than this outright (decompression bombs).
+MAX_FILE_PIXELS = 400_000_000
+Image.MAX_IMAGE_PIXELS = MAX_FILE_PIXELS
+SETTINGS_KEY = "nst-settings"
+
+
+@dataclass
+class LoadedImage:
+    image: Image.Image
+    notices: list[str] = field(default_factory=list)
+
+
+def load_image(source: ImageSource, *, label: str = "image", max_pixels: int = MAX_DECODE_PIXELS) -> LoadedImage:
+    """Decode ``source`` to an 8-bit RGB image, upright per EXIF, at most ``max_pixels`` large."""
+    notices: list[str] = []
+    image = _open(source, label)
+    if image.width < 1 or image.height < 1:
+        raise InvalidInput(f"The {label} has no pixels.")
+    if image.width * image.height > max_pixels:
+        # JPEG can decode at 1/2, 1/4, 1/8 scale directly: a 50 MP photo never fills memory at full size.
+        scale = math.sqrt(max_pixels / (image.width * image.height))
+        image.draft("RGB", (int(image.width * scale) + 1, int(image.height * scale) + 1))
+    try:
+        image = ImageOps.exif_transpose(image)
+        image = _to_rgb(image)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidInput(f"The {label} could not be decoded ({exc}); is the file complete?") from exc
+    if image.width * image.height > max_pixels:
+        original = image.size
+        scale = math.sqrt(max_pixels / (image.width * image.height))
+        image = image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))), Image.LANCZOS)
+        notices.append(f"The {label} ({original[0]}x{original[1]}) was downscaled to {image.width}x{image.height}.")
+    return LoadedImage(image, notices)
+
+
+def _open(source: ImageSource, label: str) -> Image.Image:
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, np.ndarray):
+        return _from_array(source, label)
+    if source is None or (isinstance(source, (str, bytes)) and len(source) == 0):
+        raise InvalidInput(f"No {label} was given.")
+    if isinstance(source, (str, Path)) and not Path(source).is_file():
+        raise InvalidInput(f"The {label} file {Path(source).name!r} does not exist.")
+    if isinstance(source, (str, Path)) and Path(source).stat().st_size == 0:
+        raise InvalidInput(f"The {label} file {Path(source).name!r} is empty.")
+    try:
+        # Decoding is lazy: a large JPEG can still be drafted at reduced size before its pixels load.
+        return Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+    except Image.DecompressionBombError as exc:
+        raise InvalidInput(f"The {label} is too large to open ({exc}).") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise InvalidInput(f"The {label} is not an image that can be read (PNG, JPEG, WebP, ...).") from exc
+
+
+def _from_array(array: np.ndarray, label: str) -> Image.Image:
+    if array.ndim not in (2, 3) or array.size == 0:
+        raise InvalidInput(f"The {label} array has shape {array.shape}; expected HxW or HxWxC.")
+    if array.dtype != np.uint8:
+        array = np.asarray(array, dtype=np.float64)
+        peak = 1.0 if np.nanmax(array) <= 1.0 else (255.0 if np.nanmax(array) <= 255 else 65535.0)
+        array = np.clip(np.nan_to_num(array) / peak * 255.0, 0, 255).astype(np.uint8)
+    return Image.fromarray(array)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit and float greyscale: scale to 8 bits instead of clipping at 255.
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if array.max(initial=0) > 255 else 255.0
+        image = Image.fromarray(np.clip(array / peak * 255.0, 0, 255).astype(np.uint8))
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        # Transparent areas become white, as they look in a browser on a white page.
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return image.convert("RGB")
+
+
+def fit_long_side(image: Image.Image, long_side: int, min_short_side: int = 1) -> Image.Image:
+    """Resize so the longer side is ``long_side`` (or the shorter one ``min_short_side``), keeping the aspect."""
+    scale = max(long_side / max(image.size), min_short_side / min(image.size))
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image if size == image.size else image.resize(size, Image.LANCZOS)
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> float tensor (1, 3, H, W) in [0, 1]."""
+    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def to_pil(tensor: torch.Tensor) -> Image.Image:
+    """Float tensor (1, 3, H, W) or (3, H, W) in [0, 1] -> RGB PIL image."""
+    array = tensor.detach().float().squeeze(0).clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray((array * 255.0 + 0.5).astype(np.uint8))
+
+
+def resize_tensor(tensor: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize a (1, C, H, W) tensor to ``size`` = (H, W) with antialiasing when shrinking."""
+    if tuple(tensor.shape[-2:]) == tuple(size):
+        return tensor
+    return F.interpolate(tensor, size=size, mode="bicubic", align_corners=False, antialias=True)
+
+
+def save_png(image: Image.Image, path: str | Path, settings: dict | None = None) -> Path:
+    """Save as PNG with ``settings`` as JSON in a text chunk, so a result can be reproduced."""
+    info = PngImagePlugin.PngInfo()
+    if settings is not None:
+        info.add_text(SETTINGS_KEY, json.dumps(settings, sort_keys=True, default=str))
+    image.save(path, format="PNG", pnginfo=info)
+    return Path(path)
+
+
+def read_png_settings(path: str | Path) -> dict | None:
+    """The settings a result PNG was made with, or None."""
+    with Image.open(path) as image:
+        text = getattr(image, "text", {}).get(SETTINGS_KEY)
+    return json.loads(text) if text else None

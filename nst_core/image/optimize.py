@@ -1,0 +1,282 @@
+"""Optimization-based style transfer (Gatys et al. 2016), coarse to fine.
+
+``iter_stylize`` is a generator: it yields :class:`ImageProgress` events while it works and a
+:class:`StyleResult` last. Stopping the iteration (``close()``, or simply not asking for more)
+cancels the job. ``stylize_image`` runs it to the end and reports through an optional callback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Literal, Sequence
+
+import torch
+from PIL import Image
+
+from ..errors import InvalidInput
+from ..runtime import Precision, Runtime, pick_runtime, seed_everything
+from .backbones import BACKBONES, FeatureNet, Pooling, backbone_spec, load_backbone
+from .color import COLOR_MODES, ColorMode, keep_content_colors, recolor_style
+from .io import ImageSource, fit_long_side, load_image, resize_tensor, to_pil, to_tensor
+from .losses import ContentLoss, StyleLoss, total_variation
+
+log = logging.getLogger(__name__)
+
+MIN_SIZE, MAX_SIZE = 32, 2048
+MAX_STEPS = 5000
+MAX_STYLES = 8
+# Below this many pixels a side, VGG's four poolings leave nothing for relu5_1 to see.
+MIN_SIDE = 32
+MAX_ASPECT = 16
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """Every knob of an image stylization. Written into the result PNG so a run can be repeated."""
+
+    backbone: str = "vgg19"
+    size: int = 512                  # long side of the result, in pixels
+    steps: int = 60                  # iterations at the final size
+    coarse_steps: int | None = None  # iterations at each smaller scale (None: the same as ``steps``)
+    min_size: int = 128              # first (coarsest) scale; set it >= size for a single scale
+    scale_ratio: float = math.sqrt(2)
+    content_weight: float = 1.0
+    style_weight: float = 1e3
+    tv_weight: float = 10.0
+    content_layers: tuple[str, ...] | None = None  # None: the backbone's defaults
+    style_layers: tuple[str, ...] | None = None
+    style_layer_weights: tuple[float, ...] | None = None
+    style_blend: tuple[float, ...] | None = None   # one weight per style image (None: equal)
+    style_scale: float = 1.0         # style image size relative to the content's, at every scale
+    color: ColorMode = "none"
+    init: Literal["content", "noise"] = "content"
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    learning_rate: float = 0.02      # Adam only; the image lives in [0, 1]
+    pooling: Pooling = "max"
+    seed: int = 0
+    precision: Precision = "auto"
+    device: str = "auto"
+    preview_every: int = 0           # 0: previews only at the end of each scale
+
+    def check(self, num_styles: int) -> None:
+        """Raise :class:`InvalidInput` for any value a run cannot use."""
+        spec = _check_choice("backbone", self.backbone, tuple(BACKBONES)) and backbone_spec(self.backbone)
+        _check_range("size", self.size, MIN_SIZE, MAX_SIZE)
+        _check_range("steps", self.steps, 1, MAX_STEPS)
+        if self.coarse_steps is not None:
+            _check_range("coarse_steps", self.coarse_steps, 0, MAX_STEPS)
+        _check_range("min_size", self.min_size, MIN_SIZE, MAX_SIZE)
+        _check_range("scale_ratio", self.scale_ratio, 1.1, 4.0)
+        _check_range("style_scale", self.style_scale, 0.1, 4.0)
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            _check_range(name, getattr(self, name), 0.0, 1e9)
+        _check_range("learning_rate", self.learning_rate, 1e-5, 1.0)
+        _check_choice("color", self.color, COLOR_MODES)
+        _check_choice("init", self.init, ("content", "noise"))
+        _check_choice("optimizer", self.optimizer, ("lbfgs", "adam"))
+        _check_choice("pooling", self.pooling, ("max", "avg"))
+        _check_choice("precision", self.precision, ("auto", "fp32", "bf16", "fp16"))
+        if not 1 <= num_styles <= MAX_STYLES:
+            raise InvalidInput(f"Give between 1 and {MAX_STYLES} style images (got {num_styles}).")
+        if self.style_blend is not None:
+            if len(self.style_blend) != num_styles:
+                raise InvalidInput(f"{len(self.style_blend)} blend weights for {num_styles} style images.")
+            if min(self.style_blend) < 0 or sum(self.style_blend) <= 0:
+                raise InvalidInput("Style blend weights must be non-negative and not all zero.")
+        style_layers = self.style_layers or spec.style_layers
+        if self.style_layer_weights is not None and len(self.style_layer_weights) != len(style_layers):
+            raise InvalidInput(f"{len(self.style_layer_weights)} style layer weights for {len(style_layers)} layers.")
+        probe = spec.build(self.pooling)
+        for layer in (*(self.content_layers or ()), *style_layers):
+            if layer not in probe.layer_names:
+                raise InvalidInput(f"{self.backbone} has no layer {layer!r}; it has {', '.join(probe.layer_names)}.")
+
+    def scales(self) -> list[int]:
+        """Long sides from coarse to fine, ``scale_ratio`` apart, ending exactly at ``size``."""
+        if self.size <= self.min_size:
+            return [self.size]
+        count = math.ceil(math.log(self.size / self.min_size) / math.log(self.scale_ratio))
+        return [round(self.size / self.scale_ratio**k) for k in range(count, -1, -1)]
+
+    def steps_at(self, scale_index: int, num_scales: int) -> int:
+        last = scale_index == num_scales - 1
+        return self.steps if last or self.coarse_steps is None else self.coarse_steps
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise InvalidInput(f"{name} must be a number (got {value!r}).")
+    if not low <= value <= high:
+        raise InvalidInput(f"{name} must be between {low:g} and {high:g} (got {value:g}).")
+
+
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> bool:
+    if value not in choices:
+        raise InvalidInput(f"{name} must be one of {', '.join(choices)} (got {value!r}).")
+    return True
+
+
+@dataclass(frozen=True)
+class ImageProgress:
+    step: int                 # 1-based, counted over all scales
+    total: int
+    scale_index: int
+    num_scales: int
+    size: tuple[int, int]     # (width, height) at this scale
+    losses: dict[str, float]
+    preview: Image.Image | None = None
+
+
+@dataclass
+class StyleResult:
+    image: Image.Image
+    settings: dict
+    losses: dict[str, float]
+    seconds: float
+    runtime: str
+    notices: list[str] = field(default_factory=list)
+
+
+class _Objective:
+    """Weighted content + style + TV loss of an image against fixed targets at one scale."""
+
+    def __init__(self, net: FeatureNet, runtime: Runtime, settings: ImageSettings,
+                 content: torch.Tensor, styles: list[torch.Tensor]) -> None:
+        spec = backbone_spec(settings.backbone)
+        self.net, self.runtime, self.settings = net, runtime, settings
+        content_layers = settings.content_layers or spec.content_layers
+        style_layers = settings.style_layers or spec.style_layers
+        layer_weights = settings.style_layer_weights or spec.style_layer_weights
+        self.style_layer_weight = dict(zip(style_layers, (w / sum(layer_weights) for w in layer_weights)))
+        blend = list(settings.style_blend or [1.0] * len(styles))
+        with torch.no_grad():
+            content_features = self.features(content, content_layers)
+            style_features = [self.features(style, style_layers) for style in styles]
+        self.content_losses = {layer: ContentLoss(content_features[layer]) for layer in content_layers}
+        self.style_losses = {
+            layer: StyleLoss.blended([features[layer] for features in style_features], blend)
+            for layer in style_layers
+        }
+        self.layers = set(content_layers) | set(style_layers)
+
+    def features(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        with self.runtime.autocast():
+            return self.net(self.runtime.prepare_input(image), layers)
+
+    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        features = self.features(image, self.layers)
+        content = sum(loss(features[layer]) for layer, loss in self.content_losses.items())
+        style = sum(self.style_layer_weight[layer] * loss(features[layer]) for layer, loss in self.style_losses.items())
+        tv = total_variation(image)
+        s = self.settings
+        total = s.content_weight * content + s.style_weight * style + s.tv_weight * tv
+        terms = {name: float(value.detach()) for name, value in
+                 (("content", content), ("style", style), ("tv", tv), ("total", total))}
+        return total, terms
+
+
+def _make_optimizer(settings: ImageSettings, image: torch.Tensor) -> torch.optim.Optimizer:
+    if settings.optimizer == "adam":
+        return torch.optim.Adam([image], lr=settings.learning_rate)
+    # One iteration per step() so that progress can be reported; the curvature history persists.
+    # Zero tolerances: a tiny relative loss must never stop the run early.
+    return torch.optim.LBFGS([image], lr=1.0, max_iter=1, history_size=50,
+                             tolerance_grad=0.0, tolerance_change=0.0)
+
+
+def _initial_image(settings: ImageSettings, content: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    if settings.init == "noise":
+        return torch.rand(content.shape, generator=generator)
+    return content.clone()
+
+
+def iter_stylize(content: ImageSource, styles: Sequence[ImageSource], settings: ImageSettings | None = None,
+                 *, network: FeatureNet | None = None) -> Iterator[ImageProgress | StyleResult]:
+    """Stylize ``content`` with ``styles``; yields progress events, then the :class:`StyleResult`.
+
+    ``network`` overrides the pretrained backbone (used with random weights by tests and benchmarks).
+    """
+    settings = settings or ImageSettings()
+    styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
+    settings.check(len(styles))
+    started = time.perf_counter()
+    loaded_content = load_image(content, label="content image")
+    loaded_styles = [load_image(style, label=f"style image {i + 1}") for i, style in enumerate(styles)]
+    for loaded, label in ((loaded_content, "content image"), *((s, "a style image") for s in loaded_styles)):
+        width, height = loaded.image.size
+        if max(width, height) > MAX_ASPECT * min(width, height):
+            raise InvalidInput(f"The {label} is {width}x{height}; aspect ratios beyond {MAX_ASPECT}:1 are not supported.")
+    notices = loaded_content.notices + [n for loaded in loaded_styles for n in loaded.notices]
+    runtime = pick_runtime(settings.device, settings.precision)
+    net = runtime.prepare_model(network or load_backbone(settings.backbone, settings.pooling))
+    generator = seed_everything(settings.seed)
+
+    sizes = settings.scales()
+    total = sum(settings.steps_at(i, len(sizes)) for i in range(len(sizes)))
+    done, image, terms = 0, None, {}
+    for index, long_side in enumerate(sizes):
+        content_t = to_tensor(fit_long_side(loaded_content.image, long_side, MIN_SIDE))
+        style_ts = [
+            recolor_style(to_tensor(fit_long_side(s.image, round(long_side * settings.style_scale), MIN_SIDE)),
+                          content_t, settings.color)
+            for s in loaded_styles
+        ]
+        objective = _Objective(net, runtime, settings, content_t, style_ts)
+        start = _initial_image(settings, content_t, generator) if image is None else image.detach()
+        image = resize_tensor(start, tuple(content_t.shape[-2:])).clamp(0, 1).requires_grad_(True)
+        optimizer = _make_optimizer(settings, image)
+        steps = settings.steps_at(index, len(sizes))
+        for step in range(steps):
+            terms = _step(optimizer, objective, image, clamp=settings.optimizer == "adam")
+            done += 1
+            last = step == steps - 1
+            show = last or (settings.preview_every and done % settings.preview_every == 0)
+            preview = _finish(image, content_t, settings) if show else None
+            yield ImageProgress(done, total, index, len(sizes), (content_t.shape[-1], content_t.shape[-2]),
+                                terms, preview)
+        log.debug("scale %d/%d (%d px) done after %.1f s", index + 1, len(sizes), long_side,
+                  time.perf_counter() - started)
+
+    result = _finish(image, content_t, settings)
+    record = {**dataclasses.asdict(settings), "num_styles": len(styles), "runtime": runtime.label}
+    yield StyleResult(result, record, terms, time.perf_counter() - started, runtime.label, notices)
+
+
+def _step(optimizer: torch.optim.Optimizer, objective: _Objective, image: torch.Tensor, clamp: bool) -> dict:
+    terms: dict[str, float] = {}
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss, values = objective(image)
+        loss.backward()
+        terms.update(values)
+        return loss
+
+    optimizer.step(closure)
+    if clamp:
+        with torch.no_grad():
+            image.clamp_(0, 1)
+    return terms
+
+
+def _finish(image: torch.Tensor, content: torch.Tensor, settings: ImageSettings) -> Image.Image:
+    out = image.detach().clamp(0, 1)
+    if settings.color == "luminance":
+        out = keep_content_colors(out, content)
+    return to_pil(out)
+
+
+def stylize_image(content: ImageSource, styles: Sequence[ImageSource], settings: ImageSettings | None = None,
+                  *, on_progress: Callable[[ImageProgress], None] | None = None,
+                  network: FeatureNet | None = None) -> StyleResult:
+    """Run :func:`iter_stylize` to the end; ``on_progress`` sees every event (raise in it to cancel)."""
+    for event in iter_stylize(content, styles, settings, network=network):
+        if isinstance(event, StyleResult):
+            return event
+        if on_progress is not None:
+            on_progress(event)
+    raise RuntimeError("stylization ended without a result")  # unreachable: the generator always ends with one

@@ -1,0 +1,92 @@
+"""Where and how the networks run: device, autocast precision, memory layout, seeding."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A device plus the numeric settings the frozen networks run with.
+
+    The tensor being optimized always stays fp32; only the network's forward
+    and backward run in ``autocast_dtype`` (when set).
+    """
+
+    device: torch.device
+    autocast_dtype: torch.dtype | None
+    channels_last: bool
+
+    @property
+    def label(self) -> str:
+        dtype = str(self.autocast_dtype).removeprefix("torch.") if self.autocast_dtype else "fp32"
+        layout = "channels_last" if self.channels_last else "contiguous"
+        return f"{self.device.type}/{dtype}/{layout}"
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        model = model.to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    def prepare_input(self, tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.to(self.device)
+        if self.channels_last and tensor.dim() == 4:
+            tensor = tensor.contiguous(memory_format=torch.channels_last)
+        return tensor
+
+
+def cpu_supports_bf16() -> bool:
+    """True when oneDNN has native bf16 kernels (AVX-512 bf16 / AMX); elsewhere bf16 is emulated and slow."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def pick_runtime(device: str = "auto", precision: Precision = "auto") -> Runtime:
+    """Choose the fastest sound settings for ``device`` unless ``precision`` forces one."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if precision == "fp32":
+        return Runtime(dev, None, channels_last=False)
+    if dev.type == "cuda":
+        dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+        if precision == "auto" and not torch.cuda.is_bf16_supported():
+            dtype = torch.float16
+        return Runtime(dev, dtype, channels_last=True)
+    if precision == "fp16":
+        raise ValueError("fp16 autocast is only offered on CUDA; use 'bf16' or 'fp32' on the CPU")
+    if precision == "bf16" or cpu_supports_bf16():
+        return Runtime(dev, torch.bfloat16, channels_last=True)
+    return Runtime(dev, None, channels_last=True)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a generator for reproducible draws."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def freeze(module: torch.nn.Module) -> torch.nn.Module:
+    """Evaluation mode with no parameter gradients, for fixed feature networks."""
+    module.eval()
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    return module

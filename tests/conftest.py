@@ -1,0 +1,91 @@
+"""Shared fixtures: a private Hugging Face cache, and checkpoints shaped like the published ones."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples" / "images"
+
+# Keep every test away from the user's real cache and from the network.
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+@pytest.fixture
+def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty Hub cache in a temp dir, offline, as the app sees it on a machine without network."""
+    home = tmp_path / "hf"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (home / "hub").mkdir(parents=True)
+    from nst_core.image import backbones
+
+    backbones.load_backbone.cache_clear()
+    yield home / "hub"
+    backbones.load_backbone.cache_clear()
+
+
+def put_in_hub_cache(cache: Path, repo_id: str, filename: str, payload: bytes | Path, revision: str = "main") -> Path:
+    """Lay a file out exactly as ``hf_hub_download`` leaves it: blobs, snapshots/<commit>, refs/<branch>."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    commit = hashlib.sha1(f"{repo_id}/{filename}".encode()).hexdigest()
+    # The Hub names blobs by etag; any unique name serves for a cache that is only read.
+    blob = repo / "blobs" / hashlib.sha256(f"{repo_id}/{filename}/blob".encode()).hexdigest()
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(payload, Path):
+        shutil.move(payload, blob)  # large checkpoints are moved, not copied
+    else:
+        blob.write_bytes(payload)
+    snapshot = repo / "snapshots" / commit / filename
+    snapshot.parent.mkdir(parents=True, exist_ok=True)
+    snapshot.symlink_to(os.path.relpath(blob, snapshot.parent))
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / revision).write_text(commit)
+    return snapshot
+
+
+def vgg_trunk_tensors(conv_indices: tuple[int, ...], seed: int = 0) -> dict[str, torch.Tensor]:
+    """``features.N.{weight,bias}`` with torchvision's VGG shapes and random values."""
+    generator = torch.Generator().manual_seed(seed)
+    channels = [64, 64, 128, 128] + [256] * (4 if len(conv_indices) == 16 else 3)
+    channels += [512] * (len(conv_indices) - len(channels))
+    tensors, previous = {}, 3
+    for index, out in zip(conv_indices, channels):
+        tensors[f"features.{index}.weight"] = torch.randn(out, previous, 3, 3, generator=generator) * 0.05
+        tensors[f"features.{index}.bias"] = torch.randn(out, generator=generator) * 0.01
+        previous = out
+    return tensors
+
+
+def timm_vgg_checkpoint(conv_indices: tuple[int, ...]) -> dict[str, torch.Tensor]:
+    """A timm ``vgg*.tv_in1k`` state dict: the trunk plus timm's classifier names and shapes."""
+    tensors = vgg_trunk_tensors(conv_indices)
+    # timm stores fc1 as a 7x7 conv; the values do not matter to us, only names and shapes.
+    tensors["pre_logits.fc1.weight"] = torch.zeros(4096, 512, 7, 7)
+    tensors["pre_logits.fc1.bias"] = torch.zeros(4096)
+    tensors["pre_logits.fc2.weight"] = torch.zeros(4096, 4096)
+    tensors["pre_logits.fc2.bias"] = torch.zeros(4096)
+    tensors["head.fc.weight"] = torch.zeros(1000, 4096)
+    tensors["head.fc.bias"] = torch.zeros(1000)
+    return tensors
+
+
+def resnet50_checkpoint() -> dict[str, torch.Tensor]:
+    """torchvision's ``resnet50()`` state dict, every one of its 320 tensors, random values."""
+    from torchvision.models import resnet50
+
+    torch.manual_seed(1)
+    return {name: tensor.clone() for name, tensor in resnet50(weights=None).state_dict().items()}
+
+
+def save_safetensors(tensors: dict[str, torch.Tensor], path: Path) -> Path:
+    save_file({name: tensor.contiguous() for name, tensor in tensors.items()}, str(path))
+    return path

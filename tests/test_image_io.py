@@ -1,0 +1,89 @@
+"""Decoding whatever a user uploads: bad files, odd modes, huge photos, PNG metadata."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from nst_core import InvalidInput
+from nst_core.image.io import fit_long_side, load_image, read_png_settings, save_png, to_pil, to_tensor
+
+
+def test_text_file_is_rejected(tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_text("this is not an image")
+    with pytest.raises(InvalidInput, match="not an image"):
+        load_image(path, label="content image")
+
+
+def test_empty_and_missing_files_are_rejected(tmp_path):
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    with pytest.raises(InvalidInput, match="empty"):
+        load_image(empty)
+    with pytest.raises(InvalidInput, match="does not exist"):
+        load_image(tmp_path / "nope.jpg")
+    with pytest.raises(InvalidInput, match="No style image"):
+        load_image("", label="style image")
+
+
+def test_truncated_jpeg_is_rejected(tmp_path):
+    path = tmp_path / "cut.jpg"
+    noise = np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(path, quality=95)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(InvalidInput, match="could not be decoded"):
+        load_image(path)
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped(tmp_path):
+    ramp = (np.linspace(0, 65535, 64 * 64).reshape(64, 64)).astype(np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(ramp).save(path)
+    image = load_image(path).image
+    assert image.mode == "RGB"
+    values = np.asarray(image)[..., 0]
+    assert values.min() == 0 and values.max() == 255
+    assert 100 < np.median(values) < 155  # a clipped conversion would be 255 almost everywhere
+
+
+def test_rgba_transparency_becomes_white_and_grey_becomes_rgb(tmp_path):
+    rgba = Image.new("RGBA", (8, 8), (255, 0, 0, 0))
+    rgba.save(tmp_path / "clear.png")
+    assert load_image(tmp_path / "clear.png").image.getpixel((3, 3)) == (255, 255, 255)
+    Image.new("L", (8, 8), 77).save(tmp_path / "grey.png")
+    assert load_image(tmp_path / "grey.png").image.getpixel((0, 0)) == (77, 77, 77)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    image = Image.new("RGB", (40, 20), (0, 0, 255))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise for display
+    image.save(tmp_path / "phone.jpg", exif=exif.tobytes())
+    assert load_image(tmp_path / "phone.jpg").image.size == (20, 40)
+
+
+def test_fifty_megapixel_photo_is_downscaled_with_a_notice(tmp_path):
+    path = tmp_path / "huge.jpg"
+    Image.new("RGB", (8660, 5774), (120, 80, 40)).save(path, quality=70)
+    loaded = load_image(path, max_pixels=4_000_000)
+    assert loaded.image.width * loaded.image.height <= 4_000_000
+    assert abs(loaded.image.width / loaded.image.height - 8660 / 5774) < 0.01
+    assert loaded.notices and "downscaled" in loaded.notices[0]
+
+
+def test_tensor_round_trip_and_fit_long_side():
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 50, 3), dtype=np.uint8))
+    assert np.array_equal(np.asarray(to_pil(to_tensor(image))), np.asarray(image))
+    assert fit_long_side(image, 100).size == (100, 60)
+    assert to_tensor(image).shape == (1, 3, 30, 50)
+    assert to_tensor(image).dtype == torch.float32
+
+
+def test_png_settings_round_trip(tmp_path):
+    settings = {"style_weight": 5.0, "backbone": "vgg19"}
+    path = save_png(Image.new("RGB", (4, 4)), tmp_path / "r.png", settings)
+    assert read_png_settings(path) == settings
