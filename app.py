@@ -16,6 +16,7 @@ from pathlib import Path
 import gradio as gr
 
 from nst_core import NSTError, hub
+from nst_core.image import fast
 from nst_core.image.backbones import BACKBONES
 from nst_core.image.color import COLOR_MODES
 from nst_core.image.io import save_png
@@ -179,10 +180,95 @@ def image_tab() -> None:
         )
 
 
+CUSTOM = "Custom model"
+
+
+def resolve_fast_model(style: str, model_files: list[str] | None, repo_id: str) -> tuple:
+    """The network and catalogue entry for the Fast styles tab's choice."""
+    if style != CUSTOM:
+        return fast.load_catalogue_style(style), fast.CATALOGUE[style]
+    files = [Path(f) for f in (model_files or [])]
+    weights = [f for f in files if f.suffix == ".safetensors"]
+    configs = [f for f in files if f.suffix == ".json"]
+    if weights:
+        if len(weights) > 1 or len(configs) != 1:
+            raise gr.Error("Upload exactly one .safetensors file and its .json config.")
+        return fast.load_fast_model(weights[0], configs[0])
+    if files:
+        raise gr.Error("Custom models are loaded from .safetensors (+ .json) only; pickled files are refused.")
+    if repo_id and repo_id.strip():
+        return fast.load_hub_model(repo_id)
+    raise gr.Error("For a custom model, upload model.safetensors + config.json or type a Hub repo id.")
+
+
+@gpu
+def stylize_fast_ui(content: str | None, style: str, model_files: list[str] | None, repo_id: str,
+                    strength: float, color: str, precision: str) -> tuple[str, str]:
+    """One forward pass of a feed-forward style network."""
+    if not content:
+        raise gr.Error("Upload a content image.")
+    try:
+        net, entry = resolve_fast_model(style, model_files, repo_id)
+        result = fast.stylize_fast(content, net, entry, strength=float(strength), color=color, precision=precision)
+    except NSTError as exc:
+        raise gr.Error(str(exc)) from exc
+    settings = {"style": entry.title, "strength": strength, "color": color, "precision": precision}
+    path = save_png(result.image, OUTPUT_DIR / f"fast-{uuid.uuid4().hex[:8]}.png", settings)
+    tiles = f" in {result.tiles} tiles" if result.tiles > 1 else ""
+    notes = "".join(f"\n\nNote: {n}" for n in result.notices)
+    return str(path), f"{entry.title}: {result.seconds:.2f} s on {result.runtime}{tiles}.{notes}"
+
+
+def fast_tab() -> None:
+    titles = list(fast.CATALOGUE)
+    with gr.Tab("Fast styles"):
+        gr.Markdown(
+            "Feed-forward style networks (Johnson et al. 2016, instance normalization): one pass, about a second "
+            "on a CPU. Pick a pretrained style or load your own (train one with "
+            "`python -m nst_core.image.train_fast`)."
+        )
+        with gr.Accordion("Models", open=False):
+            gr.Markdown(weights_report({title: style.key for title, style in fast.CATALOGUE.items()}))
+            gr.Markdown("| style | artist | input | licence |\n|---|---|---|---|\n" + "\n".join(
+                f"| {s.title} | {s.artist} | {s.channel_order.upper()} 0-{s.value_range} ({s.note or 'checked'}) "
+                f"| {s.license} |" for s in fast.CATALOGUE.values()))
+        with gr.Row():
+            with gr.Column():
+                content = ImageUpload(label="Content image", type="filepath", image_mode=None,
+                                      sources=["upload", "clipboard"], height=300)
+                gallery = gr.Gallery(
+                    [(fast.catalogue_thumbnail(t, IMAGES / "chelsea.jpg"), t) for t in titles],
+                    label="Pretrained styles (click to choose)", columns=4, height=220, allow_preview=False,
+                )
+                style = gr.Radio([*titles, CUSTOM], value=titles[0], label="Style")
+                with gr.Accordion("Custom model", open=False):
+                    model_files = gr.File(label="model.safetensors + config.json", file_count="multiple",
+                                          file_types=[".safetensors", ".json"], type="filepath")
+                    repo_id = gr.Textbox(label="or a Hub repo id", placeholder="user/my-style")
+                strength = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Style strength")
+                color = gr.Radio(["none", "luminance"], value="none", label="Colour",
+                                 info="luminance: keep the photo's colours")
+                precision = gr.Radio(["auto", "fp32"], value="auto", label="Precision")
+                run = gr.Button("Stylize", variant="primary")
+            with gr.Column():
+                result = gr.Image(label="Result", type="filepath", format="png", interactive=False, height=420)
+                status = gr.Markdown()
+        def pick(event: gr.SelectData) -> str:
+            return titles[event.index]
+
+        gallery.select(pick, None, style, api_visibility="private")
+        gr.Examples([[str(IMAGES / "coffee.jpg")], [str(IMAGES / "astronaut.jpg")]], inputs=[content])
+        run.click(
+            stylize_fast_ui, inputs=[content, style, model_files, repo_id, strength, color, precision],
+            outputs=[result, status], api_name="fast", concurrency_limit=1, concurrency_id="fast",
+        )
+
+
 def build_app() -> gr.Blocks:
     with gr.Blocks(title="Neural style transfer studio") as demo:
         gr.Markdown("# Neural style transfer studio\nRestyle photos with the look of another image.")
         image_tab()
+        fast_tab()
     demo.queue(max_size=32)
     return demo
 

@@ -1,11 +1,15 @@
 """nst_core: the style transfer engine behind the studio app. Importable without Gradio."""
 
 from .errors import InvalidInput, NSTError, WeightsMismatch, WeightsUnavailable
+from .image.fast import FastResult, FastStyle, stylize_fast
 from .image.optimize import ImageProgress, ImageSettings, StyleResult, iter_stylize, stylize_image
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FastResult",
+    "FastStyle",
+    "stylize_fast",
     "ImageProgress",
     "ImageSettings",
     "InvalidInput",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import random
+import weakref
 from dataclasses import dataclass
 from typing import Literal
 
@@ -11,6 +13,8 @@ import numpy as np
 import torch
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+_CONVOLUTIONS = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -37,10 +41,22 @@ class Runtime:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
-        model = model.to(self.device)
-        if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        return model
+        """A copy of ``model`` laid out for this runtime, made once per model and runtime.
+
+        Convolution weights are stored in the autocast dtype: autocast would otherwise cast them
+        again on every forward. Normalization layers and buffers stay fp32.
+        """
+        per_model = _PREPARED.setdefault(model, {})
+        if self.label not in per_model:
+            prepared = copy.deepcopy(model).to(self.device)
+            if self.channels_last:
+                prepared = prepared.to(memory_format=torch.channels_last)
+            if self.autocast_dtype is not None:
+                for module in prepared.modules():
+                    if isinstance(module, _CONVOLUTIONS):
+                        module.to(self.autocast_dtype)
+            per_model[self.label] = prepared
+        return per_model[self.label]
 
     def prepare_input(self, tensor: torch.Tensor) -> torch.Tensor:
         tensor = tensor.to(self.device)

@@ -36,7 +36,7 @@ def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def put_in_hub_cache(cache: Path, repo_id: str, filename: str, payload: bytes | Path, revision: str = "main") -> Path:
     """Lay a file out exactly as ``hf_hub_download`` leaves it: blobs, snapshots/<commit>, refs/<branch>."""
     repo = cache / f"models--{repo_id.replace('/', '--')}"
-    commit = hashlib.sha1(f"{repo_id}/{filename}".encode()).hexdigest()
+    commit = hashlib.sha1(repo_id.encode()).hexdigest()  # one snapshot per repo holds all its files
     # The Hub names blobs by etag; any unique name serves for a cache that is only read.
     blob = repo / "blobs" / hashlib.sha256(f"{repo_id}/{filename}/blob".encode()).hexdigest()
     blob.parent.mkdir(parents=True, exist_ok=True)

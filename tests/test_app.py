@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from gradio_client import Client, handle_file
 
@@ -10,15 +12,43 @@ from nst_core.image.io import read_png_settings
 
 
 @pytest.fixture(scope="module")
-def client():
+def client(tmp_path_factory):
     import app
 
+    with pytest.MonkeyPatch.context() as env:
+        home = tmp_path_factory.mktemp("hf")
+        env.setenv("HF_HOME", str(home))
+        env.setenv("HF_HUB_CACHE", str(home / "hub"))
+        env.setenv("HF_HUB_OFFLINE", "1")
+        demo = app.build_app()
+        demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+        try:
+            yield Client(demo.local_url, verbose=False)
+        finally:
+            demo.close()
+
+
+def test_app_starts_fast_offline_and_says_which_models_are_missing(hub_cache, monkeypatch):
+    import app
+    from nst_core import hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens: like a machine without network
+    hub._reachable.clear()
+    started = time.monotonic()
     demo = app.build_app()
-    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
+    assert time.monotonic() - started < 15
+    report = app.weights_report({"VGG19 (original)": "vgg19-original", "VGG16": "vgg16-torchvision"})
+    assert "VGG19 (original): ready" in report
+    assert "VGG16: **unavailable**" in report and "cannot be reached" in report and "HF_HOME" in report
+    assert demo is not None
+
+
+def test_choosing_an_unavailable_backbone_is_a_clear_error(client):
+    with pytest.raises(Exception, match="weights 'vgg16-torchvision' are unavailable.*HF_HUB_OFFLINE=1"):
+        client.predict(**_image_args(handle_file(EXAMPLES / "chelsea.jpg"),
+                                     [handle_file(EXAMPLES / "style_waves.jpg")], backbone="vgg16"),
+                       api_name="/image")
 
 
 def _image_args(content, styles, **overrides):
@@ -63,3 +93,47 @@ def test_image_endpoint_rejects_a_non_image_and_keeps_serving(client, tmp_path):
         api_name="/image",
     )
     assert read_png_settings(download)["backbone"] == "vgg19"
+
+
+def _fast_args(content, **overrides):
+    args = dict(content=content, style="Custom model", model_files=[], repo_id="", strength=1.0, color="none",
+                precision="auto")
+    args.update(overrides)
+    return args
+
+
+def test_fast_endpoint_with_an_uploaded_model(client, tmp_path):
+    import torch
+    from PIL import Image
+
+    from nst_core.image.fast import FastStyle, TransformerNet, save_fast_model
+
+    torch.manual_seed(0)
+    folder = tmp_path / "style"
+    save_fast_model(TransformerNet(), folder, FastStyle("x", "Tiny", "", value_range=255, channel_order="rgb"))
+    image, status = client.predict(
+        **_fast_args(handle_file(EXAMPLES / "coffee.jpg"),
+                     model_files=[handle_file(folder / "model.safetensors"), handle_file(folder / "config.json")]),
+        api_name="/fast",
+    )
+    assert Image.open(image).size == Image.open(EXAMPLES / "coffee.jpg").size
+    assert status.startswith("Tiny:")
+
+
+def test_fast_endpoint_errors_are_clear(client, tmp_path):
+    pickled = tmp_path / "model.pth"
+    pickled.write_bytes(b"\x80\x04K\x01.")
+    with pytest.raises(Exception, match="Invalid file type"):
+        client.predict(**_fast_args(handle_file(EXAMPLES / "coffee.jpg"), model_files=[handle_file(pickled)]),
+                       api_name="/fast")
+    disguised = tmp_path / "model.safetensors"
+    disguised.write_bytes(b"\x80\x04K\x01.")
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(Exception, match="not a readable weight file"):
+        client.predict(**_fast_args(handle_file(EXAMPLES / "coffee.jpg"),
+                                    model_files=[handle_file(disguised), handle_file(tmp_path / "config.json")]),
+                       api_name="/fast")
+    with pytest.raises(Exception, match="weights 'fast-mosaic' are unavailable"):
+        client.predict(**_fast_args(handle_file(EXAMPLES / "coffee.jpg"), style="Mosaic"), api_name="/fast")
+    with pytest.raises(Exception, match="not a Hub repo id"):
+        client.predict(**_fast_args(handle_file(EXAMPLES / "coffee.jpg"), repo_id="not a repo"), api_name="/fast")

@@ -18,6 +18,18 @@ def test_gram_matches_definition_and_is_symmetric_psd():
     assert torch.linalg.eigvalsh(gram).min() > -1e-5
 
 
+def test_gram_gradient_matches_autograd_of_the_definition():
+    features = torch.randn(2, 4, 5, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(gram_matrix, (features,))
+    weights = torch.randn(2, 4, 4, dtype=torch.float64)
+    (gram_matrix(features) * weights).sum().backward()
+    ours = features.grad.clone()
+    features.grad = None
+    flat = features.reshape(2, 4, 15)
+    ((flat @ flat.transpose(1, 2) / 15) * weights).sum().backward()
+    assert torch.allclose(ours, features.grad)
+
+
 def test_gram_is_the_same_for_channels_last_memory():
     features = torch.randn(1, 8, 9, 11)
     assert torch.allclose(gram_matrix(features), gram_matrix(features.contiguous(memory_format=torch.channels_last)),

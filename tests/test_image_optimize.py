@@ -80,14 +80,14 @@ def test_closing_the_iterator_cancels(tiny_vgg):
 
 
 def test_callback_can_cancel(tiny_vgg):
-    class Stop(Exception):
+    class StopRequestedError(Exception):
         pass
 
     def on_progress(event):
         if event.step == 2:
-            raise Stop
+            raise StopRequestedError
 
-    with pytest.raises(Stop):
+    with pytest.raises(StopRequestedError):
         stylize_image(CONTENT, [STYLE], ImageSettings(size=48, min_size=48, steps=50, precision="fp32"),
                       on_progress=on_progress, network=tiny_vgg)
 

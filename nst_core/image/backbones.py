@@ -8,8 +8,9 @@ deep as the deepest requested layer and returns the requested activations by nam
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable, Literal
+from typing import Literal
 
 import torch
 from torch import nn

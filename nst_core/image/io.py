@@ -7,7 +7,6 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import torch
@@ -16,7 +15,7 @@ from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from ..errors import InvalidInput
 
-ImageSource = Union[str, Path, bytes, Image.Image, np.ndarray]
+ImageSource = str | Path | bytes | Image.Image | np.ndarray
 
 # Above this many pixels a photo is shrunk while decoding; the optimizer never needs more.
 MAX_DECODE_PIXELS = 4096 * 4096

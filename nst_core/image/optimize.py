@@ -11,8 +11,9 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Literal, Sequence
+from typing import Literal
 
 import torch
 from PIL import Image
@@ -40,12 +41,12 @@ class ImageSettings:
 
     backbone: str = "vgg19"
     size: int = 512                  # long side of the result, in pixels
-    steps: int = 60                  # iterations at the final size
+    steps: int = 40                  # iterations at the final size
     coarse_steps: int | None = None  # iterations at each smaller scale (None: the same as ``steps``)
     min_size: int = 128              # first (coarsest) scale; set it >= size for a single scale
     scale_ratio: float = math.sqrt(2)
     content_weight: float = 1.0
-    style_weight: float = 1e3
+    style_weight: float = 5.0
     tv_weight: float = 10.0
     content_layers: tuple[str, ...] | None = None  # None: the backbone's defaults
     style_layers: tuple[str, ...] | None = None
@@ -209,7 +210,8 @@ def iter_stylize(content: ImageSource, styles: Sequence[ImageSource], settings: 
     for loaded, label in ((loaded_content, "content image"), *((s, "a style image") for s in loaded_styles)):
         width, height = loaded.image.size
         if max(width, height) > MAX_ASPECT * min(width, height):
-            raise InvalidInput(f"The {label} is {width}x{height}; aspect ratios beyond {MAX_ASPECT}:1 are not supported.")
+            raise InvalidInput(f"The {label} is {width}x{height}; aspect ratios beyond {MAX_ASPECT}:1 "
+                               "are not supported.")
     notices = loaded_content.notices + [n for loaded in loaded_styles for n in loaded.notices]
     runtime = pick_runtime(settings.device, settings.precision)
     net = runtime.prepare_model(network or load_backbone(settings.backbone, settings.pooling))

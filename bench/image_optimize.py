@@ -1,0 +1,133 @@
+"""Benchmark the Image tab's optimization: seconds per iteration and peak memory, fp32 vs the fast path.
+
+    python bench/image_optimize.py                      # every backbone at 256 and 512 px, then a default run
+    python bench/image_optimize.py --default-runs 3     # median of three default 512 px runs
+    python bench/image_optimize.py --backbones vgg19 --sizes 512 --default-runs 0
+
+Each configuration runs in a fresh subprocess so that its peak RSS is its own. Iteration times are
+medians over ``--steps`` L-BFGS iterations after one warm-up. Random weights: speed does not depend on
+the values, so every backbone is measured, downloaded or not. The default run uses the real bundled
+VGG19 on the example images. Ratios are only meaningful within one run of this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def machine() -> str:
+    import torch
+
+    from nst_core.runtime import cpu_supports_bf16
+
+    cpu = platform.processor() or "cpu"
+    with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as info:
+        cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    return (f"{cpu}; {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+            f"bf16 kernels: {cpu_supports_bf16()}, load average {os.getloadavg()[0]:.2f}")
+
+
+def worker_iterations(backbone: str, size: int, precision: str, steps: int) -> dict:
+    import torch
+
+    from nst_core.image.backbones import random_backbone
+    from nst_core.image.optimize import ImageSettings, _make_optimizer, _Objective, _step
+    from nst_core.runtime import pick_runtime
+
+    runtime = pick_runtime("auto", precision)
+    net = runtime.prepare_model(random_backbone(backbone))
+    generator = torch.Generator().manual_seed(0)
+    content = torch.rand(1, 3, size, size, generator=generator)
+    style = torch.rand(1, 3, size, size, generator=generator)
+    settings = ImageSettings(backbone=backbone, size=size)
+    objective = _Objective(net, runtime, settings, content, [style])
+    image = content.clone().requires_grad_(True)
+    optimizer = _make_optimizer(settings, image)
+    times = []
+    for _ in range(steps + 1):
+        started = time.perf_counter()
+        _step(optimizer, objective, image, clamp=False)
+        times.append(time.perf_counter() - started)
+    return {"runtime": runtime.label, "seconds": times[1:]}
+
+
+def worker_default_run() -> dict:
+    from nst_core import ImageSettings, stylize_image
+
+    images = ROOT / "examples" / "images"
+    settings = ImageSettings()
+    per_scale: dict[int, float] = {}
+    last = [time.perf_counter()]
+
+    def on_progress(event):
+        now = time.perf_counter()
+        per_scale[event.scale_index] = per_scale.get(event.scale_index, 0.0) + now - last[0]
+        last[0] = now
+
+    started = time.perf_counter()
+    result = stylize_image(images / "chelsea.jpg", [images / "style_mosaic.jpg"], settings, on_progress=on_progress)
+    return {"wall": time.perf_counter() - started, "runtime": result.runtime, "scales": settings.scales(),
+            "per_scale": [per_scale[i] for i in sorted(per_scale)],
+            "steps": [settings.steps_at(i, len(settings.scales())) for i in range(len(settings.scales()))],
+            "size": result.image.size, "losses": result.losses}
+
+
+def run_worker(args: list[str]) -> dict:
+    output = subprocess.run([sys.executable, __file__, "--worker", *args], check=True, capture_output=True, text=True)
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbones", nargs="+", default=["vgg19", "vgg16", "resnet50"])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512])
+    parser.add_argument("--steps", type=int, default=5, help="timed iterations per configuration")
+    parser.add_argument("--default-runs", type=int, default=1, help="default 512 px runs (0 to skip)")
+    parser.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker is not None:
+        if args.worker[0] == "iterations":
+            backbone, size, precision, steps = args.worker[1:]
+            result = worker_iterations(backbone, int(size), precision, int(steps))
+        else:
+            result = worker_default_run()
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return
+
+    print(f"machine: {machine()}")
+    print(f"{'backbone':<10} {'size':>5} {'fp32 s/it':>10} {'fast s/it':>10} {'speed-up':>9} "
+          f"{'fp32 MB':>8} {'fast MB':>8}  fast path")
+    for backbone in args.backbones:
+        for size in args.sizes:
+            slow = run_worker(["iterations", backbone, str(size), "fp32", str(args.steps)])
+            fast = run_worker(["iterations", backbone, str(size), "auto", str(args.steps)])
+            slow_s, fast_s = statistics.median(slow["seconds"]), statistics.median(fast["seconds"])
+            print(f"{backbone:<10} {size:>5} {slow_s:>10.3f} {fast_s:>10.3f} {slow_s / fast_s:>8.2f}x "
+                  f"{slow['peak_rss_mb']:>8.0f} {fast['peak_rss_mb']:>8.0f}  {fast['runtime']}", flush=True)
+    if args.default_runs:
+        runs = [run_worker(["default"]) for _ in range(args.default_runs)]
+        walls = [run["wall"] for run in runs]
+        first = runs[0]
+        print(f"default run (ImageSettings(), {first['size'][0]}x{first['size'][1]}, scales {first['scales']}, "
+              f"steps {first['steps']}, {first['runtime']}): median {statistics.median(walls):.1f} s over "
+              f"{len(walls)} run(s) {[round(w, 1) for w in walls]}; peak {first['peak_rss_mb']:.0f} MB")
+        print("  seconds per scale (first run): " + ", ".join(f"{s:.1f}" for s in first["per_scale"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,402 @@
+"""Feed-forward style networks (Johnson et al. 2016, with instance normalization): one pass per image.
+
+* :class:`TransformerNet`: the architecture of the published ``maze/FastStyleTransfer`` checkpoints
+  and of the models ``train_fast`` writes.
+* A catalogue of pretrained styles (:data:`CATALOGUE`), each stating its source, value range,
+  colour order and licence.
+* Loading: catalogue ``.pth`` files by *position* with shape checks (their attribute names are not
+  ours to rely on), user models from safetensors + JSON only. Nothing is ever unpickled freely.
+* :func:`stylize_fast`: any size (padded to a multiple of 4 and cropped back), large images in
+  overlapping tiles whose instance-norm statistics come from the whole picture, so tiles agree and
+  no seams show; style strength and colour preservation.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from .. import hub
+from ..errors import InvalidInput, NSTError, WeightsMismatch
+from ..runtime import Precision, Runtime, freeze, pick_runtime
+from .color import keep_content_colors
+from .io import ImageSource, load_image, to_pil, to_tensor
+
+log = logging.getLogger(__name__)
+
+ValueRange = Literal[1, 255]
+ChannelOrder = Literal["rgb", "bgr"]
+FAST_ARCHITECTURE = "johnson-instancenorm-v1"
+# Above this many pixels the network runs tile by tile (memory stays bounded whatever the input).
+TILE_PIXELS = 1024 * 1024
+TILE_OVERLAP = 64
+MAX_FAST_SIDE = 6000
+
+
+class ConvNormAct(nn.Module):
+    """Reflection padding, convolution, optional instance norm and ReLU."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, norm: bool = True,
+                 relu: bool = True) -> None:
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(kernel // 2)
+        self.conv = nn.Conv2d(cin, cout, kernel, stride)
+        self.norm = nn.InstanceNorm2d(cout, affine=True) if norm else None
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(self.pad(x))
+        if self.norm is not None:
+            x = self.norm(x)
+        return F.relu(x) if self.relu else x
+
+
+class UpConvNormAct(nn.Module):
+    """Transposed convolution (x2), instance norm, ReLU."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.deconv = nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1)
+        self.norm = nn.InstanceNorm2d(cout, affine=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.norm(self.deconv(x)))
+
+
+class Residual(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = ConvNormAct(channels, channels, 3)
+        self.conv2 = ConvNormAct(channels, channels, 3, relu=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(self.conv1(x))
+
+
+class TransformerNet(nn.Module):
+    """Downsample x4, five residual blocks of 128 channels, upsample x4 (Johnson et al. 2016)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = nn.Sequential(ConvNormAct(3, 32, 9), ConvNormAct(32, 64, 3, 2), ConvNormAct(64, 128, 3, 2))
+        self.residual = nn.Sequential(*(Residual(128) for _ in range(5)))
+        self.up = nn.Sequential(UpConvNormAct(128, 64), UpConvNormAct(64, 32))
+        self.out = ConvNormAct(32, 3, 9, norm=False, relu=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.up(self.residual(self.down(x))))
+
+
+# --------------------------------------------------------------------------- shared instance-norm statistics
+
+class SharedStatistics:
+    """Make every InstanceNorm of a network use statistics recorded once on the whole image.
+
+    Per-tile statistics differ from tile to tile (a sky tile, a face tile) and show as seams; with the
+    statistics of a downscaled pass over the whole picture, all tiles are normalized alike.
+    """
+
+    def __init__(self, net: nn.Module) -> None:
+        self.norms = [m for m in net.modules() if isinstance(m, nn.InstanceNorm2d)]
+        self.stats: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.mode: Literal["record", "apply"] = "record"
+        for index, module in enumerate(self.norms):
+            module.forward = functools.partial(self._forward, index, module)
+
+    def _forward(self, index: int, module: nn.InstanceNorm2d, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "record":
+            var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, correction=0)
+            self.stats[index] = (mean, var)
+        mean, var = self.stats[index]
+        y = (x.float() - mean) * torch.rsqrt(var + module.eps)
+        y = y * module.weight.view(1, -1, 1, 1) + module.bias.view(1, -1, 1, 1)
+        return y.to(x.dtype)
+
+    def close(self) -> None:
+        for module in self.norms:
+            del module.forward  # back to the class's own forward
+
+
+# --------------------------------------------------------------------------- catalogue and loading
+
+@dataclass(frozen=True)
+class FastStyle:
+    """A pretrained feed-forward style: where its weights are and how it expects its pixels."""
+
+    key: str                     # weights key in the hub registry, or "file:<path>" / "hub:<repo>" for user models
+    title: str
+    artist: str
+    value_range: ValueRange      # the network sees pixels in [0, 1] or [0, 255]
+    channel_order: ChannelOrder  # the order of colour channels it was trained with
+    architecture: str = FAST_ARCHITECTURE
+    license: str = ""
+    note: str = ""
+
+
+def _register_maze(name: str, title: str, artist: str) -> FastStyle:
+    key = f"fast-{name.lower()}"
+    hub.register(hub.WeightEntry(
+        key=key, source=hub.HubFile("maze/FastStyleTransfer", f"{name}_512.pth"), convert=lambda raw: raw,
+        description=f"Feed-forward network for {title}", license="MIT", size_mb=6.74,
+    ))
+    return FastStyle(key, title, artist, value_range=255, channel_order="rgb", license="MIT",
+                     note="value range and colour order not verified against a downloaded file")
+
+
+CATALOGUE: dict[str, FastStyle] = {
+    style.title: style
+    for style in (
+        _register_maze("Rain_Princess", "Rain Princess", "Leonid Afremov"),
+        _register_maze("Scream", "The Scream", "Edvard Munch"),
+        _register_maze("Mosaic", "Mosaic", "unknown"),
+        _register_maze("Starry_Night", "Starry Night", "Vincent van Gogh"),
+    )
+}
+
+_IGNORED_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def load_by_position(net: nn.Module, tensors: dict[str, torch.Tensor], origin: str) -> nn.Module:
+    """Assign the checkpoint's tensors to ``net``'s parameters in order, checking every shape.
+
+    Third-party checkpoints name their modules their own way; the order of tensors (module
+    registration order) and their shapes are what the architecture fixes.
+    """
+    ours = list(net.state_dict().items())
+    theirs = [(name, t) for name, t in tensors.items() if not name.endswith(_IGNORED_BUFFERS)]
+    if len(theirs) != len(ours):
+        raise WeightsMismatch(f"{origin}: {len(theirs)} tensors, the network has {len(ours)}")
+    state = {}
+    for position, ((our_name, our_tensor), (their_name, their_tensor)) in enumerate(zip(ours, theirs)):
+        if tuple(their_tensor.shape) != tuple(our_tensor.shape):
+            raise WeightsMismatch(
+                f"{origin}: tensor {position} ({their_name}) has shape {tuple(their_tensor.shape)}, "
+                f"expected {tuple(our_tensor.shape)} for {our_name}"
+            )
+        state[our_name] = their_tensor.float()
+    net.load_state_dict(state, strict=True)
+    return net
+
+
+@functools.lru_cache(maxsize=8)
+def load_catalogue_style(title: str) -> TransformerNet:
+    style = CATALOGUE.get(title)
+    if style is None:
+        raise InvalidInput(f"Unknown style {title!r}; choose one of {', '.join(CATALOGUE)}.")
+    path = hub.weight_path(style.key)
+    raw = hub.read_file(path)  # torch.load(weights_only=True): tensors only, no code
+    if not isinstance(raw, dict) or not all(isinstance(t, torch.Tensor) for t in raw.values()):
+        raise WeightsMismatch(f"{path}: expected a dict of tensors")
+    return freeze(load_by_position(TransformerNet(), raw, str(path)))
+
+
+def save_fast_model(net: TransformerNet, folder: str | Path, style: FastStyle, extra: dict | None = None) -> Path:
+    """Write ``folder/model.safetensors`` and ``folder/config.json``: the layout of a Hub repo for the app."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in net.state_dict().items()}
+    save_file(tensors, str(folder / "model.safetensors"))
+    config = {**asdict(style), **(extra or {})}
+    config.pop("key", None)
+    (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+    return folder / "model.safetensors"
+
+
+def load_fast_model(weights: str | Path, config: str | Path | dict | None = None) -> tuple[TransformerNet, FastStyle]:
+    """A user model: safetensors weights (never pickle) and its JSON config."""
+    weights = Path(weights)
+    if weights.suffix != ".safetensors":
+        raise InvalidInput("Upload a .safetensors model (with its .json config); pickled files are not loaded.")
+    if config is None:
+        config = weights.parent / "config.json"
+    if isinstance(config, (str, Path)):
+        if not Path(config).is_file():
+            raise InvalidInput(f"The model's config {Path(config).name} is missing; upload it with the weights.")
+        try:
+            config = json.loads(Path(config).read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"The model's config is not valid JSON ({exc}).") from exc
+    style = _style_from_config(config, key=f"file:{weights.name}")
+    tensors = hub.read_file(weights)
+    net = TransformerNet()
+    try:
+        hub.load_strict(net, tensors, str(weights))
+    except WeightsMismatch as exc:
+        raise InvalidInput(str(exc)) from exc
+    return freeze(net), style
+
+
+def _style_from_config(config: object, key: str) -> FastStyle:
+    if not isinstance(config, dict):
+        raise InvalidInput("The model's config must be a JSON object.")
+    if config.get("architecture", FAST_ARCHITECTURE) != FAST_ARCHITECTURE:
+        raise InvalidInput(f"Unsupported architecture {config.get('architecture')!r}; expected {FAST_ARCHITECTURE}.")
+    value_range = config.get("value_range", 255)
+    order = config.get("channel_order", "rgb")
+    if value_range not in (1, 255) or order not in ("rgb", "bgr"):
+        raise InvalidInput("The config's value_range must be 1 or 255 and channel_order 'rgb' or 'bgr'.")
+    return FastStyle(key, str(config.get("title", "custom style")), str(config.get("artist", "")),
+                     value_range=value_range, channel_order=order, license=str(config.get("license", "")))
+
+
+def load_hub_model(repo_id: str, revision: str = "main") -> tuple[TransformerNet, FastStyle]:
+    """A model published by ``train_fast`` (``model.safetensors`` + ``config.json``) in a Hub repo."""
+    repo_id = repo_id.strip()
+    if not repo_id or repo_id.count("/") != 1 or " " in repo_id:
+        raise InvalidInput(f"{repo_id!r} is not a Hub repo id (expected 'user/name').")
+    paths = {}
+    for filename in ("model.safetensors", "config.json"):
+        key = f"user-{repo_id}-{filename}"
+        hub.register(hub.WeightEntry(key, hub.HubFile(repo_id, filename, revision), lambda raw: raw,
+                                     f"user model {repo_id}", "see the repo", 0.0))
+        paths[filename] = hub.weight_path(key)
+    return load_fast_model(paths["model.safetensors"], paths["config.json"])
+
+
+# --------------------------------------------------------------------------- stylizing
+
+@dataclass
+class FastResult:
+    image: Image.Image
+    seconds: float
+    runtime: str
+    tiles: int
+    notices: list[str] = field(default_factory=list)
+
+
+def _to_network(rgb01: torch.Tensor, style: FastStyle) -> torch.Tensor:
+    x = rgb01.flip(1) if style.channel_order == "bgr" else rgb01
+    return x * style.value_range
+
+
+def _from_network(y: torch.Tensor, style: FastStyle) -> torch.Tensor:
+    y = y.float() / style.value_range
+    return (y.flip(1) if style.channel_order == "bgr" else y).clamp(0, 1)
+
+
+def _run(net: nn.Module, x: torch.Tensor, runtime: Runtime) -> torch.Tensor:
+    """One pass; pads to a multiple of 4 (two stride-2 stages) and crops back to the input's size."""
+    height, width = x.shape[-2:]
+    pad_h, pad_w = (-height) % 4, (-width) % 4
+    if pad_h or pad_w:
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect" if min(height, width) > 4 else "replicate")
+    with torch.inference_mode(), runtime.autocast():
+        y = net(runtime.prepare_input(x))
+    return y[..., :height, :width].float()
+
+
+def _tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    count = math.ceil((length - overlap) / (tile - overlap))
+    step = (length - tile) / (count - 1)
+    return [round(i * step) for i in range(count)]
+
+
+def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tensor:
+    weight = torch.ones(length)
+    fade = torch.linspace(0, 1, overlap + 2)[1:-1]
+    if not at_start:
+        weight[:overlap] = fade
+    if not at_end:
+        weight[-overlap:] = fade.flip(0)
+    return weight
+
+
+def _run_tiled(net: nn.Module, x: torch.Tensor, runtime: Runtime, tile: int, overlap: int,
+               stats_pixels: int) -> tuple[torch.Tensor, int]:
+    """Tiles with linear cross-fades in the overlaps, normalized with whole-image statistics."""
+    height, width = x.shape[-2:]
+    shared = SharedStatistics(net)
+    try:
+        scale = min(1.0, math.sqrt(stats_pixels / (height * width)))
+        small = F.interpolate(x, scale_factor=scale, mode="area") if scale < 1 else x
+        _run(net, small, runtime)
+        shared.mode = "apply"
+        out = torch.zeros(1, 3, height, width)
+        total = torch.zeros(1, 1, height, width)
+        ys, xs = _tile_starts(height, tile, overlap), _tile_starts(width, tile, overlap)
+        for y0 in ys:
+            for x0 in xs:
+                patch = x[..., y0:y0 + tile, x0:x0 + tile]
+                result = _run(net, patch, runtime)
+                h, w = patch.shape[-2:]
+                weight = (_ramp(h, overlap, y0 == 0, y0 + h >= height)[:, None]
+                          * _ramp(w, overlap, x0 == 0, x0 + w >= width)[None, :])
+                out[..., y0:y0 + h, x0:x0 + w] += result * weight
+                total[..., y0:y0 + h, x0:x0 + w] += weight
+        return out / total.clamp_min(1e-6), len(ys) * len(xs)
+    finally:
+        shared.close()
+
+
+def stylize_fast(
+    content: ImageSource,
+    net: nn.Module,
+    style: FastStyle,
+    *,
+    strength: float = 1.0,
+    color: Literal["none", "luminance"] = "none",
+    precision: Precision = "auto",
+    device: str = "auto",
+    tile_pixels: int = TILE_PIXELS,
+    stats_pixels: int | None = None,
+    max_side: int = MAX_FAST_SIDE,
+) -> FastResult:
+    """Stylize ``content`` in one pass of ``net``; images above ``tile_pixels`` go tile by tile.
+
+    Tiles share instance-norm statistics measured on a copy of at most ``stats_pixels`` (default: four
+    tiles' worth), which bounds memory; the closer to full size, the closer to a whole-image pass.
+    """
+    import time
+
+    if not (isinstance(strength, (int, float)) and 0.0 <= strength <= 1.0):
+        raise InvalidInput(f"Style strength must be between 0 and 1 (got {strength!r}).")
+    if color not in ("none", "luminance"):
+        raise InvalidInput(f"Colour must be 'none' or 'luminance' (got {color!r}).")
+    started = time.perf_counter()
+    loaded = load_image(content, label="content image", max_pixels=max_side * max_side)
+    runtime = pick_runtime(device, precision)
+    net = runtime.prepare_model(net)
+    x = to_tensor(loaded.image)
+    inputs = _to_network(x, style)
+    height, width = x.shape[-2:]
+    if height * width > tile_pixels:
+        tile = max(256, int(math.sqrt(tile_pixels)))
+        y, tiles = _run_tiled(net, inputs, runtime, tile, TILE_OVERLAP, stats_pixels or 4 * tile_pixels)
+    else:
+        y, tiles = _run(net, inputs, runtime), 1
+    out = _from_network(y, style)
+    if strength < 1.0:
+        out = strength * out + (1.0 - strength) * x
+    if color == "luminance":
+        out = keep_content_colors(out, x)
+    return FastResult(to_pil(out), time.perf_counter() - started, runtime.label, tiles, loaded.notices)
+
+
+def catalogue_thumbnail(title: str, photo: ImageSource, size: int = 160) -> Image.Image:
+    """What a catalogue style does to ``photo``, or a labelled card when its weights are unavailable."""
+    from PIL import ImageDraw
+
+    thumb = load_image(photo).image
+    thumb.thumbnail((size, size), Image.LANCZOS)
+    try:
+        return stylize_fast(thumb, load_catalogue_style(title), CATALOGUE[title], precision="fp32").image
+    except NSTError as exc:
+        log.info("no thumbnail for %s: %s", title, exc)
+    card = Image.new("RGB", thumb.size, (236, 236, 240))
+    draw = ImageDraw.Draw(card)
+    draw.text((8, 8), f"{title}\n\nweights not\ndownloaded", fill=(60, 60, 70))
+    return card

