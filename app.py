@@ -16,6 +16,9 @@ from pathlib import Path
 import gradio as gr
 
 from nst_core import NSTError, hub
+from nst_core.audio.backends import BACKEND_WEIGHTS, load_backend
+from nst_core.audio.io import save_wav
+from nst_core.audio.optimize import AudioProgress, AudioSettings, iter_stylize_audio
 from nst_core.image import fast
 from nst_core.image.backbones import BACKBONES
 from nst_core.image.color import COLOR_MODES
@@ -33,6 +36,7 @@ except ImportError:
 log = logging.getLogger("nst_studio")
 HERE = Path(__file__).resolve().parent
 IMAGES = HERE / "examples" / "images"
+AUDIO = HERE / "examples" / "audio"
 OUTPUT_DIR = Path(tempfile.mkdtemp(prefix="nst-results-"))
 # Every heavy endpoint shares one queue slot: two optimizations at once would only halve each one's speed.
 HEAVY = "heavy"
@@ -264,11 +268,165 @@ def fast_tab() -> None:
         )
 
 
+AUDIO_BACKENDS = {
+    "shallow": ("Shallow net", "Random 1-D convolutions over time (Ulyanov & Lebedev). No download; the best "
+                "all-rounder for timbre and texture, and the fastest."),
+    "vggish": ("VGGish", "Pretrained AudioSet VGGish on log-mel patches. Its deeper, pooled layers summarize "
+               "sound events; good for coarse texture, keeps notes through a direct content term."),
+    "cnn14": ("CNN14 (PANNs)", "Pretrained AudioSet CNN14 on log-mel. Richer, more semantic style statistics; "
+              "slower; keeps notes through a direct content term."),
+    "genre": ("Genre CNN", "A small music-genre classifier on power mel spectrograms (train it with "
+              "`python -m nst_core.audio.train_genre`); without trained weights it is a random 2-D net."),
+}
+START_MODES = ["content", "noise", "content, style loss only"]
+
+
+def audio_settings(backend: str, steps: float, content_weight: float, style_weight: float, start: str,
+                   griffin_lim: float, seed: float, precision: str, options: dict) -> AudioSettings:
+    return AudioSettings(
+        backend=backend, steps=int(steps), content_weight=float(content_weight), style_weight=float(style_weight),
+        init="noise" if start == "noise" else "content", style_only=start == START_MODES[2],
+        griffin_lim_iterations=int(griffin_lim), seed=int(seed), precision=precision, **options,
+    )
+
+
+def parse_filters(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in str(text).replace(";", ",").split(",") if part.strip())
+    except ValueError:
+        raise gr.Error(f"Filters must be whole numbers separated by commas, e.g. '2048' or '2048, 2048' "
+                       f"(got {text!r}).") from None
+
+
+def run_audio(backend: str, content: str | None, style: str | None, extra_styles: list[str] | None,
+              settings: AudioSettings, progress: gr.Progress) -> Iterator[tuple]:
+    """Stream (audio, spectrograms, scores, status) for one audio backend."""
+    if not content:
+        raise gr.Error("Upload or record a content clip.")
+    styles = [s for s in [style, *(extra_styles or [])] if s]
+    if not styles:
+        raise gr.Error("Upload or record a style clip.")
+    try:
+        for event in iter_stylize_audio(content, styles, settings):
+            if isinstance(event, AudioProgress):
+                progress((event.step, event.total), desc=f"Segment {event.segment + 1}/{event.num_segments}")
+                if event.preview is not None:
+                    terms = ", ".join(f"{k} {v:.4g}" for k, v in event.losses.items())
+                    yield None, [(event.preview, "result so far")], None, f"Step {event.step}/{event.total}: {terms}"
+                continue
+            path = save_wav(OUTPUT_DIR / f"audio-{backend}-{uuid.uuid4().hex[:8]}.wav", event.samples,
+                            event.sample_rate)
+            pictures = [(event.spectrograms[name], name) for name in ("content", "style", "result")]
+            notes = "".join(f"\n\nNote: {n}" for n in event.notices)
+            status = (f"Done in {event.seconds:.1f} s ({event.phase_seconds:.1f} s of it phase reconstruction) on "
+                      f"{event.runtime}. Network: {event.backend_note}.{notes}")
+            yield str(path), pictures, event.scores.table(), status
+    except NSTError as exc:
+        raise gr.Error(str(exc)) from exc
+
+
+def audio_backend_tab(backend: str, shared: list) -> None:
+    title, blurb = AUDIO_BACKENDS[backend]
+    defaults = load_backend(backend).defaults if backend in ("shallow", "genre") else None
+    steps_default = defaults.steps if defaults else 100
+    style_default = defaults.style_weight if defaults else 10.0
+    with gr.Tab(title):
+        gr.Markdown(blurb)
+        with gr.Row():
+            steps = gr.Slider(1, 500, value=steps_default, step=1, label="Steps")
+            style_weight = gr.Number(style_default, label="Style weight", minimum=0)
+            content_weight = gr.Number(1.0, label="Content weight", minimum=0)
+        options: list = []
+        if backend == "shallow":
+            with gr.Row():
+                filters = gr.Textbox("2048", label="Filters per layer", info="e.g. 4096 (Ulyanov) or 2048, 2048")
+                kernel = gr.Slider(1, 31, value=11, step=2, label="Kernel width (frames)")
+            options = [filters, kernel]
+        elif backend in ("vggish", "cnn14"):
+            spectral = gr.Number(1.0, label="Direct spectrogram content weight", minimum=0,
+                                 info="keeps the notes that pooled layers lose")
+            options = [spectral]
+            if backend == "cnn14":
+                options.append(gr.Radio(["16k", "32k"], value="16k", label="Model"))
+        else:
+            options = [gr.Textbox(label="Trained model", placeholder="path/to/model.safetensors or user/genre-cnn",
+                                  info="empty: random weights")]
+        run = gr.Button(f"Stylize with {title}", variant="primary")
+
+    def handler(content, style, extra, griffin, start, seed, precision, steps_value, style_value, content_value,
+                *backend_options, progress=gr.Progress()):
+        extra_options: dict = {}
+        if backend == "shallow":
+            extra_options = {"filters": parse_filters(backend_options[0]), "kernel": int(backend_options[1])}
+        elif backend in ("vggish", "cnn14"):
+            extra_options = {"spectral_content_weight": float(backend_options[0])}
+            if backend == "cnn14":
+                extra_options["cnn14_variant"] = backend_options[1]
+        else:
+            extra_options = {"genre_model": backend_options[0] or None}
+        settings = audio_settings(backend, steps_value, content_value, style_value, start, griffin, seed, precision,
+                                  extra_options)
+        yield from run_audio(backend, content, style, extra, settings, progress)
+
+    content, style, extra, griffin, start, seed, precision, outputs = shared
+    handler.__name__ = f"stylize_audio_{backend}"
+    run.click(gpu(handler), inputs=[content, style, extra, griffin, start, seed, precision, steps, style_weight,
+                                   content_weight, *options],
+              outputs=outputs, api_name=f"audio_{backend}", concurrency_limit=1, concurrency_id=HEAVY)
+
+
+def audio_tab() -> None:
+    with gr.Tab("Audio"):
+        gr.Markdown(
+            "Keep the notes and rhythm of the content clip, take the timbre and texture of the style clip. "
+            "The result's spectrogram is optimized through the chosen network, then turned back into sound "
+            "by fast Griffin-Lim starting from the content's phase."
+        )
+        with gr.Accordion("Models", open=False):
+            gr.Markdown(weights_report({"VGGish": BACKEND_WEIGHTS["vggish"], "CNN14 16 kHz": "cnn14-16k",
+                                        "CNN14 32 kHz": "cnn14-32k"})
+                        + "\n- Shallow net: random weights by design, always available"
+                        + "\n- Genre CNN: random weights unless a trained model is given")
+        with gr.Row():
+            content = gr.Audio(label="Content clip", sources=["upload", "microphone"], type="filepath")
+            style = gr.Audio(label="Style clip", sources=["upload", "microphone"], type="filepath")
+        with gr.Accordion("More style clips, phase and seed", open=False):
+            extra = gr.File(label="Further style clips (their statistics are averaged)", file_count="multiple",
+                            file_types=["audio"], type="filepath")
+            with gr.Row():
+                griffin = gr.Slider(0, 500, value=100, step=10, label="Griffin-Lim iterations")
+                start = gr.Radio(START_MODES, value="content", label="Start from")
+                seed = gr.Number(0, label="Seed", precision=0)
+                precision = gr.Radio(["auto", "fp32"], value="auto", label="Precision")
+        gr.Examples(
+            [[str(AUDIO / "piano_melody.flac"), str(AUDIO / "string_pad.flac")],
+             [str(AUDIO / "piano_melody.flac"), str(AUDIO / "rain.flac")],
+             [str(AUDIO / "drum_loop.flac"), str(AUDIO / "string_pad.flac")]],
+            inputs=[content, style],
+        )
+        # Outputs are shared by every backend's button: made first, shown below the backend tabs.
+        result_audio = gr.Audio(label="Result", type="filepath", interactive=False, format="wav", render=False)
+        pictures = gr.Gallery(label="Spectrograms: content, style, result", columns=3, height=200, render=False)
+        scores = gr.Dataframe(headers=["score", "result", "content (baseline)", "reading"],
+                              label="Objective scores", interactive=False, render=False)
+        status = gr.Markdown(render=False)
+        shared = [content, style, extra, griffin, start, seed, precision, [result_audio, pictures, scores, status]]
+        with gr.Tabs():
+            for backend in AUDIO_BACKENDS:
+                audio_backend_tab(backend, shared)
+        with gr.Row():
+            result_audio.render()
+            pictures.render()
+        scores.render()
+        status.render()
+
+
 def build_app() -> gr.Blocks:
     with gr.Blocks(title="Neural style transfer studio") as demo:
         gr.Markdown("# Neural style transfer studio\nRestyle photos with the look of another image.")
         image_tab()
         fast_tab()
+        audio_tab()
     demo.queue(max_size=32)
     return demo
 

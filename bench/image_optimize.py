@@ -78,7 +78,7 @@ def worker_default_run() -> dict:
         last[0] = now
 
     started = time.perf_counter()
-    result = stylize_image(images / "chelsea.jpg", [images / "style_mosaic.jpg"], settings, on_progress=on_progress)
+    result = stylize_image(images / "astronaut.jpg", [images / "style_mosaic.jpg"], settings, on_progress=on_progress)
     return {"wall": time.perf_counter() - started, "runtime": result.runtime, "scales": settings.scales(),
             "per_scale": [per_scale[i] for i in sorted(per_scale)],
             "steps": [settings.steps_at(i, len(settings.scales())) for i in range(len(settings.scales()))],

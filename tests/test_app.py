@@ -7,7 +7,7 @@ import time
 import pytest
 from gradio_client import Client, handle_file
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, ROOT
 from nst_core.image.io import read_png_settings
 
 
@@ -137,3 +137,42 @@ def test_fast_endpoint_errors_are_clear(client, tmp_path):
         client.predict(**_fast_args(handle_file(EXAMPLES / "coffee.jpg"), style="Mosaic"), api_name="/fast")
     with pytest.raises(Exception, match="not a Hub repo id"):
         client.predict(**_fast_args(handle_file(EXAMPLES / "coffee.jpg"), repo_id="not a repo"), api_name="/fast")
+
+
+def _audio_args(content, style, **overrides):
+    args = dict(content=content, style=style, extra=[], griffin=5, start="content", seed=0, precision="auto",
+                steps_value=2, style_value=100.0, content_value=1.0)
+    args.update(overrides)
+    return args
+
+
+def test_audio_shallow_endpoint_returns_audio_spectrograms_and_scores(client):
+    audio = ROOT / "examples" / "audio"
+    result, pictures, scores, status = client.predict(
+        *_audio_args(handle_file(audio / "piano_melody.flac"), handle_file(audio / "rain.flac")).values(),
+        "256", 11, api_name="/audio_shallow",
+    )
+    import soundfile
+
+    samples, rate = soundfile.read(result)
+    assert rate == 22050 and abs(len(samples) - 8 * rate) < 10
+    assert len(pictures) == 3
+    assert scores["data"][0][0].startswith("Gram distance")
+    assert "Done" in status
+
+
+def test_audio_endpoints_report_missing_weights_and_bad_input(client, tmp_path):
+    audio = ROOT / "examples" / "audio"
+    args = _audio_args(handle_file(audio / "piano_melody.flac"), handle_file(audio / "rain.flac"))
+    with pytest.raises(Exception, match="weights 'vggish' are unavailable"):
+        client.predict(*args.values(), 1.0, api_name="/audio_vggish")
+    with pytest.raises(Exception, match="weights 'cnn14-16k' are unavailable"):
+        client.predict(*args.values(), 1.0, "16k", api_name="/audio_cnn14")
+    silent = tmp_path / "silence.wav"
+    import numpy as np
+    import soundfile
+
+    soundfile.write(silent, np.zeros(22050, dtype=np.float32), 22050)
+    with pytest.raises(Exception, match="content clip is silent"):
+        client.predict(*_audio_args(handle_file(silent), handle_file(audio / "rain.flac")).values(), "",
+                       api_name="/audio_genre")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from nst_core.image.color import keep_content_colors, match_histogram, match_mean_cov, rgb_to_yiq
-from nst_core.image.losses import ContentLoss, StyleLoss, gram_matrix, total_variation
+from nst_core.losses import ContentLoss, StyleLoss, gram_matrix, total_variation
 
 
 def test_gram_matches_definition_and_is_symmetric_psd():

@@ -19,11 +19,11 @@ import torch
 from PIL import Image
 
 from ..errors import InvalidInput
+from ..losses import ContentLoss, StyleLoss, total_variation
 from ..runtime import Precision, Runtime, pick_runtime, seed_everything
 from .backbones import BACKBONES, FeatureNet, Pooling, backbone_spec, load_backbone
 from .color import COLOR_MODES, ColorMode, keep_content_colors, recolor_style
 from .io import ImageSource, fit_long_side, load_image, resize_tensor, to_pil, to_tensor
-from .losses import ContentLoss, StyleLoss, total_variation
 
 log = logging.getLogger(__name__)
 

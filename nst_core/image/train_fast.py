@@ -21,11 +21,11 @@ import torch
 from PIL import Image
 
 from ..errors import InvalidInput
+from ..losses import gram_matrix, relative_mse, total_variation
 from ..runtime import pick_runtime, seed_everything
 from .backbones import FeatureNet, backbone_spec, load_backbone
 from .fast import FAST_ARCHITECTURE, FastStyle, TransformerNet, load_fast_model, save_fast_model, stylize_fast
 from .io import fit_long_side, load_image, to_tensor
-from .losses import gram_matrix, relative_mse, total_variation
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}

@@ -1,4 +1,4 @@
-"""Losses for optimization-based style transfer: content, Gram style and total variation.
+"""Losses shared by image and audio style transfer: content, Gram style and total variation.
 
 Content and style losses are divided by the mean square of their target, so each layer's loss is a
 relative error. That keeps one set of default weights meaningful across backbones (the original

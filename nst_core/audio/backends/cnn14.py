@@ -1,0 +1,108 @@
+"""PANNs CNN14 (Kong et al. 2020) as a loss network, with its front end in torch.
+
+Front end after the PANNs code: centred Hann STFT (reflect padding), power spectrum, 64 Slaney mel bands
+(50-8000 Hz at 16 kHz, 50-14000 Hz at 32 kHz), 10*log10(max(x, 1e-10)), then the checkpoint's own
+BatchNorm over mel bins (``bn0``). Six blocks of two [3x3 conv, BN, ReLU], 64 to 2048 channels, 2x2
+average pooling after blocks 1-5. The mel matrix is the checkpoint's own ``melW``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ... import hub
+from ..spectral import SpectralFrame, mel_filterbank
+from .base import AudioBackend, BackendDefaults
+
+CHANNELS = (64, 128, 256, 512, 1024, 2048)
+VARIANTS = {
+    "16k": (SpectralFrame(16000, 512, 160), 8000.0, "cnn14-16k"),
+    "32k": (SpectralFrame(32000, 1024, 320), 14000.0, "cnn14-32k"),
+}
+
+
+class ConvBlock(nn.Module):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.bn2 = nn.BatchNorm2d(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))))
+
+
+class CNN14(AudioBackend):
+    name = "cnn14"
+    label = "PANNs CNN14"
+    min_seconds = 1.0
+
+    def __init__(self, variant: str = "16k") -> None:
+        super().__init__()
+        self.frame, fmax, self.weights_key = VARIANTS[variant]
+        self.variant = variant
+        # Stored as the checkpoint stores it: (bins, 64).
+        self.register_buffer("melW", mel_filterbank(self.frame.sample_rate, self.frame.n_fft, 64, 50.0, fmax,
+                                                    "slaney").T.contiguous())
+        self.bn0 = nn.BatchNorm2d(64)
+        for index, (cin, cout) in enumerate(zip((1, *CHANNELS[:-1]), CHANNELS), start=1):
+            setattr(self, f"conv_block{index}", ConvBlock(cin, cout))
+        self.layer_names = ("input", "logmel", *(f"block{i}" for i in range(1, 7)))
+        self.defaults = BackendDefaults(
+            content_layers=("block2",), style_layers=("block1", "block2", "block3", "block4"),
+            content_weight=1.0, style_weight=10.0, spectral_content_weight=1.0, steps=100,
+        )
+
+    def log_mel(self, log_magnitude: torch.Tensor) -> torch.Tensor:
+        power = torch.expm1(log_magnitude).clamp_min(0).pow(2)
+        mel = torch.einsum("fm,bft->btm", self.melW, power)
+        return 10.0 * torch.log10(mel.clamp_min(1e-10))  # (batch, frames, 64)
+
+    def features(self, log_magnitude: torch.Tensor, layers: set[str]) -> dict[str, torch.Tensor]:
+        out = {"input": log_magnitude} if "input" in layers else {}
+        log_mel = self.log_mel(log_magnitude)
+        if "logmel" in layers:
+            out["logmel"] = log_mel
+        # bn0 normalizes each mel bin: mel bins become channels for it, then back to (batch, 1, frames, 64).
+        x = self.bn0(log_mel.transpose(1, 2).unsqueeze(-1)).squeeze(-1).transpose(1, 2).unsqueeze(1)
+        deepest = max((int(name[5:]) for name in layers if name.startswith("block")), default=0)
+        for index in range(1, deepest + 1):
+            x = getattr(self, f"conv_block{index}")(x)
+            if f"block{index}" in layers:
+                out[f"block{index}"] = x
+            if index < 6:
+                x = F.avg_pool2d(x, 2)
+        return out
+
+
+def _panns_trunk(raw: object) -> dict[str, torch.Tensor]:
+    """A PANNs checkpoint ``{'model': state}`` -> bn0, conv blocks and melW; the STFT kernels and heads dropped
+    (the STFT is computed by torch.stft with the same periodic Hann window)."""
+    state = raw["model"] if isinstance(raw, dict) and "model" in raw else raw
+    kept = {name: t for name, t in state.items() if name.startswith(("bn0.", "conv_block"))}
+    kept["melW"] = state["logmel_extractor.melW"]
+    return kept
+
+
+hub.register(hub.WeightEntry(
+    key="cnn14-16k",
+    # Zenodo publishes an md5 for this file, not a sha256: the download is logged as unverified.
+    source=hub.UrlFile("https://zenodo.org/record/3987831/files/Cnn14_16k_mAP%3D0.438.pth?download=1", "",
+                       "Cnn14_16k_mAP=0.438.pth"),
+    convert=_panns_trunk, description="PANNs CNN14, 16 kHz (AudioSet tagging)", license="CC BY 4.0", size_mb=327,
+))
+hub.register(hub.WeightEntry(
+    key="cnn14-32k",
+    source=hub.HubFile("thelou1s/panns-inference", "Cnn14_mAP=0.431.pth"),
+    convert=_panns_trunk, description="PANNs CNN14, 32 kHz (AudioSet tagging)", license="CC BY 4.0", size_mb=327,
+))
+
+
+def load_cnn14(variant: str = "16k") -> CNN14:
+    net = CNN14(variant)
+    hub.load_strict(net, hub.load_state_dict(net.weights_key), hub.entry(net.weights_key).source.describe())
+    net.weights_note = f"pretrained (PANNs CNN14 {variant})"
+    return net.eval().requires_grad_(False)

@@ -1,0 +1,110 @@
+"""A small genre-classification CNN on power mel spectrograms (after the Ambience-to-Music NST network).
+
+22.05 kHz, n_fft 1024, hop 256, 384 Slaney mel bands of power (not dB), 431-frame (~5 s) segments;
+input BatchNorm, 8 x [2x2 valid conv with 32 filters, ReLU, 2x2 max pooling (stride 1 for the last two)],
+BatchNorm, dropout 0.3, dense 64, dense 10. Content at the input and conv1, style at conv2 ... conv8
+(the original's layers 0, 2 and 4-16). Trained by ``python -m nst_core.audio.train_genre`` on GTZAN;
+without trained weights it runs on seeded random weights, and says so.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ... import hub
+from ...errors import InvalidInput, WeightsMismatch
+from ..spectral import SpectralFrame, mel_filterbank
+from .base import AudioBackend, BackendDefaults
+
+GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
+SEGMENT_FRAMES = 431
+N_MELS = 384
+
+
+class GenreCNN(AudioBackend):
+    name = "genre"
+    label = "Genre CNN"
+    min_seconds = 3.8  # eight valid 2x2 convolutions and six halvings need at least 319 frames (3.7 s)
+
+    def __init__(self, num_classes: int = len(GENRES), seed: int = 0) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.frame = SpectralFrame(22050, 1024, 256)
+        self.register_buffer("mel", mel_filterbank(22050, 1024, N_MELS, 0.0, 11025.0, "slaney"))
+        self.bn_in = nn.BatchNorm2d(1)
+        self.convs = nn.ModuleList(nn.Conv2d(1 if i == 0 else 32, 32, 2) for i in range(8))
+        self.bn_out = nn.BatchNorm2d(32)
+        self.dense = nn.Linear(32, 64)
+        self.head = nn.Linear(64, num_classes)
+        self.layer_names = ("input", "bn", *(f"{kind}{i}" for i in range(1, 9) for kind in ("conv", "pool")))
+        self.defaults = BackendDefaults(
+            content_layers=("input", "conv1"),
+            style_layers=tuple(name for name in self.layer_names[5:] if name != "pool8"),
+            content_weight=1.0, style_weight=10.0, spectral_content_weight=0.0, steps=100,
+        )
+        self.weights_note = "random weights (no trained model given)"
+
+    def mel_power(self, log_magnitude: torch.Tensor) -> torch.Tensor:
+        power = torch.expm1(log_magnitude).clamp_min(0).pow(2)
+        return torch.einsum("mf,bft->bmt", self.mel, power).unsqueeze(1)  # (batch, 1, mels, frames)
+
+    def _trunk(self, x: torch.Tensor, wanted: set[str] | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        out: dict[str, torch.Tensor] = {}
+        x = self.bn_in(x)
+        if wanted is not None and "bn" in wanted:
+            out["bn"] = x
+        for index, conv in enumerate(self.convs, start=1):
+            x = F.relu(conv(x))
+            if wanted is not None and f"conv{index}" in wanted:
+                out[f"conv{index}"] = x
+            x = F.max_pool2d(x, 2, stride=2 if index <= 6 else 1)
+            if wanted is not None and f"pool{index}" in wanted:
+                out[f"pool{index}"] = x
+            if wanted is not None and len(out) == len(wanted - {"input"}):
+                break
+        return x, out
+
+    def features(self, log_magnitude: torch.Tensor, layers: set[str]) -> dict[str, torch.Tensor]:
+        x = self.mel_power(log_magnitude)
+        _, out = self._trunk(x, layers)
+        if "input" in layers:
+            out["input"] = x
+        return out
+
+    def classify(self, mel_power: torch.Tensor) -> torch.Tensor:
+        """Class logits for (batch, 1, mels, frames) power mel spectrograms."""
+        x, _ = self._trunk(mel_power, None)
+        x = F.adaptive_avg_pool2d(self.bn_out(x), 1).flatten(1)
+        return self.head(F.dropout(F.relu(self.dense(x)), 0.3, self.training))
+
+
+def load_genre_cnn(source: str | Path | None = None) -> GenreCNN:
+    """Trained weights from a ``.safetensors`` path or a Hub repo id; seeded random weights when ``source`` is None."""
+    if source is None or not str(source).strip():
+        return GenreCNN().eval().requires_grad_(False)
+    source = str(source).strip()
+    if source.endswith(".safetensors"):
+        path = Path(source)
+        if not path.is_file():
+            raise InvalidInput(f"Genre model {path} does not exist.")
+    else:
+        if source.count("/") != 1 or " " in source:
+            raise InvalidInput(f"{source!r} is neither a .safetensors file nor a Hub repo id ('user/name').")
+        key = f"genre-{source}"
+        hub.register(hub.WeightEntry(key, hub.HubFile(source, "model.safetensors"), lambda raw: raw,
+                                     f"genre CNN {source}", "see the repo", 0.25))
+        path = hub.weight_path(key)
+    config_path = path.parent / "config.json"
+    classes = json.loads(config_path.read_text()).get("classes", GENRES) if config_path.is_file() else GENRES
+    net = GenreCNN(num_classes=len(classes))
+    try:
+        hub.load_strict(net, hub.read_file(path), str(path))
+    except WeightsMismatch as exc:
+        raise InvalidInput(str(exc)) from exc
+    net.weights_note = f"trained ({path.name})"
+    return net.eval().requires_grad_(False)

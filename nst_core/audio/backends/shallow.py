@@ -1,0 +1,49 @@
+"""Shallow random network over time (Ulyanov & Lebedev 2016): frequency bins as channels, 1-D convolutions.
+
+Needs no download. Grinstein et al. (ICASSP 2018) found such a random shallow net better than VGG-19 or
+SoundNet for audio style, and that starting from the content matters more than the network.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..spectral import SpectralFrame
+from .base import AudioBackend, BackendDefaults, run_named
+
+
+class ShallowNet(AudioBackend):
+    name = "shallow"
+    label = "Shallow random net"
+    weights_note = "random fixed weights (by design; nothing to download)"
+    min_seconds = 0.5
+
+    def __init__(self, *, filters: tuple[int, ...] = (2048,), kernel: int = 11, seed: int = 0,
+                 frame: SpectralFrame = SpectralFrame(22050, 2048, 512)) -> None:
+        super().__init__()
+        self.frame = frame
+        generator = torch.Generator().manual_seed(seed)
+        convs = []
+        channels = frame.bins
+        for count in filters:
+            conv = nn.Conv1d(channels, count, kernel, padding=kernel // 2, bias=False)
+            # Ulyanov's scale: N(0, sqrt(2) * sqrt(2 / ((in + out) * kernel))).
+            std = math.sqrt(2) * math.sqrt(2.0 / ((channels + count) * kernel))
+            with torch.no_grad():
+                conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * std)
+            convs.append(conv)
+            channels = count
+        self.convs = nn.ModuleList(convs)
+        self.layer_names = ("input", *(f"relu{i + 1}" for i in range(len(filters))))
+        layers = tuple(f"relu{i + 1}" for i in range(len(filters)))
+        self.defaults = BackendDefaults(content_layers=layers[:1], style_layers=layers, content_weight=1.0,
+                                        style_weight=100.0, spectral_content_weight=0.0, steps=100)
+        for parameter in self.parameters():
+            parameter.requires_grad_(False)
+
+    def features(self, log_magnitude: torch.Tensor, layers: set[str]) -> dict[str, torch.Tensor]:
+        stages = [(f"relu{i + 1}", nn.Sequential(conv, nn.ReLU())) for i, conv in enumerate(self.convs)]
+        return run_named(stages, log_magnitude, layers)

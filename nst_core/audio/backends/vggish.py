@@ -1,0 +1,82 @@
+"""VGGish (Hershey et al. 2017) as a loss network: its log-mel front end in torch, then its conv trunk.
+
+Front end after the reference: 16 kHz, 25 ms periodic Hann window (400 samples) in a 512-point FFT, 10 ms
+hop, magnitude, 64 HTK mel bands 125-7500 Hz, log(mel + 0.01). The reference cuts 96-frame patches for
+its embedding layers; the conv trunk is fully convolutional, so here it sees the whole clip at once.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ... import hub
+from ..spectral import SpectralFrame, mel_filterbank
+from .base import AudioBackend, BackendDefaults, run_named
+
+# (name, module) in torchvggish's ``features`` order: conv indices 0, 3, 6, 8, 11, 13.
+_PLAN = (("conv1", 1, 64), ("pool1",), ("conv2", 64, 128), ("pool2",), ("conv3_1", 128, 256),
+         ("conv3_2", 256, 256), ("pool3",), ("conv4_1", 256, 512), ("conv4_2", 512, 512), ("pool4",))
+
+
+class VGGish(AudioBackend):
+    name = "vggish"
+    label = "VGGish"
+    min_seconds = 1.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frame = SpectralFrame(16000, 512, 160, win_length=400)
+        self.register_buffer("mel", mel_filterbank(16000, 512, 64, 125.0, 7500.0, "vggish"))
+        layers, names = [], []
+        for item in _PLAN:
+            if len(item) == 1:
+                layers.append(nn.MaxPool2d(2, 2))
+                names.append(item[0])
+            else:
+                layers += [nn.Conv2d(item[1], item[2], 3, padding=1), nn.ReLU()]
+                names += [item[0], item[0].replace("conv", "relu")]
+        self.features_ = nn.Sequential(*layers)
+        self._stages = list(zip(names, layers))
+        self.layer_names = ("input", "logmel", *names)
+        self.defaults = BackendDefaults(
+            content_layers=("relu2",), style_layers=("relu1", "relu2", "relu3_1", "relu4_1"),
+            content_weight=1.0, style_weight=10.0, spectral_content_weight=1.0, steps=100,
+        )
+
+    def log_mel(self, log_magnitude: torch.Tensor) -> torch.Tensor:
+        magnitude = torch.expm1(log_magnitude).clamp_min(0)
+        return torch.log(torch.einsum("mf,bft->bmt", self.mel, magnitude) + 0.01)
+
+    def features(self, log_magnitude: torch.Tensor, layers: set[str]) -> dict[str, torch.Tensor]:
+        out = {"input": log_magnitude} if "input" in layers else {}
+        log_mel = self.log_mel(log_magnitude)
+        if "logmel" in layers:
+            out["logmel"] = log_mel
+        image = log_mel.transpose(1, 2).unsqueeze(1)  # (batch, 1, frames, 64): VGGish's example layout
+        out.update(run_named(self._stages, image, layers - {"input", "logmel"}))
+        return out
+
+
+def _torchvggish_trunk(raw: object) -> dict[str, torch.Tensor]:
+    """torchvggish's ``features.N.*`` -> this module's ``features_.N.*``; embeddings and PCA are dropped."""
+    return {name.replace("features.", "features_.", 1): t for name, t in raw.items() if name.startswith("features.")}
+
+
+hub.register(hub.WeightEntry(
+    key="vggish",
+    # torch.hub names files <name>-<first 8 hex digits of their sha256>.pth; that prefix is what is checked.
+    source=hub.UrlFile("https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish-10086976.pth",
+                       "10086976", "vggish-10086976.pth"),
+    convert=_torchvggish_trunk,
+    description="VGGish conv trunk (torchvggish port of the AudioSet VGGish)",
+    license="Apache-2.0",
+    size_mb=277,
+))
+
+
+def load_vggish() -> VGGish:
+    net = VGGish()
+    hub.load_strict(net, {**hub.load_state_dict("vggish"), "mel": net.mel}, hub.entry("vggish").source.describe())
+    net.weights_note = "pretrained (torchvggish v0.1)"
+    return net.eval().requires_grad_(False)

@@ -1,0 +1,279 @@
+"""One optimization loop for every audio backend.
+
+The optimized quantity is the result's log1p|STFT| at the backend's own STFT settings. Content and
+Gram-style losses are taken at the backend's layers (plus, for pooled 2-D backbones, a direct content
+term on the spectrogram); the phase is then rebuilt by fast Griffin-Lim starting from the content's phase.
+Clips longer than ``segment_seconds`` are optimized in overlapping segments whose spectrograms are
+cross-faded before phase reconstruction, so there are no seams.
+
+``iter_stylize_audio`` yields :class:`AudioProgress` events and then an :class:`AudioResult`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import InvalidInput
+from ..losses import StyleLoss, relative_mse
+from ..runtime import Precision, pick_runtime, seed_everything
+from .backends import BACKEND_NAMES, AudioBackend, load_backend
+from .io import AudioSource, load_audio
+from .metrics import Scores, score
+from .spectral import griffin_lim, log_magnitude, spectrogram_image
+
+log = logging.getLogger(__name__)
+MAX_SECONDS = 120.0
+MAX_STEPS = 2000
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """Every knob of an audio stylization; ``None`` means the backend's own default."""
+
+    backend: str = "shallow"
+    steps: int | None = None
+    content_weight: float | None = None
+    style_weight: float | None = None
+    spectral_content_weight: float | None = None
+    content_layers: tuple[str, ...] | None = None
+    style_layers: tuple[str, ...] | None = None
+    init: Literal["content", "noise"] = "content"
+    style_only: bool = False          # Grinstein et al.: start from the content, optimize the style loss alone
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    learning_rate: float = 0.05
+    griffin_lim_iterations: int = 100
+    max_seconds: float = 30.0         # longer uploads are trimmed, with a notice
+    segment_seconds: float = 12.0     # longer clips are optimized in overlapping segments
+    seed: int = 0
+    precision: Precision = "auto"
+    preview_every: int = 25
+    # Backend options
+    filters: tuple[int, ...] = (2048,)  # shallow: filters per layer (one layer per entry)
+    kernel: int = 11                    # shallow: kernel width in frames
+    cnn14_variant: str = "16k"
+    genre_model: str | None = None      # genre: trained .safetensors path or Hub repo id
+
+    def check(self, num_styles: int) -> None:
+        if self.backend not in BACKEND_NAMES:
+            raise InvalidInput(f"backend must be one of {', '.join(BACKEND_NAMES)} (got {self.backend!r}).")
+        for name, low, high in (("steps", 1, MAX_STEPS), ("griffin_lim_iterations", 0, 2000),
+                                ("max_seconds", 1, MAX_SECONDS), ("segment_seconds", 3, MAX_SECONDS),
+                                ("learning_rate", 1e-5, 1.0), ("kernel", 1, 101)):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, (int, float)) or not math.isfinite(value)
+                                      or not low <= value <= high):
+                raise InvalidInput(f"{name} must be between {low:g} and {high:g} (got {value!r}).")
+        for name in ("content_weight", "style_weight", "spectral_content_weight"):
+            value = getattr(self, name)
+            if value is not None and (not math.isfinite(value) or not 0 <= value <= 1e9):
+                raise InvalidInput(f"{name} must be between 0 and 1e9 (got {value!r}).")
+        if not self.filters or not all(1 <= f <= 8192 for f in self.filters) or len(self.filters) > 4:
+            raise InvalidInput("The shallow net takes 1 to 4 layers of 1 to 8192 filters each.")
+        if self.init not in ("content", "noise") or self.optimizer not in ("lbfgs", "adam"):
+            raise InvalidInput("init must be 'content' or 'noise' and optimizer 'lbfgs' or 'adam'.")
+        if not 1 <= num_styles <= 8:
+            raise InvalidInput(f"Give between 1 and 8 style clips (got {num_styles}).")
+
+
+@dataclass(frozen=True)
+class AudioProgress:
+    step: int
+    total: int
+    segment: int
+    num_segments: int
+    losses: dict[str, float]
+    preview: Image.Image | None = None  # spectrogram of the current result (this segment)
+
+
+@dataclass
+class AudioResult:
+    samples: np.ndarray
+    sample_rate: int
+    spectrograms: dict[str, Image.Image]   # "content", "style", "result"
+    scores: Scores
+    settings: dict
+    seconds: float
+    phase_seconds: float
+    runtime: str
+    backend_note: str
+    notices: list[str] = field(default_factory=list)
+
+
+class _Objective:
+    def __init__(self, backend: AudioBackend, settings: AudioSettings, content: torch.Tensor,
+                 styles: list[torch.Tensor], autocast) -> None:
+        d = backend.defaults
+        self.backend, self.autocast = backend, autocast
+        self.content_layers = settings.content_layers or d.content_layers
+        self.style_layers = settings.style_layers or d.style_layers
+        def pick(value: float | None, default: float) -> float:
+            return default if value is None else value
+
+        self.content_weight = 0.0 if settings.style_only else pick(settings.content_weight, d.content_weight)
+        self.spectral_weight = 0.0 if settings.style_only else pick(settings.spectral_content_weight,
+                                                                    d.spectral_content_weight)
+        self.style_weight = pick(settings.style_weight, d.style_weight)
+        self.content = content
+        with torch.no_grad():
+            content_features = self.features(content, set(self.content_layers))
+            style_features = [self.features(style, set(self.style_layers)) for style in styles]
+        self.content_targets = {layer: content_features[layer].detach() for layer in self.content_layers}
+        self.style_losses = {
+            layer: StyleLoss.blended([_as_image(f[layer]) for f in style_features], [1.0] * len(styles))
+            for layer in self.style_layers
+        }
+
+    def features(self, log_mag: torch.Tensor, layers: set[str]) -> dict[str, torch.Tensor]:
+        with self.autocast():
+            return self.backend(log_mag.unsqueeze(0), layers)
+
+    def __call__(self, log_mag: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        layers = set(self.style_layers) | (set(self.content_layers) if self.content_weight else set())
+        features = self.features(log_mag, layers)
+        style = sum(loss(_as_image(features[layer])) for layer, loss in self.style_losses.items())
+        style = style / len(self.style_losses)
+        content = sum(relative_mse(features[layer], self.content_targets[layer]) for layer in self.content_layers
+                      ) if self.content_weight else torch.zeros(())
+        spectral = relative_mse(log_mag, self.content) if self.spectral_weight else torch.zeros(())
+        total = self.style_weight * style + self.content_weight * content + self.spectral_weight * spectral
+        terms = {"style": style, "content": content, "spectral": spectral, "total": total}
+        return total, {name: float(value.detach()) for name, value in terms.items()}
+
+
+def _as_image(features: torch.Tensor) -> torch.Tensor:
+    """(B, C, T) -> (B, C, 1, T) so that one Gram function serves 1-D and 2-D feature maps."""
+    return features.unsqueeze(2) if features.dim() == 3 else features
+
+
+def _segments(frames: int, length: int, overlap: int) -> list[tuple[int, int]]:
+    if frames <= length:
+        return [(0, frames)]
+    count = math.ceil((frames - overlap) / (length - overlap))
+    step = (frames - length) / (count - 1)
+    return [(round(i * step), round(i * step) + length) for i in range(count)]
+
+
+def _crossfade(parts: list[tuple[int, torch.Tensor]], frames: int) -> torch.Tensor:
+    """Blend overlapping (start, spectrogram) segments with linear ramps in the overlaps."""
+    total = torch.zeros(parts[0][1].shape[0], frames)
+    weight = torch.zeros(frames)
+    for index, (start, part) in enumerate(parts):
+        length = part.shape[1]
+        ramp = torch.ones(length)
+        if index > 0:
+            overlap = parts[index - 1][0] + parts[index - 1][1].shape[1] - start
+            ramp[:overlap] = torch.linspace(0, 1, overlap + 2)[1:-1]
+        if index < len(parts) - 1:
+            overlap = start + length - parts[index + 1][0]
+            ramp[-overlap:] = torch.linspace(1, 0, overlap + 2)[1:-1]
+        total[:, start:start + length] += part * ramp
+        weight[start:start + length] += ramp
+    return total / weight.clamp_min(1e-6)
+
+
+def iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | AudioSource,
+                       settings: AudioSettings | None = None, *,
+                       backend: AudioBackend | None = None) -> Iterator[AudioProgress | AudioResult]:
+    """Stylize ``content`` with ``styles``: progress events, then the :class:`AudioResult`."""
+    settings = settings or AudioSettings()
+    styles = list(styles) if isinstance(styles, (list, tuple)) and not _is_array_pair(styles) else [styles]
+    settings.check(len(styles))
+    started = time.perf_counter()
+    backend = backend or load_backend(settings.backend, filters=settings.filters, kernel=settings.kernel,
+                                      seed=settings.seed, cnn14_variant=settings.cnn14_variant,
+                                      genre_model=settings.genre_model)
+    frame = backend.frame
+    rate = frame.sample_rate
+    loaded = load_audio(content, sample_rate=rate, label="content clip", max_seconds=settings.max_seconds,
+                        min_seconds=backend.min_seconds)
+    loaded_styles = [load_audio(s, sample_rate=rate, label=f"style clip {i + 1}", max_seconds=settings.max_seconds,
+                                min_seconds=backend.min_seconds) for i, s in enumerate(styles)]
+    notices = loaded.notices + [n for s in loaded_styles for n in s.notices]
+    runtime = pick_runtime("cpu" if settings.precision == "fp32" else "auto", settings.precision)
+    backend = runtime.prepare_model(backend)
+    generator = seed_everything(settings.seed)
+
+    content_log, content_phase = log_magnitude(frame, loaded.samples)
+    style_logs = [log_magnitude(frame, s.samples)[0].to(runtime.device) for s in loaded_styles]
+    frames = content_log.shape[1]
+    segment_frames = max(int(settings.segment_seconds * rate / frame.hop), 8)
+    spans = _segments(frames, segment_frames, overlap=max(segment_frames // 8, 4))
+    steps = settings.steps or backend.defaults.steps
+    total = steps * len(spans)
+    parts, done, terms = [], 0, {}
+    for index, (start, end) in enumerate(spans):
+        target = content_log[:, start:end].contiguous().to(runtime.device)
+        objective = _Objective(backend, settings, target, style_logs, runtime.autocast)
+        if settings.init == "noise":
+            x = torch.rand(target.shape, generator=generator).to(runtime.device) * target.max()
+        else:
+            x = target.clone()
+        x.requires_grad_(True)
+        optimizer = (torch.optim.Adam([x], lr=settings.learning_rate) if settings.optimizer == "adam" else
+                     torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=50, tolerance_grad=0.0,
+                                       tolerance_change=0.0))
+        for step in range(steps):
+            terms = _step(optimizer, objective, x)
+            done += 1
+            show = step == steps - 1 or (settings.preview_every and done % settings.preview_every == 0)
+            preview = spectrogram_image(x.detach().clamp_min(0)) if show else None
+            yield AudioProgress(done, total, index, len(spans), terms, preview)
+        parts.append((start, x.detach().clamp_min(0).cpu()))
+
+    result_log = _crossfade(parts, frames)
+    phase_started = time.perf_counter()
+    samples = griffin_lim(torch.expm1(result_log), frame, len(loaded.samples),
+                          iterations=settings.griffin_lim_iterations, initial_phase=content_phase,
+                          generator=generator).numpy()
+    samples = samples / max(float(np.abs(samples).max()), 1e-6) * 0.9
+    phase_seconds = time.perf_counter() - phase_started
+    record = {**dataclasses.asdict(settings), "num_styles": len(styles), "runtime": runtime.label}
+    yield AudioResult(
+        samples=samples.astype(np.float32), sample_rate=rate,
+        spectrograms={"content": spectrogram_image(content_log), "style": spectrogram_image(style_logs[0].cpu()),
+                      "result": spectrogram_image(result_log)},
+        scores=score(samples, loaded.samples, loaded_styles[0].samples, rate), settings=record,
+        seconds=time.perf_counter() - started, phase_seconds=phase_seconds, runtime=runtime.label,
+        backend_note=backend.weights_note, notices=notices,
+    )
+
+
+def _is_array_pair(value: object) -> bool:
+    """Gradio's microphone format ``(rate, samples)`` is one clip, not a list of two."""
+    return isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], int)
+
+
+def _step(optimizer: torch.optim.Optimizer, objective: _Objective, x: torch.Tensor) -> dict[str, float]:
+    terms: dict[str, float] = {}
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss, values = objective(x)
+        loss.backward()
+        terms.update(values)
+        return loss
+
+    optimizer.step(closure)
+    return terms
+
+
+def stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | AudioSource,
+                  settings: AudioSettings | None = None, *, on_progress: Callable[[AudioProgress], None] | None = None,
+                  backend: AudioBackend | None = None) -> AudioResult:
+    """Run :func:`iter_stylize_audio` to the end."""
+    for event in iter_stylize_audio(content, styles, settings, backend=backend):
+        if isinstance(event, AudioResult):
+            return event
+        if on_progress is not None:
+            on_progress(event)
+    raise RuntimeError("audio stylization ended without a result")

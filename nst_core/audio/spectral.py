@@ -1,0 +1,130 @@
+"""Spectral front ends in torch, differentiable where it matters: STFT/ISTFT, mel filterbanks, Griffin-Lim."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class SpectralFrame:
+    """The STFT a backend works on. The optimized quantity is log1p(|STFT|) with these settings."""
+
+    sample_rate: int
+    n_fft: int
+    hop: int
+    win_length: int | None = None
+
+    @property
+    def bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    def window(self) -> torch.Tensor:
+        return torch.hann_window(self.win_length or self.n_fft)  # periodic Hann, as librosa and PANNs use
+
+    def stft(self, samples: torch.Tensor) -> torch.Tensor:
+        """(N,) waveform -> (bins, frames) complex; centred frames with reflect padding."""
+        return torch.stft(samples, self.n_fft, self.hop, self.win_length, self.window(), center=True,
+                          pad_mode="reflect", return_complex=True)
+
+    def istft(self, spectrum: torch.Tensor, length: int) -> torch.Tensor:
+        return torch.istft(spectrum, self.n_fft, self.hop, self.win_length, self.window(), center=True,
+                           length=length)
+
+    def frames(self, num_samples: int) -> int:
+        return num_samples // self.hop + 1
+
+
+def log_magnitude(frame: SpectralFrame, samples: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """log1p |STFT| and the phase (unit complex) of a waveform."""
+    spectrum = frame.stft(torch.from_numpy(np.asarray(samples, dtype=np.float32)))
+    magnitude = spectrum.abs()
+    phase = spectrum / magnitude.clamp_min(1e-8)
+    return torch.log1p(magnitude), phase
+
+
+def hz_to_mel(hz: np.ndarray, scale: Literal["htk", "slaney"]) -> np.ndarray:
+    hz = np.asarray(hz, dtype=np.float64)
+    if scale == "htk":
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
+    # Slaney: linear below 1 kHz, logarithmic above (librosa's default).
+    linear = hz / (200.0 / 3)
+    log_part = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(hz >= 1000.0, log_part, linear)
+
+
+def mel_to_hz(mel: np.ndarray, scale: Literal["htk", "slaney"]) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    if scale == "htk":
+        return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+    linear = mel * (200.0 / 3)
+    log_part = 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0))
+    return np.where(mel >= 15.0, log_part, linear)
+
+
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float,
+                   kind: Literal["slaney", "vggish"]) -> torch.Tensor:
+    """(n_mels, bins) triangular filters.
+
+    ``slaney``: librosa's default (Slaney mel scale, triangles linear in Hz, area-normalized), as PANNs and
+    the genre CNN use. ``vggish``: the VGGish reference (HTK mel scale, triangles linear in mel, no
+    normalization, the DC bin excluded).
+    """
+    bins = n_fft // 2 + 1
+    freqs = np.linspace(0, sample_rate / 2, bins)
+    if kind == "vggish":
+        bin_mels = hz_to_mel(freqs, "htk")
+        edges = np.linspace(hz_to_mel(fmin, "htk"), hz_to_mel(fmax, "htk"), n_mels + 2)
+        lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+        weights = np.maximum(0.0, np.minimum((bin_mels - lower) / (centre - lower),
+                                             (upper - bin_mels) / (upper - centre)))
+        weights[:, 0] = 0.0
+        return torch.from_numpy(weights.astype(np.float32))
+    edges_hz = mel_to_hz(np.linspace(hz_to_mel(fmin, "slaney"), hz_to_mel(fmax, "slaney"), n_mels + 2), "slaney")
+    widths = np.diff(edges_hz)
+    ramps = edges_hz[:, None] - freqs[None, :]
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
+    return torch.from_numpy(weights.astype(np.float32))
+
+
+def griffin_lim(magnitude: torch.Tensor, frame: SpectralFrame, length: int, *, iterations: int = 100,
+                momentum: float = 0.99, initial_phase: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Phase reconstruction by fast Griffin-Lim (Perraudin, Balazs & Sondergaard, 2013).
+
+    Starts from ``initial_phase`` (e.g. the content's phase, which sounds far cleaner than random
+    phase) when it has the right shape, else from random phase.
+    """
+    magnitude = magnitude.detach().float().clamp_min(0)
+    if initial_phase is not None and initial_phase.shape == magnitude.shape:
+        phase = initial_phase.clone()
+    else:
+        angles = torch.rand(magnitude.shape, generator=generator) * 2 * np.pi
+        phase = torch.polar(torch.ones_like(angles), angles)
+    previous = torch.zeros_like(phase)
+    for _ in range(iterations):
+        rebuilt = frame.stft(frame.istft(magnitude * phase, length))
+        accelerated = rebuilt - (momentum / (1 + momentum)) * previous
+        phase = accelerated / accelerated.abs().clamp_min(1e-16)
+        previous = rebuilt
+    return frame.istft(magnitude * phase, length)
+
+
+def spectrogram_image(log_mag: torch.Tensor, height: int = 256, width: int = 512) -> Image.Image:
+    """A picture of a log-magnitude spectrogram (low frequencies at the bottom), colour-mapped."""
+    data = log_mag.detach().float().cpu().numpy()
+    data = data / max(float(data.max()), 1e-6)
+    anchors = np.array([[0, 0, 4], [60, 15, 110], [180, 55, 120], [250, 135, 90], [252, 250, 190]], dtype=np.float64)
+    positions = np.clip(data, 0, 1) * (len(anchors) - 1)
+    low = np.floor(positions).astype(int).clip(0, len(anchors) - 2)
+    fraction = (positions - low)[..., None]
+    rgb = anchors[low] * (1 - fraction) + anchors[low + 1] * fraction
+    image = Image.fromarray(rgb[::-1].astype(np.uint8))
+    return image.resize((width, height), Image.BILINEAR)

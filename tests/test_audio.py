@@ -1,0 +1,256 @@
+"""Audio: I/O edge cases, spectral maths, the backends and their weights, the loop, and the scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from conftest import ROOT, put_in_hub_cache
+from nst_core import InvalidInput, WeightsUnavailable, hub
+from nst_core.audio import metrics
+from nst_core.audio.backends import CNN14, GenreCNN, ShallowNet, VGGish, load_backend
+from nst_core.audio.io import load_audio
+from nst_core.audio.optimize import AudioProgress, AudioResult, AudioSettings, _crossfade, iter_stylize_audio
+from nst_core.audio.spectral import SpectralFrame, griffin_lim, log_magnitude, mel_filterbank
+
+AUDIO = ROOT / "examples" / "audio"
+RATE = 22050
+
+
+def _tone(seconds=1.0, freq=440.0, rate=RATE, channels=1):
+    t = np.arange(int(seconds * rate)) / rate
+    wave = 0.5 * np.sin(2 * np.pi * freq * t)
+    return np.stack([wave] * channels, axis=1) if channels > 1 else wave
+
+
+# --------------------------------------------------------------------------- I/O
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg", "mp3"])
+def test_formats_decode_to_mono_at_the_requested_rate(tmp_path, fmt):
+    path = tmp_path / f"tone.{fmt}"
+    soundfile.write(path, _tone(1.0, rate=44100, channels=2), 44100)
+    loaded = load_audio(path, sample_rate=16000)
+    assert loaded.sample_rate == 16000 and loaded.samples.ndim == 1
+    assert abs(len(loaded.samples) - 16000) < 1200  # mp3 adds encoder padding
+    assert abs(np.abs(loaded.samples).max() - 0.9) < 1e-3
+
+
+def test_microphone_tuple_is_accepted():
+    rate, samples = 48000, (_tone(1.0, rate=48000) * 32767).astype(np.int16)
+    assert len(load_audio((rate, samples), sample_rate=RATE).samples) == RATE
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [(np.zeros(RATE), "silent"), (np.full(RATE, np.nan), "invalid samples"), (np.zeros(0), "empty")],
+)
+def test_bad_clips_get_clear_errors(tmp_path, data, message):
+    path = tmp_path / "bad.wav"
+    soundfile.write(path, data.astype(np.float32), RATE, subtype="FLOAT")
+    with pytest.raises(InvalidInput, match=message):
+        load_audio(path, sample_rate=RATE)
+
+
+def test_non_audio_short_long_and_clipped(tmp_path):
+    (tmp_path / "x.mp3").write_text("not audio")
+    with pytest.raises(InvalidInput, match="not audio that can be read"):
+        load_audio(tmp_path / "x.mp3", sample_rate=RATE)
+    soundfile.write(tmp_path / "short.wav", _tone(0.2), RATE)
+    with pytest.raises(InvalidInput, match="at least 1 s"):
+        load_audio(tmp_path / "short.wav", sample_rate=RATE, min_seconds=1.0)
+    soundfile.write(tmp_path / "long.wav", _tone(5.0), RATE)
+    long = load_audio(tmp_path / "long.wav", sample_rate=RATE, max_seconds=2.0)
+    assert len(long.samples) == 2 * RATE and "trimmed" in long.notices[0]
+    soundfile.write(tmp_path / "hot.wav", np.clip(_tone(1.0) * 4, -1, 1), RATE)
+    assert any("clipped" in n for n in load_audio(tmp_path / "hot.wav", sample_rate=RATE).notices)
+
+
+# --------------------------------------------------------------------------- spectral
+
+def test_mel_filterbanks_have_the_expected_shape_and_coverage():
+    slaney = mel_filterbank(16000, 512, 64, 50, 8000, "slaney")
+    vggish = mel_filterbank(16000, 512, 64, 125, 7500, "vggish")
+    assert slaney.shape == vggish.shape == (64, 257)
+    assert vggish[:, 0].abs().sum() == 0  # VGGish drops the DC bin
+    freqs = np.linspace(0, 8000, 257)
+    centres = freqs[slaney.argmax(dim=1).numpy()]
+    assert np.all(np.diff(centres) >= 0) and centres[0] < 120 and centres[-1] > 7000
+    assert vggish.max() <= 1.0 + 1e-6  # unnormalized triangles peak at 1
+
+
+def test_griffin_lim_from_the_true_phase_is_nearly_exact_and_momentum_helps_from_random():
+    frame = SpectralFrame(RATE, 1024, 256)
+    samples = load_audio(AUDIO / "piano_melody.flac", sample_rate=RATE).samples[: 2 * RATE]
+    log_mag, phase = log_magnitude(frame, samples)
+    magnitude = torch.expm1(log_mag)
+    exact = griffin_lim(magnitude, frame, len(samples), iterations=0, initial_phase=phase).numpy()
+    assert np.abs(exact - samples).max() < 1e-3
+
+    def spectral_error(iterations, momentum):
+        rebuilt = griffin_lim(magnitude, frame, len(samples), iterations=iterations, momentum=momentum,
+                              generator=torch.Generator().manual_seed(0))
+        return float((frame.stft(rebuilt).abs() - magnitude).norm() / magnitude.norm())
+
+    assert spectral_error(30, 0.99) < spectral_error(30, 0.0) < spectral_error(1, 0.0)
+
+
+def test_crossfade_of_identical_segments_is_the_whole():
+    whole = torch.rand(5, 40)
+    parts = [(0, whole[:, :16]), (12, whole[:, 12:28]), (24, whole[:, 24:40])]
+    assert torch.allclose(_crossfade(parts, 40), whole, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- backends and their weights
+
+def _fake_torchvggish() -> dict:
+    """The torchvggish v0.1 state dict: ``features.{0,3,6,8,11,13}`` and ``embeddings.{0,2,4}``."""
+    shapes = {0: (64, 1), 3: (128, 64), 6: (256, 128), 8: (256, 256), 11: (512, 256), 13: (512, 512)}
+    state = {}
+    for index, (cout, cin) in shapes.items():
+        state[f"features.{index}.weight"] = torch.randn(cout, cin, 3, 3) * 0.05
+        state[f"features.{index}.bias"] = torch.zeros(cout)
+    for index, (cout, cin) in {0: (4096, 12288), 2: (4096, 4096), 4: (128, 4096)}.items():
+        state[f"embeddings.{index}.weight"] = torch.zeros(cout, cin)
+        state[f"embeddings.{index}.bias"] = torch.zeros(cout)
+    return state
+
+
+def _fake_panns(bins: int, fft: int) -> dict:
+    """A PANNs checkpoint: ``{'model': state}`` with the STFT kernels, melW, bn0, six conv blocks, heads."""
+    model = {
+        "spectrogram_extractor.stft.conv_real.weight": torch.zeros(bins, 1, fft),
+        "spectrogram_extractor.stft.conv_imag.weight": torch.zeros(bins, 1, fft),
+        "logmel_extractor.melW": torch.rand(bins, 64),
+    }
+    for name, tensor in CNN14("16k" if bins == 257 else "32k").state_dict().items():
+        if name.startswith(("bn0.", "conv_block")):
+            model[name] = torch.rand_like(tensor) * 0.05 + 0.01 if tensor.is_floating_point() else tensor.clone()
+    model.update({"fc1.weight": torch.zeros(2048, 2048), "fc1.bias": torch.zeros(2048),
+                  "fc_audioset.weight": torch.zeros(527, 2048), "fc_audioset.bias": torch.zeros(527)})
+    return {"model": model, "iteration": 0}
+
+
+def _put_url_file(key: str, raw: object, tmp_path) -> None:
+    source = hub.entry(key).source
+    target = hub.url_cache_dir() / (source.sha256[:16] or "unverified") / source.filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(raw, target)
+
+
+def test_vggish_loads_from_the_url_cache_and_runs(hub_cache, tmp_path):
+    state = _fake_torchvggish()
+    _put_url_file("vggish", state, tmp_path)
+    net = load_backend("vggish")
+    assert torch.equal(net.features_[13].weight, state["features.13.weight"])
+    features = net(torch.rand(1, 257, 120), {"relu1", "relu4_2"})
+    assert features["relu4_2"].shape == (1, 512, 15, 8)  # 120 frames x 64 mels, pooled three times
+
+
+def test_cnn14_16k_loads_melw_and_bn0_from_the_checkpoint(hub_cache, tmp_path):
+    raw = _fake_panns(257, 512)
+    _put_url_file("cnn14-16k", raw, tmp_path)
+    net = load_backend("cnn14")
+    assert torch.equal(net.melW, raw["model"]["logmel_extractor.melW"])
+    assert torch.equal(net.conv_block6.bn2.running_var, raw["model"]["conv_block6.bn2.running_var"])
+    assert net(torch.rand(1, 257, 128), {"block4"})["block4"].shape == (1, 512, 16, 8)
+
+
+def test_cnn14_32k_comes_from_the_hub_cache(hub_cache, tmp_path):
+    torch.save(_fake_panns(513, 1024), tmp_path / "c.pth")
+    put_in_hub_cache(hub_cache, "thelou1s/panns-inference", "Cnn14_mAP=0.431.pth", tmp_path / "c.pth")
+    assert load_backend("cnn14", cnn14_variant="32k").frame.sample_rate == 32000
+
+
+def test_missing_pretrained_audio_weights_are_unavailable(hub_cache):
+    with pytest.raises(WeightsUnavailable, match="vggish-10086976.pth"):
+        load_backend("vggish")
+    with pytest.raises(WeightsUnavailable, match="Cnn14_16k"):
+        load_backend("cnn14")
+
+
+def test_genre_cnn_random_by_default_trained_from_a_file(tmp_path):
+    random_net = load_backend("genre")
+    assert "random weights" in random_net.weights_note
+    from safetensors.torch import save_file
+
+    trained = GenreCNN()
+    save_file(trained.state_dict(), str(tmp_path / "model.safetensors"))
+    loaded = load_backend("genre", genre_model=str(tmp_path / "model.safetensors"))
+    assert "trained" in loaded.weights_note
+    assert torch.equal(loaded.convs[3].weight, trained.convs[3].weight)
+    logits = loaded.classify(torch.rand(2, 1, 384, 431))
+    assert logits.shape == (2, 10)
+    with pytest.raises(InvalidInput, match="neither"):
+        load_backend("genre", genre_model="not a repo")
+
+
+@pytest.mark.parametrize("backend", [ShallowNet(filters=(64, 32)), VGGish(), CNN14(), GenreCNN()],
+                         ids=["shallow", "vggish", "cnn14", "genre"])
+def test_every_backend_is_differentiable_from_the_spectrogram(backend):
+    frames = 431 if backend.name == "genre" else 100
+    x = torch.rand(1, backend.frame.bins, frames, requires_grad=True)
+    layers = set(backend.defaults.style_layers) | set(backend.defaults.content_layers)
+    features = backend(x, layers)
+    sum(f.float().pow(2).mean() for f in features.values()).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0 and set(features) == layers
+
+
+# --------------------------------------------------------------------------- the loop and the scores
+
+def test_loop_events_segments_and_result(tmp_path):
+    settings = AudioSettings(steps=3, filters=(128,), segment_seconds=3.0, griffin_lim_iterations=5,
+                             preview_every=2)
+    events = list(iter_stylize_audio(AUDIO / "piano_melody.flac", [AUDIO / "rain.flac"], settings))
+    progress = [e for e in events if isinstance(e, AudioProgress)]
+    result = events[-1]
+    assert isinstance(result, AudioResult)
+    assert progress[-1].num_segments == 3 and progress[-1].step == progress[-1].total == 9
+    assert any(p.preview is not None for p in progress)
+    assert len(result.samples) == 8 * RATE and result.sample_rate == RATE
+    assert set(result.spectrograms) == {"content", "style", "result"}
+    assert np.isfinite(result.samples).all() and np.abs(result.samples).max() <= 0.9 + 1e-6
+
+
+def test_bad_audio_settings():
+    with pytest.raises(InvalidInput, match="backend must be one of"):
+        AudioSettings(backend="wavenet").check(1)
+    with pytest.raises(InvalidInput, match="steps must be between"):
+        AudioSettings(steps=0).check(1)
+    with pytest.raises(InvalidInput, match="1 to 4 layers"):
+        AudioSettings(filters=()).check(1)
+
+
+def test_scores_recognize_identity_and_difference():
+    piano = load_audio(AUDIO / "piano_melody.flac", sample_rate=RATE).samples
+    drums = load_audio(AUDIO / "drum_loop.flac", sample_rate=RATE).samples
+    same = metrics.score(piano, piano, drums, RATE)
+    assert same.onset_correlation > 0.999 and same.chroma_correlation > 0.999
+    assert same.log_spectral_distance < 1e-3
+    assert same.style_gram_result == pytest.approx(same.style_gram_content)
+    assert metrics.gram_distance(piano, piano) < 1e-9 < metrics.gram_distance(piano, drums)
+    assert metrics.mfcc_distance(piano, drums) > metrics.mfcc_distance(piano, piano * 0.5)
+
+
+def test_genre_training_skips_corrupt_files_and_its_model_loads(tmp_path):
+    from nst_core.audio.train_genre import GenreTrainConfig, list_clips, train_genre
+
+    rng = np.random.default_rng(0)
+    for genre, make in (("jazz", lambda i: _tone(3.0, 220.0 * (i + 1))),
+                        ("metal", lambda i: rng.standard_normal(3 * RATE) * 0.3)):
+        folder = tmp_path / "genres" / genre
+        folder.mkdir(parents=True)
+        for i in range(3):
+            soundfile.write(folder / f"{genre}.0000{i}.wav", make(i), RATE)
+    (tmp_path / "genres" / "jazz" / "jazz.00054.wav").write_bytes(b"RIFF corrupt")  # GTZAN's broken file
+    (tmp_path / "genres" / "metal" / "metal.00099.wav").write_bytes(b"also broken")
+    clips, classes = list_clips(tmp_path / "genres")
+    assert classes == ("jazz", "metal") and len(clips) == 7  # jazz.00054 left out by name
+    epochs = []
+    out, accuracy = train_genre(GenreTrainConfig(out=tmp_path / "model", data=tmp_path / "genres", epochs=2,
+                                                 batch_size=4, segments_per_clip=2, validation_fraction=0.3),
+                                on_epoch=lambda e, loss, acc: epochs.append((e, loss, acc)))
+    assert [e for e, _, _ in epochs] == [1, 2] and 0.0 <= accuracy <= 1.0
+    net = load_backend("genre", genre_model=str(out / "model.safetensors"))
+    assert net.head.out_features == 2 and "trained" in net.weights_note
