@@ -16,7 +16,7 @@ from pathlib import Path
 import gradio as gr
 
 from nst_core import NSTError, hub
-from nst_core.audio.backends import BACKEND_WEIGHTS, load_backend
+from nst_core.audio.backends import BACKEND_CLASSES, BACKEND_WEIGHTS
 from nst_core.audio.io import save_wav
 from nst_core.audio.optimize import AudioProgress, AudioSettings, iter_stylize_audio
 from nst_core.image import fast
@@ -327,15 +327,13 @@ def run_audio(backend: str, content: str | None, style: str | None, extra_styles
 
 def audio_backend_tab(backend: str, shared: list) -> None:
     title, blurb = AUDIO_BACKENDS[backend]
-    defaults = load_backend(backend).defaults if backend in ("shallow", "genre") else None
-    steps_default = defaults.steps if defaults else 100
-    style_default = defaults.style_weight if defaults else 10.0
+    defaults = BACKEND_CLASSES[backend].defaults
     with gr.Tab(title):
         gr.Markdown(blurb)
         with gr.Row():
-            steps = gr.Slider(1, 500, value=steps_default, step=1, label="Steps")
-            style_weight = gr.Number(style_default, label="Style weight", minimum=0)
-            content_weight = gr.Number(1.0, label="Content weight", minimum=0)
+            steps = gr.Slider(1, 500, value=defaults.steps, step=1, label="Steps")
+            style_weight = gr.Number(defaults.style_weight, label="Style weight", minimum=0)
+            content_weight = gr.Number(defaults.content_weight, label="Content weight", minimum=0)
         options: list = []
         if backend == "shallow":
             with gr.Row():
@@ -343,7 +341,7 @@ def audio_backend_tab(backend: str, shared: list) -> None:
                 kernel = gr.Slider(1, 31, value=11, step=2, label="Kernel width (frames)")
             options = [filters, kernel]
         elif backend in ("vggish", "cnn14"):
-            spectral = gr.Number(1.0, label="Direct spectrogram content weight", minimum=0,
+            spectral = gr.Number(defaults.spectral_content_weight, label="Direct spectrogram content weight", minimum=0,
                                  info="keeps the notes that pooled layers lose")
             options = [spectral]
             if backend == "cnn14":

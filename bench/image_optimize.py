@@ -44,7 +44,8 @@ def worker_iterations(backbone: str, size: int, precision: str, steps: int) -> d
     import torch
 
     from nst_core.image.backbones import random_backbone
-    from nst_core.image.optimize import ImageSettings, _make_optimizer, _Objective, _step
+    from nst_core.image.optimize import ImageSettings, _Objective, _step
+    from nst_core.optim import make_optimizer
     from nst_core.runtime import pick_runtime
 
     runtime = pick_runtime("auto", precision)
@@ -55,7 +56,7 @@ def worker_iterations(backbone: str, size: int, precision: str, steps: int) -> d
     settings = ImageSettings(backbone=backbone, size=size)
     objective = _Objective(net, runtime, settings, content, [style])
     image = content.clone().requires_grad_(True)
-    optimizer = _make_optimizer(settings, image)
+    optimizer = make_optimizer("lbfgs", image, settings.learning_rate)
     times = []
     for _ in range(steps + 1):
         started = time.perf_counter()

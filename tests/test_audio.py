@@ -254,3 +254,20 @@ def test_genre_training_skips_corrupt_files_and_its_model_loads(tmp_path):
     assert [e for e, _, _ in epochs] == [1, 2] and 0.0 <= accuracy <= 1.0
     net = load_backend("genre", genre_model=str(out / "model.safetensors"))
     assert net.head.out_features == 2 and "trained" in net.weights_note
+
+
+def test_shallow_transfer_moves_toward_the_style_and_keeps_the_content(tmp_path):
+    """On the synthesized clips: the style distance falls well below the content's own distance to the
+    style (at most half), while the onsets stay correlated with the content (at least 0.6)."""
+    piano = load_audio(AUDIO / "piano_melody.flac", sample_rate=RATE).samples[: 4 * RATE]
+    pad = load_audio(AUDIO / "string_pad.flac", sample_rate=RATE).samples[: 4 * RATE]
+    soundfile.write(tmp_path / "piano.wav", piano, RATE)
+    soundfile.write(tmp_path / "pad.wav", pad, RATE)
+    from nst_core.audio.optimize import stylize_audio
+
+    result = stylize_audio(tmp_path / "piano.wav", [tmp_path / "pad.wav"],
+                           AudioSettings(steps=80, griffin_lim_iterations=30))
+    scores = result.scores
+    assert scores.style_gram_result < 0.5 * scores.style_gram_content, scores
+    assert scores.mfcc_result < scores.mfcc_content, scores
+    assert scores.onset_correlation > 0.6, scores

@@ -25,6 +25,7 @@ from PIL import Image
 
 from ..errors import InvalidInput
 from ..losses import StyleLoss, relative_mse
+from ..optim import make_optimizer, optimizer_step
 from ..runtime import Precision, pick_runtime, seed_everything
 from .backends import BACKEND_NAMES, AudioBackend, load_backend
 from .io import AudioSource, load_audio
@@ -219,11 +220,9 @@ def iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Aud
         else:
             x = target.clone()
         x.requires_grad_(True)
-        optimizer = (torch.optim.Adam([x], lr=settings.learning_rate) if settings.optimizer == "adam" else
-                     torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=50, tolerance_grad=0.0,
-                                       tolerance_change=0.0))
+        optimizer = make_optimizer(settings.optimizer, x, settings.learning_rate)
         for step in range(steps):
-            terms = _step(optimizer, objective, x)
+            terms = optimizer_step(optimizer, objective, x)
             done += 1
             show = step == steps - 1 or (settings.preview_every and done % settings.preview_every == 0)
             preview = spectrogram_image(x.detach().clamp_min(0)) if show else None
@@ -251,20 +250,6 @@ def iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Aud
 def _is_array_pair(value: object) -> bool:
     """Gradio's microphone format ``(rate, samples)`` is one clip, not a list of two."""
     return isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], int)
-
-
-def _step(optimizer: torch.optim.Optimizer, objective: _Objective, x: torch.Tensor) -> dict[str, float]:
-    terms: dict[str, float] = {}
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        loss, values = objective(x)
-        loss.backward()
-        terms.update(values)
-        return loss
-
-    optimizer.step(closure)
-    return terms
 
 
 def stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | AudioSource,

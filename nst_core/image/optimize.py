@@ -20,6 +20,7 @@ from PIL import Image
 
 from ..errors import InvalidInput
 from ..losses import ContentLoss, StyleLoss, total_variation
+from ..optim import make_optimizer, optimizer_step
 from ..runtime import Precision, Runtime, pick_runtime, seed_everything
 from .backbones import BACKBONES, FeatureNet, Pooling, backbone_spec, load_backbone
 from .color import COLOR_MODES, ColorMode, keep_content_colors, recolor_style
@@ -180,15 +181,6 @@ class _Objective:
         return total, terms
 
 
-def _make_optimizer(settings: ImageSettings, image: torch.Tensor) -> torch.optim.Optimizer:
-    if settings.optimizer == "adam":
-        return torch.optim.Adam([image], lr=settings.learning_rate)
-    # One iteration per step() so that progress can be reported; the curvature history persists.
-    # Zero tolerances: a tiny relative loss must never stop the run early.
-    return torch.optim.LBFGS([image], lr=1.0, max_iter=1, history_size=50,
-                             tolerance_grad=0.0, tolerance_change=0.0)
-
-
 def _initial_image(settings: ImageSettings, content: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     if settings.init == "noise":
         return torch.rand(content.shape, generator=generator)
@@ -230,7 +222,7 @@ def iter_stylize(content: ImageSource, styles: Sequence[ImageSource], settings: 
         objective = _Objective(net, runtime, settings, content_t, style_ts)
         start = _initial_image(settings, content_t, generator) if image is None else image.detach()
         image = resize_tensor(start, tuple(content_t.shape[-2:])).clamp(0, 1).requires_grad_(True)
-        optimizer = _make_optimizer(settings, image)
+        optimizer = make_optimizer(settings.optimizer, image, settings.learning_rate)
         steps = settings.steps_at(index, len(sizes))
         for step in range(steps):
             terms = _step(optimizer, objective, image, clamp=settings.optimizer == "adam")
@@ -249,17 +241,8 @@ def iter_stylize(content: ImageSource, styles: Sequence[ImageSource], settings: 
 
 
 def _step(optimizer: torch.optim.Optimizer, objective: _Objective, image: torch.Tensor, clamp: bool) -> dict:
-    terms: dict[str, float] = {}
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        loss, values = objective(image)
-        loss.backward()
-        terms.update(values)
-        return loss
-
-    optimizer.step(closure)
-    if clamp:
+    terms = optimizer_step(optimizer, objective, image)
+    if clamp:  # Adam only: L-BFGS's curvature model breaks if the iterate is moved behind its back
         with torch.no_grad():
             image.clamp_(0, 1)
     return terms

@@ -10,6 +10,8 @@ from .shallow import ShallowNet
 from .vggish import VGGish, load_vggish
 
 BACKEND_NAMES = ("shallow", "vggish", "cnn14", "genre")
+BACKEND_CLASSES: dict[str, type[AudioBackend]] = {"shallow": ShallowNet, "vggish": VGGish, "cnn14": CNN14,
+                                                  "genre": GenreCNN}
 # Registry keys of the weights each pretrained backend needs (for the app's availability report).
 BACKEND_WEIGHTS = {"vggish": "vggish", "cnn14": "cnn14-16k"}
 
@@ -30,5 +32,5 @@ def load_backend(name: str, *, filters: tuple[int, ...] = (2048,), kernel: int =
     raise InvalidInput(f"Unknown audio backend {name!r}; choose one of {', '.join(BACKEND_NAMES)}.")
 
 
-__all__ = ["BACKEND_NAMES", "BACKEND_WEIGHTS", "CNN14", "AudioBackend", "BackendDefaults", "GenreCNN", "ShallowNet",
-           "VGGish", "load_backend"]
+__all__ = ["BACKEND_CLASSES", "BACKEND_NAMES", "BACKEND_WEIGHTS", "CNN14", "AudioBackend", "BackendDefaults",
+           "GenreCNN", "ShallowNet", "VGGish", "load_backend"]

@@ -39,6 +39,10 @@ class CNN14(AudioBackend):
     name = "cnn14"
     label = "PANNs CNN14"
     min_seconds = 1.0
+    defaults = BackendDefaults(
+        content_layers=("block2",), style_layers=("block1", "block2", "block3", "block4"),
+        content_weight=1.0, style_weight=10.0, spectral_content_weight=1.0, steps=100,
+    )
 
     def __init__(self, variant: str = "16k") -> None:
         super().__init__()
@@ -51,10 +55,6 @@ class CNN14(AudioBackend):
         for index, (cin, cout) in enumerate(zip((1, *CHANNELS[:-1]), CHANNELS), start=1):
             setattr(self, f"conv_block{index}", ConvBlock(cin, cout))
         self.layer_names = ("input", "logmel", *(f"block{i}" for i in range(1, 7)))
-        self.defaults = BackendDefaults(
-            content_layers=("block2",), style_layers=("block1", "block2", "block3", "block4"),
-            content_weight=1.0, style_weight=10.0, spectral_content_weight=1.0, steps=100,
-        )
 
     def log_mel(self, log_magnitude: torch.Tensor) -> torch.Tensor:
         power = torch.expm1(log_magnitude).clamp_min(0).pow(2)

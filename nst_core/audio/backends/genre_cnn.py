@@ -29,6 +29,13 @@ N_MELS = 384
 class GenreCNN(AudioBackend):
     name = "genre"
     label = "Genre CNN"
+    # Content at the input and conv1, style at conv2 ... conv8 (the original's Keras layers 0, 2 and 4-16).
+    defaults = BackendDefaults(
+        content_layers=("input", "conv1"),
+        style_layers=("conv2", "pool2", "conv3", "pool3", "conv4", "pool4", "conv5", "pool5", "conv6", "pool6",
+                      "conv7", "pool7", "conv8"),
+        content_weight=1.0, style_weight=10.0, spectral_content_weight=0.0, steps=100,
+    )
     min_seconds = 3.8  # eight valid 2x2 convolutions and six halvings need at least 319 frames (3.7 s)
 
     def __init__(self, num_classes: int = len(GENRES), seed: int = 0) -> None:
@@ -42,11 +49,6 @@ class GenreCNN(AudioBackend):
         self.dense = nn.Linear(32, 64)
         self.head = nn.Linear(64, num_classes)
         self.layer_names = ("input", "bn", *(f"{kind}{i}" for i in range(1, 9) for kind in ("conv", "pool")))
-        self.defaults = BackendDefaults(
-            content_layers=("input", "conv1"),
-            style_layers=tuple(name for name in self.layer_names[5:] if name != "pool8"),
-            content_weight=1.0, style_weight=10.0, spectral_content_weight=0.0, steps=100,
-        )
         self.weights_note = "random weights (no trained model given)"
 
     def mel_power(self, log_magnitude: torch.Tensor) -> torch.Tensor:

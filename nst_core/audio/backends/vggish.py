@@ -23,6 +23,10 @@ class VGGish(AudioBackend):
     name = "vggish"
     label = "VGGish"
     min_seconds = 1.0
+    defaults = BackendDefaults(
+        content_layers=("relu2",), style_layers=("relu1", "relu2", "relu3_1", "relu4_1"),
+        content_weight=1.0, style_weight=10.0, spectral_content_weight=1.0, steps=100,
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -39,10 +43,6 @@ class VGGish(AudioBackend):
         self.features_ = nn.Sequential(*layers)
         self._stages = list(zip(names, layers))
         self.layer_names = ("input", "logmel", *names)
-        self.defaults = BackendDefaults(
-            content_layers=("relu2",), style_layers=("relu1", "relu2", "relu3_1", "relu4_1"),
-            content_weight=1.0, style_weight=10.0, spectral_content_weight=1.0, steps=100,
-        )
 
     def log_mel(self, log_magnitude: torch.Tensor) -> torch.Tensor:
         magnitude = torch.expm1(log_magnitude).clamp_min(0)

@@ -1,0 +1,36 @@
+"""The optimizers both modalities use, and one step of them that reports the loss terms."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+Objective = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
+
+
+def make_optimizer(kind: str, tensor: torch.Tensor, learning_rate: float) -> torch.optim.Optimizer:
+    """Adam, or L-BFGS doing one iteration per ``step()`` so that progress can be reported between steps.
+
+    L-BFGS keeps its curvature history across steps; zero tolerances stop a small relative loss from
+    ending the run early.
+    """
+    if kind == "adam":
+        return torch.optim.Adam([tensor], lr=learning_rate)
+    return torch.optim.LBFGS([tensor], lr=1.0, max_iter=1, history_size=50, tolerance_grad=0.0,
+                             tolerance_change=0.0)
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, objective: Objective, tensor: torch.Tensor) -> dict[str, float]:
+    """One optimizer step on ``objective(tensor)``; returns the loss terms of the last evaluation."""
+    terms: dict[str, float] = {}
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss, values = objective(tensor)
+        loss.backward()
+        terms.update(values)
+        return loss
+
+    optimizer.step(closure)
+    return terms
