@@ -44,15 +44,16 @@ def worker(backend_name: str, reference: bool) -> dict:
     from nst_core.audio.backends import CNN14, VGGish, load_backend
     from nst_core.audio.optimize import AudioSettings, stylize_audio
 
-    weights = "pretrained"
     try:
         backend = load_backend(backend_name)
+        weights = backend.weights_note
     except WeightsUnavailable:
         backend = {"vggish": VGGish, "cnn14": CNN14}[backend_name]().eval().requires_grad_(False)
-        weights = "random (pretrained file not cached)"
+        weights = "random weights (pretrained file not cached)"
     options = dict(filters=(4096,), steps=300, griffin_lim_iterations=500) if reference else {}
     if reference:
         backend = load_backend("shallow", filters=(4096,))
+        weights = backend.weights_note
     settings = AudioSettings(backend=backend_name, segment_seconds=30, **options)
     started = time.perf_counter()
     result = stylize_audio(ten_seconds(CONTENT), [ten_seconds(STYLE)], settings, backend=backend)

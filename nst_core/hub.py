@@ -101,6 +101,20 @@ def register(entry: WeightEntry) -> WeightEntry:
     return entry
 
 
+def as_is(raw: object) -> StateDict:
+    """The converter for files used exactly as stored."""
+    return raw
+
+
+def user_hub_file(repo_id: str, filename: str, revision: str = "main", size_mb: float = 0.0) -> str:
+    """Register (once) a file from a user-named Hub repo, so it is fetched like any other; returns its key."""
+    key = f"user:{repo_id}/{filename}@{revision}"
+    if key not in REGISTRY:
+        register(WeightEntry(key, HubFile(repo_id, filename, revision), as_is, f"{filename} from {repo_id}",
+                             "see the repository", size_mb))
+    return key
+
+
 def entry(key: str) -> WeightEntry:
     try:
         return REGISTRY[key]

@@ -230,3 +230,13 @@ def test_training_loss_falls_checkpoints_round_trip_and_resume(photo_folder, tmp
     assert steps_seen == [9, 10]
     resumed, _ = load_fast_model(out / "checkpoints" / "step-000010" / "model.safetensors")
     assert not torch.equal(resumed.out.conv.weight, net.out.conv.weight)
+
+
+def test_the_same_hub_model_can_be_loaded_twice(hub_cache, tmp_path, textured_net):
+    folder = tmp_path / "published"
+    save_fast_model(textured_net, folder, STYLE)
+    for name in ("model.safetensors", "config.json"):
+        put_in_hub_cache(hub_cache, "someone/twice", name, (folder / name).read_bytes())
+    first, _ = fast.load_hub_model("someone/twice")
+    second, _ = fast.load_hub_model("someone/twice")
+    assert torch.equal(first.out.conv.weight, second.out.conv.weight)

@@ -37,7 +37,7 @@ KNOWN_CORRUPT = {"jazz.00054.wav"}
 
 hub.register(hub.WeightEntry(
     key="gtzan", source=hub.HubFile("marsyas/gtzan", "data/genres.tar.gz", repo_type="dataset"),
-    convert=lambda raw: raw, description="GTZAN genre collection (Tzanetakis & Cook 2002)",
+    convert=hub.as_is, description="GTZAN genre collection (Tzanetakis & Cook 2002)",
     license="research use; see the dataset card", size_mb=1230,
 ))
 

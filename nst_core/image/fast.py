@@ -146,7 +146,7 @@ class FastStyle:
 def _register_maze(name: str, title: str, artist: str) -> FastStyle:
     key = f"fast-{name.lower()}"
     hub.register(hub.WeightEntry(
-        key=key, source=hub.HubFile("maze/FastStyleTransfer", f"{name}_512.pth"), convert=lambda raw: raw,
+        key=key, source=hub.HubFile("maze/FastStyleTransfer", f"{name}_512.pth"), convert=hub.as_is,
         description=f"Feed-forward network for {title}", license="MIT", size_mb=6.74,
     ))
     return FastStyle(key, title, artist, value_range=255, channel_order="rgb", license="MIT",
@@ -256,12 +256,8 @@ def load_hub_model(repo_id: str, revision: str = "main") -> tuple[TransformerNet
     repo_id = repo_id.strip()
     if not repo_id or repo_id.count("/") != 1 or " " in repo_id:
         raise InvalidInput(f"{repo_id!r} is not a Hub repo id (expected 'user/name').")
-    paths = {}
-    for filename in ("model.safetensors", "config.json"):
-        key = f"user-{repo_id}-{filename}"
-        hub.register(hub.WeightEntry(key, hub.HubFile(repo_id, filename, revision), lambda raw: raw,
-                                     f"user model {repo_id}", "see the repo", 0.0))
-        paths[filename] = hub.weight_path(key)
+    paths = {name: hub.weight_path(hub.user_hub_file(repo_id, name, revision))
+             for name in ("model.safetensors", "config.json")}
     return load_fast_model(paths["model.safetensors"], paths["config.json"])
 
 

@@ -97,10 +97,8 @@ def load_genre_cnn(source: str | Path | None = None) -> GenreCNN:
     else:
         if source.count("/") != 1 or " " in source:
             raise InvalidInput(f"{source!r} is neither a .safetensors file nor a Hub repo id ('user/name').")
-        key = f"genre-{source}"
-        hub.register(hub.WeightEntry(key, hub.HubFile(source, "model.safetensors"), lambda raw: raw,
-                                     f"genre CNN {source}", "see the repo", 0.25))
-        path = hub.weight_path(key)
+        path = hub.weight_path(hub.user_hub_file(source, "model.safetensors"))
+        hub.weight_path(hub.user_hub_file(source, "config.json"))
     config_path = path.parent / "config.json"
     classes = json.loads(config_path.read_text()).get("classes", GENRES) if config_path.is_file() else GENRES
     net = GenreCNN(num_classes=len(classes))
