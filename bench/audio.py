@@ -13,16 +13,15 @@ one layer of 4096 filters, 300 L-BFGS iterations, 500 Griffin-Lim iterations.
 from __future__ import annotations
 
 import argparse
-import json
-import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from common import machine, report, run_worker  # noqa: E402 (after the path set-up)
 
 CONTENT, STYLE = "piano_melody.flac", "string_pad.flac"
 
@@ -62,12 +61,6 @@ def worker(backend_name: str, reference: bool) -> dict:
             "steps": settings.steps or backend.defaults.steps, "griffin_lim": settings.griffin_lim_iterations}
 
 
-def run_worker(backend: str, reference: bool) -> dict:
-    cmd = [sys.executable, __file__, "--worker", backend, "reference" if reference else "default"]
-    output = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(output.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", nargs="+", default=["shallow", "vggish", "cnn14", "genre"])
@@ -77,11 +70,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         result = worker(args.worker[0], args.worker[1] == "reference")
-        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps(result))
+        report(result)
         return
-
-    from image_optimize import machine  # same folder
 
     print(f"machine: {machine()}")
     print("10 s clip: content = piano melody, style = string pad (examples/audio, repeated to 10 s)")
@@ -89,7 +79,8 @@ def main() -> None:
           f"{'gram r/c':>15} {'mfcc r/c':>13} {'onset':>6} {'chroma':>6}  weights")
     runs = [(name, False) for name in args.backends] + ([] if args.no_reference else [("shallow", True)])
     for name, reference in runs:
-        results = [run_worker(name, reference) for _ in range(1 if reference else args.repeats)]
+        results = [run_worker(__file__, name, "reference" if reference else "default")
+                   for _ in range(1 if reference else args.repeats)]
         wall = statistics.median(r["wall"] for r in results)
         r = results[0]
         s = r["scores"]

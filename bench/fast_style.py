@@ -12,16 +12,15 @@ depend on the values); the PSNR of the fast path against fp32 is measured on the
 from __future__ import annotations
 
 import argparse
-import json
-import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from common import machine, report, run_worker  # noqa: E402 (after the path set-up)
 
 
 def _net():
@@ -68,12 +67,6 @@ def psnr(a: str, b: str) -> float:
     return float(10 * np.log10(255**2 / max(np.mean((x - y) ** 2), 1e-12)))
 
 
-def run_worker(size: int, precision: str, repeats: int) -> dict:
-    cmd = [sys.executable, __file__, "--worker", str(size), precision, str(repeats)]
-    output = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(output.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", type=int, default=[512, 1024])
@@ -83,18 +76,15 @@ def main() -> None:
     if args.worker:
         size, precision, repeats = args.worker
         result = worker(int(size), precision, int(repeats))
-        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps(result))
+        report(result)
         return
-
-    from image_optimize import machine  # same folder
 
     print(f"machine: {machine()}")
     print(f"{'size':>5} {'fp32 ms':>8} {'fast ms':>8} {'speed-up':>9} {'PSNR dB':>8} {'fp32 MB':>8} {'fast MB':>8}"
           f"  tiles  fast path")
     for size in args.sizes:
-        slow = run_worker(size, "fp32", args.repeats)
-        quick = run_worker(size, "auto", args.repeats)
+        slow = run_worker(__file__, str(size), "fp32", str(args.repeats))
+        quick = run_worker(__file__, str(size), "auto", str(args.repeats))
         slow_ms = 1000 * statistics.median(slow["seconds"])
         quick_ms = 1000 * statistics.median(quick["seconds"])
         print(f"{size:>5} {slow_ms:>8.0f} {quick_ms:>8.0f} {slow_ms / quick_ms:>8.2f}x "

@@ -13,13 +13,7 @@ VGG19 on the example images. Ratios are only meaningful within one run of this s
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-import os
-import platform
-import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,17 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def machine() -> str:
-    import torch
-
-    from nst_core.runtime import cpu_supports_bf16
-
-    cpu = platform.processor() or "cpu"
-    with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as info:
-        cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    return (f"{cpu}; {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"bf16 kernels: {cpu_supports_bf16()}, load average {os.getloadavg()[0]:.2f}")
+from common import machine, report, run_worker  # noqa: E402 (after the path set-up)
 
 
 def worker_iterations(backbone: str, size: int, precision: str, steps: int) -> dict:
@@ -86,11 +70,6 @@ def worker_default_run() -> dict:
             "size": result.image.size, "losses": result.losses}
 
 
-def run_worker(args: list[str]) -> dict:
-    output = subprocess.run([sys.executable, __file__, "--worker", *args], check=True, capture_output=True, text=True)
-    return json.loads(output.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", nargs="+", default=["vgg19", "vgg16", "resnet50"])
@@ -106,8 +85,7 @@ def main() -> None:
             result = worker_iterations(backbone, int(size), precision, int(steps))
         else:
             result = worker_default_run()
-        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps(result))
+        report(result)
         return
 
     print(f"machine: {machine()}")
@@ -115,13 +93,13 @@ def main() -> None:
           f"{'fp32 MB':>8} {'fast MB':>8}  fast path")
     for backbone in args.backbones:
         for size in args.sizes:
-            slow = run_worker(["iterations", backbone, str(size), "fp32", str(args.steps)])
-            fast = run_worker(["iterations", backbone, str(size), "auto", str(args.steps)])
+            slow = run_worker(__file__, "iterations", backbone, str(size), "fp32", str(args.steps))
+            fast = run_worker(__file__, "iterations", backbone, str(size), "auto", str(args.steps))
             slow_s, fast_s = statistics.median(slow["seconds"]), statistics.median(fast["seconds"])
             print(f"{backbone:<10} {size:>5} {slow_s:>10.3f} {fast_s:>10.3f} {slow_s / fast_s:>8.2f}x "
                   f"{slow['peak_rss_mb']:>8.0f} {fast['peak_rss_mb']:>8.0f}  {fast['runtime']}", flush=True)
     if args.default_runs:
-        runs = [run_worker(["default"]) for _ in range(args.default_runs)]
+        runs = [run_worker(__file__, "default") for _ in range(args.default_runs)]
         walls = [run["wall"] for run in runs]
         first = runs[0]
         print(f"default run (ImageSettings(), {first['size'][0]}x{first['size'][1]}, scales {first['scales']}, "

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import torch
+
+Result = TypeVar("Result")
 
 Objective = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
 
@@ -34,3 +37,14 @@ def optimizer_step(optimizer: torch.optim.Optimizer, objective: Objective, tenso
 
     optimizer.step(closure)
     return terms
+
+
+def run_to_result(events: Iterable[object], result_type: type[Result],
+                  on_progress: Callable[[object], None] | None = None) -> Result:
+    """Consume a stylization's events, passing progress to ``on_progress``; return its final result."""
+    for event in events:
+        if isinstance(event, result_type):
+            return event
+        if on_progress is not None:
+            on_progress(event)
+    raise RuntimeError("the stylization ended without a result")

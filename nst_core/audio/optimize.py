@@ -25,7 +25,7 @@ from PIL import Image
 
 from ..errors import InvalidInput
 from ..losses import StyleLoss, relative_mse
-from ..optim import make_optimizer, optimizer_step
+from ..optim import make_optimizer, optimizer_step, run_to_result
 from ..runtime import Precision, pick_runtime, seed_everything
 from .backends import BACKEND_NAMES, AudioBackend, load_backend
 from .io import AudioSource, load_audio
@@ -255,10 +255,5 @@ def _is_array_pair(value: object) -> bool:
 def stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | AudioSource,
                   settings: AudioSettings | None = None, *, on_progress: Callable[[AudioProgress], None] | None = None,
                   backend: AudioBackend | None = None) -> AudioResult:
-    """Run :func:`iter_stylize_audio` to the end."""
-    for event in iter_stylize_audio(content, styles, settings, backend=backend):
-        if isinstance(event, AudioResult):
-            return event
-        if on_progress is not None:
-            on_progress(event)
-    raise RuntimeError("audio stylization ended without a result")
+    """Run :func:`iter_stylize_audio` to the end; ``on_progress`` sees every event (raise in it to cancel)."""
+    return run_to_result(iter_stylize_audio(content, styles, settings, backend=backend), AudioResult, on_progress)

@@ -20,7 +20,7 @@ from PIL import Image
 
 from ..errors import InvalidInput
 from ..losses import ContentLoss, StyleLoss, total_variation
-from ..optim import make_optimizer, optimizer_step
+from ..optim import make_optimizer, optimizer_step, run_to_result
 from ..runtime import Precision, Runtime, pick_runtime, seed_everything
 from .backbones import BACKBONES, FeatureNet, Pooling, backbone_spec, load_backbone
 from .color import COLOR_MODES, ColorMode, keep_content_colors, recolor_style
@@ -259,9 +259,4 @@ def stylize_image(content: ImageSource, styles: Sequence[ImageSource], settings:
                   *, on_progress: Callable[[ImageProgress], None] | None = None,
                   network: FeatureNet | None = None) -> StyleResult:
     """Run :func:`iter_stylize` to the end; ``on_progress`` sees every event (raise in it to cancel)."""
-    for event in iter_stylize(content, styles, settings, network=network):
-        if isinstance(event, StyleResult):
-            return event
-        if on_progress is not None:
-            on_progress(event)
-    raise RuntimeError("stylization ended without a result")  # unreachable: the generator always ends with one
+    return run_to_result(iter_stylize(content, styles, settings, network=network), StyleResult, on_progress)
