@@ -392,7 +392,8 @@ def catalogue_thumbnail(title: str, photo: ImageSource, size: int = 160) -> Imag
         return stylize_fast(thumb, load_catalogue_style(title), CATALOGUE[title], precision="fp32").image
     except NSTError as exc:
         log.info("no thumbnail for %s: %s", title, exc)
-    card = Image.new("RGB", thumb.size, (236, 236, 240))
-    draw = ImageDraw.Draw(card)
-    draw.text((8, 8), f"{title}\n\nweights not\ndownloaded", fill=(60, 60, 70))
+    # Square, text centred: galleries crop thumbnails to squares.
+    card = Image.new("RGB", (size, size), (236, 236, 240))
+    ImageDraw.Draw(card).multiline_text((size // 2, size // 2), f"{title}\n\nweights not\ndownloaded",
+                                        fill=(60, 60, 70), anchor="mm", align="center")
     return card
