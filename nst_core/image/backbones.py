@@ -162,6 +162,12 @@ def backbone_spec(name: str) -> BackboneSpec:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}") from None
 
 
+@functools.cache
+def layer_names(name: str) -> tuple[str, ...]:
+    """The named layers of backbone ``name`` (the same for either pooling), built once per process."""
+    return tuple(backbone_spec(name).build("max").layer_names)
+
+
 @functools.lru_cache(maxsize=4)
 def load_backbone(name: str, pooling: Pooling = "max") -> FeatureNet:
     """The pretrained network ``name``, loaded strictly from the registry and frozen (cached)."""

@@ -22,7 +22,7 @@ from ..errors import InvalidInput
 from ..losses import ContentLoss, StyleLoss, total_variation
 from ..optim import make_optimizer, optimizer_step, run_to_result
 from ..runtime import Precision, Runtime, pick_runtime, seed_everything
-from .backbones import BACKBONES, FeatureNet, Pooling, backbone_spec, load_backbone
+from .backbones import BACKBONES, FeatureNet, Pooling, backbone_spec, layer_names, load_backbone
 from .color import COLOR_MODES, ColorMode, keep_content_colors, recolor_style
 from .io import ImageSource, fit_long_side, load_image, resize_tensor, to_pil, to_tensor
 
@@ -92,10 +92,10 @@ class ImageSettings:
         style_layers = self.style_layers or spec.style_layers
         if self.style_layer_weights is not None and len(self.style_layer_weights) != len(style_layers):
             raise InvalidInput(f"{len(self.style_layer_weights)} style layer weights for {len(style_layers)} layers.")
-        probe = spec.build(self.pooling)
+        known = layer_names(self.backbone)
         for layer in (*(self.content_layers or ()), *style_layers):
-            if layer not in probe.layer_names:
-                raise InvalidInput(f"{self.backbone} has no layer {layer!r}; it has {', '.join(probe.layer_names)}.")
+            if layer not in known:
+                raise InvalidInput(f"{self.backbone} has no layer {layer!r}; it has {', '.join(known)}.")
 
     def scales(self) -> list[int]:
         """Long sides from coarse to fine, ``scale_ratio`` apart, ending exactly at ``size``."""
