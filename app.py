@@ -271,10 +271,10 @@ def fast_tab() -> None:
 AUDIO_BACKENDS = {
     "shallow": ("Shallow net", "Random 1-D convolutions over time (Ulyanov & Lebedev). No download; the best "
                 "all-rounder for timbre and texture, and the fastest."),
-    "vggish": ("VGGish", "Pretrained AudioSet VGGish on log-mel patches. Its deeper, pooled layers summarize "
-               "sound events; good for coarse texture, keeps notes through a direct content term."),
-    "cnn14": ("CNN14 (PANNs)", "Pretrained AudioSet CNN14 on log-mel. Richer, more semantic style statistics; "
-              "slower; keeps notes through a direct content term."),
+    "vggish": ("VGGish", "Pretrained AudioSet VGGish on log-mel. Its pooled layers summarize sound events "
+               "(coarse texture); a direct spectrogram content term is there to keep the notes."),
+    "cnn14": ("CNN14 (PANNs)", "Pretrained AudioSet CNN14 on log-mel: more semantic style statistics, slower; "
+              "a direct spectrogram content term is there to keep the notes."),
     "genre": ("Genre CNN", "A small music-genre classifier on power mel spectrograms (train it with "
               "`python -m nst_core.audio.train_genre`); without trained weights it is a random 2-D net."),
 }

@@ -12,7 +12,7 @@ from ..spectral import SpectralFrame
 
 @dataclass(frozen=True)
 class BackendDefaults:
-    """Settings that give a usable result with this backend (chosen by listening and by the scores)."""
+    """Per-backend starting settings (the shallow net's were chosen by the objective scores)."""
 
     content_layers: tuple[str, ...]
     style_layers: tuple[str, ...]
