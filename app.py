@@ -58,12 +58,10 @@ class ImageUpload(gr.Image):
 
 def weights_report(keys: dict[str, str]) -> str:
     """A Markdown list saying, per model, whether its weights are ready, will download, or cannot be had."""
-    lines = []
-    for label, key in keys.items():
-        state = hub.availability(key)
-        mark = {"ready": "ready", "download": "downloads on first use", "unavailable": "**unavailable**"}[state.state]
-        lines.append(f"- {label}: {mark} ({state.detail})")
-    if any(hub.availability(key).state == "unavailable" for key in keys.values()):
+    states = {label: hub.availability(key) for label, key in keys.items()}
+    marks = {"ready": "ready", "download": "downloads on first use", "unavailable": "**unavailable**"}
+    lines = [f"- {label}: {marks[state.state]} ({state.detail})" for label, state in states.items()]
+    if any(state.state == "unavailable" for state in states.values()):
         lines.append(f"\nTo enable an unavailable model: {hub.FIX_HINT}")
     return "\n".join(lines)
 
