@@ -3,10 +3,12 @@
     python bench/fast_style.py
     python bench/fast_style.py --sizes 512 1024 2048 --repeats 7
 
-Each size and precision runs in a fresh subprocess (so peak RSS is its own): one warm-up pass, then the
-median of ``--repeats`` timed calls of ``stylize_fast`` (decode excluded: the input is already an
-image in memory). The network has random weights scaled to give a trained-like output (speed does not
-depend on the values); the PSNR of the fast path against fp32 is measured on the same input.
+Three runtimes, each size and runtime in a fresh subprocess (so peak RSS is its own): fp32 in the
+default layout, eager bf16 + channels_last, and the same compiled with ``torch.compile`` (the app's
+default; its one-off compilation, ``fast.warm_up()``, is timed separately and excluded). Each: one
+untimed pass, then the median of ``--repeats`` timed calls of ``stylize_fast`` (decode excluded: the
+input is already an image in memory). The network has random weights scaled to give a trained-like
+output (speed does not depend on the values); PSNRs are measured against fp32 on the same input.
 """
 
 from __future__ import annotations
@@ -36,26 +38,31 @@ def _net():
     return net
 
 
-def worker(size: int, precision: str, repeats: int) -> dict:
+RUNTIMES = {"fp32": ("fp32", False), "bf16": ("auto", False), "compiled": ("auto", True)}
+
+
+def worker(size: int, runtime: str, repeats: int) -> dict:
     import numpy as np
     from PIL import Image
 
-    from nst_core.image.fast import FastStyle, stylize_fast
+    from nst_core.image.fast import FastStyle, stylize_fast, warm_up
 
+    precision, compiled = RUNTIMES[runtime]
+    compile_seconds = warm_up() if compiled else 0.0
     style = FastStyle("bench", "bench", "", value_range=255, channel_order="rgb")
     photo = Image.open(ROOT / "examples" / "images" / "astronaut.jpg").convert("RGB").resize((size, size))
     net = _net()
-    stylize_fast(photo, net, style, precision=precision)
+    stylize_fast(photo, net, style, precision=precision, compiled=compiled)
     times, result = [], None
     for _ in range(repeats):
         started = time.perf_counter()
-        result = stylize_fast(photo, net, style, precision=precision)
+        result = stylize_fast(photo, net, style, precision=precision, compiled=compiled)
         times.append(time.perf_counter() - started)
-    out = ROOT / "out" / f"bench-fast-{size}-{precision}.png"
+    out = ROOT / "out" / f"bench-fast-{size}-{runtime}.png"
     out.parent.mkdir(exist_ok=True)
     result.image.save(out)
     return {"seconds": times, "runtime": result.runtime, "tiles": result.tiles, "image": str(out),
-            "pixels": int(np.asarray(result.image).size)}
+            "pixels": int(np.asarray(result.image).size), "compile_seconds": compile_seconds}
 
 
 def psnr(a: str, b: str) -> float:
@@ -80,16 +87,17 @@ def main() -> None:
         return
 
     print(f"machine: {machine()}")
-    print(f"{'size':>5} {'fp32 ms':>8} {'fast ms':>8} {'speed-up':>9} {'PSNR dB':>8} {'fp32 MB':>8} {'fast MB':>8}"
-          f"  tiles  fast path")
+    print(f"{'size':>5} {'fp32 ms':>8} {'bf16 ms':>8} {'compiled ms':>11} {'speed-up':>9} {'PSNR dB':>8} "
+          f"{'fp32 MB':>8} {'compiled MB':>11} {'compile s':>9}  tiles")
     for size in args.sizes:
-        slow = run_worker(__file__, str(size), "fp32", str(args.repeats))
-        quick = run_worker(__file__, str(size), "auto", str(args.repeats))
-        slow_ms = 1000 * statistics.median(slow["seconds"])
-        quick_ms = 1000 * statistics.median(quick["seconds"])
-        print(f"{size:>5} {slow_ms:>8.0f} {quick_ms:>8.0f} {slow_ms / quick_ms:>8.2f}x "
-              f"{psnr(slow['image'], quick['image']):>8.1f} {slow['peak_rss_mb']:>8.0f} {quick['peak_rss_mb']:>8.0f}"
-              f"  {quick['tiles']:>5}  {quick['runtime']}", flush=True)
+        runs = {name: run_worker(__file__, str(size), name, str(args.repeats)) for name in RUNTIMES}
+        ms = {name: 1000 * statistics.median(run["seconds"]) for name, run in runs.items()}
+        slow, quick = runs["fp32"], runs["compiled"]
+        print(f"{size:>5} {ms['fp32']:>8.0f} {ms['bf16']:>8.0f} {ms['compiled']:>11.0f} "
+              f"{ms['fp32'] / ms['compiled']:>8.2f}x {psnr(slow['image'], quick['image']):>8.1f} "
+              f"{slow['peak_rss_mb']:>8.0f} {quick['peak_rss_mb']:>11.0f} {quick['compile_seconds']:>9.1f}"
+              f"  {quick['tiles']:>5}", flush=True)
+    print(f"fast path: {quick['runtime']}; bf16 eager: {runs['bf16']['runtime']}")
 
 
 if __name__ == "__main__":

@@ -41,28 +41,39 @@ class Runtime:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
-        """A copy of ``model`` laid out for this runtime, made once per model and runtime.
+        """A frozen copy of ``model`` laid out for this runtime, made once per model, runtime and weights.
 
         Convolution weights are stored in the autocast dtype: autocast would otherwise cast them
-        again on every forward. Normalization layers and buffers stay fp32.
+        again on every forward. Normalization layers and buffers stay fp32. A model whose weights
+        changed in place since (a network in training) gets a fresh copy.
         """
         per_model = _PREPARED.setdefault(model, {})
-        if self.label not in per_model:
-            prepared = copy.deepcopy(model).to(self.device)
+        versions = _weight_versions(model)
+        cached = per_model.get(self.label)
+        if cached is None or cached[0] != versions:
+            prepared = freeze(copy.deepcopy(model).to(self.device))
             if self.channels_last:
                 prepared = prepared.to(memory_format=torch.channels_last)
             if self.autocast_dtype is not None:
                 for module in prepared.modules():
                     if isinstance(module, _CONVOLUTIONS):
                         module.to(self.autocast_dtype)
-            per_model[self.label] = prepared
-        return per_model[self.label]
+            per_model[self.label] = cached = (versions, prepared)
+        return cached[1]
 
     def prepare_input(self, tensor: torch.Tensor) -> torch.Tensor:
         tensor = tensor.to(self.device)
         if self.channels_last and tensor.dim() == 4:
             tensor = tensor.contiguous(memory_format=torch.channels_last)
         return tensor
+
+
+def _weight_versions(model: torch.nn.Module) -> tuple[int, ...] | None:
+    """Autograd's in-place write counters of the weights: they change whenever an optimizer steps."""
+    try:
+        return tuple(tensor._version for tensor in model.state_dict(keep_vars=True).values())
+    except RuntimeError:  # inference-mode tensors keep no counter; they cannot be updated in place anyway
+        return None
 
 
 def cpu_supports_bf16() -> bool:

@@ -97,7 +97,7 @@ def test_image_endpoint_rejects_a_non_image_and_keeps_serving(client, tmp_path):
 
 def _fast_args(content, **overrides):
     args = dict(content=content, style="Custom model", model_files=[], repo_id="", strength=1.0, color="none",
-                precision="auto")
+                precision="auto", compiled=False)
     args.update(overrides)
     return args
 
@@ -113,11 +113,12 @@ def test_fast_endpoint_with_an_uploaded_model(client, tmp_path):
     save_fast_model(TransformerNet(), folder, FastStyle("x", "Tiny", "", value_range=255, channel_order="rgb"))
     image, status = client.predict(
         **_fast_args(handle_file(EXAMPLES / "coffee.jpg"),
-                     model_files=[handle_file(folder / "model.safetensors"), handle_file(folder / "config.json")]),
+                     model_files=[handle_file(folder / "model.safetensors"), handle_file(folder / "config.json")],
+                     compiled=True),
         api_name="/fast",
     )
     assert Image.open(image).size == Image.open(EXAMPLES / "coffee.jpg").size
-    assert status.startswith("Tiny:")
+    assert status.startswith("Tiny:") and "compiled" in status
 
 
 def test_fast_endpoint_errors_are_clear(client, tmp_path):

@@ -144,3 +144,16 @@ def test_fast_path_losses_agree_with_fp32():
     net.to(memory_format=torch.contiguous_format)
     for name in ("content", "style", "total"):
         assert terms["bf16"][name] == pytest.approx(terms["fp32"][name], rel=0.02), name
+
+
+def test_prepared_copies_are_frozen_and_follow_in_place_weight_updates():
+    tiny_vgg = random_backbone("vgg19", seed=4)
+    runtime = pick_runtime("cpu", "fp32")
+    first = runtime.prepare_model(tiny_vgg)
+    assert runtime.prepare_model(tiny_vgg) is first
+    assert not any(p.requires_grad for p in first.parameters()) and not first.training
+    with torch.no_grad():
+        next(tiny_vgg.parameters()).add_(1.0)  # what an optimizer step does
+    second = runtime.prepare_model(tiny_vgg)
+    assert second is not first
+    assert torch.equal(next(second.parameters()), next(tiny_vgg.parameters()))
