@@ -337,6 +337,8 @@ def audio_backend_tab(backend: str, shared: list) -> None:
             steps = gr.Slider(1, 500, value=defaults.steps, step=1, label="Steps")
             style_weight = gr.Number(defaults.style_weight, label="Style weight", minimum=0)
             content_weight = gr.Number(defaults.content_weight, label="Content weight", minimum=0)
+            envelope_weight = gr.Number(defaults.envelope_weight, label="Envelope weight", minimum=0,
+                                        info="match the style's long-term spectrum (0: keep the content's)")
         options: list = []
         if backend == "shallow":
             with gr.Row():
@@ -355,16 +357,16 @@ def audio_backend_tab(backend: str, shared: list) -> None:
         run = gr.Button(f"Stylize with {title}", variant="primary")
 
     def handler(content, style, extra, griffin, start, seed, precision, steps_value, style_value, content_value,
-                *backend_options, progress=gr.Progress()):
-        extra_options: dict = {}
+                envelope_value, *backend_options, progress=gr.Progress()):
+        extra_options: dict = {"envelope_weight": float(envelope_value)}
         if backend == "shallow":
-            extra_options = {"filters": parse_filters(backend_options[0]), "kernel": int(backend_options[1])}
+            extra_options |= {"filters": parse_filters(backend_options[0]), "kernel": int(backend_options[1])}
         elif backend in ("vggish", "cnn14"):
-            extra_options = {"spectral_content_weight": float(backend_options[0])}
+            extra_options["spectral_content_weight"] = float(backend_options[0])
             if backend == "cnn14":
                 extra_options["cnn14_variant"] = backend_options[1]
         else:
-            extra_options = {"genre_model": backend_options[0] or None}
+            extra_options["genre_model"] = backend_options[0] or None
         settings = audio_settings(backend, steps_value, content_value, style_value, start, griffin, seed, precision,
                                   extra_options)
         yield from run_audio(backend, content, style, extra, settings, progress)
@@ -372,7 +374,7 @@ def audio_backend_tab(backend: str, shared: list) -> None:
     content, style, extra, griffin, start, seed, precision, outputs = shared
     handler.__name__ = f"stylize_audio_{backend}"
     run.click(gpu(handler), inputs=[content, style, extra, griffin, start, seed, precision, steps, style_weight,
-                                   content_weight, *options],
+                                   content_weight, envelope_weight, *options],
               outputs=outputs, api_name=f"audio_{backend}", concurrency_limit=1, concurrency_id=HEAVY)
 
 

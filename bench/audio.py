@@ -7,7 +7,8 @@ Each run happens in a fresh subprocess (peak RSS is its own) and reports wall ti
 optimization and phase reconstruction, and the objective scores. VGGish and CNN14 run on random
 weights when their pretrained files are not in the cache (speed does not depend on the values; their
 scores then say nothing about the pretrained networks). The reference setting is Ulyanov & Lebedev's:
-one layer of 4096 filters, 300 L-BFGS iterations, 500 Griffin-Lim iterations.
+one layer of 4096 filters, 300 L-BFGS iterations, 500 Griffin-Lim iterations, the Gram loss alone
+(no long-term-spectrum term).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def worker(backend_name: str, reference: bool) -> dict:
     except WeightsUnavailable:
         backend = {"vggish": VGGish, "cnn14": CNN14}[backend_name]().eval().requires_grad_(False)
         weights = "random weights (pretrained file not cached)"
-    options = dict(filters=(4096,), steps=300, griffin_lim_iterations=500) if reference else {}
+    options = dict(filters=(4096,), steps=300, griffin_lim_iterations=500, envelope_weight=0.0) if reference else {}
     if reference:
         backend = load_backend("shallow", filters=(4096,))
         weights = backend.weights_note

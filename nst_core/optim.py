@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import weakref
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 import torch
 
 Result = TypeVar("Result")
+# Per optimizer: the last point whose loss was finite, and that loss's terms.
+_LAST_FINITE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 Objective = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
 
@@ -25,8 +29,14 @@ def make_optimizer(kind: str, tensor: torch.Tensor, learning_rate: float) -> tor
 
 
 def optimizer_step(optimizer: torch.optim.Optimizer, objective: Objective, tensor: torch.Tensor) -> dict[str, float]:
-    """One optimizer step on ``objective(tensor)``; returns the loss terms of the last evaluation."""
+    """One optimizer step on ``objective(tensor)``; returns the loss terms of the last evaluation.
+
+    A step that landed where the loss overflows (an L-BFGS step can overshoot with extreme weights)
+    is undone: the tensor goes back to the last point with a finite loss and the optimizer's history
+    is cleared, so its next step is a small gradient step. A run never ends in NaNs.
+    """
     terms: dict[str, float] = {}
+    start = tensor.detach().clone()
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
@@ -36,7 +46,14 @@ def optimizer_step(optimizer: torch.optim.Optimizer, objective: Objective, tenso
         return loss
 
     optimizer.step(closure)
-    return terms
+    if all(math.isfinite(value) for value in terms.values()):
+        _LAST_FINITE[optimizer] = (start, dict(terms))
+        return terms
+    good, good_terms = _LAST_FINITE.get(optimizer, (start, terms))
+    with torch.no_grad():
+        tensor.copy_(good)
+    optimizer.state.clear()
+    return good_terms
 
 
 def run_to_result(events: Iterable[object], result_type: type[Result],

@@ -13,7 +13,7 @@ from nst_core.audio import metrics
 from nst_core.audio.backends import CNN14, GenreCNN, ShallowNet, VGGish, load_backend
 from nst_core.audio.io import load_audio
 from nst_core.audio.optimize import AudioProgress, AudioResult, AudioSettings, _crossfade, iter_stylize_audio
-from nst_core.audio.spectral import SpectralFrame, griffin_lim, log_magnitude, mel_filterbank
+from nst_core.audio.spectral import SpectralEnvelope, SpectralFrame, griffin_lim, log_magnitude, mel_filterbank
 
 AUDIO = ROOT / "examples" / "audio"
 RATE = 22050
@@ -269,5 +269,23 @@ def test_shallow_transfer_moves_toward_the_style_and_keeps_the_content(tmp_path)
                            AudioSettings(steps=80, griffin_lim_iterations=30))
     scores = result.scores
     assert scores.style_gram_result < 0.5 * scores.style_gram_content, scores
-    assert scores.mfcc_result < scores.mfcc_content, scores
+    assert scores.mfcc_result < 0.25 * scores.mfcc_content, scores
     assert scores.onset_correlation > 0.6, scores
+    # The long-term-spectrum term is what brings the timbre statistics close; the Gram loss alone does not.
+    gram_only = stylize_audio(tmp_path / "piano.wav", [tmp_path / "pad.wav"],
+                              AudioSettings(steps=80, griffin_lim_iterations=30, envelope_weight=0.0)).scores
+    assert scores.mfcc_result < 0.5 * gram_only.mfcc_result, (scores, gram_only)
+
+
+def test_spectral_envelope_is_a_static_eq_curve():
+    """A constant gain per band shifts the envelope by exactly that gain; time order does not matter."""
+    frame = SpectralFrame(22050, 512, 128)
+    envelope = SpectralEnvelope(frame, bands=16)
+    log_mag = torch.rand(frame.bins, 40) * 3
+    gain = torch.full((frame.bins,), 2.0)  # +6 dB everywhere
+    louder = torch.log1p(torch.expm1(log_mag) * gain[:, None])
+    shift = envelope(louder, 1e-12) - envelope(log_mag, 1e-12)
+    assert torch.allclose(shift, torch.full_like(shift, float(np.log(2.0))), atol=1e-4)
+    assert torch.allclose(envelope(log_mag.flip(1), 1e-12), envelope(log_mag, 1e-12), atol=1e-5)
+    silent = envelope(torch.zeros(frame.bins, 40), 1e-6)
+    assert torch.allclose(silent, torch.full_like(silent, 0.5 * float(np.log(1e-6))))

@@ -6,6 +6,7 @@ import torch
 
 from nst_core.image.color import keep_content_colors, match_histogram, match_mean_cov, rgb_to_yiq
 from nst_core.losses import ContentLoss, StyleLoss, gram_matrix, total_variation
+from nst_core.optim import make_optimizer, optimizer_step
 
 
 def test_gram_matches_definition_and_is_symmetric_psd():
@@ -93,3 +94,22 @@ def test_histogram_matching_takes_the_reference_values():
         assert torch.equal(matched[0, channel].flatten().sort().values, reference[0, channel].flatten().sort().values)
         # Order is kept: the brightest source pixel gets the brightest reference value.
         assert matched[0, channel].flatten().argmax() == source[0, channel].flatten().argmax()
+
+
+def test_a_step_that_overflows_is_undone():
+    """After a non-finite loss the tensor is back at the last finite point and L-BFGS starts afresh."""
+    x = torch.zeros(3, requires_grad=True)
+    optimizer = make_optimizer("lbfgs", x, 1.0)
+
+    def finite(t):
+        loss = (t - 5).pow(2).sum()
+        return loss, {"total": float(loss)}
+
+    def overflowing(t):
+        loss = (t * float("inf")).sum() * 0  # NaN
+        return loss, {"total": float(loss)}
+
+    first = optimizer_step(optimizer, finite, x)
+    assert x.abs().sum() > 0 and optimizer.state
+    assert optimizer_step(optimizer, overflowing, x) == first
+    assert torch.equal(x.detach(), torch.zeros(3)) and not optimizer.state

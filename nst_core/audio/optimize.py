@@ -30,7 +30,7 @@ from ..runtime import Precision, pick_runtime, seed_everything
 from .backends import BACKEND_NAMES, AudioBackend, load_backend
 from .io import AudioSource, load_audio
 from .metrics import Scores, score
-from .spectral import griffin_lim, log_magnitude, spectrogram_image
+from .spectral import SpectralEnvelope, griffin_lim, log_magnitude, spectrogram_image
 
 log = logging.getLogger(__name__)
 MAX_SECONDS = 120.0
@@ -46,6 +46,7 @@ class AudioSettings:
     content_weight: float | None = None
     style_weight: float | None = None
     spectral_content_weight: float | None = None
+    envelope_weight: float | None = None
     content_layers: tuple[str, ...] | None = None
     style_layers: tuple[str, ...] | None = None
     init: Literal["content", "noise"] = "content"
@@ -74,7 +75,7 @@ class AudioSettings:
             if value is not None and (not isinstance(value, (int, float)) or not math.isfinite(value)
                                       or not low <= value <= high):
                 raise InvalidInput(f"{name} must be between {low:g} and {high:g} (got {value!r}).")
-        for name in ("content_weight", "style_weight", "spectral_content_weight"):
+        for name in ("content_weight", "style_weight", "spectral_content_weight", "envelope_weight"):
             value = getattr(self, name)
             if value is not None and (not math.isfinite(value) or not 0 <= value <= 1e9):
                 raise InvalidInput(f"{name} must be between 0 and 1e9 (got {value!r}).")
@@ -124,7 +125,13 @@ class _Objective:
         self.spectral_weight = 0.0 if settings.style_only else pick(settings.spectral_content_weight,
                                                                     d.spectral_content_weight)
         self.style_weight = pick(settings.style_weight, d.style_weight)
+        self.envelope_weight = pick(settings.envelope_weight, d.envelope_weight)
         self.content = content
+        if self.envelope_weight:
+            self.envelope = SpectralEnvelope(backend.frame)
+            # Bands 70 dB below the style's loudest count as silent.
+            self.envelope_floor = 1e-7 * max(float(self.envelope.band_power(s).max()) for s in styles)
+            self.envelope_target = torch.stack([self.envelope(s, self.envelope_floor) for s in styles]).mean(0)
         with torch.no_grad():
             content_features = self.features(content, set(self.content_layers))
             style_features = [self.features(style, set(self.style_layers)) for style in styles]
@@ -146,8 +153,11 @@ class _Objective:
         content = sum(relative_mse(features[layer], self.content_targets[layer]) for layer in self.content_layers
                       ) if self.content_weight else torch.zeros(())
         spectral = relative_mse(log_mag, self.content) if self.spectral_weight else torch.zeros(())
-        total = self.style_weight * style + self.content_weight * content + self.spectral_weight * spectral
-        terms = {"style": style, "content": content, "spectral": spectral, "total": total}
+        envelope = ((self.envelope(log_mag, self.envelope_floor) - self.envelope_target).pow(2).mean()
+                    if self.envelope_weight else torch.zeros(()))
+        total = (self.style_weight * style + self.content_weight * content + self.spectral_weight * spectral
+                 + self.envelope_weight * envelope)
+        terms = {"style": style, "content": content, "spectral": spectral, "envelope": envelope, "total": total}
         return total, {name: float(value.detach()) for name, value in terms.items()}
 
 

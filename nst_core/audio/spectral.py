@@ -94,6 +94,27 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax:
     return torch.from_numpy(weights.astype(np.float32))
 
 
+class SpectralEnvelope:
+    """The long-term average spectrum: log of the time-averaged power in mel bands (in nepers).
+
+    This is the first-order side of timbre (a sound's overall "EQ curve"), which Gram matrices of
+    random features capture only loosely. Matching the log of the *average* power, rather than the
+    average of per-frame logs, moves energy where the signal already is: loud frames change most,
+    silences stay silent, so rhythm and onsets survive. ``floor`` is a band power below which bands
+    count as silent, so that empty bands neither dominate nor give unbounded gradients.
+    """
+
+    def __init__(self, frame: SpectralFrame, bands: int = 64) -> None:
+        self.filters = mel_filterbank(frame.sample_rate, frame.n_fft, bands, 0.0, frame.sample_rate / 2, "slaney")
+
+    def band_power(self, log1p_mag: torch.Tensor) -> torch.Tensor:
+        """(..., bins, frames) log1p|STFT| -> (..., bands) power averaged over frames."""
+        return (self.filters.to(log1p_mag.device) @ torch.expm1(log1p_mag.float()).square()).mean(dim=-1)
+
+    def __call__(self, log1p_mag: torch.Tensor, floor: float) -> torch.Tensor:
+        return 0.5 * torch.log(self.band_power(log1p_mag) + floor)
+
+
 def griffin_lim(magnitude: torch.Tensor, frame: SpectralFrame, length: int, *, iterations: int = 100,
                 momentum: float = 0.99, initial_phase: torch.Tensor | None = None,
                 generator: torch.Generator | None = None) -> torch.Tensor:

@@ -20,6 +20,7 @@ class BackendDefaults:
     style_weight: float
     spectral_content_weight: float  # direct term on the spectrogram: keeps notes that pooling would lose
     steps: int
+    envelope_weight: float = 0.0    # style term on the long-term spectrum (see spectral.SpectralEnvelope)
 
 
 class AudioBackend(nn.Module):
