@@ -10,8 +10,8 @@ from typing import TypeVar
 import torch
 
 Result = TypeVar("Result")
-# Per optimizer: the last point whose loss was finite, and that loss's terms.
-_LAST_FINITE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Per optimizer: the point with the lowest finite loss so far, and that loss's terms.
+_BEST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 Objective = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
 
@@ -31,9 +31,9 @@ def make_optimizer(kind: str, tensor: torch.Tensor, learning_rate: float) -> tor
 def optimizer_step(optimizer: torch.optim.Optimizer, objective: Objective, tensor: torch.Tensor) -> dict[str, float]:
     """One optimizer step on ``objective(tensor)``; returns the loss terms of the last evaluation.
 
-    A step that landed where the loss overflows (an L-BFGS step can overshoot with extreme weights)
-    is undone: the tensor goes back to the last point with a finite loss and the optimizer's history
-    is cleared, so its next step is a small gradient step. A run never ends in NaNs.
+    A step that landed where the loss overflows (L-BFGS without a line search can overshoot) is undone:
+    the tensor goes back to the best point so far and the optimizer's history is cleared, so its next
+    step is a small gradient step. A run never ends in NaNs.
     """
     terms: dict[str, float] = {}
     start = tensor.detach().clone()
@@ -47,9 +47,11 @@ def optimizer_step(optimizer: torch.optim.Optimizer, objective: Objective, tenso
 
     optimizer.step(closure)
     if all(math.isfinite(value) for value in terms.values()):
-        _LAST_FINITE[optimizer] = (start, dict(terms))
+        best = _BEST.get(optimizer)
+        if best is None or terms.get("total", 0.0) <= best[1].get("total", 0.0):
+            _BEST[optimizer] = (start, dict(terms))
         return terms
-    good, good_terms = _LAST_FINITE.get(optimizer, (start, terms))
+    good, good_terms = _BEST.get(optimizer, (start, terms))
     with torch.no_grad():
         tensor.copy_(good)
     optimizer.state.clear()

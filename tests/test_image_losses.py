@@ -96,20 +96,20 @@ def test_histogram_matching_takes_the_reference_values():
         assert matched[0, channel].flatten().argmax() == source[0, channel].flatten().argmax()
 
 
-def test_a_step_that_overflows_is_undone():
-    """After a non-finite loss the tensor is back at the last finite point and L-BFGS starts afresh."""
+def test_a_step_that_overflows_goes_back_to_the_best_point():
+    """After a non-finite loss the tensor is back at the best point so far and L-BFGS starts afresh."""
     x = torch.zeros(3, requires_grad=True)
     optimizer = make_optimizer("lbfgs", x, 1.0)
 
-    def finite(t):
-        loss = (t - 5).pow(2).sum()
-        return loss, {"total": float(loss)}
+    def objective(scale: float):
+        def evaluate(t):
+            loss = scale * (t - 5).pow(2).sum()
+            return loss, {"total": float(loss)}
+        return evaluate
 
-    def overflowing(t):
-        loss = (t * float("inf")).sum() * 0  # NaN
-        return loss, {"total": float(loss)}
-
-    first = optimizer_step(optimizer, finite, x)
+    first = optimizer_step(optimizer, objective(1.0), x)          # evaluated at 0: the best point
     assert x.abs().sum() > 0 and optimizer.state
-    assert optimizer_step(optimizer, overflowing, x) == first
+    worse = optimizer_step(optimizer, objective(1e6), x)          # a finite but worse point
+    assert worse["total"] > first["total"]
+    assert optimizer_step(optimizer, objective(float("nan")), x) == first
     assert torch.equal(x.detach(), torch.zeros(3)) and not optimizer.state
