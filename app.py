@@ -254,8 +254,10 @@ def fast_tab() -> None:
                 color = gr.Radio(["none", "luminance"], value="none", label="Colour",
                                  info="luminance: keep the photo's colours")
                 precision = gr.Radio(["auto", "fp32"], value="auto", label="Precision")
-                compiled = gr.Checkbox(value=True, label="Compiled network",
-                                       info="torch.compile: about 2x faster on CPU; compiled once at start-up")
+                compiled = gr.Checkbox(
+                    value=True, label="Compiled network",
+                    info="torch.compile: about 2x faster on CPU. Compiled at start-up for precision auto; "
+                         "fp32 compiles on its first use (about 20 s)")
                 run = gr.Button("Stylize", variant="primary")
             with gr.Column():
                 result = gr.Image(label="Result", type="filepath", format="png", interactive=False, height=420)
