@@ -228,9 +228,9 @@ def fast_tab() -> None:
     titles = list(fast.CATALOGUE)
     with gr.Tab("Fast styles"):
         gr.Markdown(
-            "Feed-forward style networks (Johnson et al. 2016, instance normalization): one pass, under a second "
-            "at 512 px on a CPU. Pick a pretrained style or load your own (train one with "
-            "`python -m nst_core.image.train_fast`)."
+            "Feed-forward style networks (Johnson et al. 2016, instance normalization): one pass, about a quarter "
+            "of a second at 512 px on a 2-core CPU (compiled). Pick a pretrained style or load your own "
+            "(train one with `python -m nst_core.image.train_fast`)."
         )
         with gr.Accordion("Models", open=False):
             gr.Markdown(weights_report({title: style.key for title, style in fast.CATALOGUE.items()}))
