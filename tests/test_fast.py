@@ -139,11 +139,15 @@ def test_user_model_round_trip_and_rejections(tmp_path, textured_net):
         load_fast_model(tmp_path / "other.safetensors", {"title": "x"})
 
 
-def test_hub_repo_model_loads_offline_from_cache(hub_cache, tmp_path, textured_net):
-    folder = tmp_path / "published"
-    save_fast_model(textured_net, folder, STYLE)
+def _publish(hub_cache, folder: Path, net: TransformerNet, repo_id: str) -> None:
+    """What ``train_fast`` writes, placed in the Hub cache as if downloaded from ``repo_id``."""
+    save_fast_model(net, folder, STYLE)
     for name in ("model.safetensors", "config.json"):
-        put_in_hub_cache(hub_cache, "someone/my-style", name, (folder / name).read_bytes())
+        put_in_hub_cache(hub_cache, repo_id, name, (folder / name).read_bytes())
+
+
+def test_hub_repo_model_loads_offline_from_cache(hub_cache, tmp_path, textured_net):
+    _publish(hub_cache, tmp_path / "published", textured_net, "someone/my-style")
     net, style = fast.load_hub_model("someone/my-style")
     assert style.title == "Test"
     assert torch.equal(net.out.conv.weight, textured_net.out.conv.weight)
@@ -272,10 +276,7 @@ def test_training_loss_falls_checkpoints_round_trip_and_resume(photo_folder, tmp
 
 
 def test_the_same_hub_model_can_be_loaded_twice(hub_cache, tmp_path, textured_net):
-    folder = tmp_path / "published"
-    save_fast_model(textured_net, folder, STYLE)
-    for name in ("model.safetensors", "config.json"):
-        put_in_hub_cache(hub_cache, "someone/twice", name, (folder / name).read_bytes())
+    _publish(hub_cache, tmp_path / "published", textured_net, "someone/twice")
     first, _ = fast.load_hub_model("someone/twice")
     second, _ = fast.load_hub_model("someone/twice")
     assert torch.equal(first.out.conv.weight, second.out.conv.weight)

@@ -311,33 +311,33 @@ class Compiler:
         self.lock = threading.Lock()  # one compilation at a time; warm-up and requests queue here
         self.error: str | None = None
 
-    def forward(self, net: nn.Module, x: torch.Tensor, runtime: Runtime, compiled: bool) -> tuple[torch.Tensor, bool]:
-        """The network's output, and whether the compiled graph produced it."""
+    def forward(self, net: nn.Module, x: torch.Tensor, runtime: Runtime, compiled: bool) -> torch.Tensor:
         args = (net, x, runtime.device.type, runtime.autocast_dtype)
         if compiled and self.error is None:
             try:
                 with self.lock:
-                    return _compiled_forward()(*args), True
+                    return _compiled_forward()(*args)
             except Exception as exc:  # noqa: BLE001 - any compiler failure; eager below re-raises real errors
                 y = _autocast_forward(*args)  # if this fails too, the input or memory is at fault, not the compiler
-                self.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                first_line = (str(exc).strip().splitlines() or [""])[0]
+                self.error = f"{type(exc).__name__}: {first_line}"
                 log.warning("torch.compile is unavailable, running eagerly: %s", self.error)
-                return y, False
-        return _autocast_forward(*args), False
+                return y
+        return _autocast_forward(*args)
 
 
 COMPILER = Compiler()
 
 
-def _run(net: nn.Module, x: torch.Tensor, runtime: Runtime, compiled: bool) -> tuple[torch.Tensor, bool]:
+def _run(net: nn.Module, x: torch.Tensor, runtime: Runtime, compiled: bool) -> torch.Tensor:
     """One pass; pads to a multiple of 4 (two stride-2 stages) and crops back to the input's size."""
     height, width = x.shape[-2:]
     pad_h, pad_w = (-height) % 4, (-width) % 4
     if pad_h or pad_w:
         x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect" if min(height, width) > 4 else "replicate")
     with torch.inference_mode():
-        y, used = COMPILER.forward(net, runtime.prepare_input(x), runtime, compiled)
-    return y[..., :height, :width].float(), used
+        y = COMPILER.forward(net, runtime.prepare_input(x), runtime, compiled)
+    return y[..., :height, :width].float()
 
 
 def _tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -359,14 +359,14 @@ def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tens
 
 
 def _run_tiled(net: nn.Module, x: torch.Tensor, runtime: Runtime, compiled: bool, tile: int, overlap: int,
-               stats_pixels: int) -> tuple[torch.Tensor, int, bool]:
+               stats_pixels: int) -> tuple[torch.Tensor, int]:
     """Tiles with linear cross-fades in the overlaps, normalized with whole-image statistics."""
     height, width = x.shape[-2:]
     try:
         scale = min(1.0, math.sqrt(stats_pixels / (height * width)))
         small = F.interpolate(x, scale_factor=scale, mode="area") if scale < 1 else x
         set_norm_mode(net, "record")
-        _, used = _run(net, small, runtime, compiled)
+        _run(net, small, runtime, compiled)
         set_norm_mode(net, "shared")
         out = torch.zeros(1, 3, height, width)
         total = torch.zeros(1, 1, height, width)
@@ -374,14 +374,13 @@ def _run_tiled(net: nn.Module, x: torch.Tensor, runtime: Runtime, compiled: bool
         for y0 in ys:
             for x0 in xs:
                 patch = x[..., y0:y0 + tile, x0:x0 + tile]
-                result, tile_used = _run(net, patch, runtime, compiled)
-                used = used and tile_used
+                result = _run(net, patch, runtime, compiled)
                 h, w = patch.shape[-2:]
                 weight = (_ramp(h, overlap, y0 == 0, y0 + h >= height)[:, None]
                           * _ramp(w, overlap, x0 == 0, x0 + w >= width)[None, :])
                 out[..., y0:y0 + h, x0:x0 + w] += result * weight
                 total[..., y0:y0 + h, x0:x0 + w] += weight
-        return out / total.clamp_min(1e-6), len(ys) * len(xs), used
+        return out / total.clamp_min(1e-6), len(ys) * len(xs)
     finally:
         set_norm_mode(net, "own")
 
@@ -422,18 +421,17 @@ def stylize_fast(
     height, width = x.shape[-2:]
     if height * width > tile_pixels:
         tile = max(256, int(math.sqrt(tile_pixels)))
-        y, tiles, used = _run_tiled(net, inputs, runtime, compiled, tile, TILE_OVERLAP,
-                                    stats_pixels or 4 * tile_pixels)
+        y, tiles = _run_tiled(net, inputs, runtime, compiled, tile, TILE_OVERLAP, stats_pixels or 4 * tile_pixels)
     else:
-        (y, used), tiles = _run(net, inputs, runtime, compiled), 1
+        y, tiles = _run(net, inputs, runtime, compiled), 1
     out = _from_network(y, style)
     if strength < 1.0:
         out = strength * out + (1.0 - strength) * x
     if color == "luminance":
         out = keep_content_colors(out, x)
-    label = runtime.label + (", compiled" if used else "")
-    if compiled and not used:
-        label += f", eager (compile failed: {COMPILER.error})"
+    label = runtime.label
+    if compiled:  # once compiling has failed, every pass runs eagerly
+        label += f", eager (compile failed: {COMPILER.error})" if COMPILER.error else ", compiled"
     return FastResult(to_pil(out), time.perf_counter() - started, label, tiles, loaded.notices)
 
 
