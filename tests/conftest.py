@@ -26,17 +26,26 @@ def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HF_HUB_CACHE", str(home / "hub"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     (home / "hub").mkdir(parents=True)
-    from nst_core.image import backbones
+    from nst_core import hub
+    from nst_core.image import backbones, fast
 
-    backbones.load_backbone.cache_clear()
+    def forget_loaded() -> None:
+        backbones.load_backbone.cache_clear()
+        fast._load_catalogue_style.cache_clear()
+        hub.HEALTH.clear()
+
+    forget_loaded()
     yield home / "hub"
-    backbones.load_backbone.cache_clear()
+    forget_loaded()
 
 
-def put_in_hub_cache(cache: Path, repo_id: str, filename: str, payload: bytes | Path, revision: str = "main") -> Path:
+def put_in_hub_cache(cache: Path, repo_id: str, filename: str, payload: bytes | Path, revision: str = "main",
+                     repo_type: str = "model") -> Path:
     """Lay a file out exactly as ``hf_hub_download`` leaves it: blobs, snapshots/<commit>, refs/<branch>."""
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    commit = hashlib.sha1(repo_id.encode()).hexdigest()  # one snapshot per repo holds all its files
+    repo = cache / f"{repo_type}s--{repo_id.replace('/', '--')}"
+    # A pinned revision is the snapshot's own name; a branch points at one snapshot per repo.
+    pinned = len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)
+    commit = revision if pinned else hashlib.sha1(repo_id.encode()).hexdigest()
     # The Hub names blobs by etag; any unique name serves for a cache that is only read.
     blob = repo / "blobs" / hashlib.sha256(f"{repo_id}/{filename}/blob".encode()).hexdigest()
     blob.parent.mkdir(parents=True, exist_ok=True)
@@ -47,9 +56,45 @@ def put_in_hub_cache(cache: Path, repo_id: str, filename: str, payload: bytes | 
     snapshot = repo / "snapshots" / commit / filename
     snapshot.parent.mkdir(parents=True, exist_ok=True)
     snapshot.symlink_to(os.path.relpath(blob, snapshot.parent))
-    (repo / "refs").mkdir(exist_ok=True)
-    (repo / "refs" / revision).write_text(commit)
+    if not pinned:
+        (repo / "refs").mkdir(exist_ok=True)
+        (repo / "refs" / revision).write_text(commit)
     return snapshot
+
+
+@pytest.fixture
+def publish(hub_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Put test-made weights where the registry entry ``key`` looks (its pinned revision, its URL cache).
+
+    The file's real sha256 cannot match a test file, so the entry's pinned checksum is replaced by the test
+    file's own (the checksum machinery has tests of its own); ``check=False`` also drops the health check,
+    for tests of the loading mechanics alone (checks have their own tests, which must see them fail).
+    """
+    import dataclasses
+
+    from nst_core import hub
+
+    def put(key: str, payload: object, *, check: bool = True) -> Path:
+        item = hub.entry(key)
+        path = tmp_path / f"{key}-{len(list(tmp_path.iterdir()))}"
+        if isinstance(payload, bytes):
+            path.write_bytes(payload)
+        elif item.source.filename.endswith(".safetensors"):
+            save_safetensors(payload, path)
+        else:
+            torch.save(payload, path)
+        source = dataclasses.replace(item.source, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+        monkeypatch.setitem(hub.REGISTRY, key, dataclasses.replace(item, source=source,
+                                                                    check=item.check if check else None))
+        if isinstance(source, hub.HubFile):
+            return put_in_hub_cache(hub_cache, source.repo_id, source.filename, path, source.revision,
+                                    source.repo_type)
+        target = hub.url_cache_dir() / source.sha256[:16] / source.filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, target)
+        return target
+
+    return put
 
 
 def vgg_trunk_tensors(conv_indices: tuple[int, ...], seed: int = 0) -> dict[str, torch.Tensor]:
@@ -71,7 +116,7 @@ def timm_vgg_checkpoint(conv_indices: tuple[int, ...]) -> dict[str, torch.Tensor
     # timm stores fc1 as a 7x7 conv; the values do not matter to us, only names and shapes.
     tensors["pre_logits.fc1.weight"] = torch.zeros(4096, 512, 7, 7)
     tensors["pre_logits.fc1.bias"] = torch.zeros(4096)
-    tensors["pre_logits.fc2.weight"] = torch.zeros(4096, 4096)
+    tensors["pre_logits.fc2.weight"] = torch.zeros(4096, 4096, 1, 1)
     tensors["pre_logits.fc2.bias"] = torch.zeros(4096)
     tensors["head.fc.weight"] = torch.zeros(1000, 4096)
     tensors["head.fc.bias"] = torch.zeros(1000)

@@ -39,9 +39,12 @@ def test_app_starts_fast_offline_and_says_which_models_are_missing(hub_cache, mo
     demo = app.build_app()
     assert time.monotonic() - started < 15
     report = app.weights_report({"VGG19 (original)": "vgg19-original", "VGG16": "vgg16-torchvision"})
-    assert "VGG19 (original): ready" in report
+    assert "VGG19 (original): verified" in report or "VGG19 (original): ready" in report
     assert "VGG16: **unavailable**" in report and "cannot be reached" in report and "HF_HOME" in report
-    assert demo is not None
+    assert str(hub_cache) not in report
+    assert len(app.MODEL_PANELS) == 3 and not app.weights.FETCHER.running
+    timers = [block for block in demo.blocks.values() if type(block).__name__ == "Timer"]
+    assert len(timers) == 1 and timers[0].active is False  # no fetch runs, so the panels do not poll
 
 
 def test_choosing_an_unavailable_backbone_is_a_clear_error(client):
@@ -136,8 +139,29 @@ def test_fast_endpoint_errors_are_clear(client, tmp_path):
                        api_name="/fast")
     with pytest.raises(Exception, match="weights 'fast-mosaic' are unavailable"):
         client.predict(**_fast_args(handle_file(EXAMPLES / "coffee.jpg"), style="Mosaic"), api_name="/fast")
-    with pytest.raises(Exception, match="not a Hub repo id"):
+    with pytest.raises(Exception, match="Hub repo id such as"):
         client.predict(**_fast_args(handle_file(EXAMPLES / "coffee.jpg"), repo_id="not a repo"), api_name="/fast")
+
+
+def test_remote_users_cannot_name_server_files(client, tmp_path):
+    """Model fields take an upload or a Hub repo id: any server path gets the same message, which reveals nothing."""
+    audio = ROOT / "examples" / "audio"
+    real = tmp_path / "real.safetensors"
+    real.write_bytes(b"exists on the server")
+    typed = ["/etc/passwd", "/nonexistent/x.safetensors", "/etc", str(real), "a/../b", "x" * 300]
+    messages = {"/fast": set(), "/audio_genre": set()}
+    for text in typed:
+        with pytest.raises(Exception) as fast_error:
+            client.predict(**_fast_args(handle_file(EXAMPLES / "coffee.jpg"), repo_id=text), api_name="/fast")
+        messages["/fast"].add(str(fast_error.value))
+        with pytest.raises(Exception) as genre_error:
+            client.predict(*_audio_args(handle_file(audio / "piano_melody.flac"), handle_file(audio / "rain.flac"),
+                                        steps_value=1).values(), [], text, api_name="/audio_genre")
+        messages["/audio_genre"].add(str(genre_error.value))
+    for endpoint, seen in messages.items():
+        assert len(seen) == 1, (endpoint, seen)
+        (message,) = seen
+        assert "Hub repo id such as" in message and "upstream" not in message and str(tmp_path) not in message
 
 
 def _audio_args(content, style, **overrides):
@@ -175,5 +199,5 @@ def test_audio_endpoints_report_missing_weights_and_bad_input(client, tmp_path):
 
     soundfile.write(silent, np.zeros(22050, dtype=np.float32), 22050)
     with pytest.raises(Exception, match="content clip is silent"):
-        client.predict(*_audio_args(handle_file(silent), handle_file(audio / "rain.flac")).values(), "",
+        client.predict(*_audio_args(handle_file(silent), handle_file(audio / "rain.flac")).values(), [], "",
                        api_name="/audio_genre")

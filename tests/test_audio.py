@@ -7,8 +7,8 @@ import pytest
 import soundfile
 import torch
 
-from conftest import ROOT, put_in_hub_cache
-from nst_core import InvalidInput, WeightsUnavailable, hub
+from conftest import ROOT
+from nst_core import InvalidInput, WeightsMismatch, WeightsUnavailable, hub
 from nst_core.audio import metrics
 from nst_core.audio.backends import CNN14, GenreCNN, ShallowNet, VGGish, load_backend
 from nst_core.audio.io import load_audio
@@ -132,35 +132,61 @@ def _fake_panns(bins: int, fft: int) -> dict:
     return {"model": model, "iteration": 0}
 
 
-def _put_url_file(key: str, raw: object, tmp_path) -> None:
-    source = hub.entry(key).source
-    target = hub.url_cache_dir() / (source.sha256[:16] or "unverified") / source.filename
-    target.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(raw, target)
-
-
-def test_vggish_loads_from_the_url_cache_and_runs(hub_cache, tmp_path):
+def test_vggish_loads_from_the_url_cache_and_runs(publish):
     state = _fake_torchvggish()
-    _put_url_file("vggish", state, tmp_path)
+    publish("vggish", state, check=False)
     net = load_backend("vggish")
     assert torch.equal(net.features_[13].weight, state["features.13.weight"])
     features = net(torch.rand(1, 257, 120), {"relu1", "relu4_2"})
     assert features["relu4_2"].shape == (1, 512, 15, 8)  # 120 frames x 64 mels, pooled three times
 
 
-def test_cnn14_16k_loads_melw_and_bn0_from_the_checkpoint(hub_cache, tmp_path):
+def test_cnn14_16k_loads_melw_and_bn0_from_the_checkpoint(publish):
     raw = _fake_panns(257, 512)
-    _put_url_file("cnn14-16k", raw, tmp_path)
+    publish("cnn14-16k", raw, check=False)
     net = load_backend("cnn14")
     assert torch.equal(net.melW, raw["model"]["logmel_extractor.melW"])
     assert torch.equal(net.conv_block6.bn2.running_var, raw["model"]["conv_block6.bn2.running_var"])
     assert net(torch.rand(1, 257, 128), {"block4"})["block4"].shape == (1, 512, 16, 8)
 
 
-def test_cnn14_32k_comes_from_the_hub_cache(hub_cache, tmp_path):
-    torch.save(_fake_panns(513, 1024), tmp_path / "c.pth")
-    put_in_hub_cache(hub_cache, "thelou1s/panns-inference", "Cnn14_mAP=0.431.pth", tmp_path / "c.pth")
+def test_cnn14_32k_comes_from_the_pinned_hub_dataset(publish):
+    path = publish("cnn14-32k", _fake_panns(513, 1024), check=False)
+    assert "datasets--Jinbo-HU--PSELDNets" in str(path) and "dda2ef94671930b5fc427381489efab1705dc760" in str(path)
     assert load_backend("cnn14", cnn14_variant="32k").frame.sample_rate == 32000
+
+
+def test_vggish_with_random_weights_fails_the_reference_smoke_test(publish):
+    state = _fake_torchvggish()
+    for index in (0, 2, 4):  # a random (not zero) embedding head
+        state[f"embeddings.{index}.weight"] = torch.randn(state[f"embeddings.{index}.weight"].shape) * 0.01
+    publish("vggish", state)
+    with pytest.raises(WeightsMismatch,
+                       match=r"failed its health check: smoke-test embedding mean .* \(reference 0.131\)"):
+        load_backend("vggish")
+
+
+def test_cnn14_check_refuses_a_wrong_filterbank_and_a_random_head(publish):
+    raw = _fake_panns(257, 512)  # its melW is random
+    publish("cnn14-16k", raw)
+    with pytest.raises(WeightsMismatch, match="melW differs from the 16k Slaney filterbank"):
+        load_backend("cnn14")
+    hub.HEALTH.clear()
+    raw["model"]["logmel_extractor.melW"] = CNN14("16k").melW.clone()  # the right filterbank, random head
+    raw["model"]["fc_audioset.weight"] = torch.randn(527, 2048) * 0.01
+    raw["model"]["fc_audioset.bias"][0] = 5.0  # "Speech" on top, whatever the input
+    publish("cnn14-16k", raw)
+    with pytest.raises(WeightsMismatch, match=r"melW matches .* 'Music' \(137\) is not among them"):
+        load_backend("cnn14")
+
+
+def test_cnn14_check_passes_when_the_head_tags_the_melody_as_music(publish):
+    """The pass branch: the right filterbank and a head whose bias puts 'Music' first."""
+    raw = _fake_panns(513, 1024)
+    raw["model"]["logmel_extractor.melW"] = CNN14("32k").melW.clone()
+    raw["model"]["fc_audioset.bias"][137] = 5.0
+    publish("cnn14-32k", raw)
+    assert load_backend("cnn14", cnn14_variant="32k").weights_note.endswith("health check passed)")
 
 
 def test_missing_pretrained_audio_weights_are_unavailable(hub_cache):
@@ -182,7 +208,7 @@ def test_genre_cnn_random_by_default_trained_from_a_file(tmp_path):
     assert torch.equal(loaded.convs[3].weight, trained.convs[3].weight)
     logits = loaded.classify(torch.rand(2, 1, 384, 431))
     assert logits.shape == (2, 10)
-    with pytest.raises(InvalidInput, match="neither"):
+    with pytest.raises(InvalidInput, match="Hub repo id such as"):
         load_backend("genre", genre_model="not a repo")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 from collections import OrderedDict
@@ -14,7 +15,8 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from conftest import EXAMPLES, put_in_hub_cache
-from nst_core import InvalidInput, WeightsMismatch, WeightsUnavailable
+from nst_core import InvalidInput, WeightsMismatch, WeightsUnavailable, hub
+from nst_core.health import CHECK_PHOTO
 from nst_core.image import fast
 from nst_core.image.backbones import random_backbone
 from nst_core.image.color import rgb_to_yiq
@@ -54,6 +56,34 @@ def maze_layout_checkpoint(seed: int = 0) -> OrderedDict:
     return state
 
 
+def bluish_identity_net() -> TransformerNet:
+    """A TransformerNet built by hand to return the photo contrast-normalized and tinted blue (0-255, RGB).
+
+    Each stage passes the three colour channels straight through (centre taps; transposed convs as
+    bilinear-like upsampling), each instance norm re-standardizes them and adds 10 so that the ReLUs pass
+    them unchanged, the residual branches add zero, and the last conv maps them to 128 +/- 40 with a tint.
+    """
+    net = TransformerNet()
+    taps = torch.tensor([0.5, 1.0, 0.5])
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.zero_()
+        for stage in (*net.down, *net.up):
+            conv = stage.conv if hasattr(stage, "conv") else stage.deconv
+            k = conv.kernel_size[0]
+            for c in range(3):
+                if isinstance(conv, torch.nn.ConvTranspose2d):
+                    conv.weight[c, c] = taps[:, None] * taps[None, :]
+                else:
+                    conv.weight[c, c, k // 2, k // 2] = 1.0
+            stage.norm.weight[:3] = 1.0
+            stage.norm.bias[:3] = 10.0
+        for c, tint in enumerate((-30.0, 0.0, 30.0)):
+            net.out.conv.weight[c, c, 4, 4] = 40.0
+            net.out.conv.bias[c] = 128.0 - 400.0 + tint
+    return net.eval()
+
+
 def _psnr(a: Image.Image, b: Image.Image) -> float:
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return float(10 * np.log10(255**2 / max(np.mean((x - y) ** 2), 1e-12)))
@@ -73,25 +103,37 @@ def textured_net():
     return net
 
 
-def test_catalogue_style_loads_by_position_from_the_hub_cache(hub_cache, tmp_path):
+def test_catalogue_style_loads_by_the_files_module_names(publish):
     state = maze_layout_checkpoint()
-    path = tmp_path / "rp.pth"
-    torch.save(state, path)
-    put_in_hub_cache(hub_cache, "maze/FastStyleTransfer", "Rain_Princess_512.pth", path)
-    fast.load_catalogue_style.cache_clear()
-    net = fast.load_catalogue_style("Rain Princess")
+    publish("fast-rain_princess", state, check=False)
+    net = fast.load_catalogue_style("Rain Princess").net
     assert torch.equal(net.up[0].deconv.weight, state["DeconvBlock.0.conv_transpose.weight"])
     assert torch.equal(net.residual[4].conv2.norm.bias, state["ResidualBlock.4.block2.norm.bias"])
     assert torch.equal(net.out.conv.weight, state["DeconvBlock.4.conv.weight"])
-    fast.load_catalogue_style.cache_clear()
 
 
-def test_catalogue_shape_mismatch_names_the_tensor(hub_cache, tmp_path):
+def test_modules_in_another_order_are_refused_never_mixed():
+    """Modules pair up in the file's order and tensors by their own names: with a norm stored before its conv,
+    the conv bias and norm weight (both 32 values) must not be silently swapped; the load is refused."""
+    state = maze_layout_checkpoint()
+    swapped = OrderedDict()
+    for name, tensor in state.items():  # write ConvBlock.0's norm before its conv
+        if name.startswith("ConvBlock.0.conv"):
+            continue
+        swapped[name] = tensor
+        if name == "ConvBlock.0.norm.bias":
+            swapped["ConvBlock.0.conv.weight"] = state["ConvBlock.0.conv.weight"]
+            swapped["ConvBlock.0.conv.bias"] = state["ConvBlock.0.conv.bias"]
+    net = fast.load_by_module_names(TransformerNet(), dict(state), "test")
+    with pytest.raises(WeightsMismatch, match=r"ConvBlock\.0\.norm\.weight has shape \(32,\), expected"):
+        fast.load_by_module_names(TransformerNet(), swapped, "test")
+    assert torch.equal(net.down[0].norm.weight, state["ConvBlock.0.norm.weight"])
+
+
+def test_catalogue_shape_mismatch_names_the_tensor(publish):
     state = maze_layout_checkpoint()
     state["ResidualBlock.2.block1.conv.weight"] = torch.zeros(128, 128, 5, 5)
-    torch.save(state, tmp_path / "bad.pth")
-    put_in_hub_cache(hub_cache, "maze/FastStyleTransfer", "Scream_512.pth", tmp_path / "bad.pth")
-    fast.load_catalogue_style.cache_clear()
+    publish("fast-scream", state, check=False)
     with pytest.raises(WeightsMismatch, match=r"ResidualBlock\.2\.block1\.conv\.weight.*\(128, 128, 5, 5\)"):
         fast.load_catalogue_style("The Scream")
 
@@ -101,25 +143,46 @@ class _Payload:
         return (Path.touch, (Path(__file__).parent / "PWNED",))
 
 
-def test_a_malicious_pickle_runs_no_code(hub_cache, tmp_path):
+def test_a_malicious_pickle_runs_no_code(publish):
     marker = Path(__file__).parent / "PWNED"
-    (tmp_path / "evil.pth").write_bytes(pickle.dumps({"x": _Payload()}))
-    put_in_hub_cache(hub_cache, "maze/FastStyleTransfer", "Mosaic_512.pth", tmp_path / "evil.pth")
-    fast.load_catalogue_style.cache_clear()
+    publish("fast-mosaic", pickle.dumps({"x": _Payload()}))
     with pytest.raises(WeightsMismatch, match="not a readable weight file"):
         fast.load_catalogue_style("Mosaic")
     assert not marker.exists()
 
 
 def test_missing_catalogue_weights_are_unavailable_offline(hub_cache):
-    fast.load_catalogue_style.cache_clear()
     with pytest.raises(WeightsUnavailable, match="Starry_Night_512.pth"):
         fast.load_catalogue_style("Starry Night")
 
 
+def test_the_health_check_settles_range_and_order_and_refuses_wrong_ones(publish):
+    """A network that repaints the photo bluish (a crafted identity-like net) passes as RGB 0-255; read as
+    0-1 it clips, read as BGR it leans red, against Starry Night's blue: both must fail."""
+    net = bluish_identity_net()
+    style = dataclasses.replace(fast.CATALOGUE["Starry Night"], value_range=255, channel_order="rgb")
+    assert fast.fast_style_check(net, style, CHECK_PHOTO).passed
+    wrong_range = fast.fast_style_check(net, dataclasses.replace(style, value_range=1), CHECK_PHOTO)
+    assert not wrong_range.passed and "clipped" in wrong_range.detail
+    wrong_order = fast.fast_style_check(net, dataclasses.replace(style, channel_order="bgr"), CHECK_PHOTO)
+    assert not wrong_order.passed and "leans red" in wrong_order.detail
+    publish("fast-starry_night", OrderedDict((f"m{i // 2}.{'weight' if i % 2 == 0 else 'bias'}", t)
+                                             for i, t in enumerate(net.state_dict().values())))
+    model = fast.load_catalogue_style("Starry Night")
+    assert (model.style.value_range, model.style.channel_order) == (255, "rgb")
+    assert hub.HEALTH.latest("fast-starry_night").facts["channel_order"] == "rgb"
+
+
+def test_random_weights_in_the_maze_layout_fail_the_check(publish):
+    publish("fast-mosaic", maze_layout_checkpoint())
+    with pytest.raises(WeightsMismatch, match="failed its health check: no value range and colour order passes"):
+        fast.load_catalogue_style("Mosaic")
+
+
 def test_user_model_round_trip_and_rejections(tmp_path, textured_net):
     weights = save_fast_model(textured_net, tmp_path / "mine", STYLE, extra={"step": 3})
-    net, style = load_fast_model(weights)
+    model = load_fast_model(weights)
+    net, style = model.net, model.style
     image = Image.open(EXAMPLES / "coffee.jpg").resize((64, 48))
     assert np.array_equal(np.asarray(stylize_fast(image, net, style, precision="fp32").image),
                           np.asarray(stylize_fast(image, textured_net, STYLE, precision="fp32").image))
@@ -148,10 +211,10 @@ def _publish(hub_cache, folder: Path, net: TransformerNet, repo_id: str) -> None
 
 def test_hub_repo_model_loads_offline_from_cache(hub_cache, tmp_path, textured_net):
     _publish(hub_cache, tmp_path / "published", textured_net, "someone/my-style")
-    net, style = fast.load_hub_model("someone/my-style")
-    assert style.title == "Test"
-    assert torch.equal(net.out.conv.weight, textured_net.out.conv.weight)
-    with pytest.raises(InvalidInput, match="not a Hub repo id"):
+    model = fast.load_hub_model("someone/my-style")
+    assert model.style.title == "Test"
+    assert torch.equal(model.net.out.conv.weight, textured_net.out.conv.weight)
+    with pytest.raises(InvalidInput, match="Hub repo id such as"):
         fast.load_hub_model("no slash here")
     with pytest.raises(WeightsUnavailable):
         fast.load_hub_model("someone/absent")
@@ -264,19 +327,20 @@ def test_training_loss_falls_checkpoints_round_trip_and_resume(photo_folder, tmp
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:2]), losses
     early, final = (Image.open(folder / "sample.png") for folder in (out / "checkpoints" / "step-000004", out))
     assert _psnr(early, final) < 60  # each sample shows its own checkpoint's weights, not a cached copy
-    net, style = load_fast_model(out / "model.safetensors")
+    loaded = load_fast_model(out / "model.safetensors")
+    net, style = loaded.net, loaded.style
     assert style.title == config.title
 
     steps_seen = []
     train(TrainConfig(**{**config.__dict__, "steps": 10, "resume": True}), network=loss_net,
           on_progress=lambda e: steps_seen.append(e.step))
     assert steps_seen == [9, 10]
-    resumed, _ = load_fast_model(out / "checkpoints" / "step-000010" / "model.safetensors")
+    resumed = load_fast_model(out / "checkpoints" / "step-000010" / "model.safetensors").net
     assert not torch.equal(resumed.out.conv.weight, net.out.conv.weight)
 
 
 def test_the_same_hub_model_can_be_loaded_twice(hub_cache, tmp_path, textured_net):
     _publish(hub_cache, tmp_path / "published", textured_net, "someone/twice")
-    first, _ = fast.load_hub_model("someone/twice")
-    second, _ = fast.load_hub_model("someone/twice")
+    first = fast.load_hub_model("someone/twice").net
+    second = fast.load_hub_model("someone/twice").net
     assert torch.equal(first.out.conv.weight, second.out.conv.weight)

@@ -18,18 +18,18 @@ from conftest import (
     timm_vgg_checkpoint,
     vgg_trunk_tensors,
 )
-from nst_core import WeightsMismatch, WeightsUnavailable, hub
-from nst_core.image.backbones import load_backbone
+from nst_core import InvalidInput, WeightsMismatch, WeightsUnavailable, hub, weights
+from nst_core.image.backbones import VGG16_CONV_INDICES, VGG19_CONV_INDICES, check_original_vgg19, load_backbone
 
 
 @pytest.mark.parametrize(
-    ("backbone", "repo_id", "conv_indices"),
-    [("vgg19-torchvision", "timm/vgg19.tv_in1k", hub.VGG19_CONV_INDICES),
-     ("vgg16", "timm/vgg16.tv_in1k", hub.VGG16_CONV_INDICES)],
+    ("backbone", "key", "conv_indices"),
+    [("vgg19-torchvision", "vgg19-torchvision", VGG19_CONV_INDICES),
+     ("vgg16", "vgg16-torchvision", VGG16_CONV_INDICES)],
 )
-def test_timm_vgg_loads_from_hub_cache(hub_cache, tmp_path, backbone, repo_id, conv_indices):
+def test_timm_vgg_loads_from_hub_cache(publish, backbone, key, conv_indices):
     tensors = timm_vgg_checkpoint(conv_indices)
-    put_in_hub_cache(hub_cache, repo_id, "model.safetensors", save_safetensors(tensors, tmp_path / "m.safetensors"))
+    publish(key, tensors, check=False)
     net = load_backbone(backbone)
     state = net.body.state_dict()
     assert not any(name.startswith(("pre_logits", "head")) for name in state)
@@ -37,11 +37,10 @@ def test_timm_vgg_loads_from_hub_cache(hub_cache, tmp_path, backbone, repo_id, c
         assert torch.equal(state[name], tensors[name])
 
 
-def test_resnet50_loads_with_torchvision_names(hub_cache, tmp_path):
+def test_resnet50_loads_with_torchvision_names(publish):
     tensors = resnet50_checkpoint()
     assert len(tensors) == 320
-    put_in_hub_cache(hub_cache, "timm/resnet50.tv_in1k", "model.safetensors",
-                     save_safetensors(tensors, tmp_path / "r.safetensors"))
+    publish("resnet50-torchvision", tensors, check=False)
     net = load_backbone("resnet50")
     assert torch.equal(net.body.state_dict()["layer3.2.conv2.weight"], tensors["layer3.2.conv2.weight"])
     features = net(torch.rand(1, 3, 64, 64), ["stem", "layer2"])
@@ -53,7 +52,8 @@ def test_missing_weights_offline_fail_fast_with_a_fix(hub_cache):
     with pytest.raises(WeightsUnavailable) as info:
         load_backbone("vgg16")
     assert time.monotonic() - started < 3
-    assert "HF_HUB_OFFLINE=1" in str(info.value) and "HF_HOME" in info.value.fix
+    assert "HF_HUB_OFFLINE=1" in str(info.value) and "HF_HOME" in info.value.fix and "hf download" in info.value.fix
+    assert str(hub_cache) not in str(info.value)
     assert hub.availability("vgg16-torchvision").state == "unavailable"
 
 
@@ -67,29 +67,107 @@ def test_unreachable_hub_fails_fast_without_offline_flag(hub_cache, monkeypatch)
     assert time.monotonic() - started < 5
 
 
-def test_wrong_shapes_name_the_file_and_tensor(hub_cache, tmp_path):
-    tensors = timm_vgg_checkpoint(hub.VGG16_CONV_INDICES)
+def test_wrong_shapes_name_the_file_and_tensor(publish):
+    tensors = timm_vgg_checkpoint(VGG16_CONV_INDICES)
     tensors["features.5.weight"] = torch.zeros(128, 64, 5, 5)
-    put_in_hub_cache(hub_cache, "timm/vgg16.tv_in1k", "model.safetensors",
-                     save_safetensors(tensors, tmp_path / "bad.safetensors"))
+    publish("vgg16-torchvision", tensors, check=False)
     with pytest.raises(WeightsMismatch) as info:
         load_backbone("vgg16")
     message = str(info.value)
     assert "timm/vgg16.tv_in1k" in message and "features.5.weight" in message and "wrong shape" in message
 
 
-def test_vgg19_checkpoint_is_not_accepted_as_vgg16(hub_cache, tmp_path):
-    tensors = vgg_trunk_tensors(hub.VGG19_CONV_INDICES)
-    put_in_hub_cache(hub_cache, "timm/vgg16.tv_in1k", "model.safetensors",
-                     save_safetensors(tensors, tmp_path / "v.safetensors"))
+def test_vgg19_checkpoint_is_not_accepted_as_vgg16(publish):
+    publish("vgg16-torchvision", vgg_trunk_tensors(VGG19_CONV_INDICES), check=False)
     with pytest.raises(WeightsMismatch, match="unexpected"):
         load_backbone("vgg16")
 
 
-def test_truncated_file_is_a_clear_error(hub_cache):
-    put_in_hub_cache(hub_cache, "timm/resnet50.tv_in1k", "model.safetensors", b"\x00\x01not safetensors")
-    with pytest.raises(WeightsMismatch, match="not a readable weight file"):
+def test_truncated_file_is_a_clear_error_without_a_server_path(publish, hub_cache):
+    publish("resnet50-torchvision", b"\x00\x01not safetensors")
+    with pytest.raises(WeightsMismatch, match="not a readable weight file") as info:
         load_backbone("resnet50")
+    assert str(hub_cache) not in str(info.value) and "hf://timm/resnet50.tv_in1k" in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["vgg19-torchvision", "vgg16-torchvision", "resnet50-torchvision",
+                                 "fast-rain_princess", "fast-scream", "fast-mosaic", "fast-starry_night",
+                                 "cnn14-32k", "gtzan"])
+def test_every_hub_entry_is_pinned_to_a_full_commit(key):
+    import nst_core.audio.train_genre  # noqa: F401 - registers GTZAN
+    from nst_core import weights  # noqa: F401 - registers every network
+
+    source = hub.entry(key).source
+    assert len(source.revision) == 40 and int(source.revision, 16) >= 0
+    assert hub.entry(key).pin_source.startswith("https://huggingface.co/")
+
+
+def test_a_file_that_differs_from_its_published_sha256_is_refused(hub_cache, tmp_path):
+    """The real pin, a test-made file: the checksum must refuse it before anything reads it."""
+    source = hub.entry("resnet50-torchvision").source
+    put_in_hub_cache(hub_cache, source.repo_id, source.filename,
+                     save_safetensors(resnet50_checkpoint(), tmp_path / "r.safetensors"), source.revision)
+    with pytest.raises(WeightsMismatch, match="sha256 is .* published one is 5d061a3c") as info:
+        load_backbone("resnet50")
+    assert str(hub_cache) not in str(info.value)
+
+
+@pytest.mark.parametrize(("backbone", "key"), [("vgg19-torchvision", "vgg19-torchvision"),
+                                               ("vgg16", "vgg16-torchvision"), ("resnet50", "resnet50-torchvision")])
+def test_random_weights_in_the_real_layout_fail_the_cat_check(publish, backbone, key):
+    checkpoint = resnet50_checkpoint() if backbone == "resnet50" else \
+        timm_vgg_checkpoint(VGG19_CONV_INDICES if backbone == "vgg19-torchvision" else VGG16_CONV_INDICES)
+    if backbone != "resnet50":  # random, not zero, heads: a real classifier's shape of output
+        generator = torch.Generator().manual_seed(3)
+        for name in [n for n in checkpoint if n.startswith(("pre_logits", "head"))]:
+            checkpoint[name] = torch.randn(checkpoint[name].shape, generator=generator) * 0.01
+    publish(key, checkpoint)
+    with pytest.raises(WeightsMismatch, match="failed its health check: ImageNet top 5 .* none is a cat class"):
+        load_backbone(backbone)
+    assert weights.status(key).state == "failed"
+    with pytest.raises(WeightsMismatch, match="failed its health check"):  # refused again, from the record
+        load_backbone.__wrapped__(backbone)
+
+
+def test_the_cat_check_passes_when_the_head_ranks_a_cat_class_first(publish):
+    """The pass branch: a head whose bias makes 'tiger cat' (282) the top class, whatever the trunk says."""
+    checkpoint = resnet50_checkpoint()
+    checkpoint["fc.bias"] = torch.zeros(1000)
+    checkpoint["fc.bias"][282] = 100.0
+    publish("resnet50-torchvision", checkpoint)
+    load_backbone("resnet50")
+    state = weights.status("resnet50-torchvision")
+    assert state.state == "verified" and "cat class 282" in state.detail
+
+
+def test_bundled_original_vgg19_passes_its_own_check():
+    result = check_original_vgg19(torch.load(hub.weight_path("vgg19-original"), weights_only=True))
+    assert result.passed, result.detail
+    assert "20,024,384 parameters" in result.detail
+
+
+def test_bundled_original_vgg19_check_fails_on_a_changed_file():
+    raw = torch.load(hub.weight_path("vgg19-original"), weights_only=True)
+    raw["block5_conv4_b"] = raw["block5_conv4_b"][:-1]
+    assert not check_original_vgg19(raw).passed
+
+
+@pytest.mark.parametrize("text", ["/etc", "a/../b", "x" * 300 + "/y", "/etc/passwd", "../../x", "a/b/c", "",
+                                  "user/name with space", "/nonexistent/x.safetensors"])
+def test_malformed_repo_ids_get_one_message_that_reveals_nothing(text):
+    with pytest.raises(InvalidInput) as info:
+        hub.parse_repo_id(text)
+    assert str(info.value) == str(pytest.raises(InvalidInput, hub.parse_repo_id, "/").value)
+    assert hub.parse_repo_id(" someone/my-style.v2 ") == "someone/my-style.v2"
+
+
+def test_numpy_objects_in_a_checkpoint_load_without_running_code(tmp_path):
+    """PANNs' 16 kHz file keeps numpy values beside its tensors; the weights-only reader must accept them."""
+    import numpy as np
+
+    torch.save({"model": {"w": torch.ones(2)}, "extra": np.arange(3.0), "scalar": np.float64(1.5)}, tmp_path / "n.pth")
+    raw = hub.read_file(tmp_path / "n.pth")
+    assert raw["extra"].tolist() == [0.0, 1.0, 2.0] and float(raw["scalar"]) == 1.5
 
 
 def test_bundled_original_vgg19_is_dequantized_in_place():

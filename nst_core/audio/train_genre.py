@@ -36,9 +36,16 @@ log = logging.getLogger(__name__)
 KNOWN_CORRUPT = {"jazz.00054.wav"}
 
 hub.register(hub.WeightEntry(
-    key="gtzan", source=hub.HubFile("marsyas/gtzan", "data/genres.tar.gz", repo_type="dataset"),
+    key="gtzan",
+    # "Add data", the last commit to touch data/ (the head, d214656, changed only the loading script); the LFS
+    # pointer on that page gives the sha256:
+    # https://huggingface.co/datasets/marsyas/gtzan/commit/7031b102fce5383cfdfa12714eaf42065e82b855
+    source=hub.HubFile("marsyas/gtzan", "data/genres.tar.gz", "7031b102fce5383cfdfa12714eaf42065e82b855",
+                       repo_type="dataset",
+                       sha256="b28cc067ff6199bd826f5d1a6931458586d64acae7f44b2e882b7a97af057531"),
     convert=hub.as_is, description="GTZAN genre collection (Tzanetakis & Cook 2002)",
-    license="research use; see the dataset card", size_mb=1230,
+    license="research use; see the dataset card", size_mb=1226,
+    pin_source="https://huggingface.co/datasets/marsyas/gtzan/commit/7031b102fce5383cfdfa12714eaf42065e82b855",
 ))
 
 

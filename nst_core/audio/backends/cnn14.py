@@ -8,12 +8,14 @@ average pooling after blocks 1-5. The mel matrix is the checkpoint's own ``melW`
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ... import hub
-from ..spectral import SpectralFrame, mel_filterbank
+from ...health import HealthResult
+from ..spectral import SpectralFrame, log_magnitude, mel_filterbank
 from .base import AudioBackend, BackendDefaults
 
 CHANNELS = (64, 128, 256, 512, 1024, 2048)
@@ -87,22 +89,78 @@ def _panns_trunk(raw: object) -> dict[str, torch.Tensor]:
     return kept
 
 
+# AudioSet's class list (class_labels_indices.csv, used by PANNs): index 137 is "Music".
+MUSIC_CLASS = 137
+MEL_TOLERANCE = 1e-3
+
+
+def synthesized_melody(sample_rate: int, seconds: float = 6.0) -> np.ndarray:
+    """Eight plucked harmonic notes of a C major arpeggio: unmistakably music, made without any file."""
+    t = np.arange(int(sample_rate * seconds / 8)) / sample_rate
+    notes = []
+    for semitone in (0, 4, 7, 12, 7, 4, 0, 7):
+        f0 = 261.63 * 2 ** (semitone / 12)
+        tone = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6))
+        notes.append(tone * np.exp(-3.0 * t))
+    melody = np.concatenate(notes)
+    return (0.3 * melody / np.abs(melody).max()).astype(np.float32)
+
+
+def cnn14_check(variant: str) -> hub.Check:
+    """PANNs built ``melW`` with librosa's Slaney filterbank, so the file's must equal ours for its variant;
+    and with the file's own AudioSet head, a synthesized melody must have "Music" among its top 5 tags."""
+
+    def check(raw: object) -> HealthResult:
+        net = CNN14(variant)
+        trunk = _panns_trunk(raw)
+        mel_error = (trunk["melW"].float() - net.melW).abs().max().item() / net.melW.abs().max().item()
+        if mel_error > MEL_TOLERANCE:
+            return HealthResult(False, f"melW differs from the {variant} Slaney filterbank by {mel_error:.2%} "
+                                       "(a different variant or a different file)")
+        hub.load_strict(net, trunk, f"cnn14-{variant}")
+        state = raw.get("model", raw)
+        log_mag, _ = log_magnitude(net.frame, synthesized_melody(net.frame.sample_rate))
+        with torch.inference_mode():
+            x = net.eval()(log_mag.unsqueeze(0), {"block6"})["block6"].mean(dim=3)
+            x = x.amax(dim=2) + x.mean(dim=2)  # PANNs' clip pooling: max plus mean over time
+            x = F.relu(F.linear(x, state["fc1.weight"], state["fc1.bias"]))
+            tags = torch.sigmoid(F.linear(x, state["fc_audioset.weight"], state["fc_audioset.bias"]))[0]
+        top5 = tags.topk(5).indices.tolist()
+        verdict = f"melW matches (error {mel_error:.1e}); AudioSet top 5 for a synthesized melody: {top5}"
+        if MUSIC_CLASS not in top5:
+            return HealthResult(False, f"{verdict}; 'Music' ({MUSIC_CLASS}) is not among them")
+        return HealthResult(True, f"{verdict}; 'Music' among them ({tags[MUSIC_CLASS].item():.2f})")
+
+    return check
+
+
+_CNN14_CHECK_SOURCE = ("PANNs (Kong et al. 2020) computes melW with librosa.filters.mel (Slaney); AudioSet class "
+                       "137 is 'Music' in class_labels_indices.csv")
 hub.register(hub.WeightEntry(
     key="cnn14-16k",
-    # Zenodo publishes an md5 for this file, not a sha256: the download is logged as unverified.
-    source=hub.UrlFile("https://zenodo.org/record/3987831/files/Cnn14_16k_mAP%3D0.438.pth?download=1", "",
-                       "Cnn14_16k_mAP=0.438.pth"),
-    convert=_panns_trunk, description="PANNs CNN14, 16 kHz (AudioSet tagging)", license="CC BY 4.0", size_mb=327,
+    # Zenodo publishes md5 362fc5ff18f1d6ad2f6d464b45893f2c for this file; the sha256 below (358,668,570 bytes)
+    # is the one several public projects pin for the same Zenodo file.
+    source=hub.UrlFile("https://zenodo.org/record/3987831/files/Cnn14_16k_mAP%3D0.438.pth?download=1",
+                       "e2ee543a27919542c2ea03eabaa70b24dcd4e6c8e05621de6b67a94e4c5058e6", "Cnn14_16k_mAP=0.438.pth"),
+    convert=_panns_trunk, description="PANNs CNN14, 16 kHz (AudioSet tagging)", license="CC BY 4.0", size_mb=359,
+    check=cnn14_check("16k"), check_source=_CNN14_CHECK_SOURCE,
+    pin_source="https://zenodo.org/records/3987831 (md5); sha256 as pinned by public PANNs users",
 ))
 hub.register(hub.WeightEntry(
     key="cnn14-32k",
-    source=hub.HubFile("thelou1s/panns-inference", "Cnn14_mAP=0.431.pth"),
+    # The PANNs file in a dataset repo whose commit and LFS pointer are public (the repo usually cited for it,
+    # thelou1s/panns-inference, shows no full commit id); the same sha256 is pinned for the Zenodo original:
+    # https://huggingface.co/datasets/Jinbo-HU/PSELDNets/commit/dda2ef94671930b5fc427381489efab1705dc760
+    source=hub.HubFile("Jinbo-HU/PSELDNets", "model/Cnn14_mAP=0.431.pth", "dda2ef94671930b5fc427381489efab1705dc760",
+                       repo_type="dataset", sha256="0dc499e40e9761ef5ea061ffc77697697f277f6a960894903df3ada000e34b31"),
     convert=_panns_trunk, description="PANNs CNN14, 32 kHz (AudioSet tagging)", license="CC BY 4.0", size_mb=327,
+    check=cnn14_check("32k"), check_source=_CNN14_CHECK_SOURCE,
+    pin_source="https://huggingface.co/datasets/Jinbo-HU/PSELDNets/commit/dda2ef94671930b5fc427381489efab1705dc760",
 ))
 
 
 def load_cnn14(variant: str = "16k") -> CNN14:
     net = CNN14(variant)
     hub.load_strict(net, hub.load_state_dict(net.weights_key), hub.entry(net.weights_key).source.describe())
-    net.weights_note = f"pretrained (PANNs CNN14 {variant})"
+    net.weights_note = f"pretrained (PANNs CNN14 {variant}, health check passed)"
     return net.eval().requires_grad_(False)

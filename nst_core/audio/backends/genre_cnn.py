@@ -86,25 +86,30 @@ class GenreCNN(AudioBackend):
 
 
 def load_genre_cnn(source: str | Path | None = None) -> GenreCNN:
-    """Trained weights from a ``.safetensors`` path or a Hub repo id; seeded random weights when ``source`` is None."""
+    """Trained weights from a local ``.safetensors`` file (a ``Path``, or a string ending in ``.safetensors``)
+    or a Hub repo id; seeded random weights when ``source`` is None. A ``config.json`` beside the weights
+    names the classes. Messages name the file, never its folder."""
     if source is None or not str(source).strip():
         return GenreCNN().eval().requires_grad_(False)
-    source = str(source).strip()
-    if source.endswith(".safetensors"):
-        path = Path(source)
+    if isinstance(source, Path) or str(source).strip().endswith(".safetensors"):
+        path = Path(str(source).strip())
+        origin = path.name
         if not path.is_file():
-            raise InvalidInput(f"Genre model {path} does not exist.")
+            raise InvalidInput(f"Genre model {origin} does not exist.")
     else:
-        if source.count("/") != 1 or " " in source:
-            raise InvalidInput(f"{source!r} is neither a .safetensors file nor a Hub repo id ('user/name').")
-        path = hub.weight_path(hub.user_hub_file(source, "model.safetensors"))
-        hub.weight_path(hub.user_hub_file(source, "config.json"))
+        repo_id = hub.parse_repo_id(source)
+        path = hub.weight_path(hub.user_hub_file(repo_id, "model.safetensors"))
+        hub.weight_path(hub.user_hub_file(repo_id, "config.json"))
+        origin = f"hf://{repo_id}"
     config_path = path.parent / "config.json"
-    classes = json.loads(config_path.read_text()).get("classes", GENRES) if config_path.is_file() else GENRES
-    net = GenreCNN(num_classes=len(classes))
     try:
-        hub.load_strict(net, hub.read_file(path), str(path))
+        classes = json.loads(config_path.read_text()).get("classes", GENRES) if config_path.is_file() else GENRES
+        net = GenreCNN(num_classes=len(classes))
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise InvalidInput(f"The genre model's config.json is not a valid config ({type(exc).__name__}).") from exc
+    try:
+        hub.load_strict(net, hub.read_file(path, origin), origin)
     except WeightsMismatch as exc:
         raise InvalidInput(str(exc)) from exc
-    net.weights_note = f"trained ({path.name})"
+    net.weights_note = f"trained ({origin})"
     return net.eval().requires_grad_(False)
