@@ -12,7 +12,14 @@ from nst_core import InvalidInput, WeightsMismatch, WeightsUnavailable, hub
 from nst_core.audio import metrics
 from nst_core.audio.backends import CNN14, GenreCNN, ShallowNet, VGGish, load_backend
 from nst_core.audio.io import load_audio
-from nst_core.audio.optimize import AudioProgress, AudioResult, AudioSettings, _crossfade, iter_stylize_audio
+from nst_core.audio.optimize import (
+    AudioProgress,
+    AudioResult,
+    AudioSettings,
+    _crossfade,
+    iter_stylize_audio,
+    stylize_audio,
+)
 from nst_core.audio.spectral import SpectralEnvelope, SpectralFrame, griffin_lim, log_magnitude, mel_filterbank
 
 AUDIO = ROOT / "examples" / "audio"
@@ -315,3 +322,21 @@ def test_spectral_envelope_is_a_static_eq_curve():
     assert torch.allclose(envelope(log_mag.flip(1), 1e-12), envelope(log_mag, 1e-12), atol=1e-5)
     silent = envelope(torch.zeros(frame.bins, 40), 1e-6)
     assert torch.allclose(silent, torch.full_like(silent, 0.5 * float(np.log(1e-6))))
+
+
+@pytest.mark.parametrize("backend", [ShallowNet(), VGGish(), CNN14("16k"), GenreCNN()],
+                         ids=["shallow", "vggish", "cnn14", "genre"])
+def test_each_backend_takes_a_clip_of_its_minimum_length_and_refuses_a_shorter_one(backend):
+    """The minimum is measured on the network itself: the genre CNN's eight valid convolutions and six halvings
+    need 383 frames (4.44 s), not the 3.8 s it once declared, and crashed between the two."""
+    rate = backend.frame.sample_rate
+    just_enough = _tone(seconds=backend.min_seconds + 1.0 / rate, rate=rate)
+    settings = AudioSettings(backend=backend.name, steps=1, griffin_lim_iterations=1, precision="fp32")
+    result = stylize_audio((rate, just_enough), [(rate, _tone(seconds=max(backend.min_seconds, 1.0) + 0.5, rate=rate))],
+                           settings, backend=backend)
+    assert len(result.samples) == len(just_enough)
+    too_short = _tone(seconds=backend.min_seconds - 0.05, rate=rate)
+    with pytest.raises(InvalidInput, match=f"needs at least {backend.min_seconds:g} s"):
+        stylize_audio((rate, too_short), [(rate, just_enough)], settings, backend=backend)
+    if backend.name == "genre":
+        assert 4.4 < backend.min_seconds < 4.5

@@ -40,7 +40,7 @@ class ConvBlock(nn.Module):
 class CNN14(AudioBackend):
     name = "cnn14"
     label = "PANNs CNN14"
-    min_seconds = 1.0
+    floor_seconds = 1.0
     defaults = BackendDefaults(
         content_layers=("block2",), style_layers=("block1", "block2", "block3", "block4"),
         content_weight=1.0, style_weight=10.0, spectral_content_weight=1.0, steps=100,

@@ -36,7 +36,6 @@ class GenreCNN(AudioBackend):
                       "conv7", "pool7", "conv8"),
         content_weight=1.0, style_weight=10.0, spectral_content_weight=0.0, steps=100,
     )
-    min_seconds = 3.8  # eight valid 2x2 convolutions and six halvings need at least 319 frames (3.7 s)
 
     def __init__(self, num_classes: int = len(GENRES), seed: int = 0) -> None:
         super().__init__()

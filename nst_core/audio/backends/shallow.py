@@ -20,7 +20,6 @@ class ShallowNet(AudioBackend):
     name = "shallow"
     label = "Shallow random net"
     weights_note = "random fixed weights (by design; nothing to download)"
-    min_seconds = 0.5
     # Chosen by the scores on a 10 s clip (bench/audio.py): 2048 filters and 240 L-BFGS steps plus the
     # long-term-spectrum term beat the reference setting (4096 filters, 300 steps, Gram only) on every
     # score at a fifth of the time. Without the envelope term the MFCC statistics stayed behind it.

@@ -24,7 +24,7 @@ _PLAN = (("conv1", 1, 64), ("pool1",), ("conv2", 64, 128), ("pool2",), ("conv3_1
 class VGGish(AudioBackend):
     name = "vggish"
     label = "VGGish"
-    min_seconds = 1.0
+    floor_seconds = 1.0
     defaults = BackendDefaults(
         content_layers=("relu2",), style_layers=("relu1", "relu2", "relu3_1", "relu4_1"),
         content_weight=1.0, style_weight=10.0, spectral_content_weight=1.0, steps=100,
