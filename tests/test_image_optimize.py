@@ -157,3 +157,25 @@ def test_prepared_copies_are_frozen_and_follow_in_place_weight_updates():
     second = runtime.prepare_model(tiny_vgg)
     assert second is not first
     assert torch.equal(next(second.parameters()), next(tiny_vgg.parameters()))
+
+
+def test_grey_content_and_grey_styles_give_a_grey_result():
+    """Seen on a camera-man photo and a gravel texture: up to 32 levels between channels. Grey in, grey out."""
+    grey_content = Image.open(CONTENT).convert("L")
+    grey_style = Image.open(STYLE).convert("L")
+    settings = ImageSettings(size=96, min_size=64, steps=8, precision="fp32")
+    result = stylize_image(grey_content, [grey_style], settings, network=load_backbone("vgg19"))
+    pixels = np.asarray(result.image, dtype=np.int16)
+    assert (pixels.max(axis=2) - pixels.min(axis=2)).max() <= 1
+    assert not any("colours from the style" in n for n in result.notices)
+    # An RGB file whose channels agree counts as grey too.
+    assert stylize_image(grey_content.convert("RGB"), [grey_style.convert("RGB")], settings,
+                         network=load_backbone("vgg19")).image.getextrema()[0] == result.image.getextrema()[0]
+
+
+def test_grey_content_with_a_colour_style_says_that_colour_was_added():
+    settings = ImageSettings(size=64, min_size=64, steps=2, precision="fp32")
+    result = stylize_image(Image.open(CONTENT).convert("L"), [STYLE], settings, network=load_backbone("vgg19"))
+    assert any("takes its colours from the style" in n for n in result.notices)
+    pixels = np.asarray(result.image, dtype=np.int16)
+    assert (pixels.max(axis=2) - pixels.min(axis=2)).max() > 10

@@ -31,6 +31,11 @@ def yiq_to_rgb(image: torch.Tensor) -> torch.Tensor:
     return _apply(_YIQ_TO_RGB, image)
 
 
+def to_greyscale(image: torch.Tensor) -> torch.Tensor:
+    """The luminance (Y of YIQ) in all three channels: a grey picture in RGB."""
+    return rgb_to_yiq(image)[:, :1].expand_as(image).clamp(0, 1)
+
+
 def keep_content_colors(result: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     """The result's luminance with the content's chrominance (jcjohnson's ``-original_colors``)."""
     if content.shape[-2:] != result.shape[-2:]:

@@ -29,6 +29,25 @@ SETTINGS_KEY = "nst-settings"
 class LoadedImage:
     image: Image.Image
     notices: list[str] = field(default_factory=list)
+    greyscale: bool = False  # stored without colour (one channel), or RGB with equal channels
+
+
+GREY_TOLERANCE = 2  # levels between channels that still count as grey (JPEG chroma noise)
+
+
+def is_greyscale(image: Image.Image) -> bool:
+    """True for one-channel modes, and for RGB pictures whose channels agree everywhere (within JPEG noise)."""
+    if image.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"):
+        return True
+    if image.mode == "P":
+        image = image.convert("RGB")
+    if image.mode not in ("RGB", "RGBA"):
+        return False
+    thumb = image.convert("RGB")
+    thumb.thumbnail((256, 256))
+    pixels = np.asarray(thumb, dtype=np.int16)
+    spread = pixels.max(axis=2) - pixels.min(axis=2)
+    return int(spread.max()) <= GREY_TOLERANCE
 
 
 def load_image(source: ImageSource, *, label: str = "image", max_pixels: int = MAX_DECODE_PIXELS) -> LoadedImage:
@@ -43,6 +62,7 @@ def load_image(source: ImageSource, *, label: str = "image", max_pixels: int = M
         image.draft("RGB", (int(image.width * scale) + 1, int(image.height * scale) + 1))
     try:
         image = ImageOps.exif_transpose(image)
+        greyscale = is_greyscale(image)
         image = _to_rgb(image)
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidInput(f"The {label} could not be decoded ({exc}); is the file complete?") from exc
@@ -51,7 +71,7 @@ def load_image(source: ImageSource, *, label: str = "image", max_pixels: int = M
         scale = math.sqrt(max_pixels / (image.width * image.height))
         image = image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))), Image.LANCZOS)
         notices.append(f"The {label} ({original[0]}x{original[1]}) was downscaled to {image.width}x{image.height}.")
-    return LoadedImage(image, notices)
+    return LoadedImage(image, notices, greyscale)
 
 
 def _open(source: ImageSource, label: str) -> Image.Image:

@@ -23,7 +23,7 @@ from ..losses import ContentLoss, StyleLoss, total_variation
 from ..optim import make_optimizer, optimizer_step, run_to_result
 from ..runtime import Precision, Runtime, pick_runtime, seed_everything
 from .backbones import BACKBONES, FeatureNet, Pooling, backbone_spec, layer_names, load_backbone
-from .color import COLOR_MODES, ColorMode, keep_content_colors, recolor_style
+from .color import COLOR_MODES, ColorMode, keep_content_colors, recolor_style, to_greyscale
 from .io import ImageSource, fit_long_side, load_image, resize_tensor, to_pil, to_tensor
 
 log = logging.getLogger(__name__)
@@ -205,6 +205,11 @@ def iter_stylize(content: ImageSource, styles: Sequence[ImageSource], settings: 
             raise InvalidInput(f"The {label} is {width}x{height}; aspect ratios beyond {MAX_ASPECT}:1 "
                                "are not supported.")
     notices = loaded_content.notices + [n for loaded in loaded_styles for n in loaded.notices]
+    # Grey in, grey out: Gram statistics of grey styles still drift into colour at the optimizer's whim.
+    greyscale = loaded_content.greyscale and all(s.greyscale for s in loaded_styles)
+    if loaded_content.greyscale and not greyscale and settings.color not in ("luminance",):
+        notices.append("The content image is greyscale; the result takes its colours from the style image(s). "
+                       "Choose Colour: luminance to keep it grey.")
     runtime = pick_runtime(settings.device, settings.precision)
     net = runtime.prepare_model(network or load_backbone(settings.backbone, settings.pooling))
     generator = seed_everything(settings.seed)
@@ -229,13 +234,13 @@ def iter_stylize(content: ImageSource, styles: Sequence[ImageSource], settings: 
             done += 1
             last = step == steps - 1
             show = last or (settings.preview_every and done % settings.preview_every == 0)
-            preview = _finish(image, content_t, settings) if show else None
+            preview = _finish(image, content_t, settings, greyscale) if show else None
             yield ImageProgress(done, total, index, len(sizes), (content_t.shape[-1], content_t.shape[-2]),
                                 terms, preview)
         log.debug("scale %d/%d (%d px) done after %.1f s", index + 1, len(sizes), long_side,
                   time.perf_counter() - started)
 
-    result = _finish(image, content_t, settings)
+    result = _finish(image, content_t, settings, greyscale)
     record = {**dataclasses.asdict(settings), "num_styles": len(styles), "runtime": runtime.label}
     yield StyleResult(result, record, terms, time.perf_counter() - started, runtime.label, notices)
 
@@ -248,9 +253,11 @@ def _step(optimizer: torch.optim.Optimizer, objective: _Objective, image: torch.
     return terms
 
 
-def _finish(image: torch.Tensor, content: torch.Tensor, settings: ImageSettings) -> Image.Image:
+def _finish(image: torch.Tensor, content: torch.Tensor, settings: ImageSettings, greyscale: bool) -> Image.Image:
     out = image.detach().clamp(0, 1)
-    if settings.color == "luminance":
+    if greyscale:
+        out = to_greyscale(out)
+    elif settings.color == "luminance":
         out = keep_content_colors(out, content)
     return to_pil(out)
 
