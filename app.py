@@ -298,11 +298,13 @@ START_MODES = ["content", "noise", "content, style loss only"]
 
 
 def audio_settings(backend: str, steps: float, content_weight: float, style_weight: float, start: str,
-                   griffin_lim: float, seed: float, precision: str, options: dict) -> AudioSettings:
+                   griffin_lim: float, seed: float, precision: str, keep_silences: bool,
+                   options: dict) -> AudioSettings:
     return AudioSettings(
         backend=backend, steps=int(steps), content_weight=float(content_weight), style_weight=float(style_weight),
         init="noise" if start == "noise" else "content", style_only=start == START_MODES[2],
-        griffin_lim_iterations=int(griffin_lim), seed=int(seed), precision=precision, **options,
+        griffin_lim_iterations=int(griffin_lim), seed=int(seed), precision=precision,
+        keep_silences=bool(keep_silences), **options,
     )
 
 
@@ -393,8 +395,8 @@ def audio_backend_tab(backend: str, shared: list) -> None:
                                       info="both empty: random weights")]
         run = gr.Button(f"Stylize with {title}", variant="primary")
 
-    def handler(content, style, extra, griffin, start, seed, precision, steps_value, style_value, content_value,
-                envelope_value, *backend_options, progress=gr.Progress()):
+    def handler(content, style, extra, griffin, start, seed, precision, keep_silences, steps_value, style_value,
+                content_value, envelope_value, *backend_options, progress=gr.Progress()):
         extra_options: dict = {"envelope_weight": float(envelope_value)}
         if backend == "shallow":
             extra_options |= {"filters": parse_filters(backend_options[0]), "kernel": int(backend_options[1])}
@@ -405,13 +407,13 @@ def audio_backend_tab(backend: str, shared: list) -> None:
         else:
             extra_options["genre_model"] = genre_model_source(backend_options[0], backend_options[1])
         settings = audio_settings(backend, steps_value, content_value, style_value, start, griffin, seed, precision,
-                                  extra_options)
+                                  keep_silences, extra_options)
         yield from run_audio(backend, content, style, extra, settings, progress)
 
-    content, style, extra, griffin, start, seed, precision, outputs = shared
+    content, style, extra, griffin, start, seed, precision, keep_silences, outputs = shared
     handler.__name__ = f"stylize_audio_{backend}"
-    run.click(gpu(handler), inputs=[content, style, extra, griffin, start, seed, precision, steps, style_weight,
-                                   content_weight, envelope_weight, *options],
+    run.click(gpu(handler), inputs=[content, style, extra, griffin, start, seed, precision, keep_silences, steps,
+                                   style_weight, content_weight, envelope_weight, *options],
               outputs=outputs, api_name=f"audio_{backend}", concurrency_limit=1, concurrency_id=HEAVY)
 
 
@@ -436,6 +438,8 @@ def audio_tab() -> None:
                 start = gr.Radio(START_MODES, value="content", label="Start from")
                 seed = gr.Number(0, label="Seed", precision=0)
                 precision = gr.Radio(["auto", "fp32"], value="auto", label="Precision")
+                keep_silences = gr.Checkbox(True, label="Keep silences",
+                                            info="where the content is quiet, the result stays quiet")
         gr.Examples(
             [[str(AUDIO / "piano_melody.flac"), str(AUDIO / "string_pad.flac")],
              [str(AUDIO / "piano_melody.flac"), str(AUDIO / "rain.flac")],
@@ -448,7 +452,8 @@ def audio_tab() -> None:
         scores = gr.Dataframe(headers=["score", "result", "content (baseline)", "reading"],
                               label="Objective scores", interactive=False, render=False)
         status = gr.Markdown(render=False)
-        shared = [content, style, extra, griffin, start, seed, precision, [result_audio, pictures, scores, status]]
+        shared = [content, style, extra, griffin, start, seed, precision, keep_silences,
+                  [result_audio, pictures, scores, status]]
         with gr.Tabs():
             for backend in AUDIO_BACKENDS:
                 audio_backend_tab(backend, shared)

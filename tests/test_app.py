@@ -166,7 +166,7 @@ def test_remote_users_cannot_name_server_files(client, tmp_path):
 
 def _audio_args(content, style, **overrides):
     args = dict(content=content, style=style, extra=[], griffin=5, start="content", seed=0, precision="auto",
-                steps_value=2, style_value=100.0, content_value=1.0, envelope_value=0.0)
+                keep_silences=True, steps_value=2, style_value=100.0, content_value=1.0, envelope_value=0.0)
     args.update(overrides)
     return args
 

@@ -9,7 +9,7 @@ import torch
 
 from conftest import ROOT
 from nst_core import InvalidInput, WeightsMismatch, WeightsUnavailable, hub
-from nst_core.audio import metrics
+from nst_core.audio import metrics, spectral
 from nst_core.audio.backends import CNN14, GenreCNN, ShallowNet, VGGish, load_backend
 from nst_core.audio.io import load_audio
 from nst_core.audio.optimize import (
@@ -340,3 +340,37 @@ def test_each_backend_takes_a_clip_of_its_minimum_length_and_refuses_a_shorter_o
         stylize_audio((rate, too_short), [(rate, just_enough)], settings, backend=backend)
     if backend.name == "genre":
         assert 4.4 < backend.min_seconds < 4.5
+
+
+def _notes_with_a_pause(rate: int) -> np.ndarray:
+    t = np.arange(int(0.75 * rate)) / rate
+    note = sum(np.sin(2 * np.pi * 262 * k * t) / k for k in range(1, 5)) * np.exp(-2 * t)
+    return (0.4 * np.concatenate([note, np.zeros(rate // 2), note])).astype(np.float32)
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_pause_in_the_content_stays_silent(keep):
+    """Speech restyled by an organ filled its pauses at about -14 dBFS; with keep_silences (the default) a pause
+    of digital silence comes back silent, and switching it off shows the filling that it prevents."""
+    rate = 22050
+    content = _notes_with_a_pause(rate)
+    t = np.arange(3 * rate) / rate
+    organ = 0.2 * sum(np.sin(2 * np.pi * f * t) for f in (131, 165, 196, 262)).astype(np.float32)
+    result = stylize_audio((rate, content), [(rate, organ)],
+                           AudioSettings(steps=20, griffin_lim_iterations=10, keep_silences=keep))
+    pause = result.samples[int(0.85 * rate):int(1.15 * rate)]
+    level = 20 * np.log10(np.sqrt(np.mean(pause.astype(np.float64) ** 2)) + 1e-12)
+    if keep:
+        assert level < -80
+    else:
+        assert level > -40
+
+
+def test_keep_silences_leaves_loud_passages_alone():
+    rate = 16000
+    content = _notes_with_a_pause(rate)
+    result = np.random.default_rng(0).normal(0, 0.1, len(content)).astype(np.float32)
+    held = spectral.keep_silences(result, content, rate)
+    loud = slice(int(0.05 * rate), int(0.3 * rate))
+    assert np.array_equal(held[loud], result[loud])
+    assert np.abs(held[int(0.85 * rate):int(1.15 * rate)]).max() < 1e-6

@@ -30,7 +30,7 @@ from ..runtime import Precision, pick_runtime, seed_everything
 from .backends import BACKEND_NAMES, AudioBackend, load_backend
 from .io import AudioSource, load_audio
 from .metrics import Scores, score
-from .spectral import SpectralEnvelope, griffin_lim, log_magnitude, spectrogram_image
+from .spectral import SpectralEnvelope, griffin_lim, keep_silences, log_magnitude, spectrogram_image
 
 log = logging.getLogger(__name__)
 MAX_SECONDS = 120.0
@@ -54,6 +54,7 @@ class AudioSettings:
     optimizer: Literal["lbfgs", "adam"] = "lbfgs"
     learning_rate: float = 0.05
     griffin_lim_iterations: int = 100
+    keep_silences: bool = True        # where the content is quiet, the result stays as quiet (see spectral.py)
     max_seconds: float = 30.0         # longer uploads are trimmed, with a notice
     segment_seconds: float = 12.0     # longer clips are optimized in overlapping segments
     seed: int = 0
@@ -244,6 +245,8 @@ def iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Aud
     samples = griffin_lim(torch.expm1(result_log), frame, len(loaded.samples),
                           iterations=settings.griffin_lim_iterations, initial_phase=content_phase,
                           generator=generator).numpy()
+    if settings.keep_silences:
+        samples = keep_silences(samples, loaded.samples, rate)
     samples = samples / max(float(np.abs(samples).max()), 1e-6) * 0.9
     phase_seconds = time.perf_counter() - phase_started
     record = {**dataclasses.asdict(settings), "num_styles": len(styles), "runtime": runtime.label}
