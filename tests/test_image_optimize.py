@@ -179,3 +179,30 @@ def test_grey_content_with_a_colour_style_says_that_colour_was_added():
     assert any("takes its colours from the style" in n for n in result.notices)
     pixels = np.asarray(result.image, dtype=np.int16)
     assert (pixels.max(axis=2) - pixels.min(axis=2)).max() > 10
+
+
+def _near_black(image: Image.Image) -> float:
+    return float((np.asarray(image.convert("RGB"), dtype=np.int16).mean(axis=2) < 10).mean())
+
+
+def test_dark_areas_are_not_crushed_to_black():
+    """The astronaut's dark suit and background came back 2.7 % near-black (luminance < 10/255) restyled by a
+    mosaic with hardly a near-black pixel; the range term and the shadow matching keep it under 0.5 %."""
+    settings = ImageSettings(size=128, steps=20)
+    result = stylize_image(EXAMPLES / "astronaut.jpg", [STYLE], settings, network=load_backbone("vgg19"))
+    assert _near_black(Image.open(STYLE)) < 1e-4
+    assert _near_black(result.image) < 0.005
+    assert "range" in result.losses
+
+
+def test_match_shadows_gives_the_result_the_styles_dark_tones_and_leaves_the_rest():
+    from nst_core.image.color import match_shadows
+
+    generator = torch.Generator().manual_seed(0)
+    result = torch.rand(1, 3, 64, 64, generator=generator) * 0.6 + 0.4
+    result[..., :16, :] = 0.0  # a quarter crushed to pure black
+    style = torch.rand(1, 3, 64, 64, generator=generator) * 0.8 + 0.1  # nothing darker than 0.1
+    lifted = match_shadows(result, [style])
+    assert lifted[..., :16, :].min() > 0.05
+    bright = result.mean(dim=1) > 0.6  # luminance above the shadow range: untouched
+    assert torch.allclose(lifted.permute(0, 2, 3, 1)[bright], result.permute(0, 2, 3, 1)[bright], atol=1e-5)

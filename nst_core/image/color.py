@@ -76,6 +76,35 @@ def match_histogram(source: torch.Tensor, reference: torch.Tensor) -> torch.Tens
     return out
 
 
+def _matched_values(values: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Each of ``values`` replaced by the reference value of the same rank (1-D histogram matching)."""
+    ref_sorted = reference.flatten().sort().values
+    ranks = values.flatten().argsort().argsort().to(torch.float64)
+    positions = (ranks / max(values.numel() - 1, 1) * (ref_sorted.numel() - 1)).round().long()
+    return ref_sorted[positions].reshape(values.shape)
+
+
+SHADOWS = (0.10, 0.30)  # luminance up to which shadows follow the style fully, and where that fades out
+
+
+def match_shadows(result: torch.Tensor, styles: list[torch.Tensor]) -> torch.Tensor:
+    """Give the result's shadows the style's distribution of dark values, leaving mid-tones and lights alone.
+
+    Gram statistics say little about how dark the darkest pixels may get, and optimization pushes dark areas
+    to pure black (a city photo's buildings became black blobs; 7.5 % of a result below luminance 10/255
+    against 1.8 % of its style). The result's luminance is histogram-matched to the styles' pooled luminance,
+    fully below ``SHADOWS[0]`` and fading out by ``SHADOWS[1]``; its chrominance is kept.
+    """
+    yiq = rgb_to_yiq(result)
+    luminance = yiq[:, :1]
+    reference = torch.cat([rgb_to_yiq(style)[:, :1].flatten() for style in styles])
+    matched = _matched_values(luminance, reference)
+    low, high = SHADOWS
+    weight = ((high - luminance) / (high - low)).clamp(0, 1)
+    lifted = luminance + weight * (matched - luminance)
+    return yiq_to_rgb(torch.cat([lifted, yiq[:, 1:]], dim=1)).clamp(0, 1)
+
+
 def recolor_style(style: torch.Tensor, content: torch.Tensor, mode: ColorMode) -> torch.Tensor:
     """Apply the pre-transfer part of ``mode`` to a style image."""
     if mode == "match-meancov":

@@ -23,7 +23,7 @@ from ..losses import ContentLoss, StyleLoss, total_variation
 from ..optim import make_optimizer, optimizer_step, run_to_result
 from ..runtime import Precision, Runtime, pick_runtime, seed_everything
 from .backbones import BACKBONES, FeatureNet, Pooling, backbone_spec, layer_names, load_backbone
-from .color import COLOR_MODES, ColorMode, keep_content_colors, recolor_style, to_greyscale
+from .color import COLOR_MODES, ColorMode, keep_content_colors, match_shadows, recolor_style, to_greyscale
 from .io import ImageSource, fit_long_side, load_image, resize_tensor, to_pil, to_tensor
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,10 @@ class ImageSettings:
     content_weight: float = 1.0
     style_weight: float = 5.0
     tv_weight: float = 10.0
+    # Pulls pixels that drift below black or above white back into range while optimizing; without it the
+    # final clamp crushes them (dark areas turned into pure-black blobs).
+    range_weight: float = 1000.0
+    match_shadows: bool = True       # the result's darkest tones follow the style's (see color.match_shadows)
     content_layers: tuple[str, ...] | None = None  # None: the backbone's defaults
     style_layers: tuple[str, ...] | None = None
     style_layer_weights: tuple[float, ...] | None = None
@@ -74,7 +78,7 @@ class ImageSettings:
         _check_range("min_size", self.min_size, MIN_SIZE, MAX_SIZE)
         _check_range("scale_ratio", self.scale_ratio, 1.1, 4.0)
         _check_range("style_scale", self.style_scale, 0.1, 4.0)
-        for name in ("content_weight", "style_weight", "tv_weight"):
+        for name in ("content_weight", "style_weight", "tv_weight", "range_weight"):
             _check_range(name, getattr(self, name), 0.0, 1e9)
         _check_range("learning_rate", self.learning_rate, 1e-5, 1.0)
         _check_choice("color", self.color, COLOR_MODES)
@@ -175,9 +179,10 @@ class _Objective:
         style = sum(self.style_layer_weight[layer] * loss(features[layer]) for layer, loss in self.style_losses.items())
         tv = total_variation(image)
         s = self.settings
-        total = s.content_weight * content + s.style_weight * style + s.tv_weight * tv
-        terms = {name: float(value.detach()) for name, value in
-                 (("content", content), ("style", style), ("tv", tv), ("total", total))}
+        outside = (image.clamp_max(0).square() + (image - 1).clamp_min(0).square()).mean() if s.range_weight else 0.0
+        total = s.content_weight * content + s.style_weight * style + s.tv_weight * tv + s.range_weight * outside
+        terms = {name: float(value.detach() if torch.is_tensor(value) else value) for name, value in
+                 (("content", content), ("style", style), ("tv", tv), ("range", outside), ("total", total))}
         return total, terms
 
 
@@ -234,13 +239,13 @@ def iter_stylize(content: ImageSource, styles: Sequence[ImageSource], settings: 
             done += 1
             last = step == steps - 1
             show = last or (settings.preview_every and done % settings.preview_every == 0)
-            preview = _finish(image, content_t, settings, greyscale) if show else None
+            preview = _finish(image, content_t, style_ts, settings, greyscale) if show else None
             yield ImageProgress(done, total, index, len(sizes), (content_t.shape[-1], content_t.shape[-2]),
                                 terms, preview)
         log.debug("scale %d/%d (%d px) done after %.1f s", index + 1, len(sizes), long_side,
                   time.perf_counter() - started)
 
-    result = _finish(image, content_t, settings, greyscale)
+    result = _finish(image, content_t, style_ts, settings, greyscale)
     record = {**dataclasses.asdict(settings), "num_styles": len(styles), "runtime": runtime.label}
     yield StyleResult(result, record, terms, time.perf_counter() - started, runtime.label, notices)
 
@@ -253,8 +258,11 @@ def _step(optimizer: torch.optim.Optimizer, objective: _Objective, image: torch.
     return terms
 
 
-def _finish(image: torch.Tensor, content: torch.Tensor, settings: ImageSettings, greyscale: bool) -> Image.Image:
+def _finish(image: torch.Tensor, content: torch.Tensor, styles: list[torch.Tensor], settings: ImageSettings,
+            greyscale: bool) -> Image.Image:
     out = image.detach().clamp(0, 1)
+    if settings.match_shadows:
+        out = match_shadows(out, styles)
     if greyscale:
         out = to_greyscale(out)
     elif settings.color == "luminance":
