@@ -7,6 +7,7 @@ Run it with ``python app.py``; ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` c
 
 from __future__ import annotations
 
+import inspect
 import logging
 import shutil
 import tempfile
@@ -77,7 +78,7 @@ def weights_report(keys: dict[str, str]) -> str:
 def models_panel(keys: dict[str, str]) -> gr.Markdown:
     """A Models accordion whose report is refreshed while the start-up fetch runs (see ``build_app``)."""
     with gr.Accordion("Models", open=False):
-        panel = gr.Markdown(lambda: weights_report(keys))
+        panel = gr.Markdown(weights_report(keys))
     MODEL_PANELS.append((panel, keys))
     return panel
 
@@ -297,14 +298,27 @@ AUDIO_BACKENDS = {
 START_MODES = ["content", "noise", "content, style loss only"]
 
 
+# The names every audio endpoint's parameters have in the client API, in the order of its inputs.
+AUDIO_COMMON = ("content", "style", "extra_styles", "griffin_lim_iterations", "start_from", "seed", "precision",
+                "keep_silences", "steps", "style_weight", "content_weight", "envelope_weight")
+AUDIO_OPTIONS = {"shallow": ("filters", "kernel"), "vggish": ("spectral_content_weight",),
+                 "cnn14": ("spectral_content_weight", "cnn14_model"), "genre": ("genre_model_files", "genre_repo_id")}
+
+
+def name_parameters(handler, names: tuple[str, ...]) -> None:
+    """Give a handler that takes ``*values`` the parameter names its client API shows (then Gradio's progress)."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    handler.__signature__ = inspect.Signature(
+        [inspect.Parameter(name, kind) for name in names] + [inspect.Parameter("progress", kind,
+                                                                              default=gr.Progress())])
+
+
 def audio_settings(backend: str, steps: float, content_weight: float, style_weight: float, start: str,
-                   griffin_lim: float, seed: float, precision: str, keep_silences: bool,
-                   options: dict) -> AudioSettings:
+                   griffin_lim: float, seed: float, precision: str, options: dict) -> AudioSettings:
     return AudioSettings(
         backend=backend, steps=int(steps), content_weight=float(content_weight), style_weight=float(style_weight),
         init="noise" if start == "noise" else "content", style_only=start == START_MODES[2],
-        griffin_lim_iterations=int(griffin_lim), seed=int(seed), precision=precision,
-        keep_silences=bool(keep_silences), **options,
+        griffin_lim_iterations=int(griffin_lim), seed=int(seed), precision=precision, **options,
     )
 
 
@@ -395,23 +409,26 @@ def audio_backend_tab(backend: str, shared: list) -> None:
                                       info="both empty: random weights")]
         run = gr.Button(f"Stylize with {title}", variant="primary")
 
-    def handler(content, style, extra, griffin, start, seed, precision, keep_silences, steps_value, style_value,
-                content_value, envelope_value, *backend_options, progress=gr.Progress()):
-        extra_options: dict = {"envelope_weight": float(envelope_value)}
+    def handler(*values):
+        """Positional values in the order of ``AUDIO_COMMON`` + this backend's options, then the progress."""
+        *values, progress = values
+        v = dict(zip(AUDIO_COMMON + AUDIO_OPTIONS[backend], values))
+        options = {"envelope_weight": float(v["envelope_weight"]), "keep_silences": bool(v["keep_silences"])}
         if backend == "shallow":
-            extra_options |= {"filters": parse_filters(backend_options[0]), "kernel": int(backend_options[1])}
+            options |= {"filters": parse_filters(v["filters"]), "kernel": int(v["kernel"])}
         elif backend in ("vggish", "cnn14"):
-            extra_options["spectral_content_weight"] = float(backend_options[0])
+            options["spectral_content_weight"] = float(v["spectral_content_weight"])
             if backend == "cnn14":
-                extra_options["cnn14_variant"] = backend_options[1]
+                options["cnn14_variant"] = v["cnn14_model"]
         else:
-            extra_options["genre_model"] = genre_model_source(backend_options[0], backend_options[1])
-        settings = audio_settings(backend, steps_value, content_value, style_value, start, griffin, seed, precision,
-                                  keep_silences, extra_options)
-        yield from run_audio(backend, content, style, extra, settings, progress)
+            options["genre_model"] = genre_model_source(v["genre_model_files"], v["genre_repo_id"])
+        settings = audio_settings(backend, v["steps"], v["content_weight"], v["style_weight"], v["start_from"],
+                                  v["griffin_lim_iterations"], v["seed"], v["precision"], options)
+        yield from run_audio(backend, v["content"], v["style"], v["extra_styles"], settings, progress)
 
     content, style, extra, griffin, start, seed, precision, keep_silences, outputs = shared
     handler.__name__ = f"stylize_audio_{backend}"
+    name_parameters(handler, AUDIO_COMMON + AUDIO_OPTIONS[backend])
     run.click(gpu(handler), inputs=[content, style, extra, griffin, start, seed, precision, keep_silences, steps,
                                    style_weight, content_weight, envelope_weight, *options],
               outputs=outputs, api_name=f"audio_{backend}", concurrency_limit=1, concurrency_id=HEAVY)
@@ -465,7 +482,7 @@ def audio_tab() -> None:
 
 
 def refresh_model_panels() -> list:
-    """New reports for every Models panel; the timer stops once no download runs."""
+    """New reports for every Models panel; the timer runs while a download does."""
     reports = [weights_report(keys) for _, keys in MODEL_PANELS]
     return [*reports, gr.Timer(active=weights.FETCHER.running)]
 
@@ -478,8 +495,10 @@ def build_app() -> gr.Blocks:
         fast_tab()
         audio_tab()
         timer = gr.Timer(2.0, active=weights.FETCHER.running)
-        timer.tick(refresh_model_panels, None, [panel for panel, _ in MODEL_PANELS] + [timer],
-                   api_visibility="private", queue=False)
+        panels = [panel for panel, _ in MODEL_PANELS] + [timer]
+        # Fresh reports on every page load, and every 2 s while a download runs.
+        demo.load(refresh_model_panels, None, panels, api_visibility="private", queue=False)
+        timer.tick(refresh_model_panels, None, panels, api_visibility="private", queue=False)
     demo.queue(max_size=32)
     return demo
 

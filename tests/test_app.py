@@ -201,3 +201,16 @@ def test_audio_endpoints_report_missing_weights_and_bad_input(client, tmp_path):
     with pytest.raises(Exception, match="content clip is silent"):
         client.predict(*_audio_args(handle_file(silent), handle_file(audio / "rain.flac")).values(), [], "",
                        api_name="/audio_genre")
+
+
+def test_every_client_api_parameter_has_a_name_that_says_what_it_is(client):
+    import re
+
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert set(endpoints) == {"/image", "/fast", "/audio_shallow", "/audio_vggish", "/audio_cnn14", "/audio_genre"}
+    for endpoint, info in endpoints.items():
+        names = [parameter["parameter_name"] for parameter in info["parameters"]]
+        vague = [name for name in names if re.fullmatch(r"param_\d+|.*_value|value|x|args?", name)]
+        assert not vague, (endpoint, vague)
+    assert [p["parameter_name"] for p in endpoints["/audio_cnn14"]["parameters"]][-2:] == [
+        "spectral_content_weight", "cnn14_model"]
