@@ -27,7 +27,8 @@ from nst_core.image.train_fast import TrainConfig, train
 STYLE = FastStyle("test", "Test", "nobody", value_range=255, channel_order="rgb")
 
 
-def maze_layout_checkpoint(seed: int = 0) -> OrderedDict:
+def maze_layout_checkpoint(seed: int = 0, residual: tuple[str, str] = ("block1", "block2"),
+                           deconv: str = "conv_transpose") -> OrderedDict:
     """Tensors in the order and shapes of the published ``maze/FastStyleTransfer`` files.
 
     The names follow the model card (ConvBlock / ResidualBlock / DeconvBlock with pad, conv, norm); the
@@ -48,10 +49,10 @@ def maze_layout_checkpoint(seed: int = 0) -> OrderedDict:
     for i, (cin, cout, k) in enumerate([(3, 32, 9), (32, 64, 3), (64, 128, 3)]):
         conv(f"ConvBlock.{2 * i}.conv", cin, cout, k)
     for i in range(5):
-        conv(f"ResidualBlock.{i}.block1.conv", 128, 128, 3)
-        conv(f"ResidualBlock.{i}.block2.conv", 128, 128, 3)
-    conv("DeconvBlock.0.conv_transpose", 128, 64, 3, transposed=True)
-    conv("DeconvBlock.2.conv_transpose", 64, 32, 3, transposed=True)
+        conv(f"ResidualBlock.{i}.{residual[0]}.conv", 128, 128, 3)
+        conv(f"ResidualBlock.{i}.{residual[1]}.conv", 128, 128, 3)
+    conv(f"DeconvBlock.0.{deconv}", 128, 64, 3, transposed=True)
+    conv(f"DeconvBlock.2.{deconv}", 64, 32, 3, transposed=True)
     conv("DeconvBlock.4.conv", 32, 3, 9, norm=False)
     return state
 
@@ -103,12 +104,16 @@ def textured_net():
     return net
 
 
-def test_catalogue_style_loads_by_the_files_module_names(publish):
-    state = maze_layout_checkpoint()
+@pytest.mark.parametrize(("residual", "deconv"), [(("block1", "block2"), "conv_transpose"),
+                                                  (("conv1", "conv2"), "deconv")])
+def test_catalogue_style_loads_by_the_files_module_names(publish, residual, deconv):
+    """The model card fixes ConvBlock / ResidualBlock / DeconvBlock and ConvLayer's pad, conv, norm; the residual
+    and transposed-conv attribute names are not published, so two plausible namings must both load."""
+    state = maze_layout_checkpoint(residual=residual, deconv=deconv)
     publish("fast-rain_princess", state, check=False)
     net = fast.load_catalogue_style("Rain Princess").net
-    assert torch.equal(net.up[0].deconv.weight, state["DeconvBlock.0.conv_transpose.weight"])
-    assert torch.equal(net.residual[4].conv2.norm.bias, state["ResidualBlock.4.block2.norm.bias"])
+    assert torch.equal(net.up[0].deconv.weight, state[f"DeconvBlock.0.{deconv}.weight"])
+    assert torch.equal(net.residual[4].conv2.norm.bias, state[f"ResidualBlock.4.{residual[1]}.norm.bias"])
     assert torch.equal(net.out.conv.weight, state["DeconvBlock.4.conv.weight"])
 
 
