@@ -20,6 +20,7 @@ import gradio as gr
 
 from nst_core import NSTError, hub, weights
 from nst_core.audio.backends import BACKEND_CLASSES, BACKEND_WEIGHTS
+from nst_core.audio.backends.genre_cnn import HUB_PREFIX
 from nst_core.audio.io import save_wav
 from nst_core.audio.optimize import AudioProgress, AudioSettings, iter_stylize_audio
 from nst_core.image import fast
@@ -372,7 +373,7 @@ def genre_model_source(files: list[str] | None, repo_id: str) -> str | None:
         return str(folder / "model.safetensors")
     if repo_id and str(repo_id).strip():
         try:
-            return hub.parse_repo_id(repo_id)
+            return HUB_PREFIX + hub.parse_repo_id(repo_id)  # the prefix keeps 'a/b.safetensors' a repo id
         except NSTError as exc:
             raise gr.Error(str(exc)) from exc
     return None

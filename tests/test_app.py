@@ -162,6 +162,20 @@ def test_remote_users_cannot_name_server_files(client, tmp_path):
         assert len(seen) == 1, (endpoint, seen)
         (message,) = seen
         assert "Hub repo id such as" in message and "upstream" not in message and str(tmp_path) not in message
+    # A well-formed repo id that is also a relative path on the server is looked up on the Hub, never read.
+    present = ROOT / "examples" / "present.safetensors"
+    present.write_bytes(b"a file the server has")
+    try:
+        answers = set()
+        for text in ("examples/present.safetensors", "examples/absent.safetensors"):
+            with pytest.raises(Exception) as error:
+                client.predict(*_audio_args(handle_file(audio / "piano_melody.flac"), handle_file(audio / "rain.flac"),
+                                            steps_value=1).values(), [], text, api_name="/audio_genre")
+            answers.add(str(error.value).replace(text, "<repo>"))
+    finally:
+        present.unlink()
+    (answer,) = answers
+    assert "hf://<repo>" in answer and "unavailable" in answer
 
 
 def _audio_args(content, style, **overrides):

@@ -84,19 +84,25 @@ class GenreCNN(AudioBackend):
         return self.head(F.dropout(F.relu(self.dense(x)), 0.3, self.training))
 
 
+HUB_PREFIX = "hf://"
+
+
 def load_genre_cnn(source: str | Path | None = None) -> GenreCNN:
-    """Trained weights from a local ``.safetensors`` file (a ``Path``, or a string ending in ``.safetensors``)
-    or a Hub repo id; seeded random weights when ``source`` is None. A ``config.json`` beside the weights
-    names the classes. Messages name the file, never its folder."""
+    """Trained weights from a Hub repo id (``hf://user/name``, or plain ``user/name``) or a local ``.safetensors``
+    file (a ``Path``, or a string ending in ``.safetensors`` without the ``hf://`` prefix); seeded random
+    weights when ``source`` is None. A ``config.json`` beside the weights names the classes. Messages name the
+    file, never its folder. The app passes repo ids with the prefix, so no typed text is ever read as a path."""
     if source is None or not str(source).strip():
         return GenreCNN().eval().requires_grad_(False)
-    if isinstance(source, Path) or str(source).strip().endswith(".safetensors"):
-        path = Path(str(source).strip())
+    text = str(source).strip()
+    local = isinstance(source, Path) or (text.endswith(".safetensors") and not text.startswith(HUB_PREFIX))
+    if local:
+        path = Path(text)
         origin = path.name
         if not path.is_file():
             raise InvalidInput(f"Genre model {origin} does not exist.")
     else:
-        repo_id = hub.parse_repo_id(source)
+        repo_id = hub.parse_repo_id(text.removeprefix(HUB_PREFIX))
         path = hub.weight_path(hub.user_hub_file(repo_id, "model.safetensors"))
         hub.weight_path(hub.user_hub_file(repo_id, "config.json"))
         origin = f"hf://{repo_id}"
