@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import soundfile
@@ -284,7 +286,9 @@ def test_genre_training_skips_corrupt_files_and_its_model_loads(tmp_path):
     out, accuracy = train_genre(GenreTrainConfig(out=tmp_path / "model", data=tmp_path / "genres", epochs=2,
                                                  batch_size=4, segments_per_clip=2, validation_fraction=0.3),
                                 on_epoch=lambda e, loss, acc: epochs.append((e, loss, acc)))
-    assert [e for e, _, _ in epochs] == [1, 2] and 0.0 <= accuracy <= 1.0
+    assert [e for e, _, _ in epochs] == [1, 2]
+    assert accuracy == max(acc for _, _, acc in epochs)  # the best epoch's model is the one kept
+    assert json.loads((out / "config.json").read_text())["validation_accuracy"] == accuracy
     net = load_backend("genre", genre_model=str(out / "model.safetensors"))
     assert net.head.out_features == 2 and "trained" in net.weights_note
 
@@ -374,3 +378,14 @@ def test_keep_silences_leaves_loud_passages_alone():
     loud = slice(int(0.05 * rate), int(0.3 * rate))
     assert np.array_equal(held[loud], result[loud])
     assert np.abs(held[int(0.85 * rate):int(1.15 * rate)]).max() < 1e-6
+
+
+def test_several_style_clips_are_scored_and_pictured_together():
+    rate = 22050
+    content = _tone(2.0, 330.0, rate=rate)
+    low, noise = _tone(2.0, 110.0, rate=rate), np.random.default_rng(1).normal(0, 0.2, 2 * rate)
+    settings = AudioSettings(steps=2, griffin_lim_iterations=2)
+    both = stylize_audio((rate, content), [(rate, low), (rate, noise)], settings)
+    first = stylize_audio((rate, content), [(rate, low)], settings)
+    assert both.scores.table()[0][2] != first.scores.table()[0][2]  # the content-vs-style baseline sees both
+    assert both.spectrograms["style"].tobytes() != first.spectrograms["style"].tobytes()

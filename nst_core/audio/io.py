@@ -26,10 +26,6 @@ class LoadedAudio:
     sample_rate: int
     notices: list[str] = field(default_factory=list)
 
-    @property
-    def seconds(self) -> float:
-        return len(self.samples) / self.sample_rate
-
 
 def load_audio(source: AudioSource, *, sample_rate: int, label: str = "clip", max_seconds: float | None = None,
                min_seconds: float = 0.0) -> LoadedAudio:

@@ -211,7 +211,7 @@ def iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Aud
     loaded_styles = [load_audio(s, sample_rate=rate, label=f"style clip {i + 1}", max_seconds=settings.max_seconds,
                                 min_seconds=backend.min_seconds) for i, s in enumerate(styles)]
     notices = loaded.notices + [n for s in loaded_styles for n in s.notices]
-    runtime = pick_runtime("cpu" if settings.precision == "fp32" else "auto", settings.precision)
+    runtime = pick_runtime("auto", settings.precision)  # fp32 is a precision, not a device: a GPU still serves
     backend = runtime.prepare_model(backend)
     generator = seed_everything(settings.seed)
 
@@ -252,9 +252,12 @@ def iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Aud
     record = {**dataclasses.asdict(settings), "num_styles": len(styles), "runtime": runtime.label}
     yield AudioResult(
         samples=samples.astype(np.float32), sample_rate=rate,
-        spectrograms={"content": spectrogram_image(content_log), "style": spectrogram_image(style_logs[0].cpu()),
+        # Several style clips are one style (their statistics are averaged): picture and judge them together.
+        spectrograms={"content": spectrogram_image(content_log),
+                      "style": spectrogram_image(torch.cat([log.cpu() for log in style_logs], dim=1)),
                       "result": spectrogram_image(result_log)},
-        scores=score(samples, loaded.samples, loaded_styles[0].samples, rate), settings=record,
+        scores=score(samples, loaded.samples, np.concatenate([s.samples for s in loaded_styles]), rate),
+        settings=record,
         seconds=time.perf_counter() - started, phase_seconds=phase_seconds, runtime=runtime.label,
         backend_note=backend.weights_note, notices=notices,
     )

@@ -35,9 +35,6 @@ class SpectralFrame:
         return torch.istft(spectrum, self.n_fft, self.hop, self.win_length, self.window(), center=True,
                            length=length)
 
-    def frames(self, num_samples: int) -> int:
-        return num_samples // self.hop + 1
-
 
 def log_magnitude(frame: SpectralFrame, samples: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """log1p |STFT| and the phase (unit complex) of a waveform."""

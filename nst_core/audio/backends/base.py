@@ -32,7 +32,6 @@ class AudioBackend(nn.Module):
     """
 
     name: str = ""
-    label: str = ""
     frame: SpectralFrame
     defaults: BackendDefaults
     floor_seconds: float = 0.5      # shorter clips say too little about a style, whatever the network takes

@@ -39,7 +39,6 @@ class ConvBlock(nn.Module):
 
 class CNN14(AudioBackend):
     name = "cnn14"
-    label = "PANNs CNN14"
     floor_seconds = 1.0
     defaults = BackendDefaults(
         content_layers=("block2",), style_layers=("block1", "block2", "block3", "block4"),
@@ -49,7 +48,6 @@ class CNN14(AudioBackend):
     def __init__(self, variant: str = "16k") -> None:
         super().__init__()
         self.frame, fmax, self.weights_key = VARIANTS[variant]
-        self.variant = variant
         # Stored as the checkpoint stores it: (bins, 64).
         self.register_buffer("melW", mel_filterbank(self.frame.sample_rate, self.frame.n_fft, 64, 50.0, fmax,
                                                     "slaney").T.contiguous())

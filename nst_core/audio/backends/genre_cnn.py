@@ -28,7 +28,6 @@ N_MELS = 384
 
 class GenreCNN(AudioBackend):
     name = "genre"
-    label = "Genre CNN"
     # Content at the input and conv1, style at conv2 ... conv8 (the original's Keras layers 0, 2 and 4-16).
     defaults = BackendDefaults(
         content_layers=("input", "conv1"),

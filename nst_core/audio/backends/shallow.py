@@ -18,7 +18,6 @@ from .base import AudioBackend, BackendDefaults, run_named
 
 class ShallowNet(AudioBackend):
     name = "shallow"
-    label = "Shallow random net"
     weights_note = "random fixed weights (by design; nothing to download)"
     # Chosen by the scores on a 10 s clip (bench/audio.py): 2048 filters and 240 L-BFGS steps plus the
     # long-term-spectrum term beat the reference setting (4096 filters, 300 steps, Gram only) on every

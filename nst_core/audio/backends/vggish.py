@@ -23,7 +23,6 @@ _PLAN = (("conv1", 1, 64), ("pool1",), ("conv2", 64, 128), ("pool2",), ("conv3_1
 
 class VGGish(AudioBackend):
     name = "vggish"
-    label = "VGGish"
     floor_seconds = 1.0
     defaults = BackendDefaults(
         content_layers=("relu2",), style_layers=("relu1", "relu2", "relu3_1", "relu4_1"),
