@@ -389,3 +389,22 @@ def test_several_style_clips_are_scored_and_pictured_together():
     first = stylize_audio((rate, content), [(rate, low)], settings)
     assert both.scores.table()[0][2] != first.scores.table()[0][2]  # the content-vs-style baseline sees both
     assert both.spectrograms["style"].tobytes() != first.spectrograms["style"].tobytes()
+
+
+def test_filterbanks_and_resampler_are_the_libraries_own():
+    """PANNs built melW with librosa's Slaney filterbank; ours must be exactly that, and VGGish's mel scale the HTK
+    one; resampling is librosa's soxr. A change of norm, scale or filter here would change every score."""
+    import librosa
+
+    for rate, fft, mels, low, high in ((16000, 512, 64, 50, 8000), (32000, 1024, 64, 50, 14000),
+                                       (22050, 1024, 384, 0, 11025)):
+        expected = librosa.filters.mel(sr=rate, n_fft=fft, n_mels=mels, fmin=low, fmax=high, norm="slaney")
+        assert np.array_equal(mel_filterbank(rate, fft, mels, low, high, "slaney").numpy(), expected.astype(np.float32))
+    vggish = mel_filterbank(16000, 512, 64, 125, 7500, "vggish").numpy()
+    centre_bins = vggish.argmax(axis=1)
+    centre_mels = librosa.hz_to_mel(centre_bins * 16000 / 512, htk=True)
+    assert np.all(np.diff(centre_mels) > 0) and abs(np.diff(centre_mels).std() / np.diff(centre_mels).mean()) < 0.5
+    tone = _tone(1.0, 440.0, rate=44100)
+    loaded = load_audio((44100, tone), sample_rate=16000).samples
+    expected = librosa.resample(tone.astype(np.float32), orig_sr=44100, target_sr=16000, res_type="soxr_hq")
+    assert np.allclose(loaded, expected / np.abs(expected).max() * 0.9, atol=1e-6)

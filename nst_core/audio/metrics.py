@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.fft import dct
-from scipy.signal import resample_poly
 
 from ..losses import gram_matrix, relative_mse
 from .backends.shallow import ShallowNet
+from .io import resample
 from .spectral import SpectralFrame, log_magnitude, mel_filterbank
 
 RATE = 22050
@@ -51,7 +51,7 @@ class Scores:
 def _at_rate(samples: np.ndarray, rate: int) -> np.ndarray:
     if rate == RATE:
         return np.asarray(samples, dtype=np.float32)
-    return resample_poly(samples, RATE, rate).astype(np.float32)
+    return resample(samples, rate, RATE)
 
 
 def _probe() -> ShallowNet:

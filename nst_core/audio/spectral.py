@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,50 +45,28 @@ def log_magnitude(frame: SpectralFrame, samples: np.ndarray) -> tuple[torch.Tens
     return torch.log1p(magnitude), phase
 
 
-def hz_to_mel(hz: np.ndarray, scale: Literal["htk", "slaney"]) -> np.ndarray:
-    hz = np.asarray(hz, dtype=np.float64)
-    if scale == "htk":
-        return 2595.0 * np.log10(1.0 + hz / 700.0)
-    # Slaney: linear below 1 kHz, logarithmic above (librosa's default).
-    linear = hz / (200.0 / 3)
-    log_part = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
-    return np.where(hz >= 1000.0, log_part, linear)
-
-
-def mel_to_hz(mel: np.ndarray, scale: Literal["htk", "slaney"]) -> np.ndarray:
-    mel = np.asarray(mel, dtype=np.float64)
-    if scale == "htk":
-        return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
-    linear = mel * (200.0 / 3)
-    log_part = 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0))
-    return np.where(mel >= 15.0, log_part, linear)
-
-
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float,
                    kind: Literal["slaney", "vggish"]) -> torch.Tensor:
     """(n_mels, bins) triangular filters.
 
-    ``slaney``: librosa's default (Slaney mel scale, triangles linear in Hz, area-normalized), as PANNs and
-    the genre CNN use. ``vggish``: the VGGish reference (HTK mel scale, triangles linear in mel, no
-    normalization, the DC bin excluded).
+    ``slaney``: librosa's own filterbank (Slaney mel scale, triangles linear in Hz, area-normalized), the one
+    PANNs computed its ``melW`` with and the genre CNN uses. ``vggish``: the VGGish reference's (HTK mel
+    scale from librosa, triangles linear in *mel*, no normalization, the DC bin excluded); no library
+    builds triangles in the mel domain, so that step stays here.
     """
-    bins = n_fft // 2 + 1
-    freqs = np.linspace(0, sample_rate / 2, bins)
-    if kind == "vggish":
-        bin_mels = hz_to_mel(freqs, "htk")
-        edges = np.linspace(hz_to_mel(fmin, "htk"), hz_to_mel(fmax, "htk"), n_mels + 2)
-        lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-        weights = np.maximum(0.0, np.minimum((bin_mels - lower) / (centre - lower),
-                                             (upper - bin_mels) / (upper - centre)))
-        weights[:, 0] = 0.0
+    import librosa
+
+    if kind == "slaney":
+        with warnings.catch_warnings():  # the genre CNN's 384 bands leave a few low ones empty, by design
+            warnings.filterwarnings("ignore", message="Empty filters detected")
+            weights = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax,
+                                          htk=False, norm="slaney")
         return torch.from_numpy(weights.astype(np.float32))
-    edges_hz = mel_to_hz(np.linspace(hz_to_mel(fmin, "slaney"), hz_to_mel(fmax, "slaney"), n_mels + 2), "slaney")
-    widths = np.diff(edges_hz)
-    ramps = edges_hz[:, None] - freqs[None, :]
-    rising = -ramps[:-2] / widths[:-1, None]
-    falling = ramps[2:] / widths[1:, None]
-    weights = np.maximum(0.0, np.minimum(rising, falling))
-    weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
+    bin_mels = librosa.hz_to_mel(np.linspace(0, sample_rate / 2, n_fft // 2 + 1), htk=True)
+    edges = np.linspace(librosa.hz_to_mel(fmin, htk=True), librosa.hz_to_mel(fmax, htk=True), n_mels + 2)
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    weights = np.maximum(0.0, np.minimum((bin_mels - lower) / (centre - lower), (upper - bin_mels) / (upper - centre)))
+    weights[:, 0] = 0.0
     return torch.from_numpy(weights.astype(np.float32))
 
 
