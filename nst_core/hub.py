@@ -304,7 +304,8 @@ def _hub_download(key: str, source: HubFile, progress: Progress | None) -> Path:
             )
         )
     except Exception as exc:  # huggingface_hub raises many HTTP/OS error types; all mean "not available"
-        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        reason = f"{type(exc).__name__}: {first_line.replace(str(hub_cache_dir()), '<cache>')}"
         raise WeightsUnavailable(key, f"download of {source.describe()} failed ({reason})", FIX_HINT) from exc
 
 
