@@ -1,12 +1,17 @@
 """nst_core: the style transfer engine behind the studio app. Importable without Gradio."""
 
+from .audio.optimize import AudioProgress, AudioResult, AudioSettings, iter_stylize_audio, stylize_audio
 from .errors import InvalidInput, NSTError, WeightsMismatch, WeightsUnavailable
-from .image.fast import FastResult, FastStyle, stylize_fast
+from .image.fast import FastModel, FastResult, FastStyle, stylize_fast
 from .image.optimize import ImageProgress, ImageSettings, StyleResult, iter_stylize, stylize_image
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AudioProgress",
+    "AudioResult",
+    "AudioSettings",
+    "FastModel",
     "FastResult",
     "FastStyle",
     "stylize_fast",
@@ -18,5 +23,7 @@ __all__ = [
     "WeightsMismatch",
     "WeightsUnavailable",
     "iter_stylize",
+    "iter_stylize_audio",
+    "stylize_audio",
     "stylize_image",
 ]

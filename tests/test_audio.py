@@ -408,3 +408,12 @@ def test_filterbanks_and_resampler_are_the_libraries_own():
     loaded = load_audio((44100, tone), sample_rate=16000).samples
     expected = librosa.resample(tone.astype(np.float32), orig_sr=44100, target_sr=16000, res_type="soxr_hq")
     assert np.allclose(loaded, expected / np.abs(expected).max() * 0.9, atol=1e-6)
+
+
+def test_audio_has_the_same_face_as_the_image_engine():
+    import nst_core
+
+    assert {"AudioSettings", "AudioResult", "AudioProgress", "stylize_audio", "iter_stylize_audio"} <= set(
+        nst_core.__all__)
+    assert nst_core.stylize_audio is stylize_audio and nst_core.iter_stylize_audio is iter_stylize_audio
+    assert nst_core.AudioSettings is AudioSettings and nst_core.AudioResult is AudioResult
