@@ -140,3 +140,10 @@ def test_weights_command_line_list_and_verify(tmp_path):
     assert failed.returncode == 1
     assert "resnet50-torchvision   FAILED" in failed.stdout and "published one is 5d061a3c" in failed.stdout
     assert _cli("verify", "no-such-network", env=env).returncode != 0
+
+
+def test_an_empty_list_fetches_nothing(hub_cache):
+    fetcher = weights.Fetcher()
+    fetcher.start([])
+    fetcher.join(10)
+    assert not fetcher.errors and not fetcher.queued

@@ -88,7 +88,7 @@ class Fetcher:
         with self._lock:
             if self.running:
                 return False
-            self.queued = list(keys or BY_KEY)
+            self.queued = list(BY_KEY if keys is None else keys)  # an empty list fetches nothing
             self._thread = threading.Thread(target=self._run, name="weights-fetcher", daemon=True)
             self._thread.start()
             return True
