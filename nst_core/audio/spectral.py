@@ -8,7 +8,6 @@ from typing import Literal
 
 import numpy as np
 import torch
-from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -68,6 +67,18 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax:
     weights = np.maximum(0.0, np.minimum((bin_mels - lower) / (centre - lower), (upper - bin_mels) / (upper - centre)))
     weights[:, 0] = 0.0
     return torch.from_numpy(weights.astype(np.float32))
+
+
+@dataclass(frozen=True)
+class Spectrogram:
+    """A log1p|STFT| picture's data: (bins, frames) with the STFT settings that give it axes."""
+
+    log_magnitude: np.ndarray
+    frame: SpectralFrame
+
+    @classmethod
+    def of(cls, log_mag: torch.Tensor, frame: SpectralFrame) -> Spectrogram:
+        return cls(log_mag.detach().float().clamp_min(0).cpu().numpy(), frame)
 
 
 class SpectralEnvelope:
@@ -139,16 +150,3 @@ def griffin_lim(magnitude: torch.Tensor, frame: SpectralFrame, length: int, *, i
         phase = accelerated / accelerated.abs().clamp_min(1e-16)
         previous = rebuilt
     return frame.istft(magnitude * phase, length)
-
-
-def spectrogram_image(log_mag: torch.Tensor, height: int = 256, width: int = 512) -> Image.Image:
-    """A picture of a log-magnitude spectrogram (low frequencies at the bottom), colour-mapped."""
-    data = log_mag.detach().float().cpu().numpy()
-    data = data / max(float(data.max()), 1e-6)
-    anchors = np.array([[0, 0, 4], [60, 15, 110], [180, 55, 120], [250, 135, 90], [252, 250, 190]], dtype=np.float64)
-    positions = np.clip(data, 0, 1) * (len(anchors) - 1)
-    low = np.floor(positions).astype(int).clip(0, len(anchors) - 2)
-    fraction = (positions - low)[..., None]
-    rgb = anchors[low] * (1 - fraction) + anchors[low + 1] * fraction
-    image = Image.fromarray(rgb[::-1].astype(np.uint8))
-    return image.resize((width, height), Image.BILINEAR)

@@ -6,7 +6,7 @@ from ...errors import InvalidInput
 from .base import AudioBackend, BackendDefaults
 from .cnn14 import CNN14, load_cnn14
 from .genre_cnn import GenreCNN, load_genre_cnn
-from .shallow import ShallowNet
+from .shallow import DEFAULT_FILTERS, ShallowNet
 from .vggish import VGGish, load_vggish
 
 BACKEND_NAMES = ("shallow", "vggish", "cnn14", "genre")
@@ -16,7 +16,7 @@ BACKEND_CLASSES: dict[str, type[AudioBackend]] = {"shallow": ShallowNet, "vggish
 BACKEND_WEIGHTS = {"vggish": "vggish", "cnn14": "cnn14-16k"}
 
 
-def load_backend(name: str, *, filters: tuple[int, ...] = (2048,), kernel: int = 11, seed: int = 0,
+def load_backend(name: str, *, filters: tuple[int, ...] = DEFAULT_FILTERS, kernel: int = 11, seed: int = 0,
                  cnn14_variant: str = "16k", genre_model: str | None = None) -> AudioBackend:
     """Build backend ``name``; pretrained ones raise ``WeightsUnavailable`` when their weights cannot be had."""
     if name == "shallow":

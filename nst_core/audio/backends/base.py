@@ -77,13 +77,16 @@ def required_frames(backend: AudioBackend, limit: int = 4096) -> int:
             try:
                 with torch.no_grad():
                     out = backend.features(torch.zeros(1, backend.frame.bins, frames, device=device), layers)
-            except RuntimeError:  # "Output size is too small" and the like
+            except (RuntimeError, ValueError):  # "Output size is too small", batch norm of one value, ...
                 return False
             return all(t.numel() > 0 for t in out.values())
 
-        low, high = 1, limit
-        if not works(high):
-            raise ValueError(f"{backend.name} gives no output even for {limit} frames")
+        # Doubling from one frame, then bisection: passes stay as short as the answer (long ones are costly).
+        low, high = 1, 1
+        while not works(high):
+            if high >= limit:
+                raise ValueError(f"{backend.name} gives no output even for {limit} frames")
+            low, high = high + 1, min(2 * high, limit)
         while low < high:
             middle = (low + high) // 2
             low, high = (low, middle) if works(middle) else (middle + 1, high)

@@ -1,0 +1,82 @@
+"""Pictures and plots for the app: spectrograms with axes and a colour bar, and loss curves.
+
+The engine reports numbers (spectrogram arrays, loss terms per step); turning them into something a
+person reads is the app's job, so it lives here, beside app.py, and nst_core never draws.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on a server; must precede pyplot
+
+import librosa.display  # noqa: E402 (after the backend is chosen)
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib import pyplot as plt  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from nst_core.audio.spectral import Spectrogram  # noqa: E402
+
+DYNAMIC_RANGE_DB = 80.0
+
+
+def decibels(spectrogram: Spectrogram) -> np.ndarray:
+    """20 log10 |STFT| of a log1p-magnitude spectrogram (absolute: comparable across clips)."""
+    return 20.0 * np.log10(np.expm1(np.clip(spectrogram.log_magnitude, 0, None)) + 1e-6)
+
+
+def spectrogram_pictures(spectrograms: dict[str, Spectrogram], *, width: float = 4.2,
+                         height: float = 2.6) -> list[tuple[Image.Image, str]]:
+    """One picture per spectrogram (seconds across, Hz up on a log scale, a dB colour bar), on one colour scale."""
+    levels = {name: decibels(s) for name, s in spectrograms.items()}
+    top = max(float(level.max()) for level in levels.values())
+    pictures = []
+    for name, spectrogram in spectrograms.items():
+        figure, axes = plt.subplots(figsize=(width, height), dpi=110, layout="constrained")
+        mesh = librosa.display.specshow(levels[name], sr=spectrogram.frame.sample_rate,
+                                        hop_length=spectrogram.frame.hop, n_fft=spectrogram.frame.n_fft,
+                                        x_axis="s", y_axis="log", ax=axes, cmap="magma",
+                                        vmin=top - DYNAMIC_RANGE_DB, vmax=top)
+        axes.set_title(name, fontsize=10)
+        figure.colorbar(mesh, ax=axes, format="%+.0f dB")
+        pictures.append((_to_image(figure), name))
+    return pictures
+
+
+def _to_image(figure: plt.Figure) -> Image.Image:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    buffer.seek(0)
+    return Image.open(buffer).convert("RGB")
+
+
+class LossHistory:
+    """Loss terms per step, as the long table ``gr.LinePlot`` draws (one line per term).
+
+    The terms span orders of magnitude and LinePlot has no log axis, so the table holds log10 of each.
+    """
+
+    def __init__(self, skip: tuple[str, ...] = ()) -> None:
+        self.rows: list[tuple[int, str, float]] = []
+        self.skip = set(skip)
+
+    def add(self, step: int, losses: dict[str, float]) -> None:
+        self.rows += [(step, name, float(np.log10(value))) for name, value in losses.items()
+                      if name not in self.skip and np.isfinite(value) and value > 0]
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=["step", "term", LOSS_AXIS])
+
+
+LOSS_AXIS = "log10 loss"
+
+
+def loss_plot(label: str, render: bool = True):
+    """The app's loss-curve widget (imported lazily so that this module does not need Gradio)."""
+    import gradio as gr
+
+    return gr.LinePlot(x="step", y=LOSS_AXIS, color="term", label=label, height=240, render=render)

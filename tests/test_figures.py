@@ -1,0 +1,51 @@
+"""The app's pictures: spectrograms people can read, and loss curves."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from figures import LOSS_AXIS, LossHistory, spectrogram_pictures
+from nst_core.audio.spectral import SpectralFrame, Spectrogram, log_magnitude
+
+FRAME = SpectralFrame(22050, 2048, 512)
+
+
+def _tone(frequency: float, seconds: float = 2.0) -> Spectrogram:
+    t = np.arange(int(seconds * FRAME.sample_rate)) / FRAME.sample_rate
+    return Spectrogram.of(log_magnitude(FRAME, 0.5 * np.sin(2 * np.pi * frequency * t))[0], FRAME)
+
+
+def _brightest_row(picture) -> int:
+    """Row of the brightest coloured pixel a third of the way across (magma is brightest at the top level;
+    the white page around the plot is left out)."""
+    pixels = np.asarray(picture.convert("L"), dtype=float)
+    column = pixels[:, pixels.shape[1] // 3]
+    return int(np.argmax(np.where(column < 250, column, 0)))
+
+
+def test_spectrogram_pictures_put_higher_tones_higher_and_carry_axes():
+    pictures = spectrogram_pictures({"low": _tone(220.0), "high": _tone(3520.0)})
+    assert [name for _, name in pictures] == ["low", "high"]
+    (low, _), (high, _) = pictures
+    assert low.size == high.size and low.size[0] > low.size[1]
+    # Four octaves apart on a log axis: the bright line sits clearly higher (smaller row) for the high tone.
+    assert _brightest_row(high) < _brightest_row(low) - 20
+    # Axes, labels and a colour bar: a spectrogram alone would have no white margin at all.
+    margin = np.asarray(low.convert("L"))[:, :20]
+    assert (margin > 240).mean() > 0.5
+
+
+def test_loss_history_keeps_positive_terms_as_log10_and_skips_what_it_is_told():
+    history = LossHistory(skip=("total",))
+    history.add(1, {"style": 100.0, "content": 0.01, "total": 100.01, "spectral": 0.0})
+    history.add(2, {"style": 10.0, "content": float("nan")})
+    frame = history.frame()
+    assert list(frame.columns) == ["step", "term", LOSS_AXIS]
+    assert frame.values.tolist() == [[1, "style", 2.0], [1, "content", -2.0], [2, "style", 1.0]]
+
+
+def test_spectrogram_of_detaches_and_clamps():
+    tensor = torch.tensor([[-1.0, 2.0]], requires_grad=True)
+    spectrogram = Spectrogram.of(tensor, FRAME)
+    assert spectrogram.log_magnitude.tolist() == [[0.0, 2.0]]
