@@ -28,7 +28,7 @@ from nst_core.image import fast
 from nst_core.image.backbones import BACKBONES
 from nst_core.image.color import COLOR_MODES
 from nst_core.image.io import save_png
-from nst_core.image.optimize import MAX_SIZE, ImageProgress, ImageSettings, StyleResult, iter_stylize
+from nst_core.image.optimize import MAX_SIZE, ImageProgress, ImageSettings, ImageResult, iter_stylize_image
 
 try:  # On Hugging Face ZeroGPU Spaces this borrows a GPU per call; elsewhere it does nothing.
     import spaces
@@ -125,8 +125,8 @@ def stylize_image_ui(
     )
     history = LossHistory(skip=("total",))
     try:
-        for event in iter_stylize(content, styles, settings):
-            if isinstance(event, StyleResult):
+        for event in iter_stylize_image(content, styles, settings):
+            if isinstance(event, ImageResult):
                 path = save_png(event.image, OUTPUT_DIR / f"stylized-{backbone}-seed{settings.seed}-"
                                 f"{uuid.uuid4().hex[:8]}.png", event.settings)
                 notes = "".join(f"\n\nNote: {n}" for n in event.notices)

@@ -50,7 +50,7 @@ def ten_seconds(name: str) -> Path:
 
 def worker(backend_name: str, reference: bool) -> dict:
     from nst_core import WeightsUnavailable
-    from nst_core.audio.backends import CNN14, VGGish, load_backend
+    from nst_core.audio.backends import CNN14, ShallowOptions, VGGish, load_backend
     from nst_core.audio.optimize import AudioSettings, stylize_audio
 
     try:
@@ -59,9 +59,10 @@ def worker(backend_name: str, reference: bool) -> dict:
     except WeightsUnavailable:
         backend = {"vggish": VGGish, "cnn14": CNN14}[backend_name]().eval().requires_grad_(False)
         weights = "random weights (pretrained file not cached)"
-    options = dict(filters=(4096,), steps=300, griffin_lim_iterations=500, envelope_weight=0.0) if reference else {}
+    options = dict(options=ShallowOptions(filters=(4096,)), steps=300, griffin_lim_iterations=500,
+                   envelope_weight=0.0) if reference else {}
     if reference:
-        backend = load_backend("shallow", filters=(4096,))
+        backend = load_backend("shallow", ShallowOptions(filters=(4096,)))
         weights = backend.weights_note
     settings = AudioSettings(backend=backend_name, segment_seconds=30, **options)
     started = time.perf_counter()
@@ -73,9 +74,11 @@ def worker(backend_name: str, reference: bool) -> dict:
 
 def pair_worker(content: str, style: str, mode: str) -> dict:
     from nst_core import AudioSettings, stylize_audio
+    from nst_core.audio.backends import ShallowOptions
 
     # "fixed": the default before the style strength (2048 filters, fixed weights, all 240 steps).
-    settings = AudioSettings(style_strength=None, filters=(2048,)) if mode == "fixed" else AudioSettings()
+    settings = (AudioSettings(style_strength=None, options=ShallowOptions(filters=(2048,))) if mode == "fixed"
+                else AudioSettings())
     started = time.perf_counter()
     result = stylize_audio(ten_seconds(f"{content}.flac"), [ten_seconds(f"{style}.flac")], settings)
     steps = result.balance[-1].step if result.balance else 240

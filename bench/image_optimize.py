@@ -28,8 +28,8 @@ def worker_iterations(backbone: str, size: int, precision: str, steps: int) -> d
     import torch
 
     from nst_core.image.backbones import random_backbone
-    from nst_core.image.optimize import ImageSettings, _Objective, _step
-    from nst_core.optim import make_optimizer
+    from nst_core.image.optimize import ImageSettings, image_objective
+    from nst_core.optim import Descent
     from nst_core.runtime import pick_runtime
 
     runtime = pick_runtime("auto", precision)
@@ -38,13 +38,13 @@ def worker_iterations(backbone: str, size: int, precision: str, steps: int) -> d
     content = torch.rand(1, 3, size, size, generator=generator)
     style = torch.rand(1, 3, size, size, generator=generator)
     settings = ImageSettings(backbone=backbone, size=size)
-    objective = _Objective(net, runtime, settings, content, [style])
+    objective = image_objective(net, runtime, settings, content, [style])
     image = content.clone().requires_grad_(True)
-    optimizer = make_optimizer("lbfgs", image, settings.learning_rate)
+    descent = Descent("lbfgs", image, settings.learning_rate)
     times = []
     for _ in range(steps + 1):
         started = time.perf_counter()
-        _step(optimizer, objective, image, clamp=False)
+        descent.step(objective)
         times.append(time.perf_counter() - started)
     return {"runtime": runtime.label, "seconds": times[1:]}
 

@@ -3,7 +3,7 @@
 from .audio.optimize import AudioProgress, AudioResult, AudioSettings, iter_stylize_audio, stylize_audio
 from .errors import InvalidInput, NSTError, WeightsMismatch, WeightsUnavailable
 from .image.fast import FastModel, FastResult, FastStyle, stylize_fast
-from .image.optimize import ImageProgress, ImageSettings, StyleResult, iter_stylize, stylize_image
+from .image.optimize import ImageProgress, ImageResult, ImageSettings, iter_stylize_image, stylize_image
 
 __version__ = "0.1.0"
 
@@ -19,10 +19,10 @@ __all__ = [
     "ImageSettings",
     "InvalidInput",
     "NSTError",
-    "StyleResult",
+    "ImageResult",
     "WeightsMismatch",
     "WeightsUnavailable",
-    "iter_stylize",
+    "iter_stylize_image",
     "iter_stylize_audio",
     "stylize_audio",
     "stylize_image",

@@ -1,4 +1,10 @@
-"""Losses shared by image and audio style transfer: content, Gram style and total variation.
+"""The loss terms every objective is made of, and the one way they are summed.
+
+Small modules: content and Gram style losses per layer (:class:`ContentLoss`, :class:`StyleLoss`), summed
+over layers by :class:`LayerLosses`; penalties on the optimized tensor itself (:func:`total_variation`,
+:func:`range_penalty`, :func:`relative_mse` against a target). An :class:`Objective` is a list of named,
+weighted :class:`Term` s over one feature network: image optimization, audio optimization and fast-style
+training each build one from these parts rather than writing their own sum.
 
 Content and style losses are divided by the mean square of their target, so each layer's loss is a
 relative error. That keeps one set of default weights meaningful across backbones (the original
@@ -6,6 +12,9 @@ VGG sees 0-255 inputs, torchvision's nets standardized ones) and across image si
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -36,11 +45,13 @@ class _Gram(torch.autograd.Function):
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C, C) fp32: channel co-activations averaged over positions.
+    """(B, C, H, W) or (B, C, T) -> (B, C, C) fp32: channel co-activations averaged over positions.
 
     The product runs in the activations' own dtype: under bf16 autocast that is 4x the fp32 matmul
     throughput on CPUs with AVX-512 bf16, and the rounding is far below the optimization's noise.
     """
+    if features.dim() == 3:  # 1-D feature maps (audio over time) are images one row high
+        features = features.unsqueeze(2)
     batch, channels, height, width = features.shape
     # (B, HW, C) is a free view of channels_last memory, where (B, C, HW) would need a copy.
     flat = features.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
@@ -87,3 +98,91 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     dx = image[..., :, 1:] - image[..., :, :-1]
     dy = image[..., 1:, :] - image[..., :-1, :]
     return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+def range_penalty(image: torch.Tensor, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+    """Mean squared distance of values outside [low, high] from the range: pulls drifting pixels back."""
+    return ((image - low).clamp_max(0).square() + (image - high).clamp_min(0).square()).mean()
+
+
+Features = dict[str, torch.Tensor]
+
+
+class LayerLosses(nn.Module):
+    """Per-layer losses summed with layer weights: the content or the style part of an objective."""
+
+    def __init__(self, losses: dict[str, nn.Module], weights: dict[str, float] | None = None) -> None:
+        super().__init__()
+        self.losses = nn.ModuleDict(losses)
+        self.weights = weights or dict.fromkeys(losses, 1.0)
+
+    @classmethod
+    def content(cls, features: Features, layers: Sequence[str]) -> LayerLosses:
+        """Content at ``layers``, each layer's relative error counting once."""
+        return cls({layer: ContentLoss(features[layer]) for layer in layers})
+
+    @classmethod
+    def style(cls, styles: Sequence[Features], layers: Sequence[str], *, blend: Sequence[float] | None = None,
+              layer_weights: Sequence[float] | None = None) -> LayerLosses:
+        """Gram style at ``layers`` of several styles blended into one target; layer weights sum to one."""
+        blend = list(blend or [1.0] * len(styles))
+        layer_weights = list(layer_weights or [1.0] * len(layers))
+        total = sum(layer_weights)
+        return cls({layer: StyleLoss.blended([features[layer] for features in styles], blend) for layer in layers},
+                   {layer: weight / total for layer, weight in zip(layers, layer_weights)})
+
+    @property
+    def layers(self) -> frozenset[str]:
+        return frozenset(self.losses.keys())
+
+    def forward(self, features: Features) -> torch.Tensor:
+        return sum(self.weights[layer] * loss(features[layer]) for layer, loss in self.losses.items())
+
+
+@dataclass
+class Term:
+    """One named part of an objective: ``weight * loss(x, features)``; ``layers`` are the features it reads."""
+
+    name: str
+    weight: float
+    loss: Callable[[torch.Tensor, Features], torch.Tensor]
+    layers: frozenset[str] = frozenset()
+
+    @classmethod
+    def on_features(cls, name: str, weight: float, losses: LayerLosses) -> Term:
+        return cls(name, weight, lambda x, features: losses(features), losses.layers)
+
+    @classmethod
+    def on_input(cls, name: str, weight: float, loss: Callable[[torch.Tensor], torch.Tensor]) -> Term:
+        return cls(name, weight, lambda x, features: loss(x))
+
+
+class Objective:
+    """The weighted sum of named terms over one feature network: ``(total, {name: value, ..., "total": ...})``.
+
+    ``features(x, layers)`` runs the network once per evaluation for every layer the active terms read.
+    Terms of weight zero are not computed (their value reads 0). ``scales`` multiply named terms' weights
+    while a run goes on (the audio style strength scales its style terms).
+    """
+
+    def __init__(self, features: Callable[[torch.Tensor, set[str]], Features], terms: Sequence[Term]) -> None:
+        self.features = features
+        self.terms = list(terms)
+        self.scales: dict[str, float] = {}
+
+    def add(self, term: Term) -> None:
+        self.terms.append(term)
+
+    def weight(self, term: Term) -> float:
+        return term.weight * self.scales.get(term.name, 1.0)
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        active = [term for term in self.terms if self.weight(term)]
+        layers = set().union(*(term.layers for term in active))
+        features = self.features(x, layers) if layers else {}
+        values = {term.name: term.loss(x, features) for term in active}
+        total = sum(self.weight(term) * values[term.name] for term in active)
+        if not torch.is_tensor(total):  # every weight zero
+            total = (x * 0).sum()
+        report = {term.name: 0.0 for term in self.terms} | {name: float(v.detach()) for name, v in values.items()}
+        return total, report | {"total": float(total.detach())}

@@ -1,22 +1,19 @@
-"""The optimizers both modalities use, and one step of them that reports the loss terms."""
+"""The one descent both modalities optimize with, and the way their event streams end in a result."""
 
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import torch
 
 Result = TypeVar("Result")
-# Per optimizer: the point with the lowest finite loss so far, and that loss's terms.
-_BEST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
+OptimizerKind = Literal["lbfgs", "adam"]
 Objective = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
 
 
-def make_optimizer(kind: str, tensor: torch.Tensor, learning_rate: float) -> torch.optim.Optimizer:
+def make_optimizer(kind: OptimizerKind, tensor: torch.Tensor, learning_rate: float) -> torch.optim.Optimizer:
     """Adam, or L-BFGS doing one iteration per ``step()`` so that progress can be reported between steps.
 
     L-BFGS keeps its curvature history across steps; zero tolerances stop a small relative loss from
@@ -28,34 +25,51 @@ def make_optimizer(kind: str, tensor: torch.Tensor, learning_rate: float) -> tor
                              tolerance_change=0.0)
 
 
-def optimizer_step(optimizer: torch.optim.Optimizer, objective: Objective, tensor: torch.Tensor) -> dict[str, float]:
-    """One optimizer step on ``objective(tensor)``; returns the loss terms of the last evaluation.
+class Descent:
+    """An optimizer on one tensor that also keeps the best point seen, so that a run never ends in NaNs.
 
-    A step that landed where the loss overflows (L-BFGS without a line search can overshoot) is undone:
-    the tensor goes back to the best point so far and the optimizer's history is cleared, so its next
-    step is a small gradient step. A run never ends in NaNs.
+    A step that lands where the loss overflows (L-BFGS without a line search can overshoot) is undone: the
+    tensor goes back to the best point so far and the optimizer's history is cleared, so its next step is a
+    small gradient step. ``clamp`` keeps the tensor in a range after every step (Adam only: L-BFGS's curvature
+    model breaks if the iterate is moved behind its back).
     """
-    terms: dict[str, float] = {}
-    start = tensor.detach().clone()
 
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        loss, values = objective(tensor)
-        loss.backward()
-        terms.update(values)
-        return loss
+    def __init__(self, kind: OptimizerKind, tensor: torch.Tensor, learning_rate: float, *,
+                 clamp: tuple[float, float] | None = None) -> None:
+        self.kind, self.tensor, self.learning_rate, self.clamp = kind, tensor, learning_rate, clamp
+        self.optimizer = make_optimizer(kind, tensor, learning_rate)
+        self.best: tuple[torch.Tensor, dict[str, float]] | None = None
 
-    optimizer.step(closure)
-    if all(math.isfinite(value) for value in terms.values()):
-        best = _BEST.get(optimizer)
-        if best is None or terms.get("total", 0.0) <= best[1].get("total", 0.0):
-            _BEST[optimizer] = (start, dict(terms))
+    def restart(self) -> None:
+        """Start afresh after the objective changed: its curvature history and best loss belong to the old one."""
+        self.optimizer = make_optimizer(self.kind, self.tensor, self.learning_rate)
+        self.best = None
+
+    def step(self, objective: Objective) -> dict[str, float]:
+        """One step on ``objective(tensor)``; returns the loss terms of its last evaluation."""
+        terms: dict[str, float] = {}
+        start = self.tensor.detach().clone()
+
+        def closure() -> torch.Tensor:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss, values = objective(self.tensor)
+            loss.backward()
+            terms.update(values)
+            return loss
+
+        self.optimizer.step(closure)
+        if not all(math.isfinite(value) for value in terms.values()):
+            good, good_terms = self.best or (start, terms)
+            with torch.no_grad():
+                self.tensor.copy_(good)
+            self.optimizer.state.clear()
+            return good_terms
+        if self.best is None or terms.get("total", 0.0) <= self.best[1].get("total", 0.0):
+            self.best = (start, dict(terms))
+        if self.clamp is not None:
+            with torch.no_grad():
+                self.tensor.clamp_(*self.clamp)
         return terms
-    good, good_terms = _BEST.get(optimizer, (start, terms))
-    with torch.no_grad():
-        tensor.copy_(good)
-    optimizer.state.clear()
-    return good_terms
 
 
 def run_to_result(events: Iterable[object], result_type: type[Result],

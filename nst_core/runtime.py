@@ -6,6 +6,7 @@ import contextlib
 import copy
 import random
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -104,11 +105,23 @@ def pick_runtime(device: str = "auto", precision: Precision = "auto") -> Runtime
 
 
 def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch; return a generator for reproducible draws."""
+    """Seed Python, NumPy and torch for a process that is one training run; return a generator as well.
+
+    Stylizations never call this: they draw from the generator they are given, and leave the global ones alone.
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run a block (a network's default initialization) on torch's generator seeded with ``seed``, then put
+    the caller's generator state back: reproducible weights that leave the global random state as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def freeze(module: torch.nn.Module) -> torch.nn.Module:

@@ -10,15 +10,23 @@ import soundfile
 import torch
 
 from conftest import ROOT
-from nst_core import InvalidInput, WeightsMismatch, WeightsUnavailable, hub
+from nst_core import InvalidInput, WeightsMismatch, WeightsUnavailable, hub, windows
 from nst_core.audio import metrics, spectral
-from nst_core.audio.backends import CNN14, GenreCNN, ShallowNet, VGGish, load_backend
+from nst_core.audio.backends import (
+    CNN14,
+    CNN14Options,
+    GenreCNN,
+    GenreOptions,
+    ShallowNet,
+    ShallowOptions,
+    VGGish,
+    load_backend,
+)
 from nst_core.audio.io import load_audio
 from nst_core.audio.optimize import (
     AudioProgress,
     AudioResult,
     AudioSettings,
-    _crossfade,
     iter_stylize_audio,
     stylize_audio,
 )
@@ -107,8 +115,16 @@ def test_griffin_lim_from_the_true_phase_is_nearly_exact_and_momentum_helps_from
 
 def test_crossfade_of_identical_segments_is_the_whole():
     whole = torch.rand(5, 40)
-    parts = [(0, whole[:, :16]), (12, whole[:, 12:28]), (24, whole[:, 24:40])]
-    assert torch.allclose(_crossfade(parts, 40), whole, atol=1e-6)
+    segments = [(0, 16), (12, 28), (24, 40)]
+    parts = [whole[:, start:end] for start, end in segments]
+    assert torch.allclose(windows.blend(parts, segments, 40), whole, atol=1e-6)
+    # Each window's weights rise across the overlap before it and fall across the one after it; all add up to one.
+    ramps = [windows.fade_weights(segments, i) for i in range(3)]
+    total = torch.zeros(40)
+    for (start, end), ramp in zip(segments, ramps):
+        total[start:end] += ramp
+    assert torch.allclose(total, torch.ones(40))
+    assert ramps[1][0] < ramps[1][3] < ramps[1][4] == 1.0 and ramps[1][-1] < ramps[1][-4] < ramps[1][-5] == 1.0
 
 
 # --------------------------------------------------------------------------- backends and their weights
@@ -162,7 +178,7 @@ def test_cnn14_16k_loads_melw_and_bn0_from_the_checkpoint(publish):
 def test_cnn14_32k_comes_from_the_pinned_hub_dataset(publish):
     path = publish("cnn14-32k", _fake_panns(513, 1024), check=False)
     assert "datasets--Jinbo-HU--PSELDNets" in str(path) and "dda2ef94671930b5fc427381489efab1705dc760" in str(path)
-    assert load_backend("cnn14", cnn14_variant="32k").frame.sample_rate == 32000
+    assert load_backend("cnn14", CNN14Options(variant="32k")).frame.sample_rate == 32000
 
 
 def test_vggish_with_random_weights_fails_the_reference_smoke_test(publish):
@@ -195,7 +211,7 @@ def test_cnn14_check_passes_when_the_head_tags_the_melody_as_music(publish):
     raw["model"]["logmel_extractor.melW"] = CNN14("32k").melW.clone()
     raw["model"]["fc_audioset.bias"][137] = 5.0
     publish("cnn14-32k", raw)
-    assert load_backend("cnn14", cnn14_variant="32k").weights_note.endswith("health check passed)")
+    assert load_backend("cnn14", CNN14Options(variant="32k")).weights_note.endswith("health check passed)")
 
 
 def test_missing_pretrained_audio_weights_are_unavailable(hub_cache):
@@ -212,13 +228,13 @@ def test_genre_cnn_random_by_default_trained_from_a_file(tmp_path):
 
     trained = GenreCNN()
     save_file(trained.state_dict(), str(tmp_path / "model.safetensors"))
-    loaded = load_backend("genre", genre_model=str(tmp_path / "model.safetensors"))
+    loaded = load_backend("genre", GenreOptions(model=str(tmp_path / "model.safetensors")))
     assert "trained" in loaded.weights_note
     assert torch.equal(loaded.convs[3].weight, trained.convs[3].weight)
     logits = loaded.classify(torch.rand(2, 1, 384, 431))
     assert logits.shape == (2, 10)
     with pytest.raises(InvalidInput, match="Hub repo id such as"):
-        load_backend("genre", genre_model="not a repo")
+        load_backend("genre", GenreOptions(model="not a repo"))
 
 
 @pytest.mark.parametrize("backend", [ShallowNet(filters=(64, 32)), VGGish(), CNN14(), GenreCNN()],
@@ -235,8 +251,8 @@ def test_every_backend_is_differentiable_from_the_spectrogram(backend):
 # --------------------------------------------------------------------------- the loop and the scores
 
 def test_loop_events_segments_and_result(tmp_path):
-    settings = AudioSettings(steps=3, filters=(128,), segment_seconds=3.0, griffin_lim_iterations=5,
-                             preview_every=2)
+    settings = AudioSettings(steps=3, options=ShallowOptions(filters=(128,)), segment_seconds=3.0,
+                             griffin_lim_iterations=5, preview_every=2)
     events = list(iter_stylize_audio(AUDIO / "piano_melody.flac", [AUDIO / "rain.flac"], settings))
     progress = [e for e in events if isinstance(e, AudioProgress)]
     result = events[-1]
@@ -249,12 +265,20 @@ def test_loop_events_segments_and_result(tmp_path):
 
 
 def test_bad_audio_settings():
-    with pytest.raises(InvalidInput, match="backend must be one of"):
+    with pytest.raises(InvalidInput, match="Unknown audio backend 'wavenet'; choose one of shallow, vggish"):
         AudioSettings(backend="wavenet").check(1)
     with pytest.raises(InvalidInput, match="steps must be between"):
         AudioSettings(steps=0).check(1)
-    with pytest.raises(InvalidInput, match="1 to 4 layers"):
-        AudioSettings(filters=()).check(1)
+    with pytest.raises(InvalidInput, match="filters takes 1 to 4 whole numbers"):
+        AudioSettings(options=ShallowOptions(filters=())).check(1)
+    with pytest.raises(InvalidInput, match="filters must be between 1 and 8192"):
+        AudioSettings(options=ShallowOptions(filters=(0,))).check(1)
+    with pytest.raises(InvalidInput, match="kernel must be between 1 and 31"):
+        AudioSettings(options=ShallowOptions(kernel=99)).check(1)
+    with pytest.raises(InvalidInput, match="variant must be one of 16k, 32k"):
+        AudioSettings(backend="cnn14", options=CNN14Options(variant="8k")).check(1)
+    with pytest.raises(InvalidInput, match="The cnn14 backend takes CNN14Options, not ShallowOptions"):
+        AudioSettings(backend="cnn14", options=ShallowOptions()).check(1)
 
 
 def test_scores_recognize_identity_and_difference():
@@ -289,7 +313,7 @@ def test_genre_training_skips_corrupt_files_and_its_model_loads(tmp_path):
     assert [e for e, _, _ in epochs] == [1, 2]
     assert accuracy == max(acc for _, _, acc in epochs)  # the best epoch's model is the one kept
     assert json.loads((out / "config.json").read_text())["validation_accuracy"] == accuracy
-    net = load_backend("genre", genre_model=str(out / "model.safetensors"))
+    net = load_backend("genre", GenreOptions(model=str(out / "model.safetensors")))
     assert net.head.out_features == 2 and "trained" in net.weights_note
 
 

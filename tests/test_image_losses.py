@@ -6,7 +6,7 @@ import torch
 
 from nst_core.image.color import keep_content_colors, match_histogram, match_mean_cov, rgb_to_yiq
 from nst_core.losses import ContentLoss, StyleLoss, gram_matrix, total_variation
-from nst_core.optim import make_optimizer, optimizer_step
+from nst_core.optim import Descent
 
 
 def test_gram_matches_definition_and_is_symmetric_psd():
@@ -99,17 +99,25 @@ def test_histogram_matching_takes_the_reference_values():
 def test_a_step_that_overflows_goes_back_to_the_best_point():
     """After a non-finite loss the tensor is back at the best point so far and L-BFGS starts afresh."""
     x = torch.zeros(3, requires_grad=True)
-    optimizer = make_optimizer("lbfgs", x, 1.0)
+    descent = Descent("lbfgs", x, 1.0)
 
     def objective(scale: float):
         def evaluate(t):
             loss = scale * (t - 5).pow(2).sum()
-            return loss, {"total": float(loss)}
+            return loss, {"total": float(loss.detach())}
         return evaluate
 
-    first = optimizer_step(optimizer, objective(1.0), x)          # evaluated at 0: the best point
-    assert x.abs().sum() > 0 and optimizer.state
-    worse = optimizer_step(optimizer, objective(1e6), x)          # a finite but worse point
+    first = descent.step(objective(1.0))          # evaluated at 0: the best point
+    assert x.abs().sum() > 0 and descent.optimizer.state
+    worse = descent.step(objective(1e6))          # a finite but worse point
     assert worse["total"] > first["total"]
-    assert optimizer_step(optimizer, objective(float("nan")), x) == first
-    assert torch.equal(x.detach(), torch.zeros(3)) and not optimizer.state
+    assert descent.step(objective(float("nan"))) == first
+    assert torch.equal(x.detach(), torch.zeros(3)) and not descent.optimizer.state
+
+
+def test_adam_descent_keeps_the_tensor_in_its_range():
+    x = torch.full((4,), 0.9, requires_grad=True)
+    descent = Descent("adam", x, 0.5, clamp=(0.0, 1.0))
+    for _ in range(5):
+        descent.step(lambda t: ((t - 3).pow(2).sum(), {"total": 0.0}))
+    assert x.max().item() == 1.0

@@ -8,11 +8,11 @@ import torch
 from PIL import Image
 
 from conftest import EXAMPLES
-from nst_core import ImageProgress, ImageSettings, InvalidInput, StyleResult, iter_stylize, stylize_image
+from nst_core import ImageProgress, ImageResult, ImageSettings, InvalidInput, iter_stylize_image, stylize_image
 from nst_core.image.backbones import BACKBONES, load_backbone, random_backbone
 from nst_core.image.color import rgb_to_yiq
 from nst_core.image.io import to_tensor
-from nst_core.image.optimize import _Objective
+from nst_core.image.optimize import image_objective
 from nst_core.runtime import pick_runtime
 
 CONTENT = EXAMPLES / "chelsea.jpg"
@@ -25,9 +25,9 @@ def tiny_vgg():
 
 
 def _events(content, styles, settings, network):
-    events = list(iter_stylize(content, styles, settings, network=network))
+    events = list(iter_stylize_image(content, styles, settings, network=network))
     progress = [e for e in events if isinstance(e, ImageProgress)]
-    assert isinstance(events[-1], StyleResult)
+    assert isinstance(events[-1], ImageResult)
     return progress, events[-1]
 
 
@@ -71,7 +71,7 @@ def test_same_seed_same_result_and_other_seed_differs(tiny_vgg):
 
 def test_closing_the_iterator_cancels(tiny_vgg):
     settings = ImageSettings(size=64, min_size=64, steps=500, precision="fp32")
-    events = iter_stylize(CONTENT, [STYLE], settings, network=tiny_vgg)
+    events = iter_stylize_image(CONTENT, [STYLE], settings, network=tiny_vgg)
     steps = [next(events).step for _ in range(3)]
     events.close()
     assert steps == [1, 2, 3]
@@ -138,7 +138,7 @@ def test_fast_path_losses_agree_with_fp32():
     terms = {}
     for precision in ("fp32", "bf16"):
         runtime = pick_runtime("cpu", precision)
-        objective = _Objective(runtime.prepare_model(net), runtime, ImageSettings(), content, [style])
+        objective = image_objective(runtime.prepare_model(net), runtime, ImageSettings(), content, [style])
         with torch.no_grad():
             terms[precision] = objective(probe)[1]
     net.to(memory_format=torch.contiguous_format)

@@ -8,7 +8,7 @@ from conftest import EXAMPLES
 from nst_core import ImageSettings, stylize_image
 from nst_core.image.backbones import load_backbone
 from nst_core.image.io import fit_long_side, load_image, to_tensor
-from nst_core.image.optimize import _Objective
+from nst_core.image.optimize import image_objective
 from nst_core.runtime import pick_runtime
 
 CONTENT = EXAMPLES / "coffee.jpg"
@@ -18,7 +18,7 @@ STYLE = EXAMPLES / "style_swirls.jpg"
 def _distances(image, content, style, settings):
     """Content and style distances of ``image`` under the real network, as the objective defines them."""
     runtime = pick_runtime("cpu", "fp32")
-    objective = _Objective(runtime.prepare_model(load_backbone("vgg19")), runtime, settings, content, [style])
+    objective = image_objective(runtime.prepare_model(load_backbone("vgg19")), runtime, settings, content, [style])
     with torch.no_grad():
         terms = objective(image)[1]
     return terms["content"], terms["style"]

@@ -13,6 +13,7 @@ early, once the content and style targets are reached.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -24,17 +25,17 @@ from typing import Literal
 import numpy as np
 import torch
 
+from .. import windows
 from ..errors import InvalidInput
-from ..losses import StyleLoss, relative_mse
-from ..optim import make_optimizer, optimizer_step, run_to_result
-from ..runtime import Precision, pick_runtime, seed_everything
-from .backends import BACKEND_NAMES, AudioBackend, load_backend
-from .backends.shallow import DEFAULT_FILTERS
+from ..losses import LayerLosses, Objective, Term, relative_mse
+from ..optim import Descent, run_to_result
+from ..runtime import Precision, pick_runtime
+from .backends import AudioBackend, BackendOptions, checked_options, load_backend
 from .balance import BalanceController, BalanceReading, BalanceTargets
 from .descriptors import Descriptors
 from .io import AudioSource, load_audio
 from .metrics import Judge, Scores
-from .spectral import SpectralEnvelope, SpectralFrame, Spectrogram, griffin_lim, keep_silences, log_magnitude
+from .spectral import EnvelopeLoss, SpectralFrame, Spectrogram, griffin_lim, keep_silences, log_magnitude
 
 log = logging.getLogger(__name__)
 MAX_SECONDS = 120.0
@@ -67,18 +68,14 @@ class AudioSettings:
     seed: int = 0
     precision: Precision = "auto"
     preview_every: int = 25
-    # Backend options
-    filters: tuple[int, ...] = DEFAULT_FILTERS  # shallow: filters per layer (one layer per entry)
-    kernel: int = 11                    # shallow: kernel width in frames
-    cnn14_variant: str = "16k"
-    genre_model: str | None = None      # genre: trained .safetensors path or Hub repo id
+    options: BackendOptions | None = None  # the backend's own (ShallowOptions, CNN14Options, ...); None: defaults
 
     def check(self, num_styles: int) -> None:
-        if self.backend not in BACKEND_NAMES:
-            raise InvalidInput(f"backend must be one of {', '.join(BACKEND_NAMES)} (got {self.backend!r}).")
+        checked_options(self.backend, self.options)
         for name, low, high in (("steps", 1, MAX_STEPS), ("griffin_lim_iterations", 0, 2000),
                                 ("max_seconds", 1, MAX_SECONDS), ("segment_seconds", 3, MAX_SECONDS),
-                                ("learning_rate", 1e-5, 1.0), ("kernel", 1, 101), ("style_strength", 0, 1)):
+                                ("learning_rate", 1e-5, 1.0), ("style_strength", 0, 1), ("seed", 0, 2**63 - 1),
+                                ("preview_every", 0, MAX_STEPS)):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, (int, float)) or not math.isfinite(value)
                                       or not low <= value <= high):
@@ -87,8 +84,6 @@ class AudioSettings:
             value = getattr(self, name)
             if value is not None and (not math.isfinite(value) or not 0 <= value <= 1e9):
                 raise InvalidInput(f"{name} must be between 0 and 1e9 (got {value!r}).")
-        if not self.filters or not all(1 <= f <= 8192 for f in self.filters) or len(self.filters) > 4:
-            raise InvalidInput("The shallow net takes 1 to 4 layers of 1 to 8192 filters each.")
         if self.init not in ("content", "noise") or self.optimizer not in ("lbfgs", "adam"):
             raise InvalidInput("init must be 'content' or 'noise' and optimizer 'lbfgs' or 'adam'.")
         if not 1 <= num_styles <= 8:
@@ -120,62 +115,47 @@ class AudioResult:
     balance: list[BalanceReading] = field(default_factory=list)  # the style-strength controller's readings
 
 
-class _Objective:
-    def __init__(self, backend: AudioBackend, settings: AudioSettings, content: torch.Tensor,
-                 styles: list[torch.Tensor], autocast) -> None:
-        d = backend.defaults
-        self.backend, self.autocast = backend, autocast
-        self.content_layers = settings.content_layers or d.content_layers
-        self.style_layers = settings.style_layers or d.style_layers
-        def pick(value: float | None, default: float) -> float:
-            return default if value is None else value
+def audio_objective(backend: AudioBackend, settings: AudioSettings, content: torch.Tensor,
+                    styles: list[torch.Tensor], autocast: Callable[[], contextlib.AbstractContextManager]) -> Objective:
+    """Style (Gram at the backend's layers, long-term spectrum) and content (features, the spectrogram itself)."""
+    d = backend.defaults
+    content_layers = settings.content_layers or d.content_layers
+    style_layers = settings.style_layers or d.style_layers
 
-        self.content_weight = 0.0 if settings.style_only else pick(settings.content_weight, d.content_weight)
-        self.spectral_weight = 0.0 if settings.style_only else pick(settings.spectral_content_weight,
-                                                                    d.spectral_content_weight)
-        self.style_weight = pick(settings.style_weight, d.style_weight)
-        self.envelope_weight = pick(settings.envelope_weight, d.envelope_weight)
-        self.content = content
-        self.balance: BalanceController | None = None
-        if self.envelope_weight:
-            self.envelope = SpectralEnvelope(backend.frame)
-            # Bands 70 dB below the style's loudest count as silent.
-            self.envelope_floor = 1e-7 * max(float(self.envelope.band_power(s).max()) for s in styles)
-            self.envelope_target = torch.stack([self.envelope(s, self.envelope_floor) for s in styles]).mean(0)
-        with torch.no_grad():
-            content_features = self.features(content, set(self.content_layers))
-            style_features = [self.features(style, set(self.style_layers)) for style in styles]
-        self.content_targets = {layer: content_features[layer].detach() for layer in self.content_layers}
-        self.style_losses = {
-            layer: StyleLoss.blended([_as_image(f[layer]) for f in style_features], [1.0] * len(styles))
-            for layer in self.style_layers
-        }
+    def pick(value: float | None, default: float) -> float:
+        return default if value is None else value
 
-    def features(self, log_mag: torch.Tensor, layers: set[str]) -> dict[str, torch.Tensor]:
-        with self.autocast():
-            return self.backend(log_mag.unsqueeze(0), layers)
+    def features(log_mag: torch.Tensor, layers: set[str]) -> dict[str, torch.Tensor]:
+        with autocast():
+            return backend(log_mag.unsqueeze(0), layers)
 
-    def steer(self, controller: BalanceController) -> None:
-        """Let ``controller`` scale the terms and add its content term on onsets and chroma."""
-        self.balance = controller
+    with torch.no_grad():
+        content_features = features(content, set(content_layers))
+        style_features = [features(style, set(style_layers)) for style in styles]
+    keep_content = 0.0 if settings.style_only else 1.0
+    envelope_weight = pick(settings.envelope_weight, d.envelope_weight)
+    terms = [
+        Term.on_features("style", pick(settings.style_weight, d.style_weight),
+                         LayerLosses.style(style_features, style_layers)),
+        Term.on_features("content", keep_content * pick(settings.content_weight, d.content_weight),
+                         LayerLosses.content(content_features, content_layers)),
+        Term.on_input("spectral", keep_content * pick(settings.spectral_content_weight, d.spectral_content_weight),
+                      lambda log_mag: relative_mse(log_mag, content)),
+    ]
+    if envelope_weight:
+        terms.append(Term.on_input("envelope", envelope_weight, EnvelopeLoss(backend.frame, styles)))
+    return Objective(features, terms)
 
-    def __call__(self, log_mag: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        layers = set(self.style_layers) | (set(self.content_layers) if self.content_weight else set())
-        features = self.features(log_mag, layers)
-        style = sum(loss(_as_image(features[layer])) for layer, loss in self.style_losses.items())
-        style = style / len(self.style_losses)
-        content = sum(relative_mse(features[layer], self.content_targets[layer]) for layer in self.content_layers
-                      ) if self.content_weight else torch.zeros(())
-        spectral = relative_mse(log_mag, self.content) if self.spectral_weight else torch.zeros(())
-        envelope = ((self.envelope(log_mag, self.envelope_floor) - self.envelope_target).pow(2).mean()
-                    if self.envelope_weight else torch.zeros(()))
-        descriptors = self.balance.descriptor_loss(log_mag) if self.balance else torch.zeros(())
-        style_scale = self.balance.style_scale if self.balance else 1.0
-        total = (style_scale * (self.style_weight * style + self.envelope_weight * envelope)
-                 + self.content_weight * content + self.spectral_weight * spectral + DESCRIPTOR_WEIGHT * descriptors)
-        terms = {"style": style, "content": content, "spectral": spectral, "envelope": envelope,
-                 "onset_chroma": descriptors, "total": total}
-        return total, {name: float(value.detach()) for name, value in terms.items()}
+
+def steer(objective: Objective, controller: BalanceController) -> None:
+    """Let ``controller`` scale the style terms, and add its content term on onsets and chroma."""
+    objective.add(Term.on_input("onset_chroma", DESCRIPTOR_WEIGHT, controller.descriptor_loss))
+    follow(objective, controller)
+
+
+def follow(objective: Objective, controller: BalanceController) -> None:
+    """Apply the controller's current style scale to the style terms (Gram and long-term spectrum)."""
+    objective.scales.update(style=controller.style_scale, envelope=controller.style_scale)
 
 
 def _keep_in_range(x: torch.Tensor, ceiling: float) -> None:
@@ -206,37 +186,6 @@ def _controller(settings: AudioSettings, frame: SpectralFrame, target: torch.Ten
                              Descriptors(frame, device, judge.tuning), target)
 
 
-def _as_image(features: torch.Tensor) -> torch.Tensor:
-    """(B, C, T) -> (B, C, 1, T) so that one Gram function serves 1-D and 2-D feature maps."""
-    return features.unsqueeze(2) if features.dim() == 3 else features
-
-
-def _segments(frames: int, length: int, overlap: int) -> list[tuple[int, int]]:
-    if frames <= length:
-        return [(0, frames)]
-    count = math.ceil((frames - overlap) / (length - overlap))
-    step = (frames - length) / (count - 1)
-    return [(round(i * step), round(i * step) + length) for i in range(count)]
-
-
-def _crossfade(parts: list[tuple[int, torch.Tensor]], frames: int) -> torch.Tensor:
-    """Blend overlapping (start, spectrogram) segments with linear ramps in the overlaps."""
-    total = torch.zeros(parts[0][1].shape[0], frames)
-    weight = torch.zeros(frames)
-    for index, (start, part) in enumerate(parts):
-        length = part.shape[1]
-        ramp = torch.ones(length)
-        if index > 0:
-            overlap = parts[index - 1][0] + parts[index - 1][1].shape[1] - start
-            ramp[:overlap] = torch.linspace(0, 1, overlap + 2)[1:-1]
-        if index < len(parts) - 1:
-            overlap = start + length - parts[index + 1][0]
-            ramp[-overlap:] = torch.linspace(1, 0, overlap + 2)[1:-1]
-        total[:, start:start + length] += part * ramp
-        weight[start:start + length] += ramp
-    return total / weight.clamp_min(1e-6)
-
-
 def iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | AudioSource,
                        settings: AudioSettings | None = None, *,
                        backend: AudioBackend | None = None) -> Iterator[AudioProgress | AudioResult]:
@@ -245,9 +194,7 @@ def iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Aud
     styles = list(styles) if isinstance(styles, (list, tuple)) and not _is_array_pair(styles) else [styles]
     settings.check(len(styles))
     started = time.perf_counter()
-    backend = backend or load_backend(settings.backend, filters=settings.filters, kernel=settings.kernel,
-                                      seed=settings.seed, cnn14_variant=settings.cnn14_variant,
-                                      genre_model=settings.genre_model)
+    backend = backend or load_backend(settings.backend, settings.options, seed=settings.seed)
     frame = backend.frame
     rate = frame.sample_rate
     loaded = load_audio(content, sample_rate=rate, label="content clip", max_seconds=settings.max_seconds,
@@ -257,7 +204,7 @@ def iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Aud
     notices = loaded.notices + [n for s in loaded_styles for n in s.notices]
     runtime = pick_runtime("auto", settings.precision)  # fp32 is a precision, not a device: a GPU still serves
     backend = runtime.prepare_model(backend)
-    generator = seed_everything(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
 
     content_log, content_phase = log_magnitude(frame, loaded.samples)
     # Several style clips are one style (their statistics are averaged): judge and picture them together.
@@ -265,26 +212,26 @@ def iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Aud
     style_logs = [log_magnitude(frame, s.samples)[0].to(runtime.device) for s in loaded_styles]
     frames = content_log.shape[1]
     segment_frames = max(int(settings.segment_seconds * rate / frame.hop), 8)
-    spans = _segments(frames, segment_frames, overlap=max(segment_frames // 8, 4))
+    segments = windows.spans(frames, segment_frames, min_overlap=max(segment_frames // 8, 4))
     steps = settings.steps or backend.defaults.steps
     ceiling = max(float(content_log.max()), *(float(log.max()) for log in style_logs)) + math.log(10.0)  # +20 dB
-    total = steps * len(spans)
+    total = steps * len(segments)
     parts, done, terms, readings = [], 0, {}, []
-    for index, (start, end) in enumerate(spans):
+    for index, (start, end) in enumerate(segments):
         target = content_log[:, start:end].contiguous().to(runtime.device)
-        objective = _Objective(backend, settings, target, style_logs, runtime.autocast)
+        objective = audio_objective(backend, settings, target, style_logs, runtime.autocast)
         if settings.init == "noise":
             x = torch.rand(target.shape, generator=generator).to(runtime.device) * target.max()
         else:
             x = target.clone()
         x.requires_grad_(True)
-        optimizer = make_optimizer(settings.optimizer, x, settings.learning_rate)
+        descent = Descent(settings.optimizer, x, settings.learning_rate)
         controller = None
         if settings.style_strength is not None:
             controller = _controller(settings, frame, target, content_phase[:, start:end], judge, runtime.device)
-            objective.steer(controller)
+            steer(objective, controller)
         for step in range(steps):
-            terms = optimizer_step(optimizer, objective, x)
+            terms = descent.step(objective)
             if controller:  # keep the spectrogram the controller reads finite (see _keep_in_range)
                 _keep_in_range(x, ceiling)
             done += 1
@@ -297,16 +244,17 @@ def iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Aud
                     with torch.no_grad():
                         x.copy_(controller.best_result(x))
                 if decision != "continue":  # L-BFGS's curvature pairs belong to the old objective
-                    optimizer = make_optimizer(settings.optimizer, x, settings.learning_rate)
+                    follow(objective, controller)
+                    descent.restart()
             show = step == steps - 1 or (settings.preview_every and done % settings.preview_every == 0)
             preview = Spectrogram.of(x, frame) if show else None
-            yield AudioProgress(done, total, index, len(spans), terms, preview)
+            yield AudioProgress(done, total, index, len(segments), terms, preview)
         if controller:
             x = controller.best_result(x.detach())
             readings += controller.readings
-        parts.append((start, x.detach().clamp_min(0).cpu()))
+        parts.append(x.detach().clamp_min(0).cpu())
 
-    result_log = _crossfade(parts, frames)
+    result_log = windows.blend(parts, segments, frames)
     phase_started = time.perf_counter()
     samples = griffin_lim(torch.expm1(result_log), frame, len(loaded.samples),
                           iterations=settings.griffin_lim_iterations, initial_phase=content_phase,

@@ -102,6 +102,19 @@ class SpectralEnvelope:
         return 0.5 * torch.log(self.band_power(log1p_mag) + floor)
 
 
+class EnvelopeLoss:
+    """Squared distance between a spectrogram's long-term spectrum and the styles' mean one (a style term)."""
+
+    def __init__(self, frame: SpectralFrame, styles: list[torch.Tensor]) -> None:
+        self.envelope = SpectralEnvelope(frame)
+        # Bands 70 dB below the styles' loudest count as silent.
+        self.floor = 1e-7 * max(float(self.envelope.band_power(s).max()) for s in styles)
+        self.target = torch.stack([self.envelope(s, self.floor) for s in styles]).mean(0)
+
+    def __call__(self, log1p_mag: torch.Tensor) -> torch.Tensor:
+        return (self.envelope(log1p_mag, self.floor) - self.target).pow(2).mean()
+
+
 def envelope_db(samples: np.ndarray, rate: int, window_s: float = 0.010) -> np.ndarray:
     """RMS level in ``window_s`` windows (half overlapping), in dB relative to the loudest window."""
     hop = max(1, int(window_s * rate / 2))

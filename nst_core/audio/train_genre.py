@@ -143,7 +143,7 @@ def train_genre(config: GenreTrainConfig, *,
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(index)
+            total += float(loss.detach()) * len(index)
         accuracy = _accuracy(net, val_x.to(runtime.device), val_y.to(runtime.device), config.batch_size)
         if accuracy > best:
             best = accuracy

@@ -19,7 +19,8 @@ from torchvision.models import resnet50
 
 from .. import hub
 from ..health import CHECK_PHOTO, HealthResult
-from ..runtime import freeze
+from ..layers import NamedStages
+from ..runtime import freeze, seeded
 
 Pooling = Literal["max", "avg"]
 
@@ -57,30 +58,17 @@ class FeatureNet(nn.Module):
     ``stages`` lists the same modules in execution order under their public layer names.
     """
 
-    def __init__(self, normalize: nn.Module, body: nn.Module, stages: list[tuple[str, nn.Module]]) -> None:
+    def __init__(self, normalize: nn.Module, body: nn.Module, stages: list[tuple[str, nn.Module]],
+                 name: str = "this network") -> None:
         super().__init__()
         self.normalize = normalize
         self.body = body
-        self.layer_names = [name for name, _ in stages]
-        self._stages = [stage for _, stage in stages]
-        self._position = {name: i for i, name in enumerate(self.layer_names)}
-        # An in-place ReLU would overwrite a requested pre-activation; such outputs are copied first.
-        following = [stage for _, stage in stages[1:]] + [None]
-        self._overwritten_next = [isinstance(nxt, nn.ReLU) and nxt.inplace for nxt in following]
+        self.stages = NamedStages(stages)
+        self.layer_names = list(self.stages.layer_names)
+        self.name = name
 
     def forward(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
-        wanted = set(layers)
-        unknown = wanted - self._position.keys()
-        if unknown:
-            raise ValueError(f"unknown layers {sorted(unknown)}; this network has {self.layer_names}")
-        deepest = max(self._position[name] for name in wanted)
-        features: dict[str, torch.Tensor] = {}
-        x = self.normalize(image)
-        for position, (name, stage) in enumerate(zip(self.layer_names[: deepest + 1], self._stages)):
-            x = stage(x)
-            if name in wanted:
-                features[name] = x.clone() if self._overwritten_next[position] else x
-        return features
+        return self.stages(self.normalize(image), self.stages.check(layers, self.name))
 
 
 def build_vgg(plan: tuple, normalize: nn.Module, pooling: Pooling) -> FeatureNet:
@@ -182,8 +170,8 @@ def load_backbone(name: str, pooling: Pooling = "max") -> FeatureNet:
 
 def random_backbone(name: str, pooling: Pooling = "max", seed: int = 0) -> FeatureNet:
     """The same architecture with seeded random weights: for tests and speed benchmarks only."""
-    torch.manual_seed(seed)
-    return freeze(backbone_spec(name).build(pooling))
+    with seeded(seed):
+        return freeze(backbone_spec(name).build(pooling))
 
 
 # --------------------------------------------------------------------------- weights and their health checks

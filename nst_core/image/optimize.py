@@ -1,7 +1,7 @@
 """Optimization-based style transfer (Gatys et al. 2016), coarse to fine.
 
-``iter_stylize`` is a generator: it yields :class:`ImageProgress` events while it works and a
-:class:`StyleResult` last. Stopping the iteration (``close()``, or simply not asking for more)
+``iter_stylize_image`` is a generator: it yields :class:`ImageProgress` events while it works and a
+:class:`ImageResult` last. Stopping the iteration (``close()``, or simply not asking for more)
 cancels the job. ``stylize_image`` runs it to the end and reports through an optional callback.
 """
 
@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -19,9 +19,9 @@ import torch
 from PIL import Image
 
 from ..errors import InvalidInput
-from ..losses import ContentLoss, StyleLoss, total_variation
-from ..optim import make_optimizer, optimizer_step, run_to_result
-from ..runtime import Precision, Runtime, pick_runtime, seed_everything
+from ..losses import LayerLosses, Objective, Term, range_penalty, total_variation
+from ..optim import Descent, run_to_result
+from ..runtime import Precision, Runtime, pick_runtime
 from .backbones import BACKBONES, FeatureNet, Pooling, backbone_spec, layer_names, load_backbone
 from .color import COLOR_MODES, ColorMode, keep_content_colors, match_shadows, recolor_style, to_greyscale
 from .io import ImageSource, fit_long_side, load_image, resize_tensor, to_pil, to_tensor
@@ -138,7 +138,7 @@ class ImageProgress:
 
 
 @dataclass
-class StyleResult:
+class ImageResult:
     image: Image.Image
     settings: dict
     losses: dict[str, float]
@@ -147,43 +147,29 @@ class StyleResult:
     notices: list[str] = field(default_factory=list)
 
 
-class _Objective:
-    """Weighted content + style + TV loss of an image against fixed targets at one scale."""
+def image_objective(net: FeatureNet, runtime: Runtime, settings: ImageSettings, content: torch.Tensor,
+                    styles: list[torch.Tensor]) -> Objective:
+    """Weighted content + style + TV + range loss of an image against fixed targets at one scale."""
+    spec = backbone_spec(settings.backbone)
+    content_layers = settings.content_layers or spec.content_layers
+    style_layers = settings.style_layers or spec.style_layers
 
-    def __init__(self, net: FeatureNet, runtime: Runtime, settings: ImageSettings,
-                 content: torch.Tensor, styles: list[torch.Tensor]) -> None:
-        spec = backbone_spec(settings.backbone)
-        self.net, self.runtime, self.settings = net, runtime, settings
-        content_layers = settings.content_layers or spec.content_layers
-        style_layers = settings.style_layers or spec.style_layers
-        layer_weights = settings.style_layer_weights or spec.style_layer_weights
-        self.style_layer_weight = dict(zip(style_layers, (w / sum(layer_weights) for w in layer_weights)))
-        blend = list(settings.style_blend or [1.0] * len(styles))
-        with torch.no_grad():
-            content_features = self.features(content, content_layers)
-            style_features = [self.features(style, style_layers) for style in styles]
-        self.content_losses = {layer: ContentLoss(content_features[layer]) for layer in content_layers}
-        self.style_losses = {
-            layer: StyleLoss.blended([features[layer] for features in style_features], blend)
-            for layer in style_layers
-        }
-        self.layers = set(content_layers) | set(style_layers)
+    def features(image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
+        with runtime.autocast():
+            return net(runtime.prepare_input(image), layers)
 
-    def features(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-        with self.runtime.autocast():
-            return self.net(self.runtime.prepare_input(image), layers)
-
-    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        features = self.features(image, self.layers)
-        content = sum(loss(features[layer]) for layer, loss in self.content_losses.items())
-        style = sum(self.style_layer_weight[layer] * loss(features[layer]) for layer, loss in self.style_losses.items())
-        tv = total_variation(image)
-        s = self.settings
-        outside = (image.clamp_max(0).square() + (image - 1).clamp_min(0).square()).mean() if s.range_weight else 0.0
-        total = s.content_weight * content + s.style_weight * style + s.tv_weight * tv + s.range_weight * outside
-        terms = {name: float(value.detach() if torch.is_tensor(value) else value) for name, value in
-                 (("content", content), ("style", style), ("tv", tv), ("range", outside), ("total", total))}
-        return total, terms
+    with torch.no_grad():
+        content_features = features(content, content_layers)
+        style_features = [features(style, style_layers) for style in styles]
+    s = settings
+    return Objective(features, [
+        Term.on_features("content", s.content_weight, LayerLosses.content(content_features, content_layers)),
+        Term.on_features("style", s.style_weight, LayerLosses.style(
+            style_features, style_layers, blend=s.style_blend,
+            layer_weights=s.style_layer_weights or spec.style_layer_weights)),
+        Term.on_input("tv", s.tv_weight, total_variation),
+        Term.on_input("range", s.range_weight, range_penalty),
+    ])
 
 
 def _initial_image(settings: ImageSettings, content: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -192,9 +178,9 @@ def _initial_image(settings: ImageSettings, content: torch.Tensor, generator: to
     return content.clone()
 
 
-def iter_stylize(content: ImageSource, styles: Sequence[ImageSource], settings: ImageSettings | None = None,
-                 *, network: FeatureNet | None = None) -> Iterator[ImageProgress | StyleResult]:
-    """Stylize ``content`` with ``styles``; yields progress events, then the :class:`StyleResult`.
+def iter_stylize_image(content: ImageSource, styles: Sequence[ImageSource], settings: ImageSettings | None = None,
+                 *, network: FeatureNet | None = None) -> Iterator[ImageProgress | ImageResult]:
+    """Stylize ``content`` with ``styles``; yields progress events, then the :class:`ImageResult`.
 
     ``network`` overrides the pretrained backbone (used with random weights by tests and benchmarks).
     """
@@ -217,7 +203,7 @@ def iter_stylize(content: ImageSource, styles: Sequence[ImageSource], settings: 
                        "Choose Colour: luminance to keep it grey.")
     runtime = pick_runtime(settings.device, settings.precision)
     net = runtime.prepare_model(network or load_backbone(settings.backbone, settings.pooling))
-    generator = seed_everything(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
 
     sizes = settings.scales()
     total = sum(settings.steps_at(i, len(sizes)) for i in range(len(sizes)))
@@ -229,13 +215,14 @@ def iter_stylize(content: ImageSource, styles: Sequence[ImageSource], settings: 
                           content_t, settings.color)
             for s in loaded_styles
         ]
-        objective = _Objective(net, runtime, settings, content_t, style_ts)
+        objective = image_objective(net, runtime, settings, content_t, style_ts)
         start = _initial_image(settings, content_t, generator) if image is None else image.detach()
         image = resize_tensor(start, tuple(content_t.shape[-2:])).clamp(0, 1).requires_grad_(True)
-        optimizer = make_optimizer(settings.optimizer, image, settings.learning_rate)
+        descent = Descent(settings.optimizer, image, settings.learning_rate,
+                          clamp=(0.0, 1.0) if settings.optimizer == "adam" else None)
         steps = settings.steps_at(index, len(sizes))
         for step in range(steps):
-            terms = _step(optimizer, objective, image, clamp=settings.optimizer == "adam")
+            terms = descent.step(objective)
             done += 1
             last = step == steps - 1
             show = last or (settings.preview_every and done % settings.preview_every == 0)
@@ -247,15 +234,7 @@ def iter_stylize(content: ImageSource, styles: Sequence[ImageSource], settings: 
 
     result = _finish(image, content_t, style_ts, settings, greyscale)
     record = {**dataclasses.asdict(settings), "num_styles": len(styles), "runtime": runtime.label}
-    yield StyleResult(result, record, terms, time.perf_counter() - started, runtime.label, notices)
-
-
-def _step(optimizer: torch.optim.Optimizer, objective: _Objective, image: torch.Tensor, clamp: bool) -> dict:
-    terms = optimizer_step(optimizer, objective, image)
-    if clamp:  # Adam only: L-BFGS's curvature model breaks if the iterate is moved behind its back
-        with torch.no_grad():
-            image.clamp_(0, 1)
-    return terms
+    yield ImageResult(result, record, terms, time.perf_counter() - started, runtime.label, notices)
 
 
 def _finish(image: torch.Tensor, content: torch.Tensor, styles: list[torch.Tensor], settings: ImageSettings,
@@ -272,6 +251,6 @@ def _finish(image: torch.Tensor, content: torch.Tensor, styles: list[torch.Tenso
 
 def stylize_image(content: ImageSource, styles: Sequence[ImageSource], settings: ImageSettings | None = None,
                   *, on_progress: Callable[[ImageProgress], None] | None = None,
-                  network: FeatureNet | None = None) -> StyleResult:
-    """Run :func:`iter_stylize` to the end; ``on_progress`` sees every event (raise in it to cancel)."""
-    return run_to_result(iter_stylize(content, styles, settings, network=network), StyleResult, on_progress)
+                  network: FeatureNet | None = None) -> ImageResult:
+    """Run :func:`iter_stylize_image` to the end; ``on_progress`` sees every event (raise in it to cancel)."""
+    return run_to_result(iter_stylize_image(content, styles, settings, network=network), ImageResult, on_progress)

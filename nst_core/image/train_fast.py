@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from ..errors import InvalidInput
-from ..losses import gram_matrix, relative_mse, total_variation
+from ..losses import LayerLosses, Objective, Term, total_variation
 from ..runtime import pick_runtime, seed_everything
 from .backbones import FeatureNet, backbone_spec, load_backbone
 from .fast import FAST_ARCHITECTURE, FastStyle, TransformerNet, load_fast_model, save_fast_model, stylize_fast
@@ -91,26 +91,21 @@ class PerceptualLoss:
     """Content + Gram style + TV loss of a batch of outputs, through a fixed feature network."""
 
     def __init__(self, net: FeatureNet, style: torch.Tensor, config: TrainConfig) -> None:
-        spec = backbone_spec(config.backbone)
         self.net, self.config = net, config
-        self.style_layers = config.style_layers or spec.style_layers
+        style_layers = config.style_layers or backbone_spec(config.backbone).style_layers
         with torch.no_grad():
-            features = net(style, self.style_layers)
-        self.style_grams = {layer: gram_matrix(features[layer]) for layer in self.style_layers}
+            self.style = LayerLosses.style([net(style, style_layers)], style_layers)
 
     def __call__(self, output: torch.Tensor, content: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.config
-        layers = set(c.content_layers) | set(self.style_layers)
-        out_features = self.net(output, layers)
         with torch.no_grad():
             content_features = self.net(content, c.content_layers)
-        content_loss = sum(relative_mse(out_features[layer], content_features[layer]) for layer in c.content_layers)
-        style_loss = sum(relative_mse(gram_matrix(out_features[layer]), self.style_grams[layer])
-                         for layer in self.style_layers) / len(self.style_layers)
-        tv = total_variation(output)
-        total = c.content_weight * content_loss + c.style_weight * style_loss + c.tv_weight * tv
-        terms = {"content": content_loss, "style": style_loss, "tv": tv, "total": total}
-        return total, {name: float(value.detach()) for name, value in terms.items()}
+        objective = Objective(self.net, [
+            Term.on_features("content", c.content_weight, LayerLosses.content(content_features, c.content_layers)),
+            Term.on_features("style", c.style_weight, self.style),
+            Term.on_input("tv", c.tv_weight, total_variation),
+        ])
+        return objective(output)
 
 
 def _latest_checkpoint(out: Path) -> Path | None:

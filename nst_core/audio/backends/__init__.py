@@ -1,36 +1,111 @@
-"""The audio backends, by name: each builds a feature network over log1p|STFT|."""
+"""The audio backends as specs: one per backend, with its typed options, defaults and how it is built.
+
+A spec is all the app, the client API and a command line need to offer a backend: its name and title, a
+description, its options dataclass (whose fields declare their widgets and flags, see :mod:`nst_core.options`),
+its default weights and steps, and the weights it needs. :func:`load_backend` builds one from its options.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
 from ...errors import InvalidInput
+from ...options import check_options, option
 from .base import AudioBackend, BackendDefaults
 from .cnn14 import CNN14, load_cnn14
 from .genre_cnn import GenreCNN, load_genre_cnn
 from .shallow import DEFAULT_FILTERS, ShallowNet
 from .vggish import VGGish, load_vggish
 
-BACKEND_NAMES = ("shallow", "vggish", "cnn14", "genre")
-BACKEND_CLASSES: dict[str, type[AudioBackend]] = {"shallow": ShallowNet, "vggish": VGGish, "cnn14": CNN14,
-                                                  "genre": GenreCNN}
-# Registry keys of the weights each pretrained backend needs (for the app's availability report).
-BACKEND_WEIGHTS = {"vggish": "vggish", "cnn14": "cnn14-16k"}
+
+@dataclass(frozen=True)
+class ShallowOptions:
+    filters: tuple[int, ...] = option(DEFAULT_FILTERS, "Filters per layer", "integers",
+                                      "e.g. 4096 (Ulyanov) or 1024, 1024", minimum=1, maximum=8192, max_count=4)
+    kernel: int = option(11, "Kernel width (frames)", "integer", minimum=1, maximum=31, step=2)
 
 
-def load_backend(name: str, *, filters: tuple[int, ...] = DEFAULT_FILTERS, kernel: int = 11, seed: int = 0,
-                 cnn14_variant: str = "16k", genre_model: str | None = None) -> AudioBackend:
+@dataclass(frozen=True)
+class VGGishOptions:
+    """VGGish has one checkpoint and no options of its own."""
+
+
+@dataclass(frozen=True)
+class CNN14Options:
+    variant: Literal["16k", "32k"] = option("16k", "Model", "choice", "the 16 kHz or the 32 kHz AudioSet checkpoint",
+                                            choices=("16k", "32k"))
+
+
+@dataclass(frozen=True)
+class GenreOptions:
+    # A Hub repo id with the ``hf://`` prefix, or a local .safetensors path (the app only passes its uploads).
+    model: str | None = option(None, "Trained model", "model", "both empty: random weights")
+
+
+BackendOptions = ShallowOptions | VGGishOptions | CNN14Options | GenreOptions
+
+
+@dataclass(frozen=True)
+class AudioBackendSpec:
+    name: str
+    title: str
+    description: str
+    options: type
+    build: Callable[[BackendOptions, int], AudioBackend]  # (options, seed)
+    defaults: BackendDefaults
+    weights: dict[str, str]  # label -> weights key, for the availability report
+
+
+AUDIO_BACKENDS: dict[str, AudioBackendSpec] = {spec.name: spec for spec in (
+    AudioBackendSpec(
+        "shallow", "Shallow net",
+        "Random 1-D convolutions over time (Ulyanov & Lebedev). No download; the best all-rounder for timbre and "
+        "texture, and the fastest.",
+        ShallowOptions, lambda o, seed: ShallowNet(filters=tuple(o.filters), kernel=o.kernel, seed=seed),
+        ShallowNet.defaults, {}),
+    AudioBackendSpec(
+        "vggish", "VGGish",
+        "Pretrained AudioSet VGGish on log-mel. Its pooled layers summarize sound events (coarse texture); a direct "
+        "spectrogram content term is there to keep the notes.",
+        VGGishOptions, lambda o, seed: load_vggish(), VGGish.defaults, {"VGGish": "vggish"}),
+    AudioBackendSpec(
+        "cnn14", "CNN14 (PANNs)",
+        "Pretrained AudioSet CNN14 on log-mel: more semantic style statistics, slower; a direct spectrogram content "
+        "term is there to keep the notes.",
+        CNN14Options, lambda o, seed: load_cnn14(o.variant), CNN14.defaults,
+        {"CNN14 16 kHz": "cnn14-16k", "CNN14 32 kHz": "cnn14-32k"}),
+    AudioBackendSpec(
+        "genre", "Genre CNN",
+        "A small music-genre classifier on power mel spectrograms (train it with `python -m "
+        "nst_core.audio.train_genre`); without trained weights it is a random 2-D net.",
+        GenreOptions, lambda o, seed: load_genre_cnn(o.model, seed=seed), GenreCNN.defaults, {}),
+)}
+
+
+def backend_spec(name: str) -> AudioBackendSpec:
+    spec = AUDIO_BACKENDS.get(name)
+    if spec is None:
+        raise InvalidInput(f"Unknown audio backend {name!r}; choose one of {', '.join(AUDIO_BACKENDS)}.")
+    return spec
+
+
+def checked_options(name: str, options: BackendOptions | None) -> BackendOptions:
+    """``options`` (or the backend's defaults) after checking they are this backend's and in range."""
+    spec = backend_spec(name)
+    options = spec.options() if options is None else options
+    if type(options) is not spec.options:
+        raise InvalidInput(f"The {name} backend takes {spec.options.__name__}, not {type(options).__name__}.")
+    check_options(options)
+    return options
+
+
+def load_backend(name: str, options: BackendOptions | None = None, *, seed: int = 0) -> AudioBackend:
     """Build backend ``name``; pretrained ones raise ``WeightsUnavailable`` when their weights cannot be had."""
-    if name == "shallow":
-        return ShallowNet(filters=filters, kernel=kernel, seed=seed)
-    if name == "vggish":
-        return load_vggish()
-    if name == "cnn14":
-        if cnn14_variant not in ("16k", "32k"):
-            raise InvalidInput(f"CNN14 comes as '16k' or '32k' (got {cnn14_variant!r}).")
-        return load_cnn14(cnn14_variant)
-    if name == "genre":
-        return load_genre_cnn(genre_model)
-    raise InvalidInput(f"Unknown audio backend {name!r}; choose one of {', '.join(BACKEND_NAMES)}.")
+    return backend_spec(name).build(checked_options(name, options), seed)
 
 
-__all__ = ["BACKEND_CLASSES", "BACKEND_NAMES", "BACKEND_WEIGHTS", "CNN14", "AudioBackend", "BackendDefaults",
-           "GenreCNN", "ShallowNet", "VGGish", "load_backend"]
+__all__ = ["AUDIO_BACKENDS", "CNN14", "AudioBackend", "AudioBackendSpec", "BackendDefaults", "BackendOptions",
+           "CNN14Options", "GenreCNN", "GenreOptions", "ShallowNet", "ShallowOptions", "VGGish", "VGGishOptions",
+           "backend_spec", "checked_options", "load_backend"]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from ...errors import InvalidInput
 from ..spectral import SpectralFrame
+
+MAX_PROBE_FRAMES = 4096
 
 
 @dataclass(frozen=True)
@@ -48,61 +52,42 @@ class AudioBackend(nn.Module):
         The layers' need is measured, not declared: valid convolutions and poolings shrink the time axis,
         and only a pass shows where a layer's output would become empty.
         """
-        frames = required_frames(self)
+        frames = self.required_frames
         return max(self.floor_seconds, math.ceil((frames - 1) * self.frame.hop) / self.frame.sample_rate)
 
     def forward(self, log_magnitude: torch.Tensor, layers: set[str]) -> dict[str, torch.Tensor]:
         unknown = set(layers) - set(self.layer_names)
         if unknown:
-            raise ValueError(f"{self.name} has no layers {sorted(unknown)}; it has {list(self.layer_names)}")
+            raise InvalidInput(f"The {self.name} backend has no layer {', '.join(sorted(unknown))}; it has "
+                               f"{', '.join(self.layer_names)}.")
         return self.features(log_magnitude, set(layers))
 
+    @functools.cached_property
+    def required_frames(self) -> int:
+        """The fewest STFT frames for which every layer gives a non-empty output (measured once per network).
 
-_REQUIRED_FRAMES: dict[tuple, int] = {}
-
-
-def required_frames(backend: AudioBackend, limit: int = 4096) -> int:
-    """The fewest STFT frames for which every layer of ``backend`` gives a non-empty output (bisection on zeros).
-
-    Remembered per backend class, front end and layer shapes; a pass on zeros costs milliseconds.
-    """
-    shapes = tuple((name, tuple(p.shape)) for name, p in backend.state_dict().items())
-    key = (type(backend).__name__, backend.frame, shapes)
-    if key not in _REQUIRED_FRAMES:
-        layers = set(backend.layer_names) - {"input"}
-        parameter = next(backend.parameters(), None)
+        Valid convolutions and poolings shrink the time axis, and only a pass shows where a layer's output
+        would become empty: passes on zeros, doubling from one frame, then bisection, so that they stay as
+        short as the answer (long ones are costly).
+        """
+        layers = set(self.layer_names) - {"input"}
+        parameter = next(self.parameters(), None)
         device = parameter.device if parameter is not None else torch.device("cpu")
 
         def works(frames: int) -> bool:
             try:
                 with torch.no_grad():
-                    out = backend.features(torch.zeros(1, backend.frame.bins, frames, device=device), layers)
+                    out = self.features(torch.zeros(1, self.frame.bins, frames, device=device), layers)
             except (RuntimeError, ValueError):  # "Output size is too small", batch norm of one value, ...
                 return False
             return all(t.numel() > 0 for t in out.values())
 
-        # Doubling from one frame, then bisection: passes stay as short as the answer (long ones are costly).
         low, high = 1, 1
         while not works(high):
-            if high >= limit:
-                raise ValueError(f"{backend.name} gives no output even for {limit} frames")
-            low, high = high + 1, min(2 * high, limit)
+            if high >= MAX_PROBE_FRAMES:
+                raise InvalidInput(f"The {self.name} backend gives no output even for {MAX_PROBE_FRAMES} frames.")
+            low, high = high + 1, min(2 * high, MAX_PROBE_FRAMES)
         while low < high:
             middle = (low + high) // 2
             low, high = (low, middle) if works(middle) else (middle + 1, high)
-        _REQUIRED_FRAMES[key] = low
-    return _REQUIRED_FRAMES[key]
-
-
-def run_named(stages: list[tuple[str, nn.Module]], x: torch.Tensor, wanted: set[str]) -> dict[str, torch.Tensor]:
-    """Run ``stages`` in order, keeping the outputs named in ``wanted``; stop after the last one needed."""
-    out: dict[str, torch.Tensor] = {}
-    if "input" in wanted:
-        out["input"] = x
-    for name, stage in stages:
-        if len(out) == len(wanted):
-            break
-        x = stage(x)
-        if name in wanted:
-            out[name] = x
-    return out
+        return low

@@ -15,6 +15,7 @@ from torch import nn
 
 from ... import hub
 from ...health import HealthResult
+from ...layers import NamedStages
 from ..spectral import SpectralFrame, log_magnitude, mel_filterbank
 from .base import AudioBackend, BackendDefaults
 
@@ -52,9 +53,15 @@ class CNN14(AudioBackend):
         self.register_buffer("melW", mel_filterbank(self.frame.sample_rate, self.frame.n_fft, 64, 50.0, fmax,
                                                     "slaney").T.contiguous())
         self.bn0 = nn.BatchNorm2d(64)
+        stages: list[tuple[str | None, nn.Module]] = []
         for index, (cin, cout) in enumerate(zip((1, *CHANNELS[:-1]), CHANNELS), start=1):
-            setattr(self, f"conv_block{index}", ConvBlock(cin, cout))
-        self.layer_names = ("input", "logmel", *(f"block{i}" for i in range(1, 7)))
+            block = ConvBlock(cin, cout)
+            setattr(self, f"conv_block{index}", block)
+            stages.append((f"block{index}", block))
+            if index < len(CHANNELS):
+                stages.append((None, nn.AvgPool2d(2)))
+        self.stages = NamedStages(stages)
+        self.layer_names = ("input", "logmel", *self.stages.layer_names)
 
     def log_mel(self, log_magnitude: torch.Tensor) -> torch.Tensor:
         power = torch.expm1(log_magnitude).clamp_min(0).pow(2)
@@ -68,13 +75,7 @@ class CNN14(AudioBackend):
             out["logmel"] = log_mel
         # bn0 normalizes each mel bin: mel bins become channels for it, then back to (batch, 1, frames, 64).
         x = self.bn0(log_mel.transpose(1, 2).unsqueeze(-1)).squeeze(-1).transpose(1, 2).unsqueeze(1)
-        deepest = max((int(name[5:]) for name in layers if name.startswith("block")), default=0)
-        for index in range(1, deepest + 1):
-            x = getattr(self, f"conv_block{index}")(x)
-            if f"block{index}" in layers:
-                out[f"block{index}"] = x
-            if index < 6:
-                x = F.avg_pool2d(x, 2)
+        out.update(self.stages(x, layers))
         return out
 
 

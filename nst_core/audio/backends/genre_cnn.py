@@ -18,6 +18,8 @@ from torch import nn
 
 from ... import hub
 from ...errors import InvalidInput, WeightsMismatch
+from ...layers import NamedStages
+from ...runtime import seeded
 from ..spectral import SpectralFrame, mel_filterbank
 from .base import AudioBackend, BackendDefaults
 
@@ -36,9 +38,8 @@ class GenreCNN(AudioBackend):
         content_weight=1.0, style_weight=10.0, spectral_content_weight=0.0, steps=100,
     )
 
-    def __init__(self, num_classes: int = len(GENRES), seed: int = 0) -> None:
+    def __init__(self, num_classes: int = len(GENRES)) -> None:
         super().__init__()
-        torch.manual_seed(seed)
         self.frame = SpectralFrame(22050, 1024, 256)
         self.register_buffer("mel", mel_filterbank(22050, 1024, N_MELS, 0.0, 11025.0, "slaney"))
         self.bn_in = nn.BatchNorm2d(1)
@@ -46,53 +47,40 @@ class GenreCNN(AudioBackend):
         self.bn_out = nn.BatchNorm2d(32)
         self.dense = nn.Linear(32, 64)
         self.head = nn.Linear(64, num_classes)
-        self.layer_names = ("input", "bn", *(f"{kind}{i}" for i in range(1, 9) for kind in ("conv", "pool")))
+        stages: list[tuple[str | None, nn.Module]] = [("bn", self.bn_in)]
+        for index, conv in enumerate(self.convs, start=1):
+            stages += [(f"conv{index}", nn.Sequential(conv, nn.ReLU())),
+                       (f"pool{index}", nn.MaxPool2d(2, stride=2 if index <= 6 else 1))]
+        self.stages = NamedStages(stages)
+        self.layer_names = ("input", *self.stages.layer_names)
         self.weights_note = "random weights (no trained model given)"
 
     def mel_power(self, log_magnitude: torch.Tensor) -> torch.Tensor:
         power = torch.expm1(log_magnitude).clamp_min(0).pow(2)
         return torch.einsum("mf,bft->bmt", self.mel, power).unsqueeze(1)  # (batch, 1, mels, frames)
 
-    def _trunk(self, x: torch.Tensor, wanted: set[str] | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        out: dict[str, torch.Tensor] = {}
-        x = self.bn_in(x)
-        if wanted is not None and "bn" in wanted:
-            out["bn"] = x
-        for index, conv in enumerate(self.convs, start=1):
-            x = F.relu(conv(x))
-            if wanted is not None and f"conv{index}" in wanted:
-                out[f"conv{index}"] = x
-            x = F.max_pool2d(x, 2, stride=2 if index <= 6 else 1)
-            if wanted is not None and f"pool{index}" in wanted:
-                out[f"pool{index}"] = x
-            if wanted is not None and len(out) == len(wanted - {"input"}):
-                break
-        return x, out
-
     def features(self, log_magnitude: torch.Tensor, layers: set[str]) -> dict[str, torch.Tensor]:
         x = self.mel_power(log_magnitude)
-        _, out = self._trunk(x, layers)
-        if "input" in layers:
-            out["input"] = x
-        return out
+        out = self.stages(x, layers)
+        return {"input": x, **out} if "input" in layers else out
 
     def classify(self, mel_power: torch.Tensor) -> torch.Tensor:
         """Class logits for (batch, 1, mels, frames) power mel spectrograms."""
-        x, _ = self._trunk(mel_power, None)
-        x = F.adaptive_avg_pool2d(self.bn_out(x), 1).flatten(1)
+        x = F.adaptive_avg_pool2d(self.bn_out(self.stages.run_all(mel_power)), 1).flatten(1)
         return self.head(F.dropout(F.relu(self.dense(x)), 0.3, self.training))
 
 
 HUB_PREFIX = "hf://"
 
 
-def load_genre_cnn(source: str | Path | None = None) -> GenreCNN:
+def load_genre_cnn(source: str | Path | None = None, *, seed: int = 0) -> GenreCNN:
     """Trained weights from a Hub repo id (``hf://user/name``, or plain ``user/name``) or a local ``.safetensors``
     file (a ``Path``, or a string ending in ``.safetensors`` without the ``hf://`` prefix); seeded random
     weights when ``source`` is None. A ``config.json`` beside the weights names the classes. Messages name the
     file, never its folder. The app passes repo ids with the prefix, so no typed text is ever read as a path."""
     if source is None or not str(source).strip():
-        return GenreCNN().eval().requires_grad_(False)
+        with seeded(seed):
+            return GenreCNN().eval().requires_grad_(False)
     text = str(source).strip()
     local = isinstance(source, Path) or (text.endswith(".safetensors") and not text.startswith(HUB_PREFIX))
     if local:

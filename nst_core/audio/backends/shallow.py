@@ -12,8 +12,9 @@ import math
 import torch
 from torch import nn
 
+from ...layers import NamedStages
 from ..spectral import SpectralFrame
-from .base import AudioBackend, BackendDefaults, run_named
+from .base import AudioBackend, BackendDefaults
 
 # With the adaptive style strength, 1024 filters met every pair's targets as 2048 did, in half the time per
 # step (bench/audio.py --pairs); 2048 reached a closer MFCC match to the style at fixed weights.
@@ -46,7 +47,8 @@ class ShallowNet(AudioBackend):
             convs.append(conv)
             channels = count
         self.convs = nn.ModuleList(convs)
-        self.layer_names = ("input", *(f"relu{i + 1}" for i in range(len(filters))))
+        self.stages = NamedStages([(f"relu{i + 1}", nn.Sequential(conv, nn.ReLU())) for i, conv in enumerate(convs)])
+        self.layer_names = ("input", *self.stages.layer_names)
         # Content on the first layer, style on all of them (as the seed project did with two layers).
         self.defaults = dataclasses.replace(ShallowNet.defaults,
                                             style_layers=tuple(f"relu{i + 1}" for i in range(len(filters))))
@@ -54,5 +56,5 @@ class ShallowNet(AudioBackend):
             parameter.requires_grad_(False)
 
     def features(self, log_magnitude: torch.Tensor, layers: set[str]) -> dict[str, torch.Tensor]:
-        stages = [(f"relu{i + 1}", nn.Sequential(conv, nn.ReLU())) for i, conv in enumerate(self.convs)]
-        return run_named(stages, log_magnitude, layers)
+        out = self.stages(log_magnitude, layers)
+        return {"input": log_magnitude, **out} if "input" in layers else out

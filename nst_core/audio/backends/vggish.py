@@ -13,8 +13,9 @@ from torch import nn
 
 from ... import hub
 from ...health import HealthResult
+from ...layers import NamedStages
 from ..spectral import SpectralFrame, log_magnitude, mel_filterbank
-from .base import AudioBackend, BackendDefaults, run_named
+from .base import AudioBackend, BackendDefaults
 
 # (name, module) in torchvggish's ``features`` order: conv indices 0, 3, 6, 8, 11, 13.
 _PLAN = (("conv1", 1, 64), ("pool1",), ("conv2", 64, 128), ("pool2",), ("conv3_1", 128, 256),
@@ -42,7 +43,7 @@ class VGGish(AudioBackend):
                 layers += [nn.Conv2d(item[1], item[2], 3, padding=1), nn.ReLU()]
                 names += [item[0], item[0].replace("conv", "relu")]
         self.features_ = nn.Sequential(*layers)
-        self._stages = list(zip(names, layers))
+        self.stages = NamedStages(list(zip(names, layers)))
         self.layer_names = ("input", "logmel", *names)
 
     def log_mel(self, log_magnitude: torch.Tensor) -> torch.Tensor:
@@ -55,7 +56,7 @@ class VGGish(AudioBackend):
         if "logmel" in layers:
             out["logmel"] = log_mel
         image = log_mel.transpose(1, 2).unsqueeze(1)  # (batch, 1, frames, 64): VGGish's example layout
-        out.update(run_named(self._stages, image, layers - {"input", "logmel"}))
+        out.update(self.stages(image, layers))
         return out
 
 
