@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import shutil
 import tempfile
 import threading
 import uuid
@@ -19,16 +18,16 @@ from pathlib import Path
 import gradio as gr
 
 from figures import LossHistory, loss_plot, spectrogram_pictures
+from forms import option_names, option_widgets, options_from
 from nst_core import NSTError, hub, weights
-from nst_core.audio.backends import BACKEND_CLASSES, BACKEND_WEIGHTS
-from nst_core.audio.backends.genre_cnn import HUB_PREFIX
+from nst_core.audio.backends import AUDIO_BACKENDS, AudioBackendSpec
 from nst_core.audio.io import save_wav
 from nst_core.audio.optimize import AudioProgress, AudioResult, AudioSettings, iter_stylize_audio
 from nst_core.image import fast
 from nst_core.image.backbones import BACKBONES
 from nst_core.image.color import COLOR_MODES
 from nst_core.image.io import save_png
-from nst_core.image.optimize import MAX_SIZE, ImageProgress, ImageSettings, ImageResult, iter_stylize_image
+from nst_core.image.optimize import MAX_SIZE, ImageProgress, ImageResult, ImageSettings, iter_stylize_image
 
 try:  # On Hugging Face ZeroGPU Spaces this borrows a GPU per call; elsewhere it does nothing.
     import spaces
@@ -291,25 +290,12 @@ def fast_tab() -> None:
         )
 
 
-AUDIO_BACKENDS = {
-    "shallow": ("Shallow net", "Random 1-D convolutions over time (Ulyanov & Lebedev). No download; the best "
-                "all-rounder for timbre and texture, and the fastest."),
-    "vggish": ("VGGish", "Pretrained AudioSet VGGish on log-mel. Its pooled layers summarize sound events "
-               "(coarse texture); a direct spectrogram content term is there to keep the notes."),
-    "cnn14": ("CNN14 (PANNs)", "Pretrained AudioSet CNN14 on log-mel: more semantic style statistics, slower; "
-              "a direct spectrogram content term is there to keep the notes."),
-    "genre": ("Genre CNN", "A small music-genre classifier on power mel spectrograms (train it with "
-              "`python -m nst_core.audio.train_genre`); without trained weights it is a random 2-D net."),
-}
 START_MODES = ["content", "noise", "content, style loss only"]
-
-
-# The names every audio endpoint's parameters have in the client API, in the order of its inputs.
+# The names every audio endpoint's parameters have in the client API, in the order of its inputs; each backend's
+# own options follow, named after the fields of its options dataclass (see forms.option_names).
 AUDIO_COMMON = ("content", "style", "extra_styles", "griffin_lim_iterations", "start_from", "seed", "precision",
                 "keep_silences", "style_strength", "adaptive_balance", "steps", "style_weight", "content_weight",
-                "envelope_weight")
-AUDIO_OPTIONS = {"shallow": ("filters", "kernel"), "vggish": ("spectral_content_weight",),
-                 "cnn14": ("spectral_content_weight", "cnn14_model"), "genre": ("genre_model_files", "genre_repo_id")}
+                "spectral_content_weight", "envelope_weight")
 
 
 def name_parameters(handler, names: tuple[str, ...]) -> None:
@@ -320,21 +306,19 @@ def name_parameters(handler, names: tuple[str, ...]) -> None:
                                                                               default=gr.Progress())])
 
 
-def audio_settings(backend: str, steps: float, content_weight: float, style_weight: float, start: str,
-                   griffin_lim: float, seed: float, precision: str, options: dict) -> AudioSettings:
+def audio_settings(spec: AudioBackendSpec, values: dict) -> AudioSettings:
+    """The run's settings from an audio endpoint's named values (common ones, then the backend's options)."""
     return AudioSettings(
-        backend=backend, steps=int(steps), content_weight=float(content_weight), style_weight=float(style_weight),
-        init="noise" if start == "noise" else "content", style_only=start == START_MODES[2],
-        griffin_lim_iterations=int(griffin_lim), seed=int(seed), precision=precision, **options,
+        backend=spec.name, steps=int(values["steps"]), content_weight=float(values["content_weight"]),
+        style_weight=float(values["style_weight"]),
+        spectral_content_weight=float(values["spectral_content_weight"]),
+        envelope_weight=float(values["envelope_weight"]), keep_silences=bool(values["keep_silences"]),
+        style_strength=float(values["style_strength"]) if values["adaptive_balance"] else None,
+        init="noise" if values["start_from"] == "noise" else "content",
+        style_only=values["start_from"] == START_MODES[2],
+        griffin_lim_iterations=int(values["griffin_lim_iterations"]), seed=int(values["seed"]),
+        precision=values["precision"], options=options_from(spec.options, values, OUTPUT_DIR),
     )
-
-
-def parse_filters(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in str(text).replace(";", ",").split(",") if part.strip())
-    except ValueError:
-        raise gr.Error(f"Filters must be whole numbers separated by commas, e.g. '2048' or '2048, 2048' "
-                       f"(got {text!r}).") from None
 
 
 def run_audio(backend: str, content: str | None, style: str | None, extra_styles: list[str] | None,
@@ -346,24 +330,21 @@ def run_audio(backend: str, content: str | None, style: str | None, extra_styles
     if not styles:
         raise gr.Error("Upload or record a style clip.")
     history = LossHistory(skip=("total",))
-    try:
-        for event in iter_stylize_audio(content, styles, settings):
-            if isinstance(event, AudioProgress):
-                progress((event.step, event.total), desc=f"Segment {event.segment + 1}/{event.num_segments}")
-                history.add(event.step, event.losses)
-                if event.preview is not None:
-                    terms = ", ".join(f"{k} {v:.4g}" for k, v in event.losses.items())
-                    yield (None, spectrogram_pictures({"result so far": event.preview}), None,
-                           f"Step {event.step}/{event.total}: {terms}", history.frame())
-                continue
-            path = save_wav(OUTPUT_DIR / f"audio-{backend}-{uuid.uuid4().hex[:8]}.wav", event.samples,
-                            event.sample_rate)
-            notes = "".join(f"\n\nNote: {n}" for n in event.notices)
-            status = (f"Done in {event.seconds:.1f} s ({event.phase_seconds:.1f} s of it phase reconstruction) on "
-                      f"{event.runtime}. Network: {event.backend_note}. {balance_report(event, settings)}{notes}")
-            yield str(path), spectrogram_pictures(event.spectrograms), event.scores.table(), status, history.frame()
-    except NSTError as exc:
-        raise gr.Error(str(exc)) from exc
+    for event in iter_stylize_audio(content, styles, settings):
+        if isinstance(event, AudioProgress):
+            progress((event.step, event.total), desc=f"Segment {event.segment + 1}/{event.num_segments}")
+            history.add(event.step, event.losses)
+            if event.preview is not None:
+                terms = ", ".join(f"{k} {v:.4g}" for k, v in event.losses.items())
+                yield (None, spectrogram_pictures({"result so far": event.preview}), None,
+                       f"Step {event.step}/{event.total}: {terms}", history.frame())
+            continue
+        path = save_wav(OUTPUT_DIR / f"audio-{backend}-{uuid.uuid4().hex[:8]}.wav", event.samples,
+                        event.sample_rate)
+        notes = "".join(f"\n\nNote: {n}" for n in event.notices)
+        status = (f"Done in {event.seconds:.1f} s ({event.phase_seconds:.1f} s of it phase reconstruction) on "
+                  f"{event.runtime}. Network: {event.backend_note}. {balance_report(event, settings)}{notes}")
+        yield str(path), spectrogram_pictures(event.spectrograms), event.scores.table(), status, history.frame()
 
 
 def balance_report(result: AudioResult, settings: AudioSettings) -> str:
@@ -377,82 +358,41 @@ def balance_report(result: AudioResult, settings: AudioSettings) -> str:
     return f"Style strength {settings.style_strength:g}: stopped at step {last.step} with {reading}."
 
 
-def genre_model_source(files: list[str] | None, repo_id: str) -> str | None:
-    """An uploaded model (copied beside its config, as the loader expects) or a Hub repo id; never a server path."""
-    uploads = [Path(f) for f in (files or [])]
-    weights_files = [f for f in uploads if f.suffix == ".safetensors"]
-    configs = [f for f in uploads if f.suffix == ".json"]
-    if uploads:
-        if len(weights_files) != 1 or len(configs) > 1 or len(uploads) != len(weights_files) + len(configs):
-            raise gr.Error("Upload one model.safetensors (and optionally its config.json).")
-        folder = Path(tempfile.mkdtemp(dir=OUTPUT_DIR))
-        shutil.copyfile(weights_files[0], folder / "model.safetensors")
-        if configs:
-            shutil.copyfile(configs[0], folder / "config.json")
-        return str(folder / "model.safetensors")
-    if repo_id and str(repo_id).strip():
-        try:
-            return HUB_PREFIX + hub.parse_repo_id(repo_id)  # the prefix keeps 'a/b.safetensors' a repo id
-        except NSTError as exc:
-            raise gr.Error(str(exc)) from exc
-    return None
-
-
-def audio_backend_tab(backend: str, shared: list) -> None:
-    title, blurb = AUDIO_BACKENDS[backend]
-    defaults = BACKEND_CLASSES[backend].defaults
-    with gr.Tab(title):
-        gr.Markdown(blurb)
+def audio_backend_tab(spec: AudioBackendSpec, shared: list) -> None:
+    """A sub-tab made from the backend's spec: its weights, then one widget per field of its options."""
+    defaults = spec.defaults
+    with gr.Tab(spec.title):
+        gr.Markdown(spec.description)
         with gr.Row():
             steps = gr.Slider(1, 500, value=defaults.steps, step=1, label="Steps")
             style_weight = gr.Number(defaults.style_weight, label="Style weight", minimum=0)
             content_weight = gr.Number(defaults.content_weight, label="Content weight", minimum=0)
+        with gr.Row():
+            spectral = gr.Number(defaults.spectral_content_weight, label="Direct spectrogram content weight",
+                                 minimum=0, info="keeps the notes that pooled layers lose")
             envelope_weight = gr.Number(defaults.envelope_weight, label="Envelope weight", minimum=0,
                                         info="match the style's long-term spectrum (0: keep the content's)")
-        options: list = []
-        if backend == "shallow":
-            with gr.Row():
-                filters = gr.Textbox(", ".join(map(str, AudioSettings.filters)), label="Filters per layer",
-                                     info="e.g. 4096 (Ulyanov) or 1024, 1024")
-                kernel = gr.Slider(1, 31, value=11, step=2, label="Kernel width (frames)")
-            options = [filters, kernel]
-        elif backend in ("vggish", "cnn14"):
-            spectral = gr.Number(defaults.spectral_content_weight, label="Direct spectrogram content weight", minimum=0,
-                                 info="keeps the notes that pooled layers lose")
-            options = [spectral]
-            if backend == "cnn14":
-                options.append(gr.Radio(["16k", "32k"], value="16k", label="Model"))
-        else:
-            with gr.Row():
-                options = [gr.File(label="Trained model: model.safetensors + config.json", file_count="multiple",
-                                   file_types=[".safetensors", ".json"], type="filepath"),
-                           gr.Textbox(label="or a Hub repo id", placeholder="user/genre-cnn",
-                                      info="both empty: random weights")]
-        run = gr.Button(f"Stylize with {title}", variant="primary")
+        with gr.Row():
+            options = option_widgets(spec.options)
+        run = gr.Button(f"Stylize with {spec.title}", variant="primary")
+    names = AUDIO_COMMON + option_names(spec.options)
 
     def handler(*values):
-        """Positional values in the order of ``AUDIO_COMMON`` + this backend's options, then the progress."""
+        """Positional values in the order of ``names``, then the progress."""
         *values, progress = values
-        v = dict(zip(AUDIO_COMMON + AUDIO_OPTIONS[backend], values))
-        options = {"envelope_weight": float(v["envelope_weight"]), "keep_silences": bool(v["keep_silences"]),
-                   "style_strength": float(v["style_strength"]) if v["adaptive_balance"] else None}
-        if backend == "shallow":
-            options |= {"filters": parse_filters(v["filters"]), "kernel": int(v["kernel"])}
-        elif backend in ("vggish", "cnn14"):
-            options["spectral_content_weight"] = float(v["spectral_content_weight"])
-            if backend == "cnn14":
-                options["cnn14_variant"] = v["cnn14_model"]
-        else:
-            options["genre_model"] = genre_model_source(v["genre_model_files"], v["genre_repo_id"])
-        settings = audio_settings(backend, v["steps"], v["content_weight"], v["style_weight"], v["start_from"],
-                                  v["griffin_lim_iterations"], v["seed"], v["precision"], options)
-        yield from run_audio(backend, v["content"], v["style"], v["extra_styles"], settings, progress)
+        named = dict(zip(names, values))
+        try:
+            settings = audio_settings(spec, named)
+            yield from run_audio(spec.name, named["content"], named["style"], named["extra_styles"], settings,
+                                 progress)
+        except NSTError as exc:
+            raise gr.Error(str(exc)) from exc
 
     *common, outputs = shared
-    handler.__name__ = f"stylize_audio_{backend}"
-    name_parameters(handler, AUDIO_COMMON + AUDIO_OPTIONS[backend])
-    run.click(gpu(handler), inputs=[*common, steps, style_weight, content_weight, envelope_weight, *options],
-              outputs=outputs, api_name=f"audio_{backend}", concurrency_limit=1, concurrency_id=HEAVY)
+    handler.__name__ = f"stylize_audio_{spec.name}"
+    name_parameters(handler, names)
+    run.click(gpu(handler), inputs=[*common, steps, style_weight, content_weight, spectral, envelope_weight, *options],
+              outputs=outputs, api_name=f"audio_{spec.name}", concurrency_limit=1, concurrency_id=HEAVY)
 
 
 def audio_tab() -> None:
@@ -462,7 +402,7 @@ def audio_tab() -> None:
             "The result's spectrogram is optimized through the chosen network, then turned back into sound "
             "by fast Griffin-Lim starting from the content's phase."
         )
-        models_panel({"VGGish": BACKEND_WEIGHTS["vggish"], "CNN14 16 kHz": "cnn14-16k", "CNN14 32 kHz": "cnn14-32k"})
+        models_panel({label: key for spec in AUDIO_BACKENDS.values() for label, key in spec.weights.items()})
         gr.Markdown("Shallow net: random weights by design, always available. Genre CNN: random weights "
                     "unless a trained model is given.")
         with gr.Row():
@@ -501,8 +441,8 @@ def audio_tab() -> None:
         shared = [content, style, extra, griffin, start, seed, precision, keep_silences, strength, adaptive,
                   [result_audio, pictures, scores, status, audio_losses]]
         with gr.Tabs():
-            for backend in AUDIO_BACKENDS:
-                audio_backend_tab(backend, shared)
+            for spec in AUDIO_BACKENDS.values():
+                audio_backend_tab(spec, shared)
         with gr.Row():
             result_audio.render()
             pictures.render()

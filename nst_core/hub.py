@@ -45,6 +45,7 @@ Check = Callable[[object], HealthResult]
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all; 0 when unknown)
 
 CONNECT_TIMEOUT_S = 3.0
+HUB_PREFIX = "hf://"  # marks a text as a Hub repo id: loaders never read such a text as a path
 FIX_HINT = (
     "Connect to the internet, or fill a Hugging Face cache on a connected machine with "
     "`python -m nst_core.weights download` (or `hf download REPO FILE --revision COMMIT`) and point "

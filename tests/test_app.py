@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
 from gradio_client import Client, handle_file
 
+from app import AUDIO_COMMON
 from conftest import EXAMPLES, ROOT
+from nst_core.audio.backends import AUDIO_BACKENDS
 from nst_core.image.io import read_png_settings
 
 
@@ -183,7 +186,7 @@ def test_remote_users_cannot_name_server_files(client, tmp_path):
 def _audio_args(content, style, **overrides):
     args = dict(content=content, style=style, extra_styles=[], griffin_lim_iterations=5, start_from="content", seed=0,
                 precision="auto", keep_silences=True, style_strength=0.5, adaptive_balance=True, steps=2,
-                style_weight=100.0, content_weight=1.0, envelope_weight=0.0)
+                style_weight=100.0, content_weight=1.0, spectral_content_weight=0.0, envelope_weight=0.0)
     args.update(overrides)
     return args
 
@@ -209,9 +212,9 @@ def test_audio_endpoints_report_missing_weights_and_bad_input(client, tmp_path):
     audio = ROOT / "examples" / "audio"
     args = _audio_args(handle_file(audio / "piano_melody.flac"), handle_file(audio / "rain.flac"))
     with pytest.raises(Exception, match="weights 'vggish' are unavailable"):
-        client.predict(*args.values(), 1.0, api_name="/audio_vggish")
+        client.predict(*args.values(), api_name="/audio_vggish")
     with pytest.raises(Exception, match="weights 'cnn14-16k' are unavailable"):
-        client.predict(*args.values(), 1.0, "16k", api_name="/audio_cnn14")
+        client.predict(*args.values(), "16k", api_name="/audio_cnn14")
     silent = tmp_path / "silence.wav"
     import numpy as np
     import soundfile
@@ -231,8 +234,16 @@ def test_every_client_api_parameter_has_a_name_that_says_what_it_is(client):
         names = [parameter["parameter_name"] for parameter in info["parameters"]]
         vague = [name for name in names if re.fullmatch(r"param_\d+|.*_value|value|x|args?", name)]
         assert not vague, (endpoint, vague)
-    assert [p["parameter_name"] for p in endpoints["/audio_cnn14"]["parameters"]][-2:] == [
-        "spectral_content_weight", "cnn14_model"]
+    assert [p["parameter_name"] for p in endpoints["/audio_cnn14"]["parameters"]][-3:] == [
+        "spectral_content_weight", "envelope_weight", "checkpoint"]
+    # Each backend's own options are the fields of its options dataclass, in order, after the common ones.
+    for name, spec in AUDIO_BACKENDS.items():
+        names = [p["parameter_name"] for p in endpoints[f"/audio_{name}"]["parameters"]]
+        declared = [field.name for field in dataclasses.fields(spec.options)]
+        own = [n.removesuffix("_files").removesuffix("_repo_id") for n in names[len(AUDIO_COMMON):]]
+        assert list(dict.fromkeys(own)) == declared, (name, names)
+    assert [p["parameter_name"] for p in endpoints["/audio_genre"]["parameters"]][-2:] == [
+        "model_files", "model_repo_id"]
 
 
 def test_python_app_py_serves_the_page_offline_and_verifies_the_bundled_network(tmp_path):

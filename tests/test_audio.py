@@ -178,7 +178,7 @@ def test_cnn14_16k_loads_melw_and_bn0_from_the_checkpoint(publish):
 def test_cnn14_32k_comes_from_the_pinned_hub_dataset(publish):
     path = publish("cnn14-32k", _fake_panns(513, 1024), check=False)
     assert "datasets--Jinbo-HU--PSELDNets" in str(path) and "dda2ef94671930b5fc427381489efab1705dc760" in str(path)
-    assert load_backend("cnn14", CNN14Options(variant="32k")).frame.sample_rate == 32000
+    assert load_backend("cnn14", CNN14Options(checkpoint="32k")).frame.sample_rate == 32000
 
 
 def test_vggish_with_random_weights_fails_the_reference_smoke_test(publish):
@@ -211,7 +211,7 @@ def test_cnn14_check_passes_when_the_head_tags_the_melody_as_music(publish):
     raw["model"]["logmel_extractor.melW"] = CNN14("32k").melW.clone()
     raw["model"]["fc_audioset.bias"][137] = 5.0
     publish("cnn14-32k", raw)
-    assert load_backend("cnn14", CNN14Options(variant="32k")).weights_note.endswith("health check passed)")
+    assert load_backend("cnn14", CNN14Options(checkpoint="32k")).weights_note.endswith("health check passed)")
 
 
 def test_missing_pretrained_audio_weights_are_unavailable(hub_cache):
@@ -275,8 +275,8 @@ def test_bad_audio_settings():
         AudioSettings(options=ShallowOptions(filters=(0,))).check(1)
     with pytest.raises(InvalidInput, match="kernel must be between 1 and 31"):
         AudioSettings(options=ShallowOptions(kernel=99)).check(1)
-    with pytest.raises(InvalidInput, match="variant must be one of 16k, 32k"):
-        AudioSettings(backend="cnn14", options=CNN14Options(variant="8k")).check(1)
+    with pytest.raises(InvalidInput, match="checkpoint must be one of 16k, 32k"):
+        AudioSettings(backend="cnn14", options=CNN14Options(checkpoint="8k")).check(1)
     with pytest.raises(InvalidInput, match="The cnn14 backend takes CNN14Options, not ShallowOptions"):
         AudioSettings(backend="cnn14", options=ShallowOptions()).check(1)
 

@@ -34,8 +34,8 @@ class VGGishOptions:
 
 @dataclass(frozen=True)
 class CNN14Options:
-    variant: Literal["16k", "32k"] = option("16k", "Model", "choice", "the 16 kHz or the 32 kHz AudioSet checkpoint",
-                                            choices=("16k", "32k"))
+    checkpoint: Literal["16k", "32k"] = option("16k", "Checkpoint", "choice",
+                                               "trained on AudioSet at 16 kHz or at 32 kHz", choices=("16k", "32k"))
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ AUDIO_BACKENDS: dict[str, AudioBackendSpec] = {spec.name: spec for spec in (
         "cnn14", "CNN14 (PANNs)",
         "Pretrained AudioSet CNN14 on log-mel: more semantic style statistics, slower; a direct spectrogram content "
         "term is there to keep the notes.",
-        CNN14Options, lambda o, seed: load_cnn14(o.variant), CNN14.defaults,
+        CNN14Options, lambda o, seed: load_cnn14(o.checkpoint), CNN14.defaults,
         {"CNN14 16 kHz": "cnn14-16k", "CNN14 32 kHz": "cnn14-32k"}),
     AudioBackendSpec(
         "genre", "Genre CNN",

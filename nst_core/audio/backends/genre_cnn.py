@@ -70,9 +70,6 @@ class GenreCNN(AudioBackend):
         return self.head(F.dropout(F.relu(self.dense(x)), 0.3, self.training))
 
 
-HUB_PREFIX = "hf://"
-
-
 def load_genre_cnn(source: str | Path | None = None, *, seed: int = 0) -> GenreCNN:
     """Trained weights from a Hub repo id (``hf://user/name``, or plain ``user/name``) or a local ``.safetensors``
     file (a ``Path``, or a string ending in ``.safetensors`` without the ``hf://`` prefix); seeded random
@@ -82,14 +79,14 @@ def load_genre_cnn(source: str | Path | None = None, *, seed: int = 0) -> GenreC
         with seeded(seed):
             return GenreCNN().eval().requires_grad_(False)
     text = str(source).strip()
-    local = isinstance(source, Path) or (text.endswith(".safetensors") and not text.startswith(HUB_PREFIX))
+    local = isinstance(source, Path) or (text.endswith(".safetensors") and not text.startswith(hub.HUB_PREFIX))
     if local:
         path = Path(text)
         origin = path.name
         if not path.is_file():
             raise InvalidInput(f"Genre model {origin} does not exist.")
     else:
-        repo_id = hub.parse_repo_id(text.removeprefix(HUB_PREFIX))
+        repo_id = hub.parse_repo_id(text.removeprefix(hub.HUB_PREFIX))
         path = hub.weight_path(hub.user_hub_file(repo_id, "model.safetensors"))
         hub.weight_path(hub.user_hub_file(repo_id, "config.json"))
         origin = f"hf://{repo_id}"
