@@ -7,6 +7,7 @@ Run it with ``python app.py``; ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` c
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 import tempfile
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from figures import LossHistory, loss_plot, spectrogram_pictures
+from figures import LossHistory, catalogue_thumbnail, loss_plot, spectrogram_pictures
 from forms import option_names, option_widgets, options_from
 from nst_core import NSTError, hub, weights
 from nst_core.audio.backends import AUDIO_BACKENDS, AudioBackendSpec
@@ -28,6 +29,7 @@ from nst_core.image.backbones import BACKBONES
 from nst_core.image.color import COLOR_MODES
 from nst_core.image.io import save_png
 from nst_core.image.optimize import MAX_SIZE, ImageProgress, ImageResult, ImageSettings, iter_stylize_image
+from nst_core.runtime import PreparedModels
 
 try:  # On Hugging Face ZeroGPU Spaces this borrows a GPU per call; elsewhere it does nothing.
     import spaces
@@ -46,6 +48,10 @@ OUTPUT_DIR = Path(tempfile.mkdtemp(prefix="nst-results-"))
 HEAVY = "heavy"
 DEFAULTS = ImageSettings()
 MODEL_PANELS: list[tuple[gr.Markdown, dict[str, str]]] = []  # filled while the tabs are built
+# Owned by the app for its lifetime and shared by requests: the compiled Fast styles network (compiled at
+# start-up) and the networks' prepared copies (made on first use).
+FAST_COMPILER = fast.Compiler()
+PREPARED = PreparedModels()
 
 
 class ImageUpload(gr.Image):
@@ -124,7 +130,7 @@ def stylize_image_ui(
     )
     history = LossHistory(skip=("total",))
     try:
-        for event in iter_stylize_image(content, styles, settings):
+        for event in iter_stylize_image(content, styles, settings, prepared=PREPARED):
             if isinstance(event, ImageResult):
                 path = save_png(event.image, OUTPUT_DIR / f"stylized-{backbone}-seed{settings.seed}-"
                                 f"{uuid.uuid4().hex[:8]}.png", event.settings)
@@ -232,14 +238,14 @@ def stylize_fast_ui(content: str | None, style: str, model_files: list[str] | No
         raise gr.Error("Upload a content image.")
     try:
         model = resolve_fast_model(style, model_files, repo_id)
-        entry = model.style
-        result = fast.stylize_fast(content, model.net, entry, strength=float(strength), color=color,
-                                   precision=precision, compiled=bool(compiled))
+        settings = fast.FastSettings(strength=float(strength), color=color, precision=precision)
+        result = fast.stylize_fast(content, model, settings, compiler=FAST_COMPILER if compiled else None,
+                                   prepared=PREPARED)
     except NSTError as exc:
         raise gr.Error(str(exc)) from exc
-    settings = {"style": entry.title, "strength": strength, "color": color, "precision": precision,
-                "compiled": bool(compiled)}
-    path = save_png(result.image, OUTPUT_DIR / f"fast-{uuid.uuid4().hex[:8]}.png", settings)
+    entry = model.style
+    record = {"style": entry.title, **dataclasses.asdict(settings), "compiled": bool(compiled)}
+    path = save_png(result.image, OUTPUT_DIR / f"fast-{uuid.uuid4().hex[:8]}.png", record)
     tiles = f" in {result.tiles} tiles" if result.tiles > 1 else ""
     notes = "".join(f"\n\nNote: {n}" for n in result.notices)
     return str(path), f"{entry.title}: {result.seconds:.2f} s on {result.runtime}{tiles}.{notes}"
@@ -259,7 +265,7 @@ def fast_tab() -> None:
                 content = ImageUpload(label="Content image", type="filepath", image_mode=None,
                                       sources=["upload", "clipboard"], height=300)
                 gallery = gr.Gallery(
-                    [(fast.catalogue_thumbnail(t, IMAGES / "chelsea.jpg"), t) for t in titles],
+                    [(catalogue_thumbnail(t, IMAGES / "chelsea.jpg"), t) for t in titles],
                     label="Pretrained styles (click to choose)", columns=4, height=220, allow_preview=False,
                 )
                 style = gr.Radio([*titles, CUSTOM], value=titles[0], label="Style")
@@ -330,7 +336,7 @@ def run_audio(backend: str, content: str | None, style: str | None, extra_styles
     if not styles:
         raise gr.Error("Upload or record a style clip.")
     history = LossHistory(skip=("total",))
-    for event in iter_stylize_audio(content, styles, settings):
+    for event in iter_stylize_audio(content, styles, settings, prepared=PREPARED):
         if isinstance(event, AudioProgress):
             progress((event.step, event.total), desc=f"Segment {event.segment + 1}/{event.num_segments}")
             history.add(event.step, event.losses)
@@ -477,7 +483,7 @@ def build_app() -> gr.Blocks:
 def fetch_weights_at_start_up() -> None:
     """Fetch and verify every network in the background; offline, verify only what is on disk. Never waits."""
     if hub.offline_mode():
-        cached = [key for key in weights.BY_KEY if hub.cached_path(key) is not None]
+        cached = [key for key in weights.BY_KEY if hub.cached_path(weights.entry(key)) is not None]
         log.info("weights: HF_HUB_OFFLINE=1, verifying the %d networks on disk, fetching none", len(cached))
         weights.FETCHER.start(cached)
         return
@@ -487,7 +493,7 @@ def fetch_weights_at_start_up() -> None:
 def warm_up_fast_styles() -> None:
     """Compile the Fast styles network in the background, so the first request does not wait for it."""
     try:
-        log.info("fast styles: compiled in %.0f s", fast.warm_up())
+        log.info("fast styles: compiled in %.0f s", fast.warm_up(FAST_COMPILER))
     except Exception:  # noqa: BLE001 - a failed warm-up must not stop the app; requests fall back to eager
         log.exception("fast styles: warm-up failed")
 

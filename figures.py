@@ -1,4 +1,4 @@
-"""Pictures and plots for the app: spectrograms with axes and a colour bar, and loss curves.
+"""Pictures and plots for the app: spectrograms with axes and a colour bar, loss curves, style thumbnails.
 
 The engine reports numbers (spectrogram arrays, loss terms per step); turning them into something a
 person reads is the app's job, so it lives here, beside app.py, and nst_core never draws.
@@ -7,6 +7,7 @@ person reads is the app's job, so it lives here, beside app.py, and nst_core nev
 from __future__ import annotations
 
 import io
+import logging
 
 import matplotlib
 
@@ -16,9 +17,14 @@ import librosa.display  # noqa: E402 (after the backend is chosen)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
-from PIL import Image  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
 
+from nst_core import NSTError  # noqa: E402
 from nst_core.audio.spectral import Spectrogram  # noqa: E402
+from nst_core.image.fast import FastSettings, load_catalogue_style, stylize_fast  # noqa: E402
+from nst_core.image.io import ImageSource, load_image  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 DYNAMIC_RANGE_DB = 80.0
 
@@ -80,3 +86,18 @@ def loss_plot(label: str, render: bool = True):
     import gradio as gr
 
     return gr.LinePlot(x="step", y=LOSS_AXIS, color="term", label=label, height=240, render=render)
+
+
+def catalogue_thumbnail(title: str, photo: ImageSource, size: int = 160) -> Image.Image:
+    """What a catalogue style does to ``photo``, or a labelled card when its weights are unavailable."""
+    thumb = load_image(photo).image
+    thumb.thumbnail((size, size), Image.LANCZOS)
+    try:
+        return stylize_fast(thumb, load_catalogue_style(title), FastSettings(precision="fp32")).image
+    except NSTError as exc:
+        log.info("no thumbnail for %s: %s", title, exc)
+    # Square, text centred: galleries crop thumbnails to squares.
+    card = Image.new("RGB", (size, size), (236, 236, 240))
+    ImageDraw.Draw(card).multiline_text((size // 2, size // 2), f"{title}\n\nweights not\ndownloaded",
+                                        fill=(60, 60, 70), anchor="mm", align="center")
+    return card

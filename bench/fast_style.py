@@ -29,9 +29,10 @@ def _net():
     import torch
 
     from nst_core.image.fast import TransformerNet
+    from nst_core.runtime import seeded
 
-    torch.manual_seed(0)
-    net = TransformerNet().eval()
+    with seeded(0):
+        net = TransformerNet().eval()
     with torch.no_grad():  # a trained-like output range: centred, spread over the 0-255 scale
         net.out.conv.weight.mul_(100)
         net.out.conv.bias.fill_(127.5)
@@ -45,18 +46,19 @@ def worker(size: int, runtime: str, repeats: int) -> dict:
     import numpy as np
     from PIL import Image
 
-    from nst_core.image.fast import FastStyle, stylize_fast, warm_up
+    from nst_core.image.fast import Compiler, FastModel, FastSettings, FastStyle, stylize_fast, warm_up
 
     precision, compiled = RUNTIMES[runtime]
-    compile_seconds = warm_up() if compiled else 0.0
-    style = FastStyle("bench", "bench", "", value_range=255, channel_order="rgb")
+    compiler = Compiler() if compiled else None
+    compile_seconds = warm_up(compiler) if compiler else 0.0
+    model = FastModel(_net(), FastStyle("bench", "bench", "", value_range=255, channel_order="rgb"))
     photo = Image.open(ROOT / "examples" / "images" / "astronaut.jpg").convert("RGB").resize((size, size))
-    net = _net()
-    stylize_fast(photo, net, style, precision=precision, compiled=compiled)
+    settings = FastSettings(precision=precision)
+    stylize_fast(photo, model, settings, compiler=compiler)
     times, result = [], None
     for _ in range(repeats):
         started = time.perf_counter()
-        result = stylize_fast(photo, net, style, precision=precision, compiled=compiled)
+        result = stylize_fast(photo, model, settings, compiler=compiler)
         times.append(time.perf_counter() - started)
     out = ROOT / "out" / f"bench-fast-{size}-{runtime}.png"
     out.parent.mkdir(exist_ok=True)

@@ -1,8 +1,20 @@
-"""nst_core: the style transfer engine behind the studio app. Importable without Gradio."""
+"""nst_core: the style transfer engine behind the studio app. Importable without Gradio.
+
+One shape per modality: a settings dataclass, ``iter_stylize_*`` (progress events, then the result) and
+``stylize_*`` (the result, progress through a callback), a result dataclass.
+
+* image optimization: :class:`ImageSettings` -> :func:`iter_stylize_image` / :func:`stylize_image`
+  -> :class:`ImageResult`
+* fast styles: :class:`FastSettings` and a :class:`FastModel` -> :func:`iter_stylize_fast` / :func:`stylize_fast`
+  -> :class:`FastResult`
+* audio: :class:`AudioSettings` -> :func:`iter_stylize_audio` / :func:`stylize_audio` -> :class:`AudioResult`
+
+Errors leave the engine as :class:`NSTError` subclasses only.
+"""
 
 from .audio.optimize import AudioProgress, AudioResult, AudioSettings, iter_stylize_audio, stylize_audio
 from .errors import InvalidInput, NSTError, WeightsMismatch, WeightsUnavailable
-from .image.fast import FastModel, FastResult, FastStyle, stylize_fast
+from .image.fast import FastModel, FastProgress, FastResult, FastSettings, FastStyle, iter_stylize_fast, stylize_fast
 from .image.optimize import ImageProgress, ImageResult, ImageSettings, iter_stylize_image, stylize_image
 
 __version__ = "0.1.0"
@@ -12,18 +24,21 @@ __all__ = [
     "AudioResult",
     "AudioSettings",
     "FastModel",
+    "FastProgress",
     "FastResult",
+    "FastSettings",
     "FastStyle",
-    "stylize_fast",
     "ImageProgress",
+    "ImageResult",
     "ImageSettings",
     "InvalidInput",
     "NSTError",
-    "ImageResult",
     "WeightsMismatch",
     "WeightsUnavailable",
-    "iter_stylize_image",
     "iter_stylize_audio",
+    "iter_stylize_fast",
+    "iter_stylize_image",
     "stylize_audio",
+    "stylize_fast",
     "stylize_image",
 ]

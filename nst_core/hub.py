@@ -7,6 +7,10 @@ Three kinds of source:
   ``hf_hub_download`` into the standard Hub cache (``HF_HOME`` / ``HF_HUB_CACHE``).
 * ``UrlFile``: a plain URL, cached beside the Hub cache.
 
+Entries are declared beside their networks (``WEIGHTS`` in each network module) and listed together in
+:mod:`nst_core.weights`; every function here takes the entry itself, so nothing registers itself on import
+and no user input adds to a shared table.
+
 Every file is checked against the sha256 published for it, where one is published, before it is read.
 Every entry may name a health check (see :mod:`nst_core.health`) that the loaded network must pass before
 its first use. Fetching never hangs: the cache is consulted first, offline mode (``HF_HUB_OFFLINE=1``)
@@ -103,15 +107,7 @@ class WeightEntry:
     pin_source: str = ""         # the public page the pin and checksum were read from
 
 
-REGISTRY: dict[str, WeightEntry] = {}
 HEALTH = HealthRecord(lambda: hub_cache_dir().parent / "nst-health.json")
-
-
-def register(entry: WeightEntry) -> WeightEntry:
-    if entry.key in REGISTRY and REGISTRY[entry.key] != entry:
-        raise ValueError(f"weight key {entry.key!r} is registered twice")
-    REGISTRY[entry.key] = entry
-    return entry
 
 
 def as_is(raw: object) -> StateDict:
@@ -131,21 +127,11 @@ def parse_repo_id(text: object) -> str:
     return candidate
 
 
-def user_hub_file(repo_id: str, filename: str, revision: str = "main", size_mb: float = 0.0) -> str:
-    """Register (once) a file from a user-named Hub repo, so it is fetched like any other; returns its key."""
+def user_hub_file(repo_id: str, filename: str, revision: str = "main", size_mb: float = 0.0) -> WeightEntry:
+    """An entry for a file in a Hub repo a user names: fetched like any other, listed nowhere."""
     repo_id = parse_repo_id(repo_id)
-    key = f"user:{repo_id}/{filename}@{revision}"
-    if key not in REGISTRY:
-        register(WeightEntry(key, HubFile(repo_id, filename, revision), as_is, f"{filename} from {repo_id}",
-                             "see the repository", size_mb))
-    return key
-
-
-def entry(key: str) -> WeightEntry:
-    try:
-        return REGISTRY[key]
-    except KeyError:
-        raise KeyError(f"unknown weights {key!r}; known: {', '.join(sorted(REGISTRY))}") from None
+    return WeightEntry(f"user:{repo_id}/{filename}@{revision}", HubFile(repo_id, filename, revision), as_is,
+                       f"{filename} from {repo_id}", "see the repository", size_mb)
 
 
 # --------------------------------------------------------------------------- environment
@@ -195,31 +181,31 @@ def hub_endpoint() -> str:
 
 # --------------------------------------------------------------------------- fetching
 
-def cached_path(key: str) -> Path | None:
-    """The local file for ``key`` if it is already present; never touches the network."""
-    source = entry(key).source
+def cached_path(item: WeightEntry) -> Path | None:
+    """The local file for ``item`` if it is already present; never touches the network."""
+    source = item.source
     if isinstance(source, PackageFile):
-        return _package_path(key, source, must_exist=False)
+        return _package_path(item.key, source, must_exist=False)
     if isinstance(source, HubFile):
         return _hub_cached(source)
     target = _url_target(source)
     return target if target.is_file() else None
 
 
-def weight_path(key: str, progress: Progress | None = None) -> Path:
-    """The local file for ``key``, downloading it when allowed and possible, its checksum verified."""
-    source = entry(key).source
+def weight_path(item: WeightEntry, progress: Progress | None = None) -> Path:
+    """The local file for ``item``, downloading it when allowed and possible, its checksum verified."""
+    source = item.source
     if isinstance(source, PackageFile):
-        return verify_checksum(key, _package_path(key, source, must_exist=True))
-    local = cached_path(key)
+        return verify_checksum(item, _package_path(item.key, source, must_exist=True))
+    local = cached_path(item)
     if local is None:
         blocked = _download_blocked(source)
         if blocked:
-            raise WeightsUnavailable(key, f"{source.describe()} is {blocked}", FIX_HINT)
-        log.info("downloading %s (%.0f MB)", source.describe(), entry(key).size_mb)
-        local = _hub_download(key, source, progress) if isinstance(source, HubFile) else \
-            _url_download(key, source, progress)
-    return verify_checksum(key, local)
+            raise WeightsUnavailable(item.key, f"{source.describe()} is {blocked}", FIX_HINT)
+        log.info("downloading %s (%.0f MB)", source.describe(), item.size_mb)
+        local = _hub_download(item.key, source, progress) if isinstance(source, HubFile) else \
+            _url_download(item.key, source, progress)
+    return verify_checksum(item, local)
 
 
 @dataclass(frozen=True)
@@ -228,10 +214,9 @@ class Availability:
     detail: str
 
 
-def availability(key: str) -> Availability:
-    """Whether ``key`` can be used, decided within a few seconds and without downloading."""
-    item = entry(key)
-    if cached_path(key) is not None:
+def availability(item: WeightEntry) -> Availability:
+    """Whether ``item`` can be used, decided within a few seconds and without downloading."""
+    if cached_path(item) is not None:
         return Availability("ready", item.source.describe())
     if isinstance(item.source, PackageFile):
         return Availability("unavailable", f"the '{item.source.package}' package is not installed")
@@ -326,9 +311,9 @@ _verified_lock = threading.Lock()
 _verified: dict[str, str] = {}  # file version -> its sha256, so each file is hashed once per process
 
 
-def verify_checksum(key: str, path: Path) -> Path:
+def verify_checksum(item: WeightEntry, path: Path) -> Path:
     """``path`` if its sha256 matches the published one (or none is published); else :class:`WeightsMismatch`."""
-    expected = entry(key).source.sha256
+    expected = item.source.sha256
     if not expected:
         return path
     version = f"{path.resolve()}|{file_identity(path)}"
@@ -339,7 +324,7 @@ def verify_checksum(key: str, path: Path) -> Path:
         with _verified_lock:
             _verified[version] = got
     if not got.startswith(expected.lower()):
-        raise WeightsMismatch(f"{entry(key).source.describe()}: the file's sha256 is {got}, but the published one "
+        raise WeightsMismatch(f"{item.source.describe()}: the file's sha256 is {got}, but the published one "
                               f"is {expected}; the file is not used (delete it from the cache to fetch it again)")
     return path
 
@@ -404,28 +389,27 @@ def read_file(path: Path, origin: str | None = None) -> object:
         raise WeightsMismatch(f"{origin}: not a readable weight file ({type(exc).__name__}: {first_line})") from exc
 
 
-def load_checked(key: str, progress: Progress | None = None) -> tuple[StateDict, HealthResult | None]:
-    """Fetch (if needed), verify, read and health-check the weights ``key``; returns them converted.
+def load_checked(item: WeightEntry, progress: Progress | None = None) -> tuple[StateDict, HealthResult | None]:
+    """Fetch (if needed), verify, read and health-check the weights ``item``; returns them converted.
 
     The health check runs once per file version (its result is recorded); a network that fails it
     raises :class:`WeightsMismatch` and is never used.
     """
-    item = entry(key)
-    path = weight_path(key, progress)
+    path = weight_path(item, progress)
     origin = item.source.describe()
     raw = read_file(path, origin)
     result = None
     if item.check is not None:
-        result = require(HEALTH, key, file_identity(path), lambda: item.check(raw), origin)
+        result = require(HEALTH, item.key, file_identity(path), lambda: item.check(raw), origin)
     try:
         return item.convert(raw), result
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-        raise WeightsMismatch(f"{origin}: unexpected layout for '{key}' ({exc})") from exc
+        raise WeightsMismatch(f"{origin}: unexpected layout for '{item.key}' ({exc})") from exc
 
 
-def load_state_dict(key: str) -> StateDict:
-    """Fetch (if needed), verify, read, health-check and convert the weights registered as ``key``."""
-    return load_checked(key)[0]
+def load_state_dict(item: WeightEntry) -> StateDict:
+    """Fetch (if needed), verify, read, health-check and convert the weights of ``item``."""
+    return load_checked(item)[0]
 
 
 def load_strict(module: torch.nn.Module, state_dict: StateDict, origin: str) -> torch.nn.Module:

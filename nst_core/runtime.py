@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import random
+import threading
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,9 +14,11 @@ from typing import Literal
 import numpy as np
 import torch
 
+from .errors import InvalidInput
+
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 _CONVOLUTIONS = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose2d)
-_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -41,32 +44,56 @@ class Runtime:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
-    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
-        """A frozen copy of ``model`` laid out for this runtime, made once per model, runtime and weights.
+    def prepare_model(self, model: torch.nn.Module, cache: PreparedModels | None = None) -> torch.nn.Module:
+        """A frozen copy of ``model`` laid out for this runtime (from ``cache`` when it holds a current one).
 
         Convolution weights are stored in the autocast dtype: autocast would otherwise cast them
-        again on every forward. Normalization layers and buffers stay fp32. A model whose weights
-        changed in place since (a network in training) gets a fresh copy.
+        again on every forward. Normalization layers and buffers stay fp32.
         """
-        per_model = _PREPARED.setdefault(model, {})
-        versions = _weight_versions(model)
-        cached = per_model.get(self.label)
-        if cached is None or cached[0] != versions:
-            prepared = freeze(copy.deepcopy(model).to(self.device))
-            if self.channels_last:
-                prepared = prepared.to(memory_format=torch.channels_last)
-            if self.autocast_dtype is not None:
-                for module in prepared.modules():
-                    if isinstance(module, _CONVOLUTIONS):
-                        module.to(self.autocast_dtype)
-            per_model[self.label] = cached = (versions, prepared)
-        return cached[1]
+        if cache is not None:
+            return cache.get(model, self)
+        prepared = freeze(copy.deepcopy(model).to(self.device))
+        if self.channels_last:
+            prepared = prepared.to(memory_format=torch.channels_last)
+        if self.autocast_dtype is not None:
+            for module in prepared.modules():
+                if isinstance(module, _CONVOLUTIONS):
+                    module.to(self.autocast_dtype)
+        return prepared
 
     def prepare_input(self, tensor: torch.Tensor) -> torch.Tensor:
         tensor = tensor.to(self.device)
         if self.channels_last and tensor.dim() == 4:
             tensor = tensor.contiguous(memory_format=torch.channels_last)
         return tensor
+
+
+class PreparedModels:
+    """Prepared copies of networks, one per model, runtime and weights, for whoever serves many runs.
+
+    The app keeps one for its lifetime and passes it to every run; a run given none prepares its own copy
+    (0.1 s for VGG19, 1 s for CNN14). Entries are keyed weakly on the model, so a copy lives no longer than
+    the network it was made from; a model whose weights changed in place since (a network in training) gets
+    a fresh copy.
+    """
+
+    def __init__(self) -> None:
+        self._copies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def get(self, model: torch.nn.Module, runtime: Runtime) -> torch.nn.Module:
+        versions = _weight_versions(model)
+        with self._lock:
+            cached = self._copies.setdefault(model, {}).get(runtime.label)
+        if cached is None or cached[0] != versions:
+            cached = (versions, runtime.prepare_model(model))
+            with self._lock:
+                self._copies[model][runtime.label] = cached
+        return cached[1]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._copies.clear()
 
 
 def _weight_versions(model: torch.nn.Module) -> tuple[int, ...] | None:
@@ -87,9 +114,16 @@ def cpu_supports_bf16() -> bool:
 
 def pick_runtime(device: str = "auto", precision: Precision = "auto") -> Runtime:
     """Choose the fastest sound settings for ``device`` unless ``precision`` forces one."""
+    if precision not in PRECISIONS:
+        raise InvalidInput(f"precision must be one of {', '.join(PRECISIONS)} (got {precision!r}).")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InvalidInput(f"device must be 'auto', 'cpu' or 'cuda[:N]' (got {device!r}).") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidInput("device 'cuda' was asked for, but this machine has no usable CUDA GPU.")
     if precision == "fp32":
         return Runtime(dev, None, channels_last=False)
     if dev.type == "cuda":
@@ -98,7 +132,7 @@ def pick_runtime(device: str = "auto", precision: Precision = "auto") -> Runtime
             dtype = torch.float16
         return Runtime(dev, dtype, channels_last=True)
     if precision == "fp16":
-        raise ValueError("fp16 autocast is only offered on CUDA; use 'bf16' or 'fp32' on the CPU")
+        raise InvalidInput("fp16 autocast is only offered on CUDA; use 'bf16' or 'fp32' on the CPU.")
     if precision == "bf16" or cpu_supports_bf16():
         return Runtime(dev, torch.bfloat16, channels_last=True)
     return Runtime(dev, None, channels_last=True)

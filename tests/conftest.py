@@ -27,11 +27,12 @@ def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     (home / "hub").mkdir(parents=True)
     from nst_core import hub
-    from nst_core.image import backbones, fast
+    from nst_core.image import backbones
+    from nst_core.image.fast import catalogue
 
     def forget_loaded() -> None:
         backbones.load_backbone.cache_clear()
-        fast._load_catalogue_style.cache_clear()
+        catalogue._load_catalogue_style.cache_clear()
         hub.HEALTH.clear()
 
     forget_loaded()
@@ -72,10 +73,10 @@ def publish(hub_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """
     import dataclasses
 
-    from nst_core import hub
+    from nst_core import hub, weights
 
     def put(key: str, payload: object, *, check: bool = True) -> Path:
-        item = hub.entry(key)
+        item = weights.entry(key)
         path = tmp_path / f"{key}-{len(list(tmp_path.iterdir()))}"
         if isinstance(payload, bytes):
             path.write_bytes(payload)
@@ -84,8 +85,8 @@ def publish(hub_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         else:
             torch.save(payload, path)
         source = dataclasses.replace(item.source, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
-        monkeypatch.setitem(hub.REGISTRY, key, dataclasses.replace(item, source=source,
-                                                                    check=item.check if check else None))
+        table = next(table for table in weights.WEIGHT_TABLES if key in table)
+        monkeypatch.setitem(table, key, dataclasses.replace(item, source=source, check=item.check if check else None))
         if isinstance(source, hub.HubFile):
             return put_in_hub_cache(hub_cache, source.repo_id, source.filename, path, source.revision,
                                     source.repo_type)

@@ -20,11 +20,23 @@ from nst_core.health import CHECK_PHOTO
 from nst_core.image import fast
 from nst_core.image.backbones import random_backbone
 from nst_core.image.color import rgb_to_yiq
-from nst_core.image.fast import FastStyle, TransformerNet, load_fast_model, save_fast_model, stylize_fast
+from nst_core.image.fast import (
+    FastModel,
+    FastSettings,
+    FastStyle,
+    TransformerNet,
+    load_fast_model,
+    save_fast_model,
+    stylize_fast,
+)
 from nst_core.image.io import to_tensor
 from nst_core.image.train_fast import TrainConfig, train
 
 STYLE = FastStyle("test", "Test", "nobody", value_range=255, channel_order="rgb")
+
+
+def _stylize(image, net, *, compiler=None, **settings):
+    return stylize_fast(image, FastModel(net, STYLE), FastSettings(**settings), compiler=compiler)
 
 
 def maze_layout_checkpoint(seed: int = 0, residual: tuple[str, str] = ("block1", "block2"),
@@ -189,8 +201,8 @@ def test_user_model_round_trip_and_rejections(tmp_path, textured_net):
     model = load_fast_model(weights)
     net, style = model.net, model.style
     image = Image.open(EXAMPLES / "coffee.jpg").resize((64, 48))
-    assert np.array_equal(np.asarray(stylize_fast(image, net, style, precision="fp32").image),
-                          np.asarray(stylize_fast(image, textured_net, STYLE, precision="fp32").image))
+    assert np.array_equal(np.asarray(stylize_fast(image, FastModel(net, style), FastSettings(precision="fp32")).image),
+                          np.asarray(_stylize(image, textured_net, precision="fp32").image))
     with pytest.raises(InvalidInput, match="pickled files are not loaded"):
         load_fast_model(tmp_path / "model.pth")
     (tmp_path / "mine" / "config.json").write_text("{not json")
@@ -228,18 +240,18 @@ def test_hub_repo_model_loads_offline_from_cache(hub_cache, tmp_path, textured_n
 @pytest.mark.parametrize("size", [(64, 48), (61, 37), (33, 90)])
 def test_output_has_the_input_size(textured_net, size):
     image = Image.open(EXAMPLES / "chelsea.jpg").resize(size)
-    assert stylize_fast(image, textured_net, STYLE, precision="fp32").image.size == size
+    assert _stylize(image, textured_net, precision="fp32").image.size == size
 
 
 def test_strength_and_luminance(textured_net):
     image = Image.open(EXAMPLES / "chelsea.jpg").resize((96, 64))
-    none = stylize_fast(image, textured_net, STYLE, strength=0.0, precision="fp32").image
+    none = _stylize(image, textured_net, strength=0.0, precision="fp32").image
     assert np.abs(np.asarray(none, dtype=int) - np.asarray(image, dtype=int)).max() <= 1
-    full = stylize_fast(image, textured_net, STYLE, precision="fp32").image
-    half = stylize_fast(image, textured_net, STYLE, strength=0.5, precision="fp32").image
+    full = _stylize(image, textured_net, precision="fp32").image
+    half = _stylize(image, textured_net, strength=0.5, precision="fp32").image
     expected = (np.asarray(full, dtype=float) + np.asarray(image, dtype=float)) / 2
     assert np.abs(np.asarray(half, dtype=float) - expected).max() <= 1.0
-    kept = stylize_fast(image, textured_net, STYLE, color="luminance", precision="fp32").image
+    kept = _stylize(image, textured_net, color="luminance", precision="fp32").image
 
     def chroma_error(result: Image.Image) -> float:
         return float((rgb_to_yiq(to_tensor(result))[:, 1:] - rgb_to_yiq(to_tensor(image))[:, 1:]).abs().mean())
@@ -247,19 +259,18 @@ def test_strength_and_luminance(textured_net):
     assert chroma_error(full) > 0.05
     assert chroma_error(kept) < 0.01
     with pytest.raises(InvalidInput, match="strength"):
-        stylize_fast(image, textured_net, STYLE, strength=2.0)
+        _stylize(image, textured_net, strength=2.0)
 
 
 def test_tiles_leave_no_seams(textured_net):
     image = Image.open(EXAMPLES / "astronaut.jpg").resize((420, 300))
-    whole = stylize_fast(image, textured_net, STYLE, precision="fp32", tile_pixels=10**7)
+    whole = _stylize(image, textured_net, precision="fp32", tile_pixels=10**7)
     # With statistics from the full-size picture, tiling alone must change next to nothing.
-    exact = stylize_fast(image, textured_net, STYLE, precision="fp32", tile_pixels=256 * 256, stats_pixels=10**7)
+    exact = _stylize(image, textured_net, precision="fp32", tile_pixels=256 * 256, stats_pixels=10**7)
     assert whole.tiles == 1 and exact.tiles == 4
     assert _psnr(whole.image, exact.image) > 45
     # With statistics from a smaller copy (bounded memory) the tone may shift a little, evenly: no seams.
-    bounded = stylize_fast(image, textured_net, STYLE, precision="fp32", tile_pixels=256 * 256,
-                           stats_pixels=256 * 256)
+    bounded = _stylize(image, textured_net, precision="fp32", tile_pixels=256 * 256, stats_pixels=256 * 256)
     assert _psnr(whole.image, bounded.image) > 30
     difference = np.abs(np.asarray(whole.image, float) - np.asarray(bounded.image, float)).mean(axis=(0, 2))
     seam = difference[256 - 64:256].mean()  # the overlap of the two tile columns
@@ -269,8 +280,8 @@ def test_tiles_leave_no_seams(textured_net):
 def test_fast_path_output_matches_fp32(textured_net):
     """bf16 + channels_last against fp32: at least 35 dB PSNR."""
     image = Image.open(EXAMPLES / "coffee.jpg").resize((160, 120))
-    reference = stylize_fast(image, textured_net, STYLE, precision="fp32").image
-    quick = stylize_fast(image, textured_net, STYLE, precision="bf16")
+    reference = _stylize(image, textured_net, precision="fp32").image
+    quick = _stylize(image, textured_net, precision="bf16")
     assert "bfloat16" in quick.runtime
     assert _psnr(reference, quick.image) >= 35
 
@@ -280,13 +291,14 @@ def test_compiled_network_matches_eager_for_every_size_after_one_warm_up(texture
     other networks, sizes, aspect ratios or tilings, and the same output as the eager network."""
     from torch._dynamo.utils import counters
 
-    fast.warm_up()
+    compiler = fast.Compiler()
+    fast.warm_up(compiler)
     graphs = counters["stats"]["unique_graphs"]
-    assert fast.COMPILER.error is None
+    assert compiler.error is None
     for size, tile_pixels in (((160, 120), 10**7), ((61, 97), 10**7), ((300, 280), 256 * 256)):
         image = Image.open(EXAMPLES / "astronaut.jpg").resize(size)
-        eager = stylize_fast(image, textured_net, STYLE, precision="bf16", tile_pixels=tile_pixels)
-        compiled = stylize_fast(image, textured_net, STYLE, precision="bf16", tile_pixels=tile_pixels, compiled=True)
+        eager = _stylize(image, textured_net, precision="bf16", tile_pixels=tile_pixels)
+        compiled = _stylize(image, textured_net, precision="bf16", tile_pixels=tile_pixels, compiler=compiler)
         assert compiled.runtime.endswith(", compiled") and compiled.tiles == eager.tiles
         assert compiled.image.size == size
         assert _psnr(eager.image, compiled.image) > 40, size
@@ -296,18 +308,18 @@ def test_compiled_network_matches_eager_for_every_size_after_one_warm_up(texture
 def test_a_failing_compiler_falls_back_to_eager_once(textured_net, monkeypatch):
     attempts = []
 
-    def broken_compile():
+    def broken_compile(function, **options):
         def compiled(*args):
             attempts.append(args)
             raise RuntimeError("no C++ compiler found\nmore detail")
         return compiled
 
-    monkeypatch.setattr(fast, "_compiled_forward", broken_compile)
-    monkeypatch.setattr(fast, "COMPILER", fast.Compiler())
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    compiler = fast.Compiler()
     image = Image.open(EXAMPLES / "coffee.jpg").resize((64, 48))
-    eager = stylize_fast(image, textured_net, STYLE, precision="fp32")
+    eager = _stylize(image, textured_net, precision="fp32")
     for _ in range(2):
-        result = stylize_fast(image, textured_net, STYLE, precision="fp32", compiled=True)
+        result = _stylize(image, textured_net, precision="fp32", compiler=compiler)
         assert result.runtime.endswith("eager (compile failed: RuntimeError: no C++ compiler found)")
         assert np.array_equal(np.asarray(result.image), np.asarray(eager.image))
     assert len(attempts) == 1

@@ -54,7 +54,7 @@ def test_missing_weights_offline_fail_fast_with_a_fix(hub_cache):
     assert time.monotonic() - started < 3
     assert "HF_HUB_OFFLINE=1" in str(info.value) and "HF_HOME" in info.value.fix and "hf download" in info.value.fix
     assert str(hub_cache) not in str(info.value)
-    assert hub.availability("vgg16-torchvision").state == "unavailable"
+    assert hub.availability(weights.entry("vgg16-torchvision")).state == "unavailable"
 
 
 def test_unreachable_hub_fails_fast_without_offline_flag(hub_cache, monkeypatch):
@@ -63,7 +63,7 @@ def test_unreachable_hub_fails_fast_without_offline_flag(hub_cache, monkeypatch)
     hub._reachable.clear()
     started = time.monotonic()
     with pytest.raises(WeightsUnavailable, match="cannot be reached"):
-        hub.weight_path("resnet50-torchvision")
+        hub.weight_path(weights.entry("resnet50-torchvision"))
     assert time.monotonic() - started < 5
 
 
@@ -90,21 +90,30 @@ def test_truncated_file_is_a_clear_error_without_a_server_path(publish, hub_cach
     assert str(hub_cache) not in str(info.value) and "hf://timm/resnet50.tv_in1k" in str(info.value)
 
 
-@pytest.mark.parametrize("key", ["vgg19-torchvision", "vgg16-torchvision", "resnet50-torchvision",
-                                 "fast-rain_princess", "fast-scream", "fast-mosaic", "fast-starry_night",
-                                 "cnn14-32k", "gtzan"])
-def test_every_hub_entry_is_pinned_to_a_full_commit(key):
-    import nst_core.audio.train_genre  # noqa: F401 - registers GTZAN
-    from nst_core import weights  # noqa: F401 - registers every network
+def test_every_hub_entry_is_pinned_to_a_full_commit():
+    from nst_core.audio.train_genre import GTZAN
 
-    source = hub.entry(key).source
-    assert len(source.revision) == 40 and int(source.revision, 16) >= 0
-    assert hub.entry(key).pin_source.startswith("https://huggingface.co/")
+    entries = [item for table in weights.WEIGHT_TABLES for item in table.values()] + [GTZAN]
+    on_the_hub = [item for item in entries if isinstance(item.source, hub.HubFile)]
+    assert {item.key for item in on_the_hub} == {
+        "vgg19-torchvision", "vgg16-torchvision", "resnet50-torchvision", "fast-rain_princess", "fast-scream",
+        "fast-mosaic", "fast-starry_night", "cnn14-32k", "gtzan"}
+    for item in on_the_hub:
+        assert len(item.source.revision) == 40 and int(item.source.revision, 16) >= 0, item.key
+        assert item.pin_source.startswith("https://huggingface.co/"), item.key
+
+
+def test_each_weights_table_sits_beside_its_networks_and_keys_are_unique():
+    keys = [key for table in weights.WEIGHT_TABLES for key in table]
+    assert len(keys) == len(set(keys)) and set(keys) == set(weights.BY_KEY)
+    assert all(key == item.key for table in weights.WEIGHT_TABLES for key, item in table.items())
+    with pytest.raises(InvalidInput, match="Unknown weights 'nope'"):
+        weights.entry("nope")
 
 
 def test_a_file_that_differs_from_its_published_sha256_is_refused(hub_cache, tmp_path):
     """The real pin, a test-made file: the checksum must refuse it before anything reads it."""
-    source = hub.entry("resnet50-torchvision").source
+    source = weights.entry("resnet50-torchvision").source
     put_in_hub_cache(hub_cache, source.repo_id, source.filename,
                      save_safetensors(resnet50_checkpoint(), tmp_path / "r.safetensors"), source.revision)
     with pytest.raises(WeightsMismatch, match="sha256 is .* published one is 5d061a3c") as info:
@@ -141,13 +150,13 @@ def test_the_cat_check_passes_when_the_head_ranks_a_cat_class_first(publish):
 
 
 def test_bundled_original_vgg19_passes_its_own_check():
-    result = check_original_vgg19(torch.load(hub.weight_path("vgg19-original"), weights_only=True))
+    result = check_original_vgg19(torch.load(hub.weight_path(weights.entry("vgg19-original")), weights_only=True))
     assert result.passed, result.detail
     assert "20,024,384 parameters" in result.detail
 
 
 def test_bundled_original_vgg19_check_fails_on_a_changed_file():
-    raw = torch.load(hub.weight_path("vgg19-original"), weights_only=True)
+    raw = torch.load(hub.weight_path(weights.entry("vgg19-original")), weights_only=True)
     raw["block5_conv4_b"] = raw["block5_conv4_b"][:-1]
     assert not check_original_vgg19(raw).passed
 
@@ -171,12 +180,12 @@ def test_numpy_objects_in_a_checkpoint_load_without_running_code(tmp_path):
 
 
 def test_bundled_original_vgg19_is_dequantized_in_place():
-    path = hub.weight_path("vgg19-original")
+    path = hub.weight_path(weights.entry("vgg19-original"))
     raw = torch.load(path, map_location="cpu", weights_only=True)
     net = load_backbone("vgg19")
     expected = raw["block4_conv2_W_table"][raw["block4_conv2_W_q"].long()]
     assert torch.equal(net.body.state_dict()["features.21.weight"], expected)  # conv4_2 is features[21]
-    assert hub.availability("vgg19-original").state == "ready"
+    assert hub.availability(weights.entry("vgg19-original")).state == "ready"
 
 
 class _OneFile(http.server.BaseHTTPRequestHandler):
@@ -213,14 +222,13 @@ def test_url_download_checks_sha256_and_caches(hub_cache, monkeypatch, local_ser
     _OneFile.payload = buffer.read_bytes()
     url = f"http://127.0.0.1:{local_server.server_port}/w.pth"
     good = hashlib.sha256(_OneFile.payload).hexdigest()
-    monkeypatch.setitem(hub.REGISTRY, "test-good", _url_entry("test-good", url, good))
-    monkeypatch.setitem(hub.REGISTRY, "test-bad", _url_entry("test-bad", url, "0" * 64))
-    assert torch.equal(hub.load_state_dict("test-good")["w"], torch.arange(4.0))
-    assert hub.cached_path("test-good") is not None
+    good_file, bad_file = _url_entry("test-good", url, good), _url_entry("test-bad", url, "0" * 64)
+    assert torch.equal(hub.load_state_dict(good_file)["w"], torch.arange(4.0))
+    assert hub.cached_path(good_file) is not None
     with pytest.raises(WeightsMismatch, match="sha256"):
-        hub.weight_path("test-bad")
-    assert hub.cached_path("test-bad") is None
+        hub.weight_path(bad_file)
+    assert hub.cached_path(bad_file) is None
     # Once cached, offline use works.
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert hub.availability("test-good").state == "ready"
-    assert hub.availability("test-bad").state == "unavailable"
+    assert hub.availability(good_file).state == "ready"
+    assert hub.availability(bad_file).state == "unavailable"

@@ -13,7 +13,7 @@ from nst_core.image.backbones import BACKBONES, load_backbone, random_backbone
 from nst_core.image.color import rgb_to_yiq
 from nst_core.image.io import to_tensor
 from nst_core.image.optimize import image_objective
-from nst_core.runtime import pick_runtime
+from nst_core.runtime import PreparedModels, pick_runtime
 
 CONTENT = EXAMPLES / "chelsea.jpg"
 STYLE = EXAMPLES / "style_mosaic.jpg"
@@ -149,12 +149,14 @@ def test_fast_path_losses_agree_with_fp32():
 def test_prepared_copies_are_frozen_and_follow_in_place_weight_updates():
     tiny_vgg = random_backbone("vgg19", seed=4)
     runtime = pick_runtime("cpu", "fp32")
-    first = runtime.prepare_model(tiny_vgg)
-    assert runtime.prepare_model(tiny_vgg) is first
+    prepared = PreparedModels()
+    first = runtime.prepare_model(tiny_vgg, prepared)
+    assert runtime.prepare_model(tiny_vgg, prepared) is first
+    assert runtime.prepare_model(tiny_vgg) is not first  # without a cache, a copy of its own
     assert not any(p.requires_grad for p in first.parameters()) and not first.training
     with torch.no_grad():
         next(tiny_vgg.parameters()).add_(1.0)  # what an optimizer step does
-    second = runtime.prepare_model(tiny_vgg)
+    second = runtime.prepare_model(tiny_vgg, prepared)
     assert second is not first
     assert torch.equal(next(second.parameters()), next(tiny_vgg.parameters()))
 

@@ -19,7 +19,7 @@ from nst_core.health import HealthResult
 def test_every_served_network_is_listed_with_a_check_and_a_cited_source():
     assert len(weights.NETWORKS) == 11  # 4 image backbones, 4 fast styles, VGGish, CNN14 16k and 32k
     for network in weights.NETWORKS:
-        entry = hub.entry(network.key)
+        entry = weights.entry(network.key)
         assert entry.check is not None and entry.check_source and entry.pin_source, network.key
 
 
@@ -51,9 +51,9 @@ def served_file(hub_cache, monkeypatch, tmp_path):
     url = f"http://127.0.0.1:{server.server_port}/w.pth"
     entry = hub.WeightEntry("test-net", hub.UrlFile(url, hashlib.sha256(payload).hexdigest(), "w.pth"), hub.as_is,
                             "test", "none", 0.3, check=lambda raw: HealthResult(True, "test check passed"))
-    monkeypatch.setitem(hub.REGISTRY, "test-net", entry)
-    monkeypatch.setitem(weights.BY_KEY, "test-net",
-                        weights.Network("test-net", "Test net", "image", lambda: hub.load_state_dict("test-net")))
+    monkeypatch.setattr(weights, "WEIGHT_TABLES", (*weights.WEIGHT_TABLES, {"test-net": entry}))
+    monkeypatch.setitem(weights.BY_KEY, "test-net", weights.Network(
+        "test-net", "Test net", "image", lambda: hub.load_state_dict(weights.entry("test-net"))))
     yield entry
     server.shutdown()
 
@@ -108,8 +108,8 @@ def test_the_bundled_network_is_verified_by_a_fetch_without_network(hub_cache):
 
 
 def test_a_failed_fetch_is_reported_with_its_reason(served_file, monkeypatch):
-    monkeypatch.setitem(hub.REGISTRY, "test-net", dataclasses.replace(served_file, check=lambda raw: HealthResult(
-        False, "deliberately failed")))
+    monkeypatch.setitem(weights.WEIGHT_TABLES[-1], "test-net", dataclasses.replace(
+        served_file, check=lambda raw: HealthResult(False, "deliberately failed")))
     fetcher = weights.Fetcher()
     fetcher.fetch("test-net")
     state = weights.status("test-net", fetcher)
@@ -133,7 +133,7 @@ def test_weights_command_line_list_and_verify(tmp_path):
     assert "vgg19-original         verified" in verified.stdout
     assert "resnet50-torchvision   not cached" in verified.stdout
     # A cached file that is not the published one: FAILED, and a non-zero exit.
-    source = hub.entry("resnet50-torchvision").source
+    source = weights.entry("resnet50-torchvision").source
     put_in_hub_cache(tmp_path / "hf" / "hub", source.repo_id, source.filename,
                      save_safetensors(resnet50_checkpoint(), tmp_path / "r.safetensors"), source.revision)
     failed = _cli("verify", "resnet50-torchvision", env=env)

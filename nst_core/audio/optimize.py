@@ -29,7 +29,7 @@ from .. import windows
 from ..errors import InvalidInput
 from ..losses import LayerLosses, Objective, Term, relative_mse
 from ..optim import Descent, run_to_result
-from ..runtime import Precision, pick_runtime
+from ..runtime import PRECISIONS, Precision, PreparedModels, pick_runtime
 from .backends import AudioBackend, BackendOptions, checked_options, load_backend
 from .balance import BalanceController, BalanceReading, BalanceTargets
 from .descriptors import Descriptors
@@ -86,6 +86,8 @@ class AudioSettings:
                 raise InvalidInput(f"{name} must be between 0 and 1e9 (got {value!r}).")
         if self.init not in ("content", "noise") or self.optimizer not in ("lbfgs", "adam"):
             raise InvalidInput("init must be 'content' or 'noise' and optimizer 'lbfgs' or 'adam'.")
+        if self.precision not in PRECISIONS:
+            raise InvalidInput(f"precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r}).")
         if not 1 <= num_styles <= 8:
             raise InvalidInput(f"Give between 1 and 8 style clips (got {num_styles}).")
 
@@ -188,8 +190,13 @@ def _controller(settings: AudioSettings, frame: SpectralFrame, target: torch.Ten
 
 def iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | AudioSource,
                        settings: AudioSettings | None = None, *,
-                       backend: AudioBackend | None = None) -> Iterator[AudioProgress | AudioResult]:
-    """Stylize ``content`` with ``styles``: progress events, then the :class:`AudioResult`."""
+                       backend: AudioBackend | None = None,
+                       prepared: PreparedModels | None = None) -> Iterator[AudioProgress | AudioResult]:
+    """Stylize ``content`` with ``styles``: progress events, then the :class:`AudioResult`.
+
+    ``backend`` overrides the one the settings name (tests and benchmarks); ``prepared`` keeps the network's
+    prepared copy for the next run (see :class:`~nst_core.runtime.PreparedModels`).
+    """
     settings = settings or AudioSettings()
     styles = list(styles) if isinstance(styles, (list, tuple)) and not _is_array_pair(styles) else [styles]
     settings.check(len(styles))
@@ -203,7 +210,7 @@ def iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Aud
                                 min_seconds=backend.min_seconds) for i, s in enumerate(styles)]
     notices = loaded.notices + [n for s in loaded_styles for n in s.notices]
     runtime = pick_runtime("auto", settings.precision)  # fp32 is a precision, not a device: a GPU still serves
-    backend = runtime.prepare_model(backend)
+    backend = runtime.prepare_model(backend, prepared)
     generator = torch.Generator().manual_seed(settings.seed)
 
     content_log, content_phase = log_magnitude(frame, loaded.samples)
@@ -284,6 +291,7 @@ def _is_array_pair(value: object) -> bool:
 
 def stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | AudioSource,
                   settings: AudioSettings | None = None, *, on_progress: Callable[[AudioProgress], None] | None = None,
-                  backend: AudioBackend | None = None) -> AudioResult:
+                  backend: AudioBackend | None = None, prepared: PreparedModels | None = None) -> AudioResult:
     """Run :func:`iter_stylize_audio` to the end; ``on_progress`` sees every event (raise in it to cancel)."""
-    return run_to_result(iter_stylize_audio(content, styles, settings, backend=backend), AudioResult, on_progress)
+    return run_to_result(iter_stylize_audio(content, styles, settings, backend=backend, prepared=prepared),
+                         AudioResult, on_progress)

@@ -35,7 +35,8 @@ from .spectral import log_magnitude
 log = logging.getLogger(__name__)
 KNOWN_CORRUPT = {"jazz.00054.wav"}
 
-hub.register(hub.WeightEntry(
+# The training data: a dataset file, fetched and verified like the networks' weights.
+GTZAN = hub.WeightEntry(
     key="gtzan",
     # "Add data", the last commit to touch data/ (the head, d214656, changed only the loading script); the LFS
     # pointer on that page gives the sha256:
@@ -46,7 +47,7 @@ hub.register(hub.WeightEntry(
     convert=hub.as_is, description="GTZAN genre collection (Tzanetakis & Cook 2002)",
     license="research use; see the dataset card", size_mb=1226,
     pin_source="https://huggingface.co/datasets/marsyas/gtzan/commit/7031b102fce5383cfdfa12714eaf42065e82b855",
-))
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class GenreTrainConfig:
 
 def gtzan_folder() -> Path:
     """Download (once) and extract GTZAN; returns the folder holding one sub-folder per genre."""
-    archive = hub.weight_path("gtzan")
+    archive = hub.weight_path(GTZAN)
     target = archive.parent / "gtzan-extracted"
     if not (target / "genres").is_dir():
         target.mkdir(exist_ok=True)

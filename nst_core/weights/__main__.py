@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from .. import hub
 from ..errors import NSTError
-from . import BY_KEY, NETWORKS, NetworkState, status, verify
+from . import BY_KEY, NETWORKS, NetworkState, entry, status, verify
 
 
 def _keys(names: list[str]) -> list[str]:
@@ -22,13 +22,13 @@ def _keys(names: list[str]) -> list[str]:
 
 def _list() -> int:
     for item in NETWORKS:
-        entry, state = hub.entry(item.key), status(item.key)
-        source = entry.source
+        weights, state = entry(item.key), status(item.key)
+        source = weights.source
         revision = getattr(source, "revision", "") or "-"
         checksum = f"sha256 {source.sha256[:16]}..." if len(source.sha256) == 64 else \
             (f"sha256 prefix {source.sha256}" if source.sha256 else "no published checksum")
         print(f"{item.key:22} {item.label}\n    source: {source.describe()}\n    revision: {revision}\n"
-              f"    {checksum}; {entry.size_mb:.0f} MB; licence: {entry.license}\n"
+              f"    {checksum}; {weights.size_mb:.0f} MB; licence: {weights.license}\n"
               f"    state: {state.state} ({state.detail})")
     return 0
 
@@ -42,8 +42,8 @@ def _download(keys: list[str]) -> int:
                 bar.update(done - bar.n)
 
             try:
-                if hub.cached_path(key) is None:
-                    hub.weight_path(key, progress=show)
+                if hub.cached_path(entry(key)) is None:
+                    hub.weight_path(entry(key), progress=show)
             except NSTError as exc:
                 failed += _report(key, NetworkState("unavailable", str(exc)))
                 continue

@@ -135,7 +135,8 @@ def cnn14_check(variant: str) -> hub.Check:
 
 _CNN14_CHECK_SOURCE = ("PANNs (Kong et al. 2020) computes melW with librosa.filters.mel (Slaney); AudioSet class "
                        "137 is 'Music' in class_labels_indices.csv")
-hub.register(hub.WeightEntry(
+# Every file this module's network loads, by key.
+WEIGHTS: dict[str, hub.WeightEntry] = {item.key: item for item in (hub.WeightEntry(
     key="cnn14-16k",
     # Zenodo publishes md5 362fc5ff18f1d6ad2f6d464b45893f2c for this file; the sha256 below (358,668,570 bytes)
     # is the one several public projects pin for the same Zenodo file.
@@ -144,8 +145,7 @@ hub.register(hub.WeightEntry(
     convert=_panns_trunk, description="PANNs CNN14, 16 kHz (AudioSet tagging)", license="CC BY 4.0", size_mb=359,
     check=cnn14_check("16k"), check_source=_CNN14_CHECK_SOURCE,
     pin_source="https://zenodo.org/records/3987831 (md5); sha256 as pinned by public PANNs users",
-))
-hub.register(hub.WeightEntry(
+), hub.WeightEntry(
     key="cnn14-32k",
     # The PANNs file in a dataset repo whose commit and LFS pointer are public (the repo usually cited for it,
     # thelou1s/panns-inference, shows no full commit id); the same sha256 is pinned for the Zenodo original:
@@ -155,11 +155,12 @@ hub.register(hub.WeightEntry(
     convert=_panns_trunk, description="PANNs CNN14, 32 kHz (AudioSet tagging)", license="CC BY 4.0", size_mb=327,
     check=cnn14_check("32k"), check_source=_CNN14_CHECK_SOURCE,
     pin_source="https://huggingface.co/datasets/Jinbo-HU/PSELDNets/commit/dda2ef94671930b5fc427381489efab1705dc760",
-))
+))}
 
 
 def load_cnn14(variant: str = "16k") -> CNN14:
     net = CNN14(variant)
-    hub.load_strict(net, hub.load_state_dict(net.weights_key), hub.entry(net.weights_key).source.describe())
+    item = WEIGHTS[net.weights_key]
+    hub.load_strict(net, hub.load_state_dict(item), item.source.describe())
     net.weights_note = f"pretrained (PANNs CNN14 {variant}, health check passed)"
     return net.eval().requires_grad_(False)

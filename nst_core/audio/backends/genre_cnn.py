@@ -94,7 +94,7 @@ def load_genre_cnn(source: str | Path | None = None, *, seed: int = 0) -> GenreC
     try:
         classes = json.loads(config_path.read_text()).get("classes", GENRES) if config_path.is_file() else GENRES
         net = GenreCNN(num_classes=len(classes))
-    except (ValueError, AttributeError, TypeError) as exc:
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
         raise InvalidInput(f"The genre model's config.json is not a valid config ({type(exc).__name__}).") from exc
     try:
         hub.load_strict(net, hub.read_file(path, origin), origin)

@@ -96,7 +96,8 @@ def vggish_smoke_test(raw: object) -> HealthResult:
                                 f"(reference {SMOKE_STD}), tolerance {SMOKE_TOLERANCE:.0%}")
 
 
-hub.register(hub.WeightEntry(
+# Every file this module's network loads, by key.
+WEIGHTS: dict[str, hub.WeightEntry] = {"vggish": hub.WeightEntry(
     key="vggish",
     # torch.hub names files <name>-<first 8 hex digits of their sha256>.pth; that prefix is what is checked.
     # No full sha256 of this file was found on a public page.
@@ -109,11 +110,12 @@ hub.register(hub.WeightEntry(
     check=vggish_smoke_test,
     check_source="tensorflow/models research/audioset/vggish/vggish_smoke_test.py (mean 0.131, std 0.238, 10 %)",
     pin_source="torchvggish v0.1 release; sha256 prefix from the torch.hub file name",
-))
+)}
 
 
 def load_vggish() -> VGGish:
     net = VGGish()
-    hub.load_strict(net, {**hub.load_state_dict("vggish"), "mel": net.mel}, hub.entry("vggish").source.describe())
+    item = WEIGHTS["vggish"]
+    hub.load_strict(net, {**hub.load_state_dict(item), "mel": net.mel}, item.source.describe())
     net.weights_note = "pretrained (torchvggish v0.1, smoke test passed)"
     return net.eval().requires_grad_(False)

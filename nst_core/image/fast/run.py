@@ -1,0 +1,240 @@
+"""Stylizing with a feed-forward network: any size, large pictures tile by tile, optionally compiled.
+
+Images are padded to a multiple of 4 and cropped back. Above ``tile_pixels`` the network runs on
+overlapping tiles (memory stays bounded whatever the input) whose instance-norm statistics come from one
+pass over a copy of the whole picture, so that tiles agree and no seams show; tiles are cross-faded with
+:mod:`nst_core.windows`. ``iter_stylize_fast`` yields a :class:`FastProgress` per tile, then the
+:class:`FastResult`; ``stylize_fast`` runs it to the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from ... import windows
+from ...errors import InvalidInput
+from ...optim import run_to_result
+from ...runtime import Precision, PreparedModels, Runtime, freeze, pick_runtime
+from ..color import keep_content_colors
+from ..io import ImageSource, load_image, to_pil, to_tensor
+from .catalogue import FastModel, FastStyle
+from .network import NormStatistics, TransformerNet
+
+log = logging.getLogger(__name__)
+
+TILE_PIXELS = 1024 * 1024
+TILE_OVERLAP = 64
+MAX_FAST_SIDE = 6000
+
+
+@dataclass(frozen=True)
+class FastSettings:
+    """Every knob of a feed-forward stylization."""
+
+    strength: float = 1.0                     # blend with the photo: 0 keeps it, 1 is the network's result
+    color: Literal["none", "luminance"] = "none"
+    precision: Precision = "auto"
+    device: str = "auto"
+    tile_pixels: int = TILE_PIXELS            # above this many pixels the network runs tile by tile
+    stats_pixels: int | None = None           # the size of the copy tiles take statistics from (None: 4 tiles)
+    max_side: int = MAX_FAST_SIDE
+
+    def check(self) -> None:
+        if isinstance(self.strength, bool) or not (isinstance(self.strength, (int, float))
+                                                   and 0.0 <= self.strength <= 1.0):
+            raise InvalidInput(f"Style strength must be between 0 and 1 (got {self.strength!r}).")
+        if self.color not in ("none", "luminance"):
+            raise InvalidInput(f"Colour must be 'none' or 'luminance' (got {self.color!r}).")
+        if not isinstance(self.tile_pixels, int) or self.tile_pixels < 64 * 64:
+            raise InvalidInput(f"tile_pixels must be a whole number of at least 4096 (got {self.tile_pixels!r}).")
+
+
+@dataclass(frozen=True)
+class FastProgress:
+    tile: int      # 1-based
+    tiles: int
+
+
+@dataclass
+class FastResult:
+    image: Image.Image
+    seconds: float
+    runtime: str
+    tiles: int
+    notices: list[str] = field(default_factory=list)
+
+
+def _to_network(rgb01: torch.Tensor, style: FastStyle) -> torch.Tensor:
+    x = rgb01.flip(1) if style.channel_order == "bgr" else rgb01
+    return x * style.value_range
+
+
+def _from_network(y: torch.Tensor, style: FastStyle) -> torch.Tensor:
+    y = y.float() / style.value_range
+    return (y.flip(1) if style.channel_order == "bgr" else y).clamp(0, 1)
+
+
+def _autocast_forward(net: nn.Module, x: torch.Tensor, device_type: str, dtype: torch.dtype | None,
+                      stats: NormStatistics | None) -> torch.Tensor:
+    with torch.autocast(device_type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        return net(x, stats)
+
+
+class Compiler:
+    """Runs the network through ``torch.compile`` where that works, eagerly where it does not.
+
+    Owned by whoever serves requests (the app keeps one for its lifetime) and passed to the runs that may
+    use it. One graph serves every image size (dynamic shapes) and every TransformerNet (weights are graph
+    inputs). Inductor needs a C++ compiler on CPU and costs ~20 s on a 2-core CPU the first time (less with
+    its on-disk cache); afterwards a pass is ~2x faster than eager bf16. If compiling fails once, the reason
+    is kept and every later call runs eagerly.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # one compilation at a time; warm-up and requests queue here
+        self.error: str | None = None
+        self._compiled: Callable | None = None
+
+    def forward(self, net: nn.Module, x: torch.Tensor, runtime: Runtime,
+                stats: NormStatistics | None = None) -> torch.Tensor:
+        args = (net, x, runtime.device.type, runtime.autocast_dtype, stats)
+        if self.error is not None:
+            return _autocast_forward(*args)
+        try:
+            with self.lock:
+                if self._compiled is None:
+                    self._compiled = torch.compile(_autocast_forward, dynamic=True)
+                return self._compiled(*args)
+        except Exception as exc:  # noqa: BLE001 - any compiler failure; eager below re-raises real errors
+            y = _autocast_forward(*args)  # if this fails too, the input or memory is at fault, not the compiler
+            first_line = (str(exc).strip().splitlines() or [""])[0]
+            self.error = f"{type(exc).__name__}: {first_line}"
+            log.warning("torch.compile is unavailable, running eagerly: %s", self.error)
+            return y
+
+    def label(self) -> str:
+        return f"eager (compile failed: {self.error})" if self.error else "compiled"
+
+
+def _pad4(x: torch.Tensor) -> torch.Tensor:
+    """Pad to a multiple of 4 (two stride-2 stages); reflection where the picture is large enough for it."""
+    height, width = x.shape[-2:]
+    pad_h, pad_w = (-height) % 4, (-width) % 4
+    if not (pad_h or pad_w):
+        return x
+    return F.pad(x, (0, pad_w, 0, pad_h), mode="reflect" if min(height, width) > 4 else "replicate")
+
+
+def _run(net: nn.Module, x: torch.Tensor, runtime: Runtime, compiler: Compiler | None,
+         stats: NormStatistics | None = None) -> torch.Tensor:
+    """One pass, cropped back to the input's size."""
+    height, width = x.shape[-2:]
+    x = runtime.prepare_input(_pad4(x))
+    with torch.inference_mode():
+        if compiler is not None:
+            y = compiler.forward(net, x, runtime, stats)
+        else:
+            y = _autocast_forward(net, x, runtime.device.type, runtime.autocast_dtype, stats)
+    return y[..., :height, :width].float()
+
+
+def _statistics(net: TransformerNet, x: torch.Tensor, runtime: Runtime, stats_pixels: int) -> NormStatistics:
+    """The instance norms' statistics of the whole picture, from a copy of at most ``stats_pixels``."""
+    height, width = x.shape[-2:]
+    scale = min(1.0, math.sqrt(stats_pixels / (height * width)))
+    small = F.interpolate(x, scale_factor=scale, mode="area") if scale < 1 else x
+    with torch.inference_mode(), torch.autocast(runtime.device.type, dtype=runtime.autocast_dtype or torch.bfloat16,
+                                                enabled=runtime.autocast_dtype is not None):
+        return net.statistics(runtime.prepare_input(_pad4(small)))
+
+
+def _tiles(net: TransformerNet, x: torch.Tensor, runtime: Runtime, compiler: Compiler | None, tile: int,
+           stats_pixels: int) -> Iterator[FastProgress | torch.Tensor]:
+    """Tiles with linear cross-fades in the overlaps, normalized with whole-image statistics: progress per tile,
+    then the blended output."""
+    height, width = x.shape[-2:]
+    stats = _statistics(net, x, runtime, stats_pixels)
+    rows, columns = windows.spans(height, tile, TILE_OVERLAP), windows.spans(width, tile, TILE_OVERLAP)
+    out = torch.zeros(1, 3, height, width)
+    total = torch.zeros(1, 1, height, width)
+    for row, (y0, y1) in enumerate(rows):
+        for column, (x0, x1) in enumerate(columns):
+            result = _run(net, x[..., y0:y1, x0:x1], runtime, compiler, stats)
+            weight = windows.fade_weights(rows, row)[:, None] * windows.fade_weights(columns, column)[None, :]
+            out[..., y0:y1, x0:x1] += result * weight
+            total[..., y0:y1, x0:x1] += weight
+            yield FastProgress(row * len(columns) + column + 1, len(rows) * len(columns))
+    yield out / total.clamp_min(1e-6)
+
+
+def iter_stylize_fast(content: ImageSource, model: FastModel, settings: FastSettings | None = None, *,
+                      compiler: Compiler | None = None,
+                      prepared: PreparedModels | None = None) -> Iterator[FastProgress | FastResult]:
+    """Stylize ``content`` with ``model`` in one pass (or tile by tile): progress per tile, then the result.
+
+    ``compiler`` runs the network through ``torch.compile`` (see :class:`Compiler`; call :func:`warm_up`
+    first to move the one-off compilation out of the first request); without one the network runs eagerly.
+    ``prepared`` keeps the network's prepared copy for the next run (see :class:`~nst_core.runtime.PreparedModels`).
+    """
+    settings = settings or FastSettings()
+    settings.check()
+    started = time.perf_counter()
+    loaded = load_image(content, label="content image", max_pixels=settings.max_side * settings.max_side)
+    runtime = pick_runtime(settings.device, settings.precision)
+    net = runtime.prepare_model(model.net, prepared)
+    x = to_tensor(loaded.image)
+    inputs = _to_network(x, model.style)
+    height, width = x.shape[-2:]
+    if height * width > settings.tile_pixels:
+        tile = max(256, int(math.sqrt(settings.tile_pixels)))
+        for event in _tiles(net, inputs, runtime, compiler, tile, settings.stats_pixels or 4 * settings.tile_pixels):
+            if isinstance(event, FastProgress):
+                tiles = event.tiles
+                yield event
+            else:
+                y = event
+    else:
+        y, tiles = _run(net, inputs, runtime, compiler), 1
+        yield FastProgress(1, 1)
+    out = _from_network(y, model.style)
+    if settings.strength < 1.0:
+        out = settings.strength * out + (1.0 - settings.strength) * x
+    if settings.color == "luminance":
+        out = keep_content_colors(out, x)
+    label = runtime.label + (f", {compiler.label()}" if compiler is not None else "")
+    yield FastResult(to_pil(out), time.perf_counter() - started, label, tiles, loaded.notices)
+
+
+def stylize_fast(content: ImageSource, model: FastModel, settings: FastSettings | None = None, *,
+                 compiler: Compiler | None = None, prepared: PreparedModels | None = None,
+                 on_progress: Callable[[FastProgress], None] | None = None) -> FastResult:
+    """Run :func:`iter_stylize_fast` to the end; ``on_progress`` sees every tile."""
+    return run_to_result(iter_stylize_fast(content, model, settings, compiler=compiler, prepared=prepared),
+                         FastResult, on_progress)
+
+
+def warm_up(compiler: Compiler, precision: Precision = "auto", device: str = "auto") -> float:
+    """Compile the whole-image and the tile graphs ahead of the first request; returns the seconds spent.
+
+    The graphs serve every TransformerNet (weights are inputs) and every size; a non-square input keeps
+    height and width independent symbols, so a later non-square image does not recompile.
+    """
+    started = time.perf_counter()
+    model = FastModel(freeze(TransformerNet()), FastStyle("warm-up", "warm-up", "", value_range=255,
+                                                          channel_order="rgb"))
+    image = to_pil(torch.rand(1, 3, 72, 100, generator=torch.Generator().manual_seed(0)))
+    stylize_fast(image, model, FastSettings(precision=precision, device=device), compiler=compiler)
+    stylize_fast(image, model, FastSettings(precision=precision, device=device, tile_pixels=64 * 64),
+                 compiler=compiler)
+    return time.perf_counter() - started
