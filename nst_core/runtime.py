@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import random
 import threading
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 import torch
 
 from .errors import InvalidInput
@@ -136,17 +134,6 @@ def pick_runtime(device: str = "auto", precision: Precision = "auto") -> Runtime
     if precision == "bf16" or cpu_supports_bf16():
         return Runtime(dev, torch.bfloat16, channels_last=True)
     return Runtime(dev, None, channels_last=True)
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch for a process that is one training run; return a generator as well.
-
-    Stylizations never call this: they draw from the generator they are given, and leave the global ones alone.
-    """
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
 
 
 @contextlib.contextmanager

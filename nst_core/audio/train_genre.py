@@ -27,7 +27,7 @@ from safetensors.torch import save_file
 
 from .. import hub
 from ..errors import InvalidInput
-from ..runtime import pick_runtime, seed_everything
+from ..runtime import pick_runtime, seeded
 from .backends.genre_cnn import GENRES, SEGMENT_FRAMES, GenreCNN
 from .io import load_audio
 from .spectral import log_magnitude
@@ -123,28 +123,32 @@ def _accuracy(net: GenreCNN, inputs: torch.Tensor, labels: torch.Tensor, batch: 
 def train_genre(config: GenreTrainConfig, *,
                 on_epoch: Callable[[int, float, float], None] | None = None) -> tuple[Path, float]:
     """Train; returns the folder with the best model and its validation accuracy."""
-    seed_everything(config.seed)
     folder = config.data or gtzan_folder()
     clips, classes = list_clips(folder)
     random.Random(config.seed).shuffle(clips)
     cut = max(1, int(len(clips) * config.validation_fraction))
     runtime = pick_runtime(config.device, "fp32")
-    net = GenreCNN(num_classes=len(classes)).to(runtime.device).train()
+    with seeded(config.seed):
+        net = GenreCNN(num_classes=len(classes)).to(runtime.device).train()
+    generator = torch.Generator().manual_seed(config.seed)
     train_x, train_y = _dataset(clips[cut:], net, config.segments_per_clip)
     val_x, val_y = _dataset(clips[:cut], net, config.segments_per_clip)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
     best = -1.0
     config.out.mkdir(parents=True, exist_ok=True)
     for epoch in range(1, config.epochs + 1):
-        order = torch.randperm(len(train_x))
-        total = 0.0
+        order = torch.randperm(len(train_x), generator=generator)
+        total, seen = 0.0, 0
         for i in range(0, len(order), config.batch_size):
             index = order[i:i + config.batch_size]
+            if len(index) < 2:  # batch norm cannot train on one segment: it waits for the next epoch's shuffle
+                continue
             loss = F.cross_entropy(net.classify(train_x[index].to(runtime.device)), train_y[index].to(runtime.device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(index)
+            seen += len(index)
         accuracy = _accuracy(net, val_x.to(runtime.device), val_y.to(runtime.device), config.batch_size)
         if accuracy > best:
             best = accuracy
@@ -154,7 +158,7 @@ def train_genre(config: GenreTrainConfig, *,
                 {"architecture": "genre-cnn-v1", "classes": list(classes), "epoch": epoch,
                  "validation_accuracy": accuracy, "clips": len(clips)}, indent=2))
         if on_epoch is not None:
-            on_epoch(epoch, total / len(train_x), accuracy)
+            on_epoch(epoch, total / max(seen, 1), accuracy)
     return config.out, best
 
 

@@ -22,7 +22,7 @@ from PIL import Image
 
 from ..errors import InvalidInput
 from ..losses import LayerLosses, Objective, Term, total_variation
-from ..runtime import pick_runtime, seed_everything
+from ..runtime import pick_runtime, seeded
 from .backbones import FeatureNet, backbone_spec, load_backbone
 from .fast import (
     FAST_ARCHITECTURE,
@@ -135,14 +135,14 @@ def train(config: TrainConfig, *, network: FeatureNet | None = None,
           on_progress: Callable[[TrainProgress], None] | None = None) -> Path:
     """Train (or resume) a style; returns the folder holding the final ``model.safetensors``."""
     files = list_images(config.data)
-    seed_everything(config.seed)
     runtime = pick_runtime(config.device, "fp32")
     loss_net = (network or load_backbone(config.backbone)).to(runtime.device)
     style_image = fit_long_side(load_image(config.style, label="style image").image, config.style_size or config.size)
     perceptual = PerceptualLoss(loss_net, to_tensor(style_image).to(runtime.device), config)
     style = FastStyle(key="file:model.safetensors", title=config.title, artist="", value_range=255,
                       channel_order="rgb", architecture=FAST_ARCHITECTURE, license="")
-    net = TransformerNet().to(runtime.device).train()
+    with seeded(config.seed):
+        net = TransformerNet().to(runtime.device).train()
     optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
     start = 0
     if config.resume and (latest := _latest_checkpoint(config.out)) is not None:

@@ -39,7 +39,8 @@ class ShallowNet(AudioBackend):
         convs = []
         channels = frame.bins
         for count in filters:
-            conv = nn.Conv1d(channels, count, kernel, padding=kernel // 2, bias=False)
+            # skip_init: the weights come from the generator below, so no draw from the global one
+            conv = nn.utils.skip_init(nn.Conv1d, channels, count, kernel, padding=kernel // 2, bias=False)
             # Ulyanov's scale: N(0, sqrt(2) * sqrt(2 / ((in + out) * kernel))).
             std = math.sqrt(2) * math.sqrt(2.0 / ((channels + count) * kernel))
             with torch.no_grad():
