@@ -18,7 +18,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from figures import LossHistory, catalogue_thumbnail, loss_plot, spectrogram_pictures
+from figures import LossHistory, catalogue_thumbnail, loss_plot, score_table, spectrogram_pictures
 from forms import option_names, option_widgets, options_from
 from nst_core import NSTError, hub, weights
 from nst_core.audio.backends import AUDIO_BACKENDS, AudioBackendSpec
@@ -350,7 +350,7 @@ def run_audio(backend: str, content: str | None, style: str | None, extra_styles
         notes = "".join(f"\n\nNote: {n}" for n in event.notices)
         status = (f"Done in {event.seconds:.1f} s ({event.phase_seconds:.1f} s of it phase reconstruction) on "
                   f"{event.runtime}. Network: {event.backend_note}. {balance_report(event, settings)}{notes}")
-        yield str(path), spectrogram_pictures(event.spectrograms), event.scores.table(), status, history.frame()
+        yield str(path), spectrogram_pictures(event.spectrograms), score_table(event.scores), status, history.frame()
 
 
 def balance_report(result: AudioResult, settings: AudioSettings) -> str:

@@ -20,6 +20,7 @@ from matplotlib import pyplot as plt  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from nst_core import NSTError  # noqa: E402
+from nst_core.audio.metrics import Scores  # noqa: E402
 from nst_core.audio.spectral import Spectrogram  # noqa: E402
 from nst_core.image.fast import FastSettings, load_catalogue_style, stylize_fast  # noqa: E402
 from nst_core.image.io import ImageSource, load_image  # noqa: E402
@@ -101,3 +102,16 @@ def catalogue_thumbnail(title: str, photo: ImageSource, size: int = 160) -> Imag
     ImageDraw.Draw(card).multiline_text((size // 2, size // 2), f"{title}\n\nweights not\ndownloaded",
                                         fill=(60, 60, 70), anchor="mm", align="center")
     return card
+
+
+def score_table(scores: Scores) -> list[list]:
+    """The objective scores as the app's table rows: score, result, the content's baseline, how to read it."""
+    return [
+        ["Gram distance to style (random shallow net)", round(scores.style_gram_result, 4),
+         round(scores.style_gram_content, 4), "lower is closer to the style"],
+        ["MFCC-statistics distance to style", round(scores.mfcc_result, 3), round(scores.mfcc_content, 3),
+         "lower is closer to the style"],
+        ["Onset-envelope correlation with content", round(scores.onset_correlation, 3), 1.0, "higher keeps the rhythm"],
+        ["Chroma correlation with content", round(scores.chroma_correlation, 3), 1.0, "higher keeps the notes"],
+        ["Log-spectral distance to content (dB)", round(scores.log_spectral_distance, 2), 0.0, ""],
+    ]

@@ -49,3 +49,15 @@ def test_spectrogram_of_detaches_and_clamps():
     tensor = torch.tensor([[-1.0, 2.0]], requires_grad=True)
     spectrogram = Spectrogram.of(tensor, FRAME)
     assert spectrogram.log_magnitude.tolist() == [[0.0, 2.0]]
+
+
+def test_score_table_puts_each_score_beside_its_baseline():
+    from figures import score_table
+    from nst_core.audio.metrics import Scores
+
+    scores = Scores(style_gram_result=0.25, style_gram_content=0.5, mfcc_result=1.5, mfcc_content=3.0,
+                    onset_correlation=0.9, chroma_correlation=0.8, log_spectral_distance=4.0)
+    rows = {row[0]: row[1:3] for row in score_table(scores)}
+    assert rows["Gram distance to style (random shallow net)"] == [0.25, 0.5]
+    assert rows["MFCC-statistics distance to style"] == [1.5, 3.0]
+    assert rows["Chroma correlation with content"] == [0.8, 1.0]

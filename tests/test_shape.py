@@ -250,3 +250,12 @@ def test_fast_styles_take_a_model_not_a_network_and_its_facts_apart():
                                              FastSettings(precision="fp32", tile_pixels=64 * 64)))
     progress, result = events[:-1], events[-1]
     assert [e.tile for e in progress] == list(range(1, result.tiles + 1)) and result.tiles > 1
+
+
+def test_fp32_is_a_precision_not_a_device(monkeypatch):
+    """Asking for fp32 keeps the GPU where there is one (it only turns autocast off)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    runtime = pick_runtime("auto", "fp32")
+    assert runtime.device.type == "cuda" and runtime.autocast_dtype is None
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert pick_runtime("auto", "fp32").device.type == "cpu"

@@ -39,18 +39,6 @@ class Scores:
     chroma_correlation: float
     log_spectral_distance: float
 
-    def table(self) -> list[list]:
-        return [
-            ["Gram distance to style (random shallow net)", round(self.style_gram_result, 4),
-             round(self.style_gram_content, 4), "lower is closer to the style"],
-            ["MFCC-statistics distance to style", round(self.mfcc_result, 3), round(self.mfcc_content, 3),
-             "lower is closer to the style"],
-            ["Onset-envelope correlation with content", round(self.onset_correlation, 3), 1.0,
-             "higher keeps the rhythm"],
-            ["Chroma correlation with content", round(self.chroma_correlation, 3), 1.0, "higher keeps the notes"],
-            ["Log-spectral distance to content (dB)", round(self.log_spectral_distance, 2), 0.0, ""],
-        ]
-
 
 def _at_rate(samples: np.ndarray, rate: int) -> np.ndarray:
     if rate == RATE:

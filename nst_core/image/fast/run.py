@@ -91,37 +91,42 @@ def _autocast_forward(net: nn.Module, x: torch.Tensor, device_type: str, dtype: 
         return net(x, stats)
 
 
+def _autocast_statistics(net: TransformerNet, x: torch.Tensor, device_type: str,
+                         dtype: torch.dtype | None) -> NormStatistics:
+    with torch.autocast(device_type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        return net.statistics(x)
+
+
 class Compiler:
     """Runs the network through ``torch.compile`` where that works, eagerly where it does not.
 
     Owned by whoever serves requests (the app keeps one for its lifetime) and passed to the runs that may
-    use it. One graph serves every image size (dynamic shapes) and every TransformerNet (weights are graph
-    inputs). Inductor needs a C++ compiler on CPU and costs ~20 s on a 2-core CPU the first time (less with
-    its on-disk cache); afterwards a pass is ~2x faster than eager bf16. If compiling fails once, the reason
-    is kept and every later call runs eagerly.
+    use it. Three graphs (a whole picture, the statistics of a large one, its tiles) serve every image size
+    (dynamic shapes) and every TransformerNet (weights are graph inputs). Inductor needs a C++ compiler on
+    CPU and costs ~20 s on a 2-core CPU the first time (less with its on-disk cache); afterwards a pass is
+    ~2x faster than eager bf16. If compiling fails once, the reason is kept and every later call runs eagerly.
     """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()  # one compilation at a time; warm-up and requests queue here
         self.error: str | None = None
-        self._compiled: Callable | None = None
+        self._compiled: dict[Callable, Callable] = {}
 
-    def forward(self, net: nn.Module, x: torch.Tensor, runtime: Runtime,
-                stats: NormStatistics | None = None) -> torch.Tensor:
-        args = (net, x, runtime.device.type, runtime.autocast_dtype, stats)
+    def run(self, function: Callable, *args: object) -> object:
+        """``function(*args)`` compiled (once per function), or eagerly once compiling has failed."""
         if self.error is not None:
-            return _autocast_forward(*args)
+            return function(*args)
         try:
             with self.lock:
-                if self._compiled is None:
-                    self._compiled = torch.compile(_autocast_forward, dynamic=True)
-                return self._compiled(*args)
+                if function not in self._compiled:
+                    self._compiled[function] = torch.compile(function, dynamic=True)
+                return self._compiled[function](*args)
         except Exception as exc:  # noqa: BLE001 - any compiler failure; eager below re-raises real errors
-            y = _autocast_forward(*args)  # if this fails too, the input or memory is at fault, not the compiler
+            result = function(*args)  # if this fails too, the input or memory is at fault, not the compiler
             first_line = (str(exc).strip().splitlines() or [""])[0]
             self.error = f"{type(exc).__name__}: {first_line}"
             log.warning("torch.compile is unavailable, running eagerly: %s", self.error)
-            return y
+            return result
 
     def label(self) -> str:
         return f"eager (compile failed: {self.error})" if self.error else "compiled"
@@ -141,22 +146,21 @@ def _run(net: nn.Module, x: torch.Tensor, runtime: Runtime, compiler: Compiler |
     """One pass, cropped back to the input's size."""
     height, width = x.shape[-2:]
     x = runtime.prepare_input(_pad4(x))
+    args = (net, x, runtime.device.type, runtime.autocast_dtype, stats)
     with torch.inference_mode():
-        if compiler is not None:
-            y = compiler.forward(net, x, runtime, stats)
-        else:
-            y = _autocast_forward(net, x, runtime.device.type, runtime.autocast_dtype, stats)
+        y = compiler.run(_autocast_forward, *args) if compiler is not None else _autocast_forward(*args)
     return y[..., :height, :width].float()
 
 
-def _statistics(net: TransformerNet, x: torch.Tensor, runtime: Runtime, stats_pixels: int) -> NormStatistics:
+def _statistics(net: TransformerNet, x: torch.Tensor, runtime: Runtime, compiler: Compiler | None,
+                stats_pixels: int) -> NormStatistics:
     """The instance norms' statistics of the whole picture, from a copy of at most ``stats_pixels``."""
     height, width = x.shape[-2:]
     scale = min(1.0, math.sqrt(stats_pixels / (height * width)))
     small = F.interpolate(x, scale_factor=scale, mode="area") if scale < 1 else x
-    with torch.inference_mode(), torch.autocast(runtime.device.type, dtype=runtime.autocast_dtype or torch.bfloat16,
-                                                enabled=runtime.autocast_dtype is not None):
-        return net.statistics(runtime.prepare_input(_pad4(small)))
+    args = (net, runtime.prepare_input(_pad4(small)), runtime.device.type, runtime.autocast_dtype)
+    with torch.inference_mode():
+        return compiler.run(_autocast_statistics, *args) if compiler is not None else _autocast_statistics(*args)
 
 
 def _tiles(net: TransformerNet, x: torch.Tensor, runtime: Runtime, compiler: Compiler | None, tile: int,
@@ -164,7 +168,7 @@ def _tiles(net: TransformerNet, x: torch.Tensor, runtime: Runtime, compiler: Com
     """Tiles with linear cross-fades in the overlaps, normalized with whole-image statistics: progress per tile,
     then the blended output."""
     height, width = x.shape[-2:]
-    stats = _statistics(net, x, runtime, stats_pixels)
+    stats = _statistics(net, x, runtime, compiler, stats_pixels)
     rows, columns = windows.spans(height, tile, TILE_OVERLAP), windows.spans(width, tile, TILE_OVERLAP)
     out = torch.zeros(1, 3, height, width)
     total = torch.zeros(1, 1, height, width)
