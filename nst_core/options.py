@@ -1,6 +1,8 @@
 """Typed options whose fields say how they are offered: one declaration for the UI, the client API and a CLI.
 
-A settings dataclass declares each field with :func:`option`: a label, a help line, a range or a set of
+Any settings dataclass becomes command-line flags with :func:`add_flags` (one per field, typed from its
+annotation) and back with :func:`from_flags`. A backend's options dataclass declares each field with
+:func:`option`: a label, a help line, a range or a set of
 choices, and a kind (``integer``, ``number``, ``choice``, ``integers``, ``flag``, ``model``). The app builds
 one widget per field from it and names the client API's parameter after the field; a command line builds one
 flag per field the same way; :func:`check_options` validates an instance against the same declarations.
@@ -8,8 +10,11 @@ flag per field the same way; :func:`check_options` validates an instance against
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
+import types
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -34,6 +39,14 @@ class Option:
 def option(default: Any, label: str, kind: OptionKind, info: str = "", **details: Any) -> Any:
     """A dataclass field with its :class:`Option` (use as ``name: type = option(...)``)."""
     return dataclasses.field(default=default, metadata={"option": Option(label, kind, info, **details)})
+
+
+def described(default: Any, help_text: str, *, choices: tuple[str, ...] | None = None) -> Any:
+    """A settings field with the help line (and, for a free-form string, the choices) its flag shows."""
+    metadata: dict[str, Any] = {"help": help_text}
+    if choices is not None:
+        metadata["choices"] = choices
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def options_of(cls_or_instance: Any) -> list[tuple[str, Option, Any]]:
@@ -76,3 +89,73 @@ def parse_integers(text: str, name: str) -> tuple[int, ...]:
     except ValueError:
         raise InvalidInput(f"{name} must be whole numbers separated by commas, e.g. '1024' or '1024, 1024' "
                            f"(got {text!r}).") from None
+
+
+# --------------------------------------------------------------------------- command-line flags
+
+def _flag_type(hint: Any) -> tuple[type, tuple | None, bool, bool]:
+    """(element type, choices, takes several values, may be None) of a settings field's type hint."""
+    optional = False
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        arguments = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional = len(arguments) < len(typing.get_args(hint))
+        hint = arguments[0] if len(arguments) == 1 else str
+    several = typing.get_origin(hint) is tuple
+    if several:
+        hint = typing.get_args(hint)[0]
+    if typing.get_origin(hint) is Literal:
+        choices = typing.get_args(hint)
+        return type(choices[0]), tuple(choices), several, optional
+    return (hint if hint in (int, float, str, bool) else str), None, several, optional
+
+
+def _parser_for(kind: type, optional: bool) -> Any:
+    def parse(text: str) -> Any:
+        if optional and text.lower() == "none":
+            return None
+        return kind(text)
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type,
+              skip: Sequence[str] = ()) -> list[str]:
+    """One ``--flag`` per field of the settings dataclass ``cls`` (typed, with choices); returns the field names.
+
+    Flags left out keep the dataclass's default; ``none`` sets an optional field to None.
+    """
+    hints = typing.get_type_hints(cls)
+    names = []
+    for f in dataclasses.fields(cls):
+        if f.name in skip or not f.init:
+            continue
+        kind, choices, several, optional = _flag_type(hints[f.name])
+        spec = f.metadata.get("option")
+        text = f"{spec.label}{': ' + spec.info if spec.info else ''}" if spec else f.metadata.get("help", "")
+        choices = choices or f.metadata.get("choices") or (spec.choices if spec and spec.choices else None)
+        default = f.default if f.default is not dataclasses.MISSING else None
+        shown = "none" if default is None else ", ".join(map(str, default)) if isinstance(default, tuple) else default
+        text = f"{text}. " if text else ""
+        flag = "--" + f.name.replace("_", "-")
+        if kind is bool and not several:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                help=f"{text}(default: {shown})")
+        else:
+            parser.add_argument(flag, type=_parser_for(kind, optional), choices=choices, default=argparse.SUPPRESS,
+                                nargs="+" if several else None, metavar=f.name.upper() if not choices else None,
+                                help=f"{text}(default: {shown}{'; give none to unset' if optional else ''})")
+        names.append(f.name)
+    return names
+
+
+def from_flags(cls: type, values: argparse.Namespace | dict, **extra: Any) -> Any:
+    """An instance of ``cls`` from the flags :func:`add_flags` made (those given) plus ``extra``."""
+    given = vars(values) if isinstance(values, argparse.Namespace) else values
+    def value(raw: Any) -> Any:
+        if isinstance(raw, list):  # several values; "none" alone clears an optional one
+            return None if raw == [None] else tuple(raw)
+        return raw
+
+    kwargs = {f.name: value(given[f.name]) for f in dataclasses.fields(cls) if f.name in given}
+    return cls(**{**kwargs, **extra})

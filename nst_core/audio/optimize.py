@@ -29,8 +29,9 @@ from .. import windows
 from ..errors import InvalidInput
 from ..losses import LayerLosses, Objective, Term, relative_mse
 from ..optim import Descent, run_to_result
+from ..options import described
 from ..runtime import PRECISIONS, Precision, PreparedModels, pick_runtime
-from .backends import AudioBackend, BackendOptions, checked_options, load_backend
+from .backends import AUDIO_BACKENDS, AudioBackend, BackendOptions, checked_options, load_backend
 from .balance import BalanceController, BalanceReading, BalanceTargets
 from .descriptors import Descriptors
 from .io import AudioSource, load_audio
@@ -48,8 +49,8 @@ DESCRIPTOR_WEIGHT = 10.0  # the onset/chroma content term's weight before the co
 class AudioSettings:
     """Every knob of an audio stylization; ``None`` means the backend's own default."""
 
-    backend: str = "shallow"
-    steps: int | None = None            # the most per segment; with a style strength the run may stop sooner
+    backend: str = described("shallow", "the feature network", choices=tuple(AUDIO_BACKENDS))
+    steps: int | None = described(None, "the most per segment; with a style strength the run may stop sooner")
     content_weight: float | None = None
     style_weight: float | None = None
     spectral_content_weight: float | None = None
@@ -57,18 +58,18 @@ class AudioSettings:
     content_layers: tuple[str, ...] | None = None
     style_layers: tuple[str, ...] | None = None
     init: Literal["content", "noise"] = "content"
-    style_only: bool = False          # Grinstein et al.: start from the content, optimize the style loss alone
+    style_only: bool = described(False, "Grinstein et al.: start from the content, optimize the style loss alone")
     optimizer: Literal["lbfgs", "adam"] = "lbfgs"
     learning_rate: float = 0.05
     griffin_lim_iterations: int = 100
-    keep_silences: bool = True        # where the content is quiet, the result stays as quiet (see spectral.py)
-    style_strength: float | None = 0.5  # targets the weights adapt to (balance.py); None: fixed weights only
-    max_seconds: float = 30.0         # longer uploads are trimmed, with a notice
-    segment_seconds: float = 12.0     # longer clips are optimized in overlapping segments
+    keep_silences: bool = described(True, "where the content is quiet, the result stays as quiet (see spectral.py)")
+    style_strength: float | None = described(0.5, "targets the weights adapt to (balance.py); None: fixed weights only")
+    max_seconds: float = described(30.0, "longer uploads are trimmed, with a notice")
+    segment_seconds: float = described(12.0, "longer clips are optimized in overlapping segments")
     seed: int = 0
     precision: Precision = "auto"
     preview_every: int = 25
-    options: BackendOptions | None = None  # the backend's own (ShallowOptions, CNN14Options, ...); None: defaults
+    options: BackendOptions | None = described(None, "the backend's own (ShallowOptions, ...); None: its defaults")
 
     def check(self, num_styles: int) -> None:
         checked_options(self.backend, self.options)

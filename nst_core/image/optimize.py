@@ -21,6 +21,7 @@ from PIL import Image
 from ..errors import InvalidInput
 from ..losses import LayerLosses, Objective, Term, range_penalty, total_variation
 from ..optim import Descent, run_to_result
+from ..options import described
 from ..runtime import Precision, PreparedModels, Runtime, pick_runtime
 from .backbones import BACKBONES, FeatureNet, Pooling, backbone_spec, layer_names, load_backbone
 from .color import COLOR_MODES, ColorMode, keep_content_colors, match_shadows, recolor_style, to_greyscale
@@ -40,33 +41,32 @@ MAX_ASPECT = 16
 class ImageSettings:
     """Every knob of an image stylization. Written into the result PNG so a run can be repeated."""
 
-    backbone: str = "vgg19"
-    size: int = 512                  # long side of the result, in pixels
-    steps: int = 40                  # iterations at the final size
-    coarse_steps: int | None = None  # iterations at each smaller scale (None: the same as ``steps``)
-    min_size: int = 128              # first (coarsest) scale; set it >= size for a single scale
+    backbone: str = described("vgg19", "the loss network", choices=tuple(BACKBONES))
+    size: int = described(512, "long side of the result, in pixels")
+    steps: int = described(40, "iterations at the final size")
+    coarse_steps: int | None = described(None, "iterations at each smaller scale (None: the same as ``steps``)")
+    min_size: int = described(128, "first (coarsest) scale; set it >= size for a single scale")
     scale_ratio: float = math.sqrt(2)
     content_weight: float = 1.0
     style_weight: float = 5.0
-    tv_weight: float = 10.0
-    # Pulls pixels that drift below black or above white back into range while optimizing; without it the
-    # final clamp crushes them (dark areas turned into pure-black blobs).
-    range_weight: float = 1000.0
-    match_shadows: bool = True       # the result's darkest tones follow the style's (see color.match_shadows)
-    content_layers: tuple[str, ...] | None = None  # None: the backbone's defaults
-    style_layers: tuple[str, ...] | None = None
+    tv_weight: float = described(10.0, "smoothness: penalizes differences between neighbouring pixels")
+    # Without the range term the final clamp crushes drifting pixels (dark areas turned into pure-black blobs).
+    range_weight: float = described(1000.0, "pulls pixels that drift below black or above white back into range")
+    match_shadows: bool = described(True, "the result's darkest tones follow the style's (see color.match_shadows)")
+    content_layers: tuple[str, ...] | None = described(None, "None: the backbone's defaults")
+    style_layers: tuple[str, ...] | None = described(None, "None: the backbone's defaults")
     style_layer_weights: tuple[float, ...] | None = None
-    style_blend: tuple[float, ...] | None = None   # one weight per style image (None: equal)
-    style_scale: float = 1.0         # style image size relative to the content's, at every scale
+    style_blend: tuple[float, ...] | None = described(None, "one weight per style image (None: equal)")
+    style_scale: float = described(1.0, "style image size relative to the content's, at every scale")
     color: ColorMode = "none"
     init: Literal["content", "noise"] = "content"
     optimizer: Literal["lbfgs", "adam"] = "lbfgs"
-    learning_rate: float = 0.02      # Adam only; the image lives in [0, 1]
+    learning_rate: float = described(0.02, "Adam only; the image lives in [0, 1]")
     pooling: Pooling = "max"
     seed: int = 0
     precision: Precision = "auto"
     device: str = "auto"
-    preview_every: int = 0           # 0: previews only at the end of each scale
+    preview_every: int = described(0, "0: previews only at the end of each scale")
 
     def check(self, num_styles: int) -> None:
         """Raise :class:`InvalidInput` for any value a run cannot use."""

@@ -25,6 +25,7 @@ from torch import nn
 from ... import windows
 from ...errors import InvalidInput
 from ...optim import run_to_result
+from ...options import described
 from ...runtime import Precision, PreparedModels, Runtime, freeze, pick_runtime
 from ..color import keep_content_colors
 from ..io import ImageSource, load_image, to_pil, to_tensor
@@ -42,12 +43,12 @@ MAX_FAST_SIDE = 6000
 class FastSettings:
     """Every knob of a feed-forward stylization."""
 
-    strength: float = 1.0                     # blend with the photo: 0 keeps it, 1 is the network's result
+    strength: float = described(1.0, "blend with the photo: 0 keeps it, 1 is the network's result")
     color: Literal["none", "luminance"] = "none"
     precision: Precision = "auto"
     device: str = "auto"
-    tile_pixels: int = TILE_PIXELS            # above this many pixels the network runs tile by tile
-    stats_pixels: int | None = None           # the size of the copy tiles take statistics from (None: 4 tiles)
+    tile_pixels: int = described(TILE_PIXELS, "above this many pixels the network runs tile by tile")
+    stats_pixels: int | None = described(None, "the size of the copy tiles take statistics from (None: 4 tiles)")
     max_side: int = MAX_FAST_SIDE
 
     def check(self) -> None:

@@ -1,0 +1,159 @@
+"""The command line: ``python -m nst_core image|fast|audio`` (or ``nst``, once the package is installed).
+
+Every field of :class:`~nst_core.ImageSettings`, :class:`~nst_core.FastSettings` and
+:class:`~nst_core.AudioSettings` (and of each audio backend's options) is a flag, generated from the
+dataclass (see :func:`nst_core.options.add_flags`). A folder of content files writes one result each into
+the output folder. Progress is a bar on the terminal; errors are one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .audio.backends import AUDIO_BACKENDS, backend_spec
+from .audio.io import save_wav
+from .audio.optimize import AudioResult, AudioSettings, iter_stylize_audio
+from .errors import InvalidInput, NSTError
+from .image import fast
+from .image.io import save_png
+from .image.optimize import ImageResult, ImageSettings, iter_stylize_image
+from .options import add_flags, from_flags, options_of
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
+NOT_FLAGS = ("preview_every",)  # the app's preview cadence; a terminal shows a bar instead
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nst", description="Neural style transfer for images and sounds.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    image = commands.add_parser("image", help="optimization-based style transfer (Gatys et al.)")
+    image.add_argument("content", type=Path, help="a content image, or a folder of them")
+    image.add_argument("styles", type=Path, nargs="+", metavar="STYLE", help="one or more style images")
+    image.add_argument("-o", "--output", type=Path, required=True, help="the result PNG (a folder for a folder)")
+    add_flags(image.add_argument_group("settings (ImageSettings)"), ImageSettings, skip=NOT_FLAGS)
+
+    styles = fast.CATALOGUE
+    quick = commands.add_parser("fast", help="a feed-forward style network: one pass")
+    quick.add_argument("content", type=Path, help="a content image, or a folder of them")
+    quick.add_argument("--style", required=True, help=f"a catalogue style ({', '.join(styles)}), a trained "
+                       "model.safetensors (its config.json beside it), or a Hub repo id (hf://user/name)")
+    quick.add_argument("-o", "--output", type=Path, required=True, help="the result PNG (a folder for a folder)")
+    quick.add_argument("--compiled", action=argparse.BooleanOptionalAction, default=False,
+                       help="run through torch.compile (a one-off compilation first; default: off)")
+    add_flags(quick.add_argument_group("settings (FastSettings)"), fast.FastSettings)
+
+    audio = commands.add_parser("audio", help="audio style transfer on spectrograms")
+    audio.add_argument("content", type=Path, help="a content clip, or a folder of them")
+    audio.add_argument("styles", type=Path, nargs="+", metavar="STYLE", help="one or more style clips")
+    audio.add_argument("-o", "--output", type=Path, required=True, help="the result WAV (a folder for a folder)")
+    add_flags(audio.add_argument_group("settings (AudioSettings)"), AudioSettings, skip=("options", *NOT_FLAGS))
+    for spec in AUDIO_BACKENDS.values():
+        add_flags(audio.add_argument_group(f"{spec.title} options (--backend {spec.name})"), spec.options)
+    return parser
+
+
+def _jobs(content: Path, output: Path, suffixes: tuple[str, ...], result_suffix: str) -> list[tuple[Path, Path]]:
+    """(input, output) pairs: one for a file, one per matching file for a folder (outputs named after inputs)."""
+    if not content.is_dir():
+        if not content.is_file():
+            raise InvalidInput(f"{content} does not exist.")
+        return [(content, output)]
+    files = sorted(p for p in content.iterdir() if p.suffix.lower() in suffixes)
+    if not files:
+        raise InvalidInput(f"{content} holds no {', '.join(suffixes)} files.")
+    if output.suffix:
+        raise InvalidInput(f"For a folder of inputs, give an output folder (got the file name {output.name}).")
+    output.mkdir(parents=True, exist_ok=True)
+    return [(path, output / f"{path.stem}{result_suffix}") for path in files]
+
+
+def _with_bar(events: Iterator[object], label: str, done: Callable[[object], int | None]) -> object:
+    """Run ``events`` to the end behind a progress bar; returns the last event (the result)."""
+    from tqdm.auto import tqdm
+
+    last = None
+    with tqdm(desc=label, unit="step", leave=False, disable=None) as bar:
+        for last in events:
+            step = done(last)
+            if step is not None:
+                bar.total = getattr(last, "total", None) or getattr(last, "tiles", None)
+                bar.update(step - bar.n)
+    return last
+
+
+def run_image(args: argparse.Namespace) -> None:
+    settings = from_flags(ImageSettings, args)
+    for content, out in _jobs(args.content, args.output, IMAGE_SUFFIXES, ".png"):
+        result = _with_bar(iter_stylize_image(content, args.styles, settings), content.name,
+                           lambda e: None if isinstance(e, ImageResult) else e.step)
+        save_png(result.image, out, result.settings)
+        _report(out, result.seconds, result.runtime, result.notices)
+
+
+def _fast_model(style: str) -> fast.FastModel:
+    if style in fast.CATALOGUE:
+        return fast.load_catalogue_style(style)
+    if style.endswith(".safetensors"):
+        return fast.load_fast_model(Path(style))
+    if "/" in style and not Path(style).exists():
+        return fast.load_hub_model(style.removeprefix("hf://"))
+    raise InvalidInput(f"--style {style!r} is neither a catalogue style ({', '.join(fast.CATALOGUE)}), "
+                       "a .safetensors model nor a Hub repo id.")
+
+
+def run_fast(args: argparse.Namespace) -> None:
+    settings = from_flags(fast.FastSettings, args)
+    model = _fast_model(args.style)
+    compiler = fast.Compiler() if args.compiled else None
+    for content, out in _jobs(args.content, args.output, IMAGE_SUFFIXES, ".png"):
+        result = _with_bar(fast.iter_stylize_fast(content, model, settings, compiler=compiler), content.name,
+                           lambda e: None if isinstance(e, fast.FastResult) else e.tile)
+        save_png(result.image, out, {"style": model.style.title, **dataclasses.asdict(settings)})
+        _report(out, result.seconds, result.runtime, result.notices)
+
+
+def _backend_options(args: argparse.Namespace, backend: str) -> object:
+    """The chosen backend's options from its flags; a flag of another backend is an error, not ignored."""
+    for spec in AUDIO_BACKENDS.values():
+        given = [name for name, _, _ in options_of(spec.options) if name in vars(args)]
+        if given and spec.name != backend:
+            raise InvalidInput(f"--{given[0].replace('_', '-')} is an option of the {spec.name} backend, "
+                               f"not of {backend}.")
+    return from_flags(backend_spec(backend).options, args)
+
+
+def run_audio(args: argparse.Namespace) -> None:
+    backend = getattr(args, "backend", AudioSettings.backend)
+    settings = from_flags(AudioSettings, args, options=_backend_options(args, backend))
+    for content, out in _jobs(args.content, args.output, AUDIO_SUFFIXES, ".wav"):
+        result = _with_bar(iter_stylize_audio(content, args.styles, settings), content.name,
+                           lambda e: None if isinstance(e, AudioResult) else e.step)
+        save_wav(out, result.samples, result.sample_rate)
+        _report(out, result.seconds, result.runtime, result.notices)
+
+
+def _report(out: Path, seconds: float, runtime: str, notices: list[str]) -> None:
+    print(f"{out} ({seconds:.1f} s on {runtime})")
+    for notice in notices:
+        print(f"  note: {notice}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        {"image": run_image, "fast": run_fast, "audio": run_audio}[args.command](args)
+    except NSTError as exc:
+        print(f"nst: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nst: interrupted", file=sys.stderr)
+        return 130
+    return 0
