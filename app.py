@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
+from PIL import Image
 
 from figures import LossHistory, catalogue_thumbnail, loss_plot, score_table, spectrogram_pictures
 from forms import option_names, option_widgets, options_from
@@ -30,6 +32,7 @@ from nst_core.image.color import COLOR_MODES
 from nst_core.image.io import save_png
 from nst_core.image.optimize import MAX_SIZE, ImageProgress, ImageResult, ImageSettings, iter_stylize_image
 from nst_core.runtime import PreparedModels
+from nst_core.video import VideoProgress, VideoSettings, iter_stylize_video
 
 try:  # On Hugging Face ZeroGPU Spaces this borrows a GPU per call; elsewhere it does nothing.
     import spaces
@@ -251,6 +254,50 @@ def stylize_fast_ui(content: str | None, style: str, model_files: list[str] | No
     return str(path), f"{entry.title}: {result.seconds:.2f} s on {result.runtime}{tiles}.{notes}"
 
 
+@gpu
+def stylize_video_ui(video: str | None, style: str, model_files: list[str] | None, repo_id: str, strength: float,
+                     color: str, long_side: float, stability: str, precision: str, compiled: bool = True,
+                     progress: gr.Progress = gr.Progress()) -> tuple[str, str]:
+    """A video, frame by frame, with its frame rate and sound; progress per frame."""
+    if not video:
+        raise gr.Error("Upload a video (mp4, webm or mov).")
+    try:
+        model = resolve_fast_model(style, model_files, repo_id)
+        settings = VideoSettings(strength=float(strength), color=color, long_side=int(long_side) or None,
+                                 stability=stability, precision=precision)
+        output = OUTPUT_DIR / f"video-{uuid.uuid4().hex[:8]}.mp4"
+        for event in iter_stylize_video(video, model, settings, output=output,
+                                        compiler=FAST_COMPILER if compiled else None, prepared=PREPARED):
+            if isinstance(event, VideoProgress):
+                progress((event.frame, event.frames), desc="Frames")
+            else:
+                result = event
+    except NSTError as exc:
+        raise gr.Error(str(exc)) from exc
+    notes = "".join(f"\n\nNote: {n}" for n in result.notices)
+    width, height = result.size
+    return str(result.path), (f"{model.style.title}: {result.frames} frames at {result.fps:.3g} fps, {width}x{height}, "
+                              f"in {result.seconds:.1f} s ({result.frames / result.seconds:.1f} frames/s) on "
+                              f"{result.runtime}; flicker {result.flicker:.2f} (output change between frames / "
+                              f"input change).{notes}")
+
+
+def stylize_live_frame(frame: np.ndarray | None, style: str, model_files: list[str] | None, repo_id: str,
+                       strength: float, color: str, frame_size: float) -> np.ndarray | None:
+    """One webcam frame, scaled to ``frame_size`` (long side) and stylized by the compiled network."""
+    if frame is None:
+        return None
+    try:
+        model = resolve_fast_model(style, model_files, repo_id)
+        picture = Image.fromarray(frame)
+        picture.thumbnail((int(frame_size), int(frame_size)))
+        result = fast.stylize_fast(picture, model, fast.FastSettings(strength=float(strength), color=color),
+                                   compiler=FAST_COMPILER, prepared=PREPARED)
+    except NSTError as exc:
+        raise gr.Error(str(exc)) from exc
+    return np.asarray(result.image)
+
+
 def fast_tab() -> None:
     titles = list(fast.CATALOGUE)
     with gr.Tab("Fast styles"):
@@ -293,6 +340,34 @@ def fast_tab() -> None:
         run.click(
             stylize_fast_ui, inputs=[content, style, model_files, repo_id, strength, color, precision, compiled],
             outputs=[result, status], api_name="fast", concurrency_limit=1, concurrency_id="fast",
+        )
+        with gr.Accordion("Live: your webcam, stylized as it streams", open=False):
+            gr.Markdown("The style, strength, colour and frame size above and here apply while it runs; frames "
+                        "that arrive while one is being stylized are dropped, never queued.")
+            with gr.Row():
+                webcam = gr.Image(label="Webcam", sources=["webcam"], streaming=True, type="numpy")
+                live = gr.Image(label="Live result", type="numpy", interactive=False)
+            frame_size = gr.Slider(256, 512, value=384, step=32, label="Frame size (long side)")
+        webcam.stream(
+            stylize_live_frame, inputs=[webcam, style, model_files, repo_id, strength, color, frame_size],
+            outputs=live, stream_every=0.1, time_limit=300, concurrency_limit=1, concurrency_id="live",
+            trigger_mode="always_last", show_progress="hidden", api_name="fast_live",
+        )
+        with gr.Accordion("Video: stylize a clip, keeping its frame rate and sound", open=False), gr.Row():
+            with gr.Column():
+                video = gr.Video(label="Video (mp4, webm, mov; up to 20 s are used)", sources=["upload"])
+                long_side = gr.Slider(0, 1280, value=0, step=16, label="Long side (0: the video's own)")
+                stability = gr.Radio(["clip", "frame"], value="clip", label="Normalization statistics",
+                                     info="clip: measured once for the whole clip (steady); frame: each "
+                                          "frame its own (flickers)")
+                run_video = gr.Button("Stylize the video", variant="primary")
+            with gr.Column():
+                video_result = gr.Video(label="Result", interactive=False)
+                video_status = gr.Markdown()
+        run_video.click(
+            stylize_video_ui, inputs=[video, style, model_files, repo_id, strength, color, long_side, stability,
+                                      precision, compiled],
+            outputs=[video_result, video_status], api_name="fast_video", concurrency_limit=1, concurrency_id=HEAVY,
         )
 
 

@@ -135,3 +135,42 @@ def resnet50_checkpoint() -> dict[str, torch.Tensor]:
 def save_safetensors(tensors: dict[str, torch.Tensor], path: Path) -> Path:
     save_file({name: tensor.contiguous() for name, tensor in tensors.items()}, str(path))
     return path
+
+
+def write_video(path: Path, frames: list, *, fps: int = 12, audio: bool = True) -> Path:
+    """RGB uint8 frames as H.264 in MP4, with a 440 Hz tone as the sound track (AAC) when ``audio``."""
+    import av
+    import numpy as np
+
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), mode="w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        sound = container.add_stream("aac", rate=44100) if audio else None
+        for rgb in frames:
+            container.mux(video.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(video.encode(None))
+        if sound is not None:
+            samples = 0.3 * np.sin(2 * np.pi * 440 * np.arange(int(44100 * len(frames) / fps)) / 44100)
+            for start in range(0, len(samples), 1024):
+                chunk = np.stack([samples[start:start + 1024]] * 2).astype(np.float32)
+                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+                frame.sample_rate = 44100
+                container.mux(sound.encode(frame))
+            container.mux(sound.encode(None))
+    return path
+
+
+def panning_frames(count: int = 24, size: tuple[int, int] = (160, 120), noise: float = 0.02) -> list:
+    """A camera pan across an example photo, with sensor-like noise."""
+    import numpy as np
+    from PIL import Image
+
+    photo = np.asarray(Image.open(EXAMPLES / "astronaut.jpg").convert("RGB").resize((size[0] * 2, size[1] * 2)))
+    rng = np.random.default_rng(0)
+    frames = []
+    for index in range(count):
+        left = index * (size[0] // count)
+        crop = photo[size[1] // 2:size[1] // 2 + size[1], left:left + size[0]].astype(np.float64) / 255
+        frames.append((np.clip(crop + rng.normal(0, noise, crop.shape), 0, 1) * 255).astype(np.uint8))
+    return frames

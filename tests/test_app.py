@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 
@@ -129,6 +130,54 @@ def test_fast_endpoint_with_an_uploaded_model(client, tmp_path):
     assert status.startswith("Tiny:") and "compiled" in status
 
 
+def _tiny_model_files(tmp_path):
+    from nst_core.image.fast import FastStyle, TransformerNet, save_fast_model
+    from nst_core.runtime import seeded
+
+    with seeded(0):
+        net = TransformerNet()
+    save_fast_model(net, tmp_path / "style", FastStyle("x", "Tiny", "", value_range=255, channel_order="rgb"))
+    return [handle_file(tmp_path / "style" / "model.safetensors"), handle_file(tmp_path / "style" / "config.json")]
+
+
+def test_fast_video_endpoint_keeps_frames_rate_and_sound(client, tmp_path):
+    import av
+
+    from conftest import panning_frames, write_video
+
+    source = write_video(tmp_path / "clip.mp4", panning_frames(12, (128, 96)), fps=12)
+    video, status = client.predict(
+        video=handle_file(source), style="Custom model", model_files=_tiny_model_files(tmp_path),
+        repo_id="", strength=1.0, color="none", long_side=0, stability="clip", precision="auto", compiled=False,
+        api_name="/fast_video",
+    )
+    with av.open(video) as container:
+        assert {s.type for s in container.streams} == {"video", "audio"}
+        assert float(container.streams.video[0].average_rate) == 12.0
+        assert len(list(container.decode(video=0))) == 12
+    assert status.startswith("Tiny: 12 frames at 12 fps, 128x96") and "flicker" in status
+    with pytest.raises(Exception, match="cannot be read"):
+        (tmp_path / "notes.mp4").write_text("not a video")
+        client.predict(video=handle_file(tmp_path / "notes.mp4"), style="Custom model",
+                       model_files=_tiny_model_files(tmp_path), repo_id="", strength=1.0, color="none", long_side=0,
+                       stability="clip", precision="auto", compiled=False, api_name="/fast_video")
+
+
+def test_live_frames_are_stylized_at_the_chosen_size_and_never_queued(client, tmp_path):
+    from PIL import Image
+
+    import app
+
+    _tiny_model_files(tmp_path)
+    frame = np.asarray(Image.open(EXAMPLES / "coffee.jpg").convert("RGB"))
+    uploads = [str(tmp_path / "style" / name) for name in ("model.safetensors", "config.json")]
+    out = app.stylize_live_frame(frame, "Custom model", uploads, "", 1.0, "none", 256)
+    assert max(out.shape[:2]) == 256 and out.shape[2] == 3
+    demo = app.build_app()
+    (live,) = [d for d in demo.fns.values() if d.api_name == "fast_live"]
+    assert live.trigger_mode == "always_last" and live.concurrency_limit == 1 and live.stream_every == 0.1
+
+
 def test_fast_endpoint_errors_are_clear(client, tmp_path):
     pickled = tmp_path / "model.pth"
     pickled.write_bytes(b"\x80\x04K\x01.")
@@ -229,7 +278,8 @@ def test_every_client_api_parameter_has_a_name_that_says_what_it_is(client):
     import re
 
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert set(endpoints) == {"/image", "/fast", "/audio_shallow", "/audio_vggish", "/audio_cnn14", "/audio_genre"}
+    assert set(endpoints) == {"/image", "/fast", "/fast_video", "/fast_live", "/audio_shallow", "/audio_vggish",
+                              "/audio_cnn14", "/audio_genre"}
     for endpoint, info in endpoints.items():
         names = [parameter["parameter_name"] for parameter in info["parameters"]]
         vague = [name for name in names if re.fullmatch(r"param_\d+|.*_value|value|x|args?", name)]

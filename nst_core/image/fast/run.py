@@ -183,6 +183,25 @@ def _tiles(net: TransformerNet, x: torch.Tensor, runtime: Runtime, compiler: Com
     yield out / total.clamp_min(1e-6)
 
 
+def network_pass(model: FastModel, rgb01: torch.Tensor, runtime: Runtime, compiler: Compiler | None = None,
+                 stats: NormStatistics | None = None) -> torch.Tensor:
+    """One pass of ``model`` (already prepared for ``runtime``) on an RGB picture in [0, 1]; RGB [0, 1] out."""
+    return _from_network(_run(model.net, _to_network(rgb01, model.style), runtime, compiler, stats), model.style)
+
+
+def blend(styled: torch.Tensor, photo: torch.Tensor, strength: float, color: str) -> torch.Tensor:
+    """The style strength (a mix with the photo) and the colour choice, applied to a network's output."""
+    if strength < 1.0:
+        styled = strength * styled + (1.0 - strength) * photo
+    return keep_content_colors(styled, photo) if color == "luminance" else styled
+
+
+def statistics_of(model: FastModel, rgb01: torch.Tensor, runtime: Runtime, compiler: Compiler | None = None,
+                  max_pixels: int = 4 * TILE_PIXELS) -> NormStatistics:
+    """The instance norms' statistics of a picture in [0, 1] (from a copy of at most ``max_pixels``)."""
+    return _statistics(model.net, _to_network(rgb01, model.style), runtime, compiler, max_pixels)
+
+
 def iter_stylize_fast(content: ImageSource, model: FastModel, settings: FastSettings | None = None, *,
                       compiler: Compiler | None = None,
                       prepared: PreparedModels | None = None) -> Iterator[FastProgress | FastResult]:
@@ -212,11 +231,7 @@ def iter_stylize_fast(content: ImageSource, model: FastModel, settings: FastSett
     else:
         y, tiles = _run(net, inputs, runtime, compiler), 1
         yield FastProgress(1, 1)
-    out = _from_network(y, model.style)
-    if settings.strength < 1.0:
-        out = settings.strength * out + (1.0 - settings.strength) * x
-    if settings.color == "luminance":
-        out = keep_content_colors(out, x)
+    out = blend(_from_network(y, model.style), x, settings.strength, settings.color)
     label = runtime.label + (f", {compiler.label()}" if compiler is not None else "")
     yield FastResult(to_pil(out), time.perf_counter() - started, label, tiles, loaded.notices)
 

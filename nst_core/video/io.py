@@ -1,0 +1,131 @@
+"""Reading and writing video with PyAV: frames as RGB arrays, the audio track kept.
+
+PyAV rather than torchvision's video I/O: torchvision's reader is deprecated and wraps PyAV itself, and only
+PyAV writes the audio track back. Results are H.264 in MP4 (yuv420p, even sizes), which browsers play.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InvalidInput
+
+VideoSource = str | Path
+
+
+@dataclass
+class VideoInfo:
+    width: int
+    height: int
+    fps: Fraction
+    frames: int                 # the frames that will be read (after the length limit)
+    seconds: float
+    has_audio: bool
+    notices: list[str] = field(default_factory=list)
+
+
+def probe(source: VideoSource, max_seconds: float) -> VideoInfo:
+    """Size, frame rate and length of the first video stream; :class:`InvalidInput` for anything unreadable."""
+    import av
+
+    try:
+        with av.open(str(source)) as container:
+            if not container.streams.video:
+                raise InvalidInput("The file has no video stream.")
+            stream = container.streams.video[0]
+            fps = stream.average_rate or stream.guessed_rate or Fraction(25)
+            duration = _duration(container, stream)
+            width, height = stream.codec_context.width, stream.codec_context.height
+            has_audio = bool(container.streams.audio)
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise InvalidInput(f"The video cannot be read ({type(exc).__name__}); use mp4, webm or mov.") from None
+    if not width or not height:
+        raise InvalidInput("The video has no picture size.")
+    notices = []
+    if duration > max_seconds:
+        notices.append(f"The video ({duration:.1f} s) was trimmed to {max_seconds:g} s.")
+        duration = max_seconds
+    return VideoInfo(width, height, Fraction(fps), max(1, round(duration * fps)), duration, has_audio, notices)
+
+
+def _duration(container, stream) -> float:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / 1_000_000
+    raise InvalidInput("The video's length cannot be read.")
+
+
+def read_frames(source: VideoSource, count: int) -> Iterator[np.ndarray]:
+    """The first ``count`` frames as (height, width, 3) uint8 RGB arrays."""
+    import av
+
+    with av.open(str(source)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index >= count:
+                return
+            yield frame.to_ndarray(format="rgb24")
+
+
+class VideoWriter:
+    """H.264 MP4 at ``fps``; the source's audio (up to ``seconds``) is re-encoded to AAC and interleaved."""
+
+    def __init__(self, path: Path, width: int, height: int, fps: Fraction, audio_from: VideoSource | None,
+                 seconds: float) -> None:
+        import av
+
+        self.container = av.open(str(path), mode="w")
+        self.video = self.container.add_stream("libx264", rate=fps)
+        self.video.width, self.video.height, self.video.pix_fmt = width, height, "yuv420p"
+        self.video.options = {"crf": "20", "preset": "veryfast"}
+        self.fps, self.written = fps, 0
+        self.audio_frames = _audio_frames(audio_from, seconds) if audio_from is not None else []
+        self.audio = None
+        if self.audio_frames:
+            first = self.audio_frames[0][1]
+            self.audio = self.container.add_stream("aac", rate=first.sample_rate)
+            self.audio.layout = first.layout.name
+
+    def write(self, rgb: np.ndarray) -> None:
+        import av
+
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        self.container.mux(self.video.encode(frame))
+        self.written += 1
+        self._audio_until(self.written / float(self.fps))
+
+    def _audio_until(self, seconds: float) -> None:
+        while self.audio_frames and self.audio_frames[0][0] <= seconds:
+            self.container.mux(self.audio.encode(self.audio_frames.pop(0)[1]))
+
+    def close(self) -> None:
+        self.container.mux(self.video.encode(None))
+        if self.audio is not None:
+            self._audio_until(float("inf"))
+            self.container.mux(self.audio.encode(None))
+        self.container.close()
+
+
+def _audio_frames(source: VideoSource, seconds: float) -> list[tuple[float, object]]:
+    """(start in seconds, frame) of the first audio stream up to ``seconds``, as float planar stereo (AAC's)."""
+    import av
+
+    with av.open(str(source)) as container:
+        if not container.streams.audio:
+            return []
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="fltp", layout="stereo", rate=stream.codec_context.sample_rate)
+        frames, start = [], 0.0
+        for frame in container.decode(audio=0):
+            if start >= seconds:
+                break
+            for out in resampler.resample(frame):
+                out.pts = None  # the encoder numbers them in sequence
+                frames.append((start, out))
+                start += out.samples / out.sample_rate
+        return frames

@@ -1,0 +1,172 @@
+"""A video stylized frame by frame with a feed-forward style, steady from frame to frame.
+
+Instance normalization on each frame's own statistics flickers: small changes between frames shift the
+statistics, and every pixel of the output with them. With ``stability="clip"`` (the default) the statistics
+are measured once, averaged over frames spread through the clip, and every frame is normalized with them,
+as the tiles of a large picture share one picture's statistics. :func:`flicker` measures the effect: the
+mean absolute change between consecutive output frames divided by the same for the input.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import InvalidInput
+from ..image.fast.catalogue import FastModel
+from ..image.fast.network import NormStatistics
+from ..image.fast.run import Compiler, blend, network_pass, statistics_of
+from ..optim import run_to_result
+from ..options import described
+from ..runtime import Precision, PreparedModels, Runtime, pick_runtime
+from . import io
+
+MAX_VIDEO_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """Every knob of a video stylization."""
+
+    strength: float = described(1.0, "blend with the frame: 0 keeps it, 1 is the network's result")
+    color: Literal["none", "luminance"] = "none"
+    long_side: int | None = described(None, "the result's long side in pixels (None: the video's own)")
+    max_seconds: float = described(20.0, "longer videos are trimmed, with a notice")
+    stability: Literal["clip", "frame"] = described(
+        "clip", "clip: one set of normalization statistics for every frame (steady); frame: each frame its own")
+    statistics_frames: int = described(8, "frames spread through the clip that the statistics are measured on")
+    precision: Precision = "auto"
+    device: str = "auto"
+
+    def check(self) -> None:
+        if isinstance(self.strength, bool) or not (isinstance(self.strength, (int, float))
+                                                   and 0.0 <= self.strength <= 1.0):
+            raise InvalidInput(f"Style strength must be between 0 and 1 (got {self.strength!r}).")
+        if self.color not in ("none", "luminance") or self.stability not in ("clip", "frame"):
+            raise InvalidInput("color must be 'none' or 'luminance' and stability 'clip' or 'frame'.")
+        if self.long_side is not None and not (isinstance(self.long_side, int) and 64 <= self.long_side <= 1920):
+            raise InvalidInput(f"long_side must be between 64 and 1920 pixels (got {self.long_side!r}).")
+        if not 0 < self.max_seconds <= MAX_VIDEO_SECONDS:
+            raise InvalidInput(f"max_seconds must be between 0 and {MAX_VIDEO_SECONDS:g} (got {self.max_seconds!r}).")
+        if not (isinstance(self.statistics_frames, int) and 1 <= self.statistics_frames <= 64):
+            raise InvalidInput(f"statistics_frames must be between 1 and 64 (got {self.statistics_frames!r}).")
+
+
+@dataclass(frozen=True)
+class VideoProgress:
+    frame: int     # 1-based
+    frames: int
+
+
+@dataclass
+class VideoResult:
+    path: Path
+    frames: int
+    fps: float
+    size: tuple[int, int]        # (width, height)
+    flicker: float               # output change between frames / input change (lower is steadier)
+    seconds: float
+    runtime: str
+    notices: list[str] = field(default_factory=list)
+
+
+class Flicker:
+    """Running sums for :func:`flicker`, fed one (input, output) frame pair at a time."""
+
+    def __init__(self) -> None:
+        self.previous: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.input_change = self.output_change = 0.0
+
+    def add(self, frame: torch.Tensor, styled: torch.Tensor) -> None:
+        if self.previous is not None:
+            self.input_change += (frame - self.previous[0]).abs().mean().item()
+            self.output_change += (styled - self.previous[1]).abs().mean().item()
+        self.previous = (frame, styled)
+
+    @property
+    def ratio(self) -> float:
+        return self.output_change / self.input_change if self.input_change > 0 else 0.0
+
+
+def flicker(frames: list[torch.Tensor], styled: list[torch.Tensor]) -> float:
+    """Mean absolute change between consecutive output frames, divided by the same for the input frames."""
+    meter = Flicker()
+    for frame, out in zip(frames, styled):
+        meter.add(frame, out)
+    return meter.ratio
+
+
+def _target_size(width: int, height: int, long_side: int | None) -> tuple[int, int]:
+    """The output size: scaled to ``long_side`` if given, then even (H.264's yuv420p needs even sides)."""
+    scale = long_side / max(width, height) if long_side else 1.0
+    return max(2, round(width * scale) // 2 * 2), max(2, round(height * scale) // 2 * 2)
+
+
+def _tensor(rgb: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    x = torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+    if (x.shape[-1], x.shape[-2]) != size:
+        x = F.interpolate(x, size=(size[1], size[0]), mode="bilinear", antialias=True, align_corners=False)
+    return x.clamp(0, 1)
+
+
+def _clip_statistics(source: io.VideoSource, info: io.VideoInfo, model: FastModel, runtime: Runtime,
+                     compiler: Compiler | None, size: tuple[int, int], count: int) -> NormStatistics:
+    """Every norm's statistics pooled over ``count`` frames spread evenly through the clip."""
+    wanted = set(np.linspace(0, info.frames - 1, min(count, info.frames)).round().astype(int).tolist())
+    per_frame = [statistics_of(model, _tensor(rgb, size), runtime, compiler)
+                 for index, rgb in enumerate(io.read_frames(source, info.frames)) if index in wanted]
+    pooled = []
+    for layer in zip(*per_frame):
+        means = torch.stack([mean.float() for mean, _ in layer])
+        second_moments = torch.stack([var.float() + mean.float() ** 2 for mean, var in layer])
+        mean = means.mean(0)
+        pooled.append((mean, (second_moments.mean(0) - mean**2).clamp_min(0)))
+    return pooled
+
+
+def iter_stylize_video(source: io.VideoSource, model: FastModel, settings: VideoSettings | None = None, *,
+                       output: Path, compiler: Compiler | None = None,
+                       prepared: PreparedModels | None = None) -> Iterator[VideoProgress | VideoResult]:
+    """Stylize the video ``source`` into the MP4 ``output``: a progress event per frame, then the result."""
+    settings = settings or VideoSettings()
+    settings.check()
+    started = time.perf_counter()
+    info = io.probe(source, settings.max_seconds)
+    runtime = pick_runtime(settings.device, settings.precision)
+    model = FastModel(runtime.prepare_model(model.net, prepared), model.style)
+    size = _target_size(info.width, info.height, settings.long_side)
+    stats = (_clip_statistics(source, info, model, runtime, compiler, size, settings.statistics_frames)
+             if settings.stability == "clip" else None)
+    writer = io.VideoWriter(Path(output), *size, info.fps, source if info.has_audio else None, info.seconds)
+    meter, written = Flicker(), 0
+    try:
+        for rgb in io.read_frames(source, info.frames):
+            frame = _tensor(rgb, size)
+            styled = blend(network_pass(model, frame, runtime, compiler, stats), frame, settings.strength,
+                           settings.color)
+            meter.add(frame, styled)
+            writer.write((styled[0].permute(1, 2, 0) * 255).round().byte().numpy())
+            written += 1
+            yield VideoProgress(written, info.frames)
+    finally:
+        writer.close()
+    if written == 0:
+        raise InvalidInput("The video has no frames that can be decoded.")
+    label = runtime.label + (f", {compiler.label()}" if compiler is not None else "")
+    yield VideoResult(Path(output), written, float(info.fps), size, meter.ratio, time.perf_counter() - started,
+                      label, info.notices)
+
+
+def stylize_video(source: io.VideoSource, model: FastModel, settings: VideoSettings | None = None, *,
+                  output: Path, compiler: Compiler | None = None, prepared: PreparedModels | None = None,
+                  on_progress: Callable[[VideoProgress], None] | None = None) -> VideoResult:
+    """Run :func:`iter_stylize_video` to the end; ``on_progress`` sees every frame."""
+    return run_to_result(iter_stylize_video(source, model, settings, output=output, compiler=compiler,
+                                            prepared=prepared), VideoResult, on_progress)

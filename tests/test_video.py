@@ -1,0 +1,89 @@
+"""Video: frame rate, size and sound kept; clip-wide statistics keep still regions still."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from conftest import panning_frames, write_video
+from nst_core import InvalidInput
+from nst_core.image.fast import FastModel, FastStyle, TransformerNet
+from nst_core.runtime import seeded
+from nst_core.video import VideoSettings, iter_stylize_video, stylize_video
+
+
+@pytest.fixture(scope="module")
+def model():
+    with seeded(0):
+        net = TransformerNet().eval()
+    with torch.no_grad():  # a trained-like output range: centred, spread over the 0-255 scale
+        net.out.conv.weight.mul_(100)
+        net.out.conv.bias.fill_(127.5)
+    return FastModel(net, FastStyle("test", "Test", "", value_range=255, channel_order="rgb"))
+
+
+def _decoded(path: Path) -> tuple[list[np.ndarray], dict]:
+    with av.open(str(path)) as container:
+        streams = {s.type: s for s in container.streams}
+        facts = {"fps": float(streams["video"].average_rate),
+                 "audio": streams["audio"].codec_context.name if "audio" in streams else None,
+                 "audio_seconds": float(streams["audio"].duration * streams["audio"].time_base)
+                 if "audio" in streams else 0.0}
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    return frames, facts
+
+
+def test_video_keeps_frame_rate_size_and_sound(tmp_path, model):
+    source = write_video(tmp_path / "pan.mp4", panning_frames(24, (160, 120)), fps=12)
+    events = list(iter_stylize_video(source, model, VideoSettings(precision="fp32"), output=tmp_path / "out.mp4"))
+    *progress, result = events
+    assert [e.frame for e in progress] == list(range(1, 25)) and result.frames == 24
+    frames, facts = _decoded(result.path)
+    assert len(frames) == 24 and frames[0].shape == (120, 160, 3) and facts["fps"] == 12.0
+    assert facts["audio"] == "aac" and abs(facts["audio_seconds"] - 2.0) < 0.1
+    assert result.size == (160, 120) and result.flicker > 0
+
+
+def test_video_long_side_and_length_limit(tmp_path, model):
+    source = write_video(tmp_path / "pan.mp4", panning_frames(24, (160, 120)), fps=12, audio=False)
+    result = stylize_video(source, model, VideoSettings(long_side=96, max_seconds=1.0, precision="fp32"),
+                           output=tmp_path / "out.mp4")
+    frames, facts = _decoded(result.path)
+    assert result.size == (96, 72) and frames[0].shape == (72, 96, 3)
+    assert len(frames) == 12 and facts["audio"] is None
+    assert any("trimmed to 1 s" in notice for notice in result.notices)
+
+
+def test_clip_statistics_keep_still_regions_still(tmp_path, model):
+    """Per-frame statistics move every pixel when part of the picture changes: that is the flicker. With the
+    clip's statistics, the still half of the picture stays still in the result."""
+    rng = np.random.default_rng(1)
+    still = panning_frames(1, (160, 120), noise=0.0)[0]
+    frames = []
+    for _ in range(12):
+        frame = still.copy()
+        frame[:, 80:] = rng.integers(0, 256, (120, 80, 3), dtype=np.uint8)  # the right half changes every frame
+        frames.append(frame)
+    source = write_video(tmp_path / "half.mp4", frames, fps=12, audio=False)
+    change, ratio = {}, {}
+    for stability in ("frame", "clip"):
+        result = stylize_video(source, model, VideoSettings(stability=stability, precision="fp32"),
+                               output=tmp_path / f"{stability}.mp4")
+        out = np.stack(_decoded(result.path)[0]).astype(float)
+        change[stability] = np.abs(np.diff(out[:, :, :48], axis=0)).mean()  # the left 30 %, far from the edge
+        ratio[stability] = result.flicker
+    assert change["clip"] < 0.5 * change["frame"], change
+    assert ratio["clip"] < ratio["frame"], ratio
+
+
+def test_bad_videos_and_settings_get_clear_errors(tmp_path, model):
+    (tmp_path / "notes.mp4").write_text("not a video")
+    with pytest.raises(InvalidInput, match="cannot be read"):
+        stylize_video(tmp_path / "notes.mp4", model, output=tmp_path / "out.mp4")
+    for bad in (VideoSettings(strength=3.0), VideoSettings(long_side=10), VideoSettings(stability="shared")):
+        with pytest.raises(InvalidInput):
+            bad.check()
