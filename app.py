@@ -18,7 +18,6 @@ from pathlib import Path
 
 import gradio as gr
 import numpy as np
-from PIL import Image
 
 from figures import LossHistory, catalogue_thumbnail, loss_plot, score_table, spectrogram_pictures
 from forms import option_names, option_widgets, options_from
@@ -32,7 +31,7 @@ from nst_core.image.color import COLOR_MODES
 from nst_core.image.io import save_png
 from nst_core.image.optimize import MAX_SIZE, ImageProgress, ImageResult, ImageSettings, iter_stylize_image
 from nst_core.runtime import PreparedModels
-from nst_core.video import VideoProgress, VideoSettings, iter_stylize_video
+from nst_core.video import FrameStylizer, VideoProgress, VideoSettings, fit_long_side, iter_stylize_video
 
 try:  # On Hugging Face ZeroGPU Spaces this borrows a GPU per call; elsewhere it does nothing.
     import spaces
@@ -288,14 +287,12 @@ def stylize_live_frame(frame: np.ndarray | None, style: str, model_files: list[s
     if frame is None:
         return None
     try:
-        model = resolve_fast_model(style, model_files, repo_id)
-        picture = Image.fromarray(frame)
-        picture.thumbnail((int(frame_size), int(frame_size)))
-        result = fast.stylize_fast(picture, model, fast.FastSettings(strength=float(strength), color=color),
-                                   compiler=FAST_COMPILER, prepared=PREPARED)
+        stylizer = FrameStylizer(resolve_fast_model(style, model_files, repo_id), strength=float(strength),
+                                 color=color, compiler=FAST_COMPILER, prepared=PREPARED)
+        rgb = np.repeat(frame[..., None], 3, axis=2) if frame.ndim == 2 else frame[..., :3]
+        return stylizer(rgb, fit_long_side(rgb.shape[1], rgb.shape[0], int(frame_size)))
     except NSTError as exc:
         raise gr.Error(str(exc)) from exc
-    return np.asarray(result.image)
 
 
 def fast_tab() -> None:

@@ -2,6 +2,8 @@
 
     python bench/fast_style.py
     python bench/fast_style.py --sizes 512 1024 2048 --repeats 7
+    python bench/fast_style.py --live      # webcam frames: frames per second and latency at 256, 384, 512 px
+    python bench/fast_style.py --video     # a 512 px clip: frames per second, flicker per-frame vs clip statistics
 
 Three runtimes, each size and runtime in a fresh subprocess (so peak RSS is its own): fp32 in the
 default layout, eager bf16 + channels_last, and the same compiled with ``torch.compile`` (the app's
@@ -67,6 +69,48 @@ def worker(size: int, runtime: str, repeats: int) -> dict:
             "pixels": int(np.asarray(result.image).size), "compile_seconds": compile_seconds}
 
 
+def live_worker(size: int, frames: int) -> dict:
+    """The app's live path (``app.stylize_live_frame``'s calls): a 640x480 webcam frame, scaled, compiled pass."""
+    import numpy as np
+    from PIL import Image
+
+    from nst_core.image.fast import Compiler, FastModel, FastStyle, warm_up
+    from nst_core.runtime import PreparedModels
+    from nst_core.video import FrameStylizer, fit_long_side
+
+    compiler, prepared = Compiler(), PreparedModels()
+    compile_seconds = warm_up(compiler)
+    model = FastModel(_net(), FastStyle("bench", "bench", "", value_range=255, channel_order="rgb"))
+    camera = np.asarray(Image.open(ROOT / "examples" / "images" / "astronaut.jpg").convert("RGB").resize((640, 480)))
+    latencies = []
+    for index in range(frames + 2):
+        started = time.perf_counter()
+        stylizer = FrameStylizer(model, compiler=compiler, prepared=prepared)
+        stylizer(camera, fit_long_side(640, 480, size))
+        if index >= 2:  # the first passes prepare the network's copy
+            latencies.append(time.perf_counter() - started)
+    return {"latencies": latencies, "compile_seconds": compile_seconds}
+
+
+def video_worker(size: int, frames: int, stability: str) -> dict:
+    import tempfile
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import panning_frames, write_video
+    from nst_core.image.fast import Compiler, FastModel, FastStyle, warm_up
+    from nst_core.video import VideoSettings, stylize_video
+
+    compiler = Compiler()
+    warm_up(compiler)
+    model = FastModel(_net(), FastStyle("bench", "bench", "", value_range=255, channel_order="rgb"))
+    with tempfile.TemporaryDirectory() as folder:
+        source = write_video(Path(folder) / "pan.mp4", panning_frames(frames, (size, size * 3 // 4)), fps=24)
+        result = stylize_video(source, model, VideoSettings(stability=stability), output=Path(folder) / "out.mp4",
+                               compiler=compiler)
+    return {"seconds": result.seconds, "frames": result.frames, "flicker": result.flicker,
+            "runtime": result.runtime}
+
+
 def psnr(a: str, b: str) -> float:
     import numpy as np
     from PIL import Image
@@ -80,19 +124,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", type=int, default=[512, 1024])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--live", action="store_true", help="webcam frames per second at 256, 384, 512 px")
+    parser.add_argument("--video", action="store_true", help="frames per second and flicker on a 512 px clip")
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        size, precision, repeats = args.worker
-        result = worker(int(size), precision, int(repeats))
-        report(result)
+        kind, *rest = args.worker
+        if kind == "live":
+            report(live_worker(int(rest[0]), int(rest[1])))
+        elif kind == "video":
+            report(video_worker(int(rest[0]), int(rest[1]), rest[2]))
+        else:
+            report(worker(int(rest[0]), rest[1], int(rest[2])))
+        return
+    if args.live:
+        print(f"machine: {machine()}")
+        print(f"{'size':>5} {'frames/s':>9} {'median ms':>10} {'p90 ms':>7}")
+        for size in (256, 384, 512):
+            run = run_worker(__file__, "live", str(size), "30")
+            latencies = sorted(run["latencies"])
+            median, p90 = statistics.median(latencies), latencies[int(0.9 * len(latencies))]
+            print(f"{size:>5} {1 / median:>9.1f} {1000 * median:>10.0f} {1000 * p90:>7.0f}", flush=True)
+        return
+    if args.video:
+        print(f"machine: {machine()}")
+        for stability in ("frame", "clip"):
+            run = run_worker(__file__, "video", "512", "48", stability)
+            print(f"512x384, 48 frames, statistics per {stability}: {run['frames'] / run['seconds']:.1f} frames/s "
+                  f"(whole call {run['seconds']:.1f} s), flicker {run['flicker']:.3f}; {run['runtime']}", flush=True)
         return
 
     print(f"machine: {machine()}")
     print(f"{'size':>5} {'fp32 ms':>8} {'bf16 ms':>8} {'compiled ms':>11} {'speed-up':>9} {'PSNR dB':>8} "
           f"{'fp32 MB':>8} {'compiled MB':>11} {'compile s':>9}  tiles")
     for size in args.sizes:
-        runs = {name: run_worker(__file__, str(size), name, str(args.repeats)) for name in RUNTIMES}
+        runs = {name: run_worker(__file__, "image", str(size), name, str(args.repeats)) for name in RUNTIMES}
         ms = {name: 1000 * statistics.median(run["seconds"]) for name, run in runs.items()}
         slow, quick = runs["fp32"], runs["compiled"]
         print(f"{size:>5} {ms['fp32']:>8.0f} {ms['bf16']:>8.0f} {ms['compiled']:>11.0f} "

@@ -2,9 +2,20 @@
 
 * :mod:`.io`: decoding and encoding with PyAV (FFmpeg's libraries, wheels for every platform).
 * :mod:`.stylize`: :class:`VideoSettings` -> :func:`iter_stylize_video` / :func:`stylize_video`
-  -> :class:`VideoResult`, and the flicker figure.
+  -> :class:`VideoResult`, the flicker figure, and :class:`FrameStylizer` (the per-frame work, also the live
+  webcam's).
 """
 
-from .stylize import VideoProgress, VideoResult, VideoSettings, flicker, iter_stylize_video, stylize_video
+from .stylize import (
+    FrameStylizer,
+    VideoProgress,
+    VideoResult,
+    VideoSettings,
+    fit_long_side,
+    flicker,
+    iter_stylize_video,
+    stylize_video,
+)
 
-__all__ = ["VideoProgress", "VideoResult", "VideoSettings", "flicker", "iter_stylize_video", "stylize_video"]
+__all__ = ["FrameStylizer", "VideoProgress", "VideoResult", "VideoSettings", "fit_long_side", "flicker",
+           "iter_stylize_video", "stylize_video"]

@@ -25,7 +25,7 @@ from ..image.fast.network import NormStatistics
 from ..image.fast.run import Compiler, blend, network_pass, statistics_of
 from ..optim import run_to_result
 from ..options import described
-from ..runtime import Precision, PreparedModels, Runtime, pick_runtime
+from ..runtime import Precision, PreparedModels, pick_runtime
 from . import io
 
 MAX_VIDEO_SECONDS = 120.0
@@ -103,6 +103,42 @@ def flicker(frames: list[torch.Tensor], styled: list[torch.Tensor]) -> float:
     return meter.ratio
 
 
+class FrameStylizer:
+    """Stylizes frames (RGB uint8 arrays) one after another: the video loop's and the live webcam's per-frame work.
+
+    Built once per clip or stream request: the network's prepared copy, the runtime and the statistics stay.
+    """
+
+    def __init__(self, model: FastModel, *, strength: float = 1.0, color: str = "none", precision: Precision = "auto",
+                 device: str = "auto", compiler: Compiler | None = None, prepared: PreparedModels | None = None,
+                 stats: NormStatistics | None = None) -> None:
+        self.runtime = pick_runtime(device, precision)
+        self.model = FastModel(self.runtime.prepare_model(model.net, prepared), model.style)
+        self.strength, self.color, self.compiler, self.stats = strength, color, compiler, stats
+
+    def tensor(self, rgb: np.ndarray, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """(1, 3, height, width) in [0, 1], resized to ``size`` (width, height) when given."""
+        return _tensor(rgb, size or (rgb.shape[1], rgb.shape[0]))
+
+    def styled(self, frame: torch.Tensor) -> torch.Tensor:
+        out = network_pass(self.model, frame, self.runtime, self.compiler, self.stats)
+        return blend(out, frame, self.strength, self.color)
+
+    def __call__(self, rgb: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+        return to_uint8(self.styled(self.tensor(rgb, size)))
+
+
+def to_uint8(picture: torch.Tensor) -> np.ndarray:
+    """(1, 3, height, width) in [0, 1] -> (height, width, 3) uint8."""
+    return (picture[0].permute(1, 2, 0) * 255).round().byte().numpy()
+
+
+def fit_long_side(width: int, height: int, long_side: int) -> tuple[int, int]:
+    """(width, height) scaled so that the longer side is ``long_side`` (never enlarged)."""
+    scale = min(1.0, long_side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def _target_size(width: int, height: int, long_side: int | None) -> tuple[int, int]:
     """The output size: scaled to ``long_side`` if given, then even (H.264's yuv420p needs even sides)."""
     scale = long_side / max(width, height) if long_side else 1.0
@@ -116,11 +152,11 @@ def _tensor(rgb: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
     return x.clamp(0, 1)
 
 
-def _clip_statistics(source: io.VideoSource, info: io.VideoInfo, model: FastModel, runtime: Runtime,
-                     compiler: Compiler | None, size: tuple[int, int], count: int) -> NormStatistics:
+def _clip_statistics(source: io.VideoSource, info: io.VideoInfo, stylizer: FrameStylizer, size: tuple[int, int],
+                     count: int) -> NormStatistics:
     """Every norm's statistics pooled over ``count`` frames spread evenly through the clip."""
     wanted = set(np.linspace(0, info.frames - 1, min(count, info.frames)).round().astype(int).tolist())
-    per_frame = [statistics_of(model, _tensor(rgb, size), runtime, compiler)
+    per_frame = [statistics_of(stylizer.model, _tensor(rgb, size), stylizer.runtime, stylizer.compiler)
                  for index, rgb in enumerate(io.read_frames(source, info.frames)) if index in wanted]
     pooled = []
     for layer in zip(*per_frame):
@@ -139,27 +175,26 @@ def iter_stylize_video(source: io.VideoSource, model: FastModel, settings: Video
     settings.check()
     started = time.perf_counter()
     info = io.probe(source, settings.max_seconds)
-    runtime = pick_runtime(settings.device, settings.precision)
-    model = FastModel(runtime.prepare_model(model.net, prepared), model.style)
+    stylizer = FrameStylizer(model, strength=settings.strength, color=settings.color, precision=settings.precision,
+                             device=settings.device, compiler=compiler, prepared=prepared)
     size = _target_size(info.width, info.height, settings.long_side)
-    stats = (_clip_statistics(source, info, model, runtime, compiler, size, settings.statistics_frames)
-             if settings.stability == "clip" else None)
+    if settings.stability == "clip":
+        stylizer.stats = _clip_statistics(source, info, stylizer, size, settings.statistics_frames)
     writer = io.VideoWriter(Path(output), *size, info.fps, source if info.has_audio else None, info.seconds)
     meter, written = Flicker(), 0
     try:
         for rgb in io.read_frames(source, info.frames):
-            frame = _tensor(rgb, size)
-            styled = blend(network_pass(model, frame, runtime, compiler, stats), frame, settings.strength,
-                           settings.color)
+            frame = stylizer.tensor(rgb, size)
+            styled = stylizer.styled(frame)
             meter.add(frame, styled)
-            writer.write((styled[0].permute(1, 2, 0) * 255).round().byte().numpy())
+            writer.write(to_uint8(styled))
             written += 1
             yield VideoProgress(written, info.frames)
     finally:
         writer.close()
     if written == 0:
         raise InvalidInput("The video has no frames that can be decoded.")
-    label = runtime.label + (f", {compiler.label()}" if compiler is not None else "")
+    label = stylizer.runtime.label + (f", {compiler.label()}" if compiler is not None else "")
     yield VideoResult(Path(output), written, float(info.fps), size, meter.ratio, time.perf_counter() - started,
                       label, info.notices)
 
