@@ -20,7 +20,7 @@ import gradio as gr
 import numpy as np
 
 from figures import LossHistory, catalogue_thumbnail, loss_plot, score_table, spectrogram_pictures
-from forms import option_names, option_widgets, options_from
+from forms import mask_from_editor, option_names, option_widgets, options_from
 from nst_core import NSTError, hub, weights
 from nst_core.audio.backends import AUDIO_BACKENDS, AudioBackendSpec
 from nst_core.audio.io import save_wav
@@ -30,6 +30,7 @@ from nst_core.image.backbones import BACKBONES
 from nst_core.image.color import COLOR_MODES
 from nst_core.image.io import save_png
 from nst_core.image.optimize import MAX_SIZE, ImageProgress, ImageResult, ImageSettings, iter_stylize_image
+from nst_core.image.regions import OUTSIDE_CHOICES
 from nst_core.runtime import PreparedModels
 from nst_core.video import FrameStylizer, VideoProgress, VideoSettings, fit_long_side, iter_stylize_video
 
@@ -116,7 +117,8 @@ def _status(event: ImageProgress) -> str:
 def stylize_image_ui(
     content: str | None, styles: list[str] | None, blend: str, backbone: str, size: float, steps: float,
     style_weight: float, content_weight: float, tv_weight: float, style_scale: float, color: str, init: str,
-    optimizer: str, seed: float, pooling: str, precision: str, progress: gr.Progress = gr.Progress(),
+    optimizer: str, seed: float, pooling: str, precision: str, region_mask: dict | None = None,
+    outside_region: str = "content", progress: gr.Progress = gr.Progress(),
 ) -> Iterator[tuple]:
     """Stream (preview, final PNG, status, loss curves) while the optimization runs."""
     if not content:
@@ -128,7 +130,8 @@ def stylize_image_ui(
         backbone=backbone, size=int(size), steps=int(steps), style_weight=float(style_weight),
         content_weight=float(content_weight), tv_weight=float(tv_weight), style_scale=float(style_scale),
         color=color, init=init, optimizer=optimizer, seed=int(seed), pooling=pooling, precision=precision,
-        style_blend=parse_blend(blend, len(styles)), preview_every=10,
+        style_blend=parse_blend(blend, len(styles)), preview_every=10, mask=mask_from_editor(region_mask),
+        outside=outside_region,
     )
     history = LossHistory(skip=("total",))
     try:
@@ -188,6 +191,15 @@ def image_tab() -> None:
                         seed = gr.Number(DEFAULTS.seed, label="Seed", precision=0)
                         precision = gr.Radio(["auto", "fp32"], value=DEFAULTS.precision, label="Precision",
                                              info="auto: bf16/fp16 autocast where the hardware is fast at it")
+                with gr.Accordion("Style by region", open=False):
+                    gr.Markdown("Paint over the content where the style should go (load the content photo into "
+                                "the editor first), or upload a black-and-white mask: white takes the style.")
+                    region_mask = gr.ImageEditor(label="Region", type="numpy", sources=["upload", "clipboard"],
+                                                 brush=gr.Brush(colors=["#ffffff"], color_mode="fixed"),
+                                                 height=300)
+                    outside_region = gr.Radio(list(OUTSIDE_CHOICES), value=DEFAULTS.outside,
+                                              label="Outside the region",
+                                              info="content: the photo stays; second-style: the second style image")
                 run = gr.Button("Stylize", variant="primary")
             with gr.Column():
                 preview = gr.Image(label="Result", type="filepath", format="png", interactive=False, height=420)
@@ -205,7 +217,7 @@ def image_tab() -> None:
         run.click(
             stylize_image_ui,
             inputs=[content, styles, blend, backbone, size, steps, style_weight, content_weight, tv_weight,
-                    style_scale, color, init, optimizer, seed, pooling, precision],
+                    style_scale, color, init, optimizer, seed, pooling, precision, region_mask, outside_region],
             outputs=[preview, download, status, image_losses],
             api_name="image", concurrency_limit=1, concurrency_id=HEAVY,
         )

@@ -1,4 +1,5 @@
-"""Widgets and client-API parameters made from typed options (see ``nst_core.options``), and back.
+"""Widgets and client-API parameters made from typed options (see ``nst_core.options``), and back; masks
+painted in an image editor.
 
 One widget per declared option, named after its field; a ``model`` option is two widgets (an upload and a
 Hub repo id), named ``<field>_files`` and ``<field>_repo_id``. Uploaded files are the only local paths a
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import numpy as np
 
 from nst_core import hub
 from nst_core.options import Option, options_of, parse_integers
@@ -80,3 +82,18 @@ def model_source(files: list[str] | None, repo_id: str | None, upload_dir: Path)
     if repo_id and str(repo_id).strip():
         return hub.HUB_PREFIX + hub.parse_repo_id(repo_id)  # the prefix keeps 'a/b.safetensors' a repo id
     return None
+
+
+def mask_from_editor(value: dict | None) -> np.ndarray | None:
+    """A region mask from ``gr.ImageEditor``: painted strokes where there are any, else the uploaded picture
+    itself (a black-and-white mask); None when the editor is empty."""
+    if not value:
+        return None
+    strokes = [layer[..., 3] > 0 for layer in value.get("layers") or []
+               if isinstance(layer, np.ndarray) and layer.ndim == 3 and layer.shape[2] == 4]
+    if strokes and any(stroke.any() for stroke in strokes):
+        return (np.logical_or.reduce(strokes) * 255).astype(np.uint8)
+    background = value.get("background")
+    if not isinstance(background, np.ndarray):
+        return None
+    return background[..., :3].mean(axis=2).astype(np.uint8) if background.ndim == 3 else background

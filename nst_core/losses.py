@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 EPS = 1e-8
@@ -93,6 +94,26 @@ class StyleLoss(nn.Module):
         return relative_mse(gram_matrix(features), self.target)
 
 
+def guided_gram(features: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+    """The Gram matrix of one region (Gatys et al., "Controlling Perceptual Factors in Neural Style Transfer",
+    CVPR 2017): activations weighted by the guide, a (1, 1, h, w) map in [0, 1] downsampled to the layer's size,
+    and averaged over the region rather than the whole map, so a small region's statistics count fully."""
+    guide = F.interpolate(guide.float(), size=features.shape[-2:], mode="bilinear", align_corners=False).clamp(0, 1)
+    return gram_matrix(features * guide.to(features.dtype)) / guide.square().mean().clamp_min(EPS)
+
+
+class GuidedStyleLoss(nn.Module):
+    """Relative squared distance between one region's Gram matrix and a style's."""
+
+    def __init__(self, target_gram: torch.Tensor, guide: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("target", target_gram.detach().float())
+        self.register_buffer("guide", guide.detach().float())
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return relative_mse(guided_gram(features, self.guide), self.target)
+
+
 def total_variation(image: torch.Tensor) -> torch.Tensor:
     """Mean squared difference between neighbouring pixels: penalizes high-frequency noise."""
     dx = image[..., :, 1:] - image[..., :, :-1]
@@ -123,13 +144,19 @@ class LayerLosses(nn.Module):
 
     @classmethod
     def style(cls, styles: Sequence[Features], layers: Sequence[str], *, blend: Sequence[float] | None = None,
-              layer_weights: Sequence[float] | None = None) -> LayerLosses:
-        """Gram style at ``layers`` of several styles blended into one target; layer weights sum to one."""
+              layer_weights: Sequence[float] | None = None, guide: torch.Tensor | None = None) -> LayerLosses:
+        """Gram style at ``layers`` of several styles blended into one target; layer weights sum to one.
+
+        With a ``guide`` (a region map in [0, 1]), only that region of the result is held to the style.
+        """
         blend = list(blend or [1.0] * len(styles))
         layer_weights = list(layer_weights or [1.0] * len(layers))
         total = sum(layer_weights)
-        return cls({layer: StyleLoss.blended([features[layer] for features in styles], blend) for layer in layers},
-                   {layer: weight / total for layer, weight in zip(layers, layer_weights)})
+        losses: dict[str, nn.Module] = {}
+        for layer in layers:
+            blended = StyleLoss.blended([features[layer] for features in styles], blend)
+            losses[layer] = blended if guide is None else GuidedStyleLoss(blended.target, guide)
+        return cls(losses, {layer: weight / total for layer, weight in zip(layers, layer_weights)})
 
     @property
     def layers(self) -> frozenset[str]:

@@ -79,6 +79,40 @@ def test_image_endpoint_returns_png_with_settings(client):
     assert "Done" in status
 
 
+def test_image_endpoint_styles_only_inside_a_region(client, tmp_path):
+    """An uploaded black-and-white mask as the editor's picture: the style goes to its white half only."""
+    from PIL import Image
+
+    content = Image.open(EXAMPLES / "chelsea.jpg")
+    mask = np.zeros((content.height, content.width), np.uint8)
+    mask[:, : content.width // 2] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    editor = {"background": handle_file(tmp_path / "mask.png"), "layers": [], "composite": None}
+    _, download, status, _ = client.predict(
+        **_image_args(handle_file(EXAMPLES / "chelsea.jpg"), [handle_file(EXAMPLES / "style_mosaic.jpg")],
+                      size=96, steps=20, precision="fp32"),
+        region_mask=editor, outside_region="content", api_name="/image")
+    result = np.asarray(Image.open(download).convert("RGB"), float)
+    photo = np.asarray(content.convert("RGB").resize((result.shape[1], result.shape[0])), float)
+    half = result.shape[1] // 2
+    changed_inside = np.abs(result[:, : half - 6] - photo[:, : half - 6]).mean()
+    changed_outside = np.abs(result[:, half + 6:] - photo[:, half + 6:]).mean()
+    assert changed_outside < 0.35 * changed_inside, (changed_inside, changed_outside)
+    assert read_png_settings(download)["mask"] == "given"
+
+
+def test_painted_strokes_make_the_mask():
+    from forms import mask_from_editor
+
+    background = np.full((4, 6, 3), 200, np.uint8)
+    layer = np.zeros((4, 6, 4), np.uint8)
+    layer[1:3, 2:4, 3] = 255
+    mask = mask_from_editor({"background": background, "layers": [layer], "composite": None})
+    assert mask.dtype == np.uint8 and (mask > 0).sum() == 4 and mask[1, 2] == 255 and mask[0, 0] == 0
+    assert mask_from_editor({"background": background, "layers": [np.zeros((4, 6, 4), np.uint8)]}).min() == 200
+    assert mask_from_editor(None) is None
+
+
 def test_image_endpoint_rejects_a_non_image_and_keeps_serving(client, tmp_path):
     bogus = tmp_path / "notes.png"
     bogus.write_text("not an image at all")

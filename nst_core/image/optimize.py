@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -26,6 +27,7 @@ from ..runtime import Precision, PreparedModels, Runtime, pick_runtime
 from .backbones import BACKBONES, FeatureNet, Pooling, backbone_spec, layer_names, load_backbone
 from .color import COLOR_MODES, ColorMode, keep_content_colors, match_shadows, recolor_style, to_greyscale
 from .io import ImageSource, fit_long_side, load_image, resize_tensor, to_pil, to_tensor
+from .regions import OUTSIDE_CHOICES, Outside, load_regions
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ class ImageSettings:
     style_layers: tuple[str, ...] | None = described(None, "None: the backbone's defaults")
     style_layer_weights: tuple[float, ...] | None = None
     style_blend: tuple[float, ...] | None = described(None, "one weight per style image (None: equal)")
+    mask: ImageSource | None = described(None, "a region mask: white where the style applies (resized to the content)")
+    outside: Outside = described("content", "outside the mask: the content, or the second style image")
     style_scale: float = described(1.0, "style image size relative to the content's, at every scale")
     color: ColorMode = "none"
     init: Literal["content", "noise"] = "content"
@@ -88,6 +92,9 @@ class ImageSettings:
         _check_choice("precision", self.precision, ("auto", "fp32", "bf16", "fp16"))
         if not 1 <= num_styles <= MAX_STYLES:
             raise InvalidInput(f"Give between 1 and {MAX_STYLES} style images (got {num_styles}).")
+        _check_choice("outside", self.outside, OUTSIDE_CHOICES)
+        if self.outside == "second-style" and self.style_blend is not None:
+            raise InvalidInput("Blend weights mix styles in one region; with a second style outside, leave them out.")
         if self.style_blend is not None:
             if len(self.style_blend) != num_styles:
                 raise InvalidInput(f"{len(self.style_blend)} blend weights for {num_styles} style images.")
@@ -148,8 +155,13 @@ class ImageResult:
 
 
 def image_objective(net: FeatureNet, runtime: Runtime, settings: ImageSettings, content: torch.Tensor,
-                    styles: list[torch.Tensor]) -> Objective:
-    """Weighted content + style + TV + range loss of an image against fixed targets at one scale."""
+                    styles: list[torch.Tensor], *, guide: torch.Tensor | None = None,
+                    outside_styles: list[torch.Tensor] = ()) -> Objective:
+    """Weighted content + style + TV + range loss of an image against fixed targets at one scale.
+
+    With a ``guide`` (the region mask at this scale), ``styles`` hold only inside it and ``outside_styles``
+    (if any) outside it; elsewhere the content alone speaks.
+    """
     spec = backbone_spec(settings.backbone)
     content_layers = settings.content_layers or spec.content_layers
     style_layers = settings.style_layers or spec.style_layers
@@ -161,15 +173,20 @@ def image_objective(net: FeatureNet, runtime: Runtime, settings: ImageSettings, 
     with torch.no_grad():
         content_features = features(content, content_layers)
         style_features = [features(style, style_layers) for style in styles]
+        outside_features = [features(style, style_layers) for style in outside_styles]
     s = settings
-    return Objective(features, [
+    layer_weights = s.style_layer_weights or spec.style_layer_weights
+    terms = [
         Term.on_features("content", s.content_weight, LayerLosses.content(content_features, content_layers)),
         Term.on_features("style", s.style_weight, LayerLosses.style(
-            style_features, style_layers, blend=s.style_blend,
-            layer_weights=s.style_layer_weights or spec.style_layer_weights)),
+            style_features, style_layers, blend=s.style_blend, layer_weights=layer_weights, guide=guide)),
         Term.on_input("tv", s.tv_weight, total_variation),
         Term.on_input("range", s.range_weight, range_penalty),
-    ])
+    ]
+    if outside_features:
+        terms.append(Term.on_features("style_outside", s.style_weight, LayerLosses.style(
+            outside_features, style_layers, layer_weights=layer_weights, guide=1.0 - guide)))
+    return Objective(features, terms)
 
 
 def _initial_image(settings: ImageSettings, content: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -203,6 +220,8 @@ def iter_stylize_image(content: ImageSource, styles: Sequence[ImageSource], sett
     if loaded_content.greyscale and not greyscale and settings.color not in ("luminance",):
         notices.append("The content image is greyscale; the result takes its colours from the style image(s). "
                        "Choose Colour: luminance to keep it grey.")
+    regions, mask_notices = load_regions(settings.mask, settings.outside, loaded_content.image.size, len(styles))
+    notices += mask_notices
     runtime = pick_runtime(settings.device, settings.precision)
     net = runtime.prepare_model(network or load_backbone(settings.backbone, settings.pooling), prepared)
     generator = torch.Generator().manual_seed(settings.seed)
@@ -217,7 +236,9 @@ def iter_stylize_image(content: ImageSource, styles: Sequence[ImageSource], sett
                           content_t, settings.color)
             for s in loaded_styles
         ]
-        objective = image_objective(net, runtime, settings, content_t, style_ts)
+        guide = regions.at(tuple(content_t.shape[-2:])) if regions else None
+        inside, outside = regions.split(style_ts) if regions else (style_ts, [])
+        objective = image_objective(net, runtime, settings, content_t, inside, guide=guide, outside_styles=outside)
         start = _initial_image(settings, content_t, generator) if image is None else image.detach()
         image = resize_tensor(start, tuple(content_t.shape[-2:])).clamp(0, 1).requires_grad_(True)
         descent = Descent(settings.optimizer, image, settings.learning_rate,
@@ -228,22 +249,32 @@ def iter_stylize_image(content: ImageSource, styles: Sequence[ImageSource], sett
             done += 1
             last = step == steps - 1
             show = last or (settings.preview_every and done % settings.preview_every == 0)
-            preview = _finish(image, content_t, style_ts, settings, greyscale) if show else None
+            preview = _finish(image, content_t, style_ts, settings, greyscale, guide) if show else None
             yield ImageProgress(done, total, index, len(sizes), (content_t.shape[-1], content_t.shape[-2]),
                                 terms, preview)
         log.debug("scale %d/%d (%d px) done after %.1f s", index + 1, len(sizes), long_side,
                   time.perf_counter() - started)
 
-    result = _finish(image, content_t, style_ts, settings, greyscale)
-    record = {**dataclasses.asdict(settings), "num_styles": len(styles), "runtime": runtime.label}
+    result = _finish(image, content_t, style_ts, settings, greyscale, guide)
+    record = {**dataclasses.asdict(settings), "num_styles": len(styles), "runtime": runtime.label,
+              "mask": _describe(settings.mask)}
     yield ImageResult(result, record, terms, time.perf_counter() - started, runtime.label, notices)
 
 
+def _describe(mask: ImageSource | None) -> str | None:
+    """What the settings record says of a mask: a file's name, never an array's values or a folder."""
+    if mask is None:
+        return None
+    return Path(mask).name if isinstance(mask, (str, Path)) else "given"
+
+
 def _finish(image: torch.Tensor, content: torch.Tensor, styles: list[torch.Tensor], settings: ImageSettings,
-            greyscale: bool) -> Image.Image:
+            greyscale: bool, guide: torch.Tensor | None = None) -> Image.Image:
     out = image.detach().clamp(0, 1)
     if settings.match_shadows:
-        out = match_shadows(out, styles)
+        matched = match_shadows(out, styles)
+        # Only where a style applies: outside a region left to the content, its tones stay the content's.
+        out = matched if guide is None or settings.outside == "second-style" else guide * matched + (1 - guide) * out
     if greyscale:
         out = to_greyscale(out)
     elif settings.color == "luminance":
