@@ -4,7 +4,10 @@
     python bench/image_optimize.py --default-runs 3     # median of three default 512 px runs
     python bench/image_optimize.py --backbones vgg19 --sizes 512 --default-runs 0
 
-Each configuration runs in a fresh subprocess so that its peak RSS is its own. Iteration times are
+Each configuration runs in a fresh subprocess so that its peak RSS is its own. The roofline is the step's
+convolution work (counted with hooks: the forward to the deepest layer used, and the backward to the input,
+about as much again) at the throughput of a large matrix product in the same dtype, measured on this machine
+in the same worker. Iteration times are
 medians over ``--steps`` L-BFGS iterations after one warm-up. Random weights: speed does not depend on
 the values, so every backbone is measured, downloaded or not. The default run uses the real bundled
 VGG19 on the example images. Ratios are only meaningful within one run of this script.
@@ -22,6 +25,35 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common import machine, report, run_worker  # noqa: E402 (after the path set-up)
+
+
+def convolution_flops(net, image, layers) -> float:
+    """Multiply-adds x 2 of every convolution a forward pass to ``layers`` runs (measured with hooks)."""
+    import torch
+
+    total = [0.0]
+
+    def count(module, inputs, output):
+        total[0] += 2.0 * output.numel() * module.in_channels // module.groups * module.weight[0, 0].numel()
+
+    hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        net(image, layers)
+    for hook in hooks:
+        hook.remove()
+    return total[0]
+
+
+def matmul_throughput(dtype) -> float:
+    """FLOP/s of a large square matrix product in ``dtype`` on this machine: the roofline the convolutions face."""
+    import torch
+
+    a, b = torch.randn(4096, 4096).to(dtype), torch.randn(4096, 4096).to(dtype)
+    a @ b
+    started = time.perf_counter()
+    for _ in range(3):
+        a @ b
+    return 3 * 2 * 4096**3 / (time.perf_counter() - started)
 
 
 def worker_iterations(backbone: str, size: int, precision: str, steps: int) -> dict:
@@ -46,7 +78,11 @@ def worker_iterations(backbone: str, size: int, precision: str, steps: int) -> d
         started = time.perf_counter()
         descent.step(objective)
         times.append(time.perf_counter() - started)
-    return {"runtime": runtime.label, "seconds": times[1:]}
+    layers = set(objective.terms[0].layers) | set(objective.terms[1].layers)
+    # Forward, and backward to the input only (the weights are frozen): about twice the forward's work.
+    flops = 2 * convolution_flops(net.float(), content, layers)
+    return {"runtime": runtime.label, "seconds": times[1:], "conv_flops": flops,
+            "matmul_flops_per_s": matmul_throughput(runtime.autocast_dtype or torch.float32)}
 
 
 def worker_default_run() -> dict:
@@ -90,14 +126,17 @@ def main() -> None:
 
     print(f"machine: {machine()}")
     print(f"{'backbone':<10} {'size':>5} {'fp32 s/it':>10} {'fast s/it':>10} {'speed-up':>9} "
-          f"{'fp32 MB':>8} {'fast MB':>8}  fast path")
+          f"{'fp32 MB':>8} {'fast MB':>8} {'roofline s':>10} {'x roofline':>10}  fast path")
     for backbone in args.backbones:
         for size in args.sizes:
             slow = run_worker(__file__, "iterations", backbone, str(size), "fp32", str(args.steps))
             fast = run_worker(__file__, "iterations", backbone, str(size), "auto", str(args.steps))
             slow_s, fast_s = statistics.median(slow["seconds"]), statistics.median(fast["seconds"])
+            roofline = fast["conv_flops"] / fast["matmul_flops_per_s"]
             print(f"{backbone:<10} {size:>5} {slow_s:>10.3f} {fast_s:>10.3f} {slow_s / fast_s:>8.2f}x "
-                  f"{slow['peak_rss_mb']:>8.0f} {fast['peak_rss_mb']:>8.0f}  {fast['runtime']}", flush=True)
+                  f"{slow['peak_rss_mb']:>8.0f} {fast['peak_rss_mb']:>8.0f} {roofline:>10.3f} "
+                  f"{fast_s / roofline:>9.2f}x  {fast['runtime']} ({fast['conv_flops'] / 1e9:.0f} GFLOP per step, "
+                  f"matmul {fast['matmul_flops_per_s'] / 1e12:.2f} TFLOP/s)", flush=True)
     if args.default_runs:
         runs = [run_worker(__file__, "default") for _ in range(args.default_runs)]
         walls = [run["wall"] for run in runs]

@@ -40,13 +40,13 @@ def judge(image, content_path: Path, style_path: Path) -> tuple[float, float]:
 
     from nst_core.image.backbones import load_backbone
     from nst_core.image.io import fit_long_side, to_tensor
-    from nst_core.image.optimize import ImageSettings, _Objective
+    from nst_core.image.optimize import ImageSettings, image_objective
     from nst_core.runtime import pick_runtime
 
     side = max(image.size)
     content = to_tensor(fit_long_side(Image.open(content_path).convert("RGB"), side))
     style = to_tensor(fit_long_side(Image.open(style_path).convert("RGB"), side))
-    objective = _Objective(load_backbone("vgg19"), pick_runtime("cpu", "fp32"), ImageSettings(), content, [style])
+    objective = image_objective(load_backbone("vgg19"), pick_runtime("cpu", "fp32"), ImageSettings(), content, [style])
     with torch.no_grad():
         _, terms = objective(to_tensor(image))
     return terms["content"], terms["style"]
