@@ -361,6 +361,9 @@ def fast_tab() -> None:
             stylize_live_frame, inputs=[webcam, style, model_files, repo_id, strength, color, frame_size],
             outputs=live, stream_every=0.1, time_limit=300, concurrency_limit=1, concurrency_id="live",
             trigger_mode="always_last", show_progress="hidden", api_name="fast_live",
+            # Browser-only: gradio_client 2.7 cannot read a streaming event's replies ('process_streaming');
+            # from code, /fast stylizes single frames with the same network and settings.
+            api_visibility="private",
         )
         with gr.Accordion("Video: stylize a clip, keeping its frame rate and sound", open=False), gr.Row():
             with gr.Column():
