@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from ..errors import InvalidInput
 from ..image.fast.catalogue import FastModel
 from ..image.fast.network import NormStatistics
-from ..image.fast.run import Compiler, blend, network_pass, statistics_of
+from ..image.fast.run import Compiler, blend, check_blend, network_pass, statistics_of
 from ..optim import run_to_result
 from ..options import described
 from ..runtime import Precision, PreparedModels, pick_runtime
@@ -46,11 +46,9 @@ class VideoSettings:
     device: str = "auto"
 
     def check(self) -> None:
-        if isinstance(self.strength, bool) or not (isinstance(self.strength, (int, float))
-                                                   and 0.0 <= self.strength <= 1.0):
-            raise InvalidInput(f"Style strength must be between 0 and 1 (got {self.strength!r}).")
-        if self.color not in ("none", "luminance") or self.stability not in ("clip", "frame"):
-            raise InvalidInput("color must be 'none' or 'luminance' and stability 'clip' or 'frame'.")
+        check_blend(self.strength, self.color)
+        if self.stability not in ("clip", "frame"):
+            raise InvalidInput(f"stability must be 'clip' or 'frame' (got {self.stability!r}).")
         if self.long_side is not None and not (isinstance(self.long_side, int) and 64 <= self.long_side <= 1920):
             raise InvalidInput(f"long_side must be between 64 and 1920 pixels (got {self.long_side!r}).")
         if not 0 < self.max_seconds <= MAX_VIDEO_SECONDS:

@@ -52,13 +52,17 @@ class FastSettings:
     max_side: int = MAX_FAST_SIDE
 
     def check(self) -> None:
-        if isinstance(self.strength, bool) or not (isinstance(self.strength, (int, float))
-                                                   and 0.0 <= self.strength <= 1.0):
-            raise InvalidInput(f"Style strength must be between 0 and 1 (got {self.strength!r}).")
-        if self.color not in ("none", "luminance"):
-            raise InvalidInput(f"Colour must be 'none' or 'luminance' (got {self.color!r}).")
+        check_blend(self.strength, self.color)
         if not isinstance(self.tile_pixels, int) or self.tile_pixels < 64 * 64:
             raise InvalidInput(f"tile_pixels must be a whole number of at least 4096 (got {self.tile_pixels!r}).")
+
+
+def check_blend(strength: float, color: str) -> None:
+    """:class:`InvalidInput` unless ``strength`` is in [0, 1] and ``color`` is 'none' or 'luminance'."""
+    if isinstance(strength, bool) or not (isinstance(strength, (int, float)) and 0.0 <= strength <= 1.0):
+        raise InvalidInput(f"Style strength must be between 0 and 1 (got {strength!r}).")
+    if color not in ("none", "luminance"):
+        raise InvalidInput(f"Colour must be 'none' or 'luminance' (got {color!r}).")
 
 
 @dataclass(frozen=True)
