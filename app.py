@@ -357,14 +357,16 @@ def fast_tab() -> None:
                 webcam = gr.Image(label="Webcam", sources=["webcam"], streaming=True, type="numpy")
                 live = gr.Image(label="Live result", type="numpy", interactive=False)
             frame_size = gr.Slider(256, 512, value=384, step=32, label="Frame size (long side)")
+        live_inputs = [webcam, style, model_files, repo_id, strength, color, frame_size]
         webcam.stream(
-            stylize_live_frame, inputs=[webcam, style, model_files, repo_id, strength, color, frame_size],
-            outputs=live, stream_every=0.1, time_limit=300, concurrency_limit=1, concurrency_id="live",
-            trigger_mode="always_last", show_progress="hidden", api_name="fast_live",
-            # Browser-only: gradio_client 2.7 cannot read a streaming event's replies ('process_streaming');
-            # from code, /fast stylizes single frames with the same network and settings.
-            api_visibility="private",
+            stylize_live_frame, inputs=live_inputs, outputs=live, stream_every=0.1, time_limit=300,
+            concurrency_limit=1, concurrency_id="live", trigger_mode="always_last", show_progress="hidden",
+            # The browser's stream; gradio_client 2.7 cannot read streaming replies, so clients get the same
+            # handler, one frame per call, as /fast_live below.
+            api_name="fast_live_stream", api_visibility="private",
         )
+        gr.Button(visible=False).click(stylize_live_frame, inputs=live_inputs, outputs=live, api_name="fast_live",
+                                       concurrency_limit=1, concurrency_id="live", show_progress="hidden")
         with gr.Accordion("Video: stylize a clip, keeping its frame rate and sound", open=False), gr.Row():
             with gr.Column():
                 video = gr.Video(label="Video (mp4, webm, mov; up to 20 s are used)", sources=["upload"])

@@ -202,15 +202,16 @@ def test_live_frames_are_stylized_at_the_chosen_size_and_never_queued(client, tm
 
     import app
 
-    _tiny_model_files(tmp_path)
+    frame = client.predict(frame=handle_file(EXAMPLES / "coffee.jpg"), style="Custom model",
+                           model_files=_tiny_model_files(tmp_path), repo_id="", strength=1.0, color="none",
+                           frame_size=256, api_name="/fast_live")
+    assert max(Image.open(frame).size) == 256
     uploads = [str(tmp_path / "style" / name) for name in ("model.safetensors", "config.json")]
-    frame = np.asarray(Image.open(EXAMPLES / "coffee.jpg").convert("RGB"))
-    assert max(app.stylize_live_frame(frame, "Custom model", uploads, "", 1.0, "none", 256).shape[:2]) == 256
     grey = np.asarray(Image.open(EXAMPLES / "coffee.jpg").convert("L"))  # a one-channel camera
     out = app.stylize_live_frame(grey, "Custom model", uploads, "", 0.5, "luminance", 320)
     assert max(out.shape[:2]) == 320 and out.shape[2] == 3
     demo = app.build_app()
-    (live,) = [d for d in demo.fns.values() if d.api_name == "fast_live"]
+    (live,) = [d for d in demo.fns.values() if d.api_name == "fast_live_stream"]
     assert live.trigger_mode == "always_last" and live.concurrency_limit == 1 and live.stream_every == 0.1
     assert live.api_visibility == "private"
 
@@ -315,8 +316,8 @@ def test_every_client_api_parameter_has_a_name_that_says_what_it_is(client):
     import re
 
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert set(endpoints) == {"/image", "/fast", "/fast_video", "/audio_shallow", "/audio_vggish", "/audio_cnn14",
-                              "/audio_genre"}
+    assert set(endpoints) == {"/image", "/fast", "/fast_video", "/fast_live", "/audio_shallow", "/audio_vggish",
+                              "/audio_cnn14", "/audio_genre"}
     for endpoint, info in endpoints.items():
         names = [parameter["parameter_name"] for parameter in info["parameters"]]
         vague = [name for name in names if re.fullmatch(r"param_\d+|.*_value|value|x|args?", name)]
