@@ -1,9 +1,10 @@
-"""The command line: ``python -m nst_core image|fast|audio`` (or ``nst``, once the package is installed).
+"""The command line: ``python -m nst_core image|fast|video|audio`` (or ``nst``, once the package is installed).
 
-Every field of :class:`~nst_core.ImageSettings`, :class:`~nst_core.FastSettings` and
-:class:`~nst_core.AudioSettings` (and of each audio backend's options) is a flag, generated from the
-dataclass (see :func:`nst_core.options.add_flags`). A folder of content files writes one result each into
-the output folder. Progress is a bar on the terminal; errors are one line on stderr and exit code 2.
+Every field of :class:`~nst_core.ImageSettings`, :class:`~nst_core.FastSettings`,
+:class:`~nst_core.video.VideoSettings` and :class:`~nst_core.AudioSettings` (and of each audio backend's
+options) is a flag, generated from the dataclass (see :func:`nst_core.options.add_flags`). A folder of content
+files writes one result each into the output folder. Progress is a bar on the terminal; errors are one line on
+stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from .image import fast
 from .image.io import save_png
 from .image.optimize import ImageResult, ImageSettings, iter_stylize_image
 from .options import add_flags, from_flags, options_of
+from .video import VideoResult, VideoSettings, iter_stylize_video
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi")
 NOT_FLAGS = ("preview_every",)  # the app's preview cadence; a terminal shows a bar instead
 
 
@@ -48,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--compiled", action=argparse.BooleanOptionalAction, default=False,
                        help="run through torch.compile (a one-off compilation first; default: off)")
     add_flags(quick.add_argument_group("settings (FastSettings)"), fast.FastSettings)
+
+    video = commands.add_parser("video", help="a video, frame by frame, with a feed-forward style")
+    video.add_argument("content", type=Path, help="a video (mp4, webm, mov), or a folder of them")
+    video.add_argument("--style", required=True, help="as for fast: a catalogue style, a .safetensors model or a "
+                       "Hub repo id")
+    video.add_argument("-o", "--output", type=Path, required=True, help="the result MP4 (a folder for a folder)")
+    video.add_argument("--compiled", action=argparse.BooleanOptionalAction, default=False,
+                       help="run through torch.compile (a one-off compilation first; default: off)")
+    add_flags(video.add_argument_group("settings (VideoSettings)"), VideoSettings)
 
     audio = commands.add_parser("audio", help="audio style transfer on spectrograms")
     audio.add_argument("content", type=Path, help="a content clip, or a folder of them")
@@ -83,7 +95,8 @@ def _with_bar(events: Iterator[object], label: str, done: Callable[[object], int
         for last in events:
             step = done(last)
             if step is not None:
-                bar.total = getattr(last, "total", None) or getattr(last, "tiles", None)
+                bar.total = next((getattr(last, name) for name in ("total", "tiles", "frames") if hasattr(last, name)),
+                                 None)
                 bar.update(step - bar.n)
     return last
 
@@ -119,6 +132,16 @@ def run_fast(args: argparse.Namespace) -> None:
         _report(out, result.seconds, result.runtime, result.notices)
 
 
+def run_video(args: argparse.Namespace) -> None:
+    settings = from_flags(VideoSettings, args)
+    model = _fast_model(args.style)
+    compiler = fast.Compiler() if args.compiled else None
+    for content, out in _jobs(args.content, args.output, VIDEO_SUFFIXES, ".mp4"):
+        result = _with_bar(iter_stylize_video(content, model, settings, output=out, compiler=compiler), content.name,
+                           lambda e: None if isinstance(e, VideoResult) else e.frame)
+        _report(out, result.seconds, f"{result.runtime}; flicker {result.flicker:.2f}", result.notices)
+
+
 def _backend_options(args: argparse.Namespace, backend: str) -> object:
     """The chosen backend's options from its flags; a flag of another backend is an error, not ignored."""
     for spec in AUDIO_BACKENDS.values():
@@ -149,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        {"image": run_image, "fast": run_fast, "audio": run_audio}[args.command](args)
+        {"image": run_image, "fast": run_fast, "video": run_video, "audio": run_audio}[args.command](args)
     except NSTError as exc:
         print(f"nst: error: {exc}", file=sys.stderr)
         return 2

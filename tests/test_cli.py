@@ -35,7 +35,9 @@ def test_every_setting_is_a_flag():
     from nst_core.cli import build_parser
 
     commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
-    for command, classes in (("image", [ImageSettings]), ("fast", [FastSettings]),
+    from nst_core.video import VideoSettings
+
+    for command, classes in (("image", [ImageSettings]), ("fast", [FastSettings]), ("video", [VideoSettings]),
                              ("audio", [AudioSettings, *(spec.options for spec in AUDIO_BACKENDS.values())])):
         shown = commands[command].format_help()
         for cls in classes:
@@ -71,6 +73,27 @@ def test_fast_command_on_a_folder_writes_one_result_each(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["chelsea.png", "coffee.png"]
     assert read_png_settings(tmp_path / "out" / "coffee.png")["strength"] == 0.5
+
+
+def test_video_command_keeps_the_frame_rate(tmp_path):
+    import av
+
+    from conftest import panning_frames, write_video
+    from nst_core.image.fast import FastStyle, TransformerNet, save_fast_model
+    from nst_core.runtime import seeded
+
+    with seeded(0):
+        net = TransformerNet().eval()
+    save_fast_model(net, tmp_path / "model", FastStyle("x", "Mine", "", value_range=255, channel_order="rgb"))
+    source = write_video(tmp_path / "pan.mp4", panning_frames(12, (128, 96)), fps=12)
+    done = _nst("video", source, "--style", tmp_path / "model" / "model.safetensors", "-o", tmp_path / "out.mp4",
+                "--long-side", 64, "--stability", "frame", "--precision", "fp32", tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (64, 48)
+        assert float(stream.average_rate) == 12.0 and container.streams.audio
+    assert "flicker" in done.stdout
 
 
 def test_audio_command_takes_the_backends_own_flags(tmp_path):
