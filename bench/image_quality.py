@@ -3,6 +3,7 @@
     python bench/image_quality.py                                   # reference pairs at 256 px, old vs new shadows
     python bench/image_quality.py --sizes 512 1024 --pairs boston.jpg:udnie.jpg
     python bench/image_quality.py --images ../shared/reference-images
+    python bench/image_quality.py --sizes 512 --settings now --schedules 40,40,40,40,40 20,20,20,20,40
 
 Each result is judged at its own size with the bundled original VGG19 in fp32: content distance (relu4_2)
 and style distance (Gram, relu1_1-relu5_1) exactly as the loss defines them, against the content and
@@ -58,6 +59,8 @@ def main() -> None:
     parser.add_argument("--pairs", nargs="+", default=list(PAIRS), help="content:style file names")
     parser.add_argument("--sizes", nargs="+", type=int, default=[256])
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--schedules", nargs="+", default=[None],
+                        help="steps per scale, coarse to fine, e.g. 40,40,40,40,40 (default: the settings' own)")
     args = parser.parse_args()
 
     from PIL import Image
@@ -65,21 +68,25 @@ def main() -> None:
     from nst_core import ImageSettings, stylize_image
 
     print(machine())
-    print("| content | style | size | settings | content distance | style distance | near-black (style's) | time |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| content | style | size | settings | schedule | content distance | style distance | near-black (style's) "
+          "| time |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for pair in args.pairs:
         content_name, style_name = pair.split(":")
         content, style = args.images / content_name, args.images / style_name
         style_black = near_black(Image.open(style))
         for size in args.sizes:
             for name in args.settings:
-                started = time.perf_counter()
-                result = stylize_image(content, [style], ImageSettings(size=size, **SETTINGS[name]))
-                seconds = time.perf_counter() - started
-                content_distance, style_distance = judge(result.image, content, style)
-                print(f"| {content_name} | {style_name} | {size} | {name} | {content_distance:.3f} | "
-                      f"{style_distance:.4f} | {near_black(result.image):.2%} ({style_black:.2%}) | {seconds:.0f} s |",
-                      flush=True)
+                for schedule in args.schedules:
+                    steps = tuple(int(n) for n in schedule.split(",")) if schedule else None
+                    started = time.perf_counter()
+                    result = stylize_image(content, [style], ImageSettings(size=size, schedule=steps,
+                                                                           **SETTINGS[name]))
+                    seconds = time.perf_counter() - started
+                    content_distance, style_distance = judge(result.image, content, style)
+                    print(f"| {content_name} | {style_name} | {size} | {name} | {schedule or 'default'} | "
+                          f"{content_distance:.3f} | {style_distance:.4f} | {near_black(result.image):.2%} "
+                          f"({style_black:.2%}) | {seconds:.0f} s |", flush=True)
 
 
 if __name__ == "__main__":

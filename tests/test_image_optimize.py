@@ -208,3 +208,14 @@ def test_match_shadows_gives_the_result_the_styles_dark_tones_and_leaves_the_res
     assert lifted[..., :16, :].min() > 0.05
     bright = result.mean(dim=1) > 0.6  # luminance above the shadow range: untouched
     assert torch.allclose(lifted.permute(0, 2, 3, 1)[bright], result.permute(0, 2, 3, 1)[bright], atol=1e-5)
+
+
+def test_a_schedule_sets_the_steps_of_every_scale(tiny_vgg):
+    settings = ImageSettings(size=128, min_size=64, scale_ratio=2.0, schedule=(3, 2), precision="fp32")
+    events = [e for e in iter_stylize_image(CONTENT, [STYLE], settings, network=tiny_vgg)
+              if isinstance(e, ImageProgress)]
+    assert [sum(1 for e in events if e.scale_index == i) for i in (0, 1)] == [3, 2] and events[-1].total == 5
+    with pytest.raises(InvalidInput, match="3 step counts for 2 scales"):
+        ImageSettings(size=128, min_size=64, scale_ratio=2.0, schedule=(3, 2, 1)).check(1)
+    with pytest.raises(InvalidInput, match="last scale needs at least one step"):
+        ImageSettings(size=128, min_size=64, scale_ratio=2.0, schedule=(3, 0)).check(1)

@@ -47,6 +47,8 @@ class ImageSettings:
     size: int = described(512, "long side of the result, in pixels")
     steps: int = described(40, "iterations at the final size")
     coarse_steps: int | None = described(None, "iterations at each smaller scale (None: the same as ``steps``)")
+    schedule: tuple[int, ...] | None = described(
+        None, "iterations per scale, coarse to fine, one per scale (overrides steps and coarse_steps)")
     min_size: int = described(128, "first (coarsest) scale; set it >= size for a single scale")
     scale_ratio: float = math.sqrt(2)
     content_weight: float = 1.0
@@ -81,6 +83,14 @@ class ImageSettings:
             _check_range("coarse_steps", self.coarse_steps, 0, MAX_STEPS)
         _check_range("min_size", self.min_size, MIN_SIZE, MAX_SIZE)
         _check_range("scale_ratio", self.scale_ratio, 1.1, 4.0)
+        if self.schedule is not None:
+            if len(self.schedule) != len(self.scales()):
+                raise InvalidInput(f"The schedule gives {len(self.schedule)} step counts for {len(self.scales())} "
+                                   f"scales ({', '.join(map(str, self.scales()))} px).")
+            for count in self.schedule:
+                _check_range("schedule", count, 0, MAX_STEPS)
+            if self.schedule[-1] < 1:
+                raise InvalidInput("The schedule's last scale needs at least one step.")
         _check_range("style_scale", self.style_scale, 0.1, 4.0)
         for name in ("content_weight", "style_weight", "tv_weight", "range_weight"):
             _check_range(name, getattr(self, name), 0.0, 1e9)
@@ -116,6 +126,8 @@ class ImageSettings:
         return [round(self.size / self.scale_ratio**k) for k in range(count, -1, -1)]
 
     def steps_at(self, scale_index: int, num_scales: int) -> int:
+        if self.schedule is not None:
+            return self.schedule[scale_index]
         last = scale_index == num_scales - 1
         return self.steps if last or self.coarse_steps is None else self.coarse_steps
 
