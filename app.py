@@ -31,6 +31,7 @@ from nst_core.image.color import COLOR_MODES
 from nst_core.image.io import save_png
 from nst_core.image.optimize import MAX_SIZE, ImageProgress, ImageResult, ImageSettings, iter_stylize_image
 from nst_core.image.regions import OUTSIDE_CHOICES
+from nst_core.options import parse_integers
 from nst_core.runtime import PreparedModels
 from nst_core.video import FrameStylizer, VideoProgress, VideoSettings, fit_long_side, iter_stylize_video
 
@@ -93,6 +94,16 @@ def models_panel(keys: dict[str, str]) -> gr.Markdown:
     return panel
 
 
+def parse_schedule(text: str) -> tuple[int, ...] | None:
+    """'40, 40, 30, 20, 10' -> steps per scale, coarse to fine; empty -> None (the Steps slider at every scale)."""
+    if not text or not str(text).strip():
+        return None
+    try:
+        return parse_integers(text, "schedule")
+    except NSTError as exc:
+        raise gr.Error(str(exc)) from exc
+
+
 def parse_blend(text: str, count: int) -> tuple[float, ...] | None:
     """'2, 1' -> (2.0, 1.0); empty -> None (equal weights)."""
     if not text or not text.strip():
@@ -118,7 +129,7 @@ def stylize_image_ui(
     content: str | None, styles: list[str] | None, blend: str, backbone: str, size: float, steps: float,
     style_weight: float, content_weight: float, tv_weight: float, style_scale: float, color: str, init: str,
     optimizer: str, seed: float, pooling: str, precision: str, region_mask: dict | None = None,
-    outside_region: str = "content", progress: gr.Progress = gr.Progress(),
+    outside_region: str = "content", schedule: str = "", progress: gr.Progress = gr.Progress(),
 ) -> Iterator[tuple]:
     """Stream (preview, final PNG, status, loss curves) while the optimization runs."""
     if not content:
@@ -131,7 +142,7 @@ def stylize_image_ui(
         content_weight=float(content_weight), tv_weight=float(tv_weight), style_scale=float(style_scale),
         color=color, init=init, optimizer=optimizer, seed=int(seed), pooling=pooling, precision=precision,
         style_blend=parse_blend(blend, len(styles)), preview_every=10, mask=mask_from_editor(region_mask),
-        outside=outside_region,
+        outside=outside_region, schedule=parse_schedule(schedule),
     )
     history = LossHistory(skip=("total",))
     try:
@@ -187,6 +198,9 @@ def image_tab() -> None:
                         init = gr.Radio(["content", "noise"], value=DEFAULTS.init, label="Start from")
                         optimizer = gr.Radio(["lbfgs", "adam"], value=DEFAULTS.optimizer, label="Optimizer")
                         pooling = gr.Radio(["max", "avg"], value=DEFAULTS.pooling, label="Pooling")
+                    schedule = gr.Textbox("", label="Steps for each scale, coarse to fine (optional)",
+                                          placeholder="e.g. 40, 40, 40, 40, 40 at 512 px (empty: the Steps slider)",
+                                          info="one count per scale: 128 px up to the output size, x1.41 apart")
                     with gr.Row():
                         seed = gr.Number(DEFAULTS.seed, label="Seed", precision=0)
                         precision = gr.Radio(["auto", "fp32"], value=DEFAULTS.precision, label="Precision",
@@ -217,7 +231,8 @@ def image_tab() -> None:
         run.click(
             stylize_image_ui,
             inputs=[content, styles, blend, backbone, size, steps, style_weight, content_weight, tv_weight,
-                    style_scale, color, init, optimizer, seed, pooling, precision, region_mask, outside_region],
+                    style_scale, color, init, optimizer, seed, pooling, precision, region_mask, outside_region,
+                    schedule],
             outputs=[preview, download, status, image_losses],
             api_name="image", concurrency_limit=1, concurrency_id=HEAVY,
         )

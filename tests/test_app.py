@@ -79,6 +79,18 @@ def test_image_endpoint_returns_png_with_settings(client):
     assert "Done" in status
 
 
+def test_image_endpoint_takes_a_schedule(client):
+    _, download, _, losses = client.predict(
+        **_image_args(handle_file(EXAMPLES / "chelsea.jpg"), [handle_file(EXAMPLES / "style_mosaic.jpg")],
+                      size=181), schedule="2, 3", api_name="/image")
+    assert read_png_settings(download)["schedule"] == [2, 3]
+    assert max(step for step, _, _ in losses["data"]) == 5
+    with pytest.raises(Exception, match="3 step counts for 2 scales"):
+        client.predict(**_image_args(handle_file(EXAMPLES / "chelsea.jpg"),
+                                     [handle_file(EXAMPLES / "style_mosaic.jpg")], size=181),
+                       schedule="2, 3, 4", api_name="/image")
+
+
 def test_image_endpoint_styles_only_inside_a_region(client, tmp_path):
     """An uploaded black-and-white mask as the editor's picture: the style goes to its white half only."""
     from PIL import Image
