@@ -80,6 +80,17 @@ def test_clip_statistics_keep_still_regions_still(tmp_path, model):
     assert ratio["clip"] < ratio["frame"], ratio
 
 
+def test_a_large_video_is_scaled_down_unless_a_long_side_is_chosen(tmp_path, model, monkeypatch):
+    from nst_core.video import stylize
+
+    monkeypatch.setattr(stylize, "MAX_VIDEO_SIDE", 96)  # the same rule as for 1280 px, on a small clip
+    source = write_video(tmp_path / "pan.mp4", panning_frames(4, (160, 120)), fps=12, audio=False)
+    result = stylize_video(source, model, VideoSettings(precision="fp32"), output=tmp_path / "out.mp4")
+    assert result.size == (96, 72) and any("scaled to 96 px" in notice for notice in result.notices)
+    chosen = stylize_video(source, model, VideoSettings(precision="fp32", long_side=128), output=tmp_path / "b.mp4")
+    assert chosen.size == (128, 96) and not chosen.notices
+
+
 def test_bad_videos_and_settings_get_clear_errors(tmp_path, model):
     (tmp_path / "notes.mp4").write_text("not a video")
     with pytest.raises(InvalidInput, match="cannot be read"):

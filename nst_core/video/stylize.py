@@ -29,6 +29,7 @@ from ..runtime import Precision, PreparedModels, pick_runtime
 from . import io
 
 MAX_VIDEO_SECONDS = 120.0
+MAX_VIDEO_SIDE = 1280  # without an explicit long side, larger videos are scaled down to this
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class VideoSettings:
 
     strength: float = described(1.0, "blend with the frame: 0 keeps it, 1 is the network's result")
     color: Literal["none", "luminance"] = "none"
-    long_side: int | None = described(None, "the result's long side in pixels (None: the video's own)")
+    long_side: int | None = described(None, "the result's long side in pixels (None: the video's own, at most 1280)")
     max_seconds: float = described(20.0, "longer videos are trimmed, with a notice")
     stability: Literal["clip", "frame"] = described(
         "clip", "clip: one set of normalization statistics for every frame (steady); frame: each frame its own")
@@ -175,7 +176,12 @@ def iter_stylize_video(source: io.VideoSource, model: FastModel, settings: Video
     info = io.probe(source, settings.max_seconds)
     stylizer = FrameStylizer(model, strength=settings.strength, color=settings.color, precision=settings.precision,
                              device=settings.device, compiler=compiler, prepared=prepared)
-    size = _target_size(info.width, info.height, settings.long_side)
+    long_side = settings.long_side
+    if long_side is None and max(info.width, info.height) > MAX_VIDEO_SIDE:
+        long_side = MAX_VIDEO_SIDE  # a 4K clip would take hours on a CPU and hold the queue meanwhile
+        info.notices.append(f"The video ({info.width}x{info.height}) was scaled to {MAX_VIDEO_SIDE} px (long side); "
+                            "choose a long side to change it.")
+    size = _target_size(info.width, info.height, long_side)
     if settings.stability == "clip":
         stylizer.stats = _clip_statistics(source, info, stylizer, size, settings.statistics_frames)
     writer = io.VideoWriter(Path(output), *size, info.fps, source if info.has_audio else None, info.seconds)
