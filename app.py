@@ -385,7 +385,7 @@ def fast_tab() -> None:
         with gr.Accordion("Video: stylize a clip, keeping its frame rate and sound", open=False), gr.Row():
             with gr.Column():
                 video = gr.Video(label="Video (mp4, webm, mov; up to 20 s are used)", sources=["upload"])
-                long_side = gr.Slider(0, 1280, value=0, step=16, label="Long side (0: the video's own)")
+                long_side = gr.Slider(0, 1280, value=0, step=16, label="Long side (0: the video's own, at most 1280)")
                 stability = gr.Radio(["clip", "frame"], value="clip", label="Normalization statistics",
                                      info="clip: measured once for the whole clip (steady); frame: each "
                                           "frame its own (flickers)")
