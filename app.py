@@ -8,6 +8,7 @@ Run it with ``python app.py``; ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` c
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import logging
 import tempfile
@@ -308,13 +309,20 @@ def stylize_video_ui(video: str | None, style: str, model_files: list[str] | Non
                               f"input change).{notes}")
 
 
+@functools.lru_cache(maxsize=4)
+def live_model(style: str, model_files: tuple[str, ...], repo_id: str) -> fast.FastModel:
+    """The stream's model, resolved once: ten frames a second must not re-read an uploaded file each time
+    (and a new model object per frame would also miss the prepared-copy cache)."""
+    return resolve_fast_model(style, list(model_files), repo_id)
+
+
 def stylize_live_frame(frame: np.ndarray | None, style: str, model_files: list[str] | None, repo_id: str,
                        strength: float, color: str, frame_size: float) -> np.ndarray | None:
     """One webcam frame, scaled to ``frame_size`` (long side) and stylized by the compiled network."""
     if frame is None:
         return None
     try:
-        stylizer = FrameStylizer(resolve_fast_model(style, model_files, repo_id), strength=float(strength),
+        stylizer = FrameStylizer(live_model(style, tuple(model_files or ()), repo_id), strength=float(strength),
                                  color=color, compiler=FAST_COMPILER, prepared=PREPARED)
         rgb = np.repeat(frame[..., None], 3, axis=2) if frame.ndim == 2 else frame[..., :3]
         return stylizer(rgb, fit_long_side(rgb.shape[1], rgb.shape[0], int(frame_size)))

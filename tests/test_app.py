@@ -220,8 +220,11 @@ def test_live_frames_are_stylized_at_the_chosen_size_and_never_queued(client, tm
     assert max(Image.open(frame).size) == 256
     uploads = [str(tmp_path / "style" / name) for name in ("model.safetensors", "config.json")]
     grey = np.asarray(Image.open(EXAMPLES / "coffee.jpg").convert("L"))  # a one-channel camera
+    hits = app.live_model.cache_info().hits
+    app.stylize_live_frame(grey, "Custom model", uploads, "", 1.0, "none", 256)
     out = app.stylize_live_frame(grey, "Custom model", uploads, "", 0.5, "luminance", 320)
     assert max(out.shape[:2]) == 320 and out.shape[2] == 3
+    assert app.live_model.cache_info().hits > hits  # the stream's model is loaded once, not per frame
     demo = app.build_app()
     (live,) = [d for d in demo.fns.values() if d.api_name == "fast_live_stream"]
     assert live.trigger_mode == "always_last" and live.concurrency_limit == 1 and live.stream_every == 0.1
