@@ -130,7 +130,8 @@ def stylize_image_ui(
     content: str | None, styles: list[str] | None, blend: str, backbone: str, size: float, steps: float,
     style_weight: float, content_weight: float, tv_weight: float, style_scale: float, color: str, init: str,
     optimizer: str, seed: float, pooling: str, precision: str, region_mask: dict | None = None,
-    outside_region: str = "content", schedule: str = "", progress: gr.Progress = gr.Progress(),
+    outside_region: str = "content", schedule: str = "", hold_style_from: float | None = DEFAULTS.hold_style_from,
+    progress: gr.Progress = gr.Progress(),
 ) -> Iterator[tuple]:
     """Stream (preview, final PNG, status, loss curves) while the optimization runs."""
     if not content:
@@ -144,6 +145,7 @@ def stylize_image_ui(
         color=color, init=init, optimizer=optimizer, seed=int(seed), pooling=pooling, precision=precision,
         style_blend=parse_blend(blend, len(styles)), preview_every=10, mask=mask_from_editor(region_mask),
         outside=outside_region, schedule=parse_schedule(schedule),
+        hold_style_from=int(hold_style_from) if hold_style_from else None,
     )
     history = LossHistory(skip=("total",))
     try:
@@ -202,6 +204,9 @@ def image_tab() -> None:
                     schedule = gr.Textbox("", label="Steps for each scale, coarse to fine (optional)",
                                           placeholder="e.g. 40, 40, 40, 40, 40 at 512 px (empty: the Steps slider)",
                                           info="one count per scale: 128 px up to the output size, x1.41 apart")
+                    hold_style_from = gr.Number(
+                        DEFAULTS.hold_style_from, label="Keep the style reached at (px)", precision=0, minimum=0,
+                        info="larger scales raise the style weight if they fall behind it; 0: fixed weights")
                     with gr.Row():
                         seed = gr.Number(DEFAULTS.seed, label="Seed", precision=0)
                         precision = gr.Radio(["auto", "fp32"], value=DEFAULTS.precision, label="Precision",
@@ -233,7 +238,7 @@ def image_tab() -> None:
             stylize_image_ui,
             inputs=[content, styles, blend, backbone, size, steps, style_weight, content_weight, tv_weight,
                     style_scale, color, init, optimizer, seed, pooling, precision, region_mask, outside_region,
-                    schedule],
+                    schedule, hold_style_from],
             outputs=[preview, download, status, image_losses],
             api_name="image", concurrency_limit=1, concurrency_id=HEAVY,
         )

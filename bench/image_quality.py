@@ -5,10 +5,13 @@
     python bench/image_quality.py --images ../shared/reference-images
     python bench/image_quality.py --sizes 512 --settings now --schedules 40,40,40,40,40 20,20,20,20,40
 
-Each result is judged at its own size with the bundled original VGG19 in fp32: content distance (relu4_2)
-and style distance (Gram, relu1_1-relu5_1) exactly as the loss defines them, against the content and
-style images resized to the result's size; and the share of near-black pixels (luminance < 10/255),
-beside the style image's own. "before" is the loop without the range term and shadow matching.
+Each result is judged by ``nst_core.image.metrics.judge_image`` at its own size: content distance (relu4_2)
+and style distance (Gram, relu1_1-relu5_1) exactly as the loss defines them, under the bundled original
+VGG19 in fp32, against the content and style images resized to the result's size; the colour distance to
+the style's palette (sliced Wasserstein, levels of 255; the content's own distance beside it: a result
+whose colours stayed the content's reads close to it); and the share of near-black pixels (luminance
+< 10/255), beside the style image's own. "before" is the loop without the range term and shadow matching;
+"fixed" is today's loop without the style hold above 512 px (``ImageSettings.hold_style_from``).
 """
 
 from __future__ import annotations
@@ -25,32 +28,13 @@ from common import machine  # noqa: E402 (after the path set-up)
 
 PAIRS = tuple(f"{content}:{style}" for content in ("boston.jpg", "amber.jpg")
               for style in ("candy.jpg", "mosaic.jpg", "udnie.jpg", "rain-princess-cropped.jpg"))
-SETTINGS = {"before": {"range_weight": 0.0, "match_shadows": False}, "now": {}}
+SETTINGS = {"before": {"range_weight": 0.0, "match_shadows": False}, "now": {},
+            "fixed": {"hold_style_from": None}}
 
 
-def near_black(image) -> float:
-    import numpy as np
-
-    return float((np.asarray(image.convert("RGB"), dtype=np.float32).mean(axis=2) < 10).mean())
-
-
-def judge(image, content_path: Path, style_path: Path) -> tuple[float, float]:
-    """(content distance, style distance) of ``image`` at its own size, under the bundled VGG19 in fp32."""
-    import torch
-    from PIL import Image
-
-    from nst_core.image.backbones import load_backbone
-    from nst_core.image.io import fit_long_side, to_tensor
-    from nst_core.image.optimize import ImageSettings, image_objective
-    from nst_core.runtime import pick_runtime
-
-    side = max(image.size)
-    content = to_tensor(fit_long_side(Image.open(content_path).convert("RGB"), side))
-    style = to_tensor(fit_long_side(Image.open(style_path).convert("RGB"), side))
-    objective = image_objective(load_backbone("vgg19"), pick_runtime("cpu", "fp32"), ImageSettings(), content, [style])
-    with torch.no_grad():
-        _, terms = objective(to_tensor(image))
-    return terms["content"], terms["style"]
+def raised(notices: list[str]) -> str:
+    """How far the style hold raised the style weight, from the run's notice."""
+    return next((n.split(" raised ")[1].split()[0] for n in notices if "style weight was raised" in n), "as set")
 
 
 def main() -> None:
@@ -66,15 +50,18 @@ def main() -> None:
     from PIL import Image
 
     from nst_core import ImageSettings, stylize_image
+    from nst_core.image.io import fit_long_side
+    from nst_core.image.metrics import colour_distance, judge_image, near_black
 
     print(machine())
-    print("| content | style | size | settings | schedule | content distance | style distance | near-black (style's) "
-          "| time |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| content | style | size | settings | schedule | content distance | style distance "
+          "| colour distance (content's) | near-black (style's) | time | style weight |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for pair in args.pairs:
         content_name, style_name = pair.split(":")
         content, style = args.images / content_name, args.images / style_name
         style_black = near_black(Image.open(style))
+        content_colours = colour_distance(fit_long_side(Image.open(content), 512), Image.open(style))
         for size in args.sizes:
             for name in args.settings:
                 for schedule in args.schedules:
@@ -83,10 +70,11 @@ def main() -> None:
                     result = stylize_image(content, [style], ImageSettings(size=size, schedule=steps,
                                                                            **SETTINGS[name]))
                     seconds = time.perf_counter() - started
-                    content_distance, style_distance = judge(result.image, content, style)
+                    scores = judge_image(result.image, content, style)
                     print(f"| {content_name} | {style_name} | {size} | {name} | {schedule or 'default'} | "
-                          f"{content_distance:.3f} | {style_distance:.4f} | {near_black(result.image):.2%} "
-                          f"({style_black:.2%}) | {seconds:.0f} s |", flush=True)
+                          f"{scores.content_distance:.3f} | {scores.style_distance:.4f} | "
+                          f"{scores.colour_distance:.1f} ({content_colours:.1f}) | {scores.near_black:.2%} "
+                          f"({style_black:.2%}) | {seconds:.0f} s | {raised(result.notices)} |", flush=True)
 
 
 if __name__ == "__main__":

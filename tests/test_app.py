@@ -91,6 +91,17 @@ def test_image_endpoint_takes_a_schedule(client):
                        schedule="2, 3, 4", api_name="/image")
 
 
+def test_image_endpoint_holds_the_style_from_a_size(client):
+    """Above ``hold_style_from`` a run that falls behind the style raises its weight and says so; 0 turns it off."""
+    files = (handle_file(EXAMPLES / "chelsea.jpg"), [handle_file(EXAMPLES / "style_mosaic.jpg")])
+    _, download, status, _ = client.predict(**_image_args(*files, size=256), schedule="20, 30, 30",
+                                            hold_style_from=128, api_name="/image")
+    assert read_png_settings(download)["hold_style_from"] == 128
+    assert "style weight was raised" in status
+    _, download, status, _ = client.predict(**_image_args(*files), hold_style_from=0, api_name="/image")
+    assert read_png_settings(download)["hold_style_from"] is None and "raised" not in status
+
+
 def test_image_endpoint_styles_only_inside_a_region(client, tmp_path):
     """An uploaded black-and-white mask as the editor's picture: the style goes to its white half only."""
     from PIL import Image

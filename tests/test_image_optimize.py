@@ -12,7 +12,7 @@ from nst_core import ImageProgress, ImageResult, ImageSettings, InvalidInput, it
 from nst_core.image.backbones import BACKBONES, load_backbone, random_backbone
 from nst_core.image.color import rgb_to_yiq
 from nst_core.image.io import to_tensor
-from nst_core.image.optimize import image_objective
+from nst_core.image.optimize import StyleHold, image_objective
 from nst_core.runtime import PreparedModels, pick_runtime
 
 CONTENT = EXAMPLES / "chelsea.jpg"
@@ -219,3 +219,26 @@ def test_a_schedule_sets_the_steps_of_every_scale(tiny_vgg):
         ImageSettings(size=128, min_size=64, scale_ratio=2.0, schedule=(3, 2, 1)).check(1)
     with pytest.raises(InvalidInput, match="last scale needs at least one step"):
         ImageSettings(size=128, min_size=64, scale_ratio=2.0, schedule=(3, 0)).check(1)
+
+
+def test_style_hold_raises_the_style_weight_only_above_its_size_and_only_when_behind():
+    hold = StyleHold(256)
+    hold.reached(128, {"style": 0.5})
+    hold.reached(256, {"style": 0.1})
+    assert hold.floor == 0.1
+    assert not hold.raise_weight(256, 19, {"style": 0.9})  # not above the size
+    assert not hold.raise_weight(362, 9, {"style": 0.9})  # the first round only sharpens the enlarged image
+    assert not hold.raise_weight(362, 19, {"style": 0.09})  # not behind
+    assert not hold.raise_weight(362, 24, {"style": 0.9})  # between checks
+    assert hold.raise_weight(362, 19, {"style": 0.2}) and hold.raise_weight(362, 29, {"style": 0.2})
+    assert hold.scales() == {"style": 2.25, "style_outside": 2.25}
+    assert "raised 2.2x" in hold.notices()[0]
+    hold.reached(362, {"style": 0.05})  # larger scales never lower the floor
+    assert hold.floor == 0.1
+    assert StyleHold(None).notices() == [] and not StyleHold(None).raise_weight(512, 19, {"style": 1.0})
+
+
+def test_hold_style_from_is_checked():
+    with pytest.raises(InvalidInput, match="hold_style_from"):
+        ImageSettings(hold_style_from=8).check(1)
+    ImageSettings(hold_style_from=None).check(1)
