@@ -62,6 +62,6 @@ def test_a_larger_result_is_at_least_as_stylized_as_the_smaller_one():
     fixed, fixed_notices = scores(256, None)
     held, held_notices = scores(256, 128)
     assert fixed.style_distance > 1.5 * small.style_distance and not fixed_notices
-    assert held.style_distance <= 1.03 * small.style_distance
+    assert held.style_distance <= 1.05 * small.style_distance  # the last check comes 10 steps before the end
     assert held.colour_distance <= small.colour_distance + 1.0
     assert any("style weight was raised" in notice for notice in held_notices)

@@ -221,21 +221,23 @@ def test_a_schedule_sets_the_steps_of_every_scale(tiny_vgg):
         ImageSettings(size=128, min_size=64, scale_ratio=2.0, schedule=(3, 0)).check(1)
 
 
-def test_style_hold_raises_the_style_weight_only_above_its_size_and_only_when_behind():
+def test_style_hold_raises_the_style_weight_only_above_its_size_and_only_when_on_course_to_end_behind():
     hold = StyleHold(256)
     hold.reached(128, {"style": 0.5})
     hold.reached(256, {"style": 0.1})
     assert hold.floor == 0.1
-    assert not hold.raise_weight(256, 19, {"style": 0.9})  # not above the size
-    assert not hold.raise_weight(362, 9, {"style": 0.9})  # the first round only sharpens the enlarged image
-    assert not hold.raise_weight(362, 19, {"style": 0.09})  # not behind
-    assert not hold.raise_weight(362, 24, {"style": 0.9})  # between checks
-    assert hold.raise_weight(362, 19, {"style": 0.2}) and hold.raise_weight(362, 29, {"style": 0.2})
+    assert not hold.raise_weight(256, 19, 40, {"style": 0.9})  # not above the size
+    assert not hold.raise_weight(362, 9, 40, {"style": 0.4})  # a first reading to set the pace
+    assert not hold.raise_weight(362, 14, 40, {"style": 0.3})  # between checks
+    assert not hold.raise_weight(362, 19, 40, {"style": 0.2})  # behind, but at this pace below 0.1 by step 40
+    assert hold.raise_weight(362, 29, 40, {"style": 0.17})  # 0.17 - 0.003 x 10 = 0.14 at the end: behind
+    assert hold.raise_weight(362, 39, 40, {"style": 0.165})
     assert hold.scales() == {"style": 2.25, "style_outside": 2.25}
     assert "raised 2.2x" in hold.notices()[0]
-    hold.reached(362, {"style": 0.05})  # larger scales never lower the floor
-    assert hold.floor == 0.1
-    assert StyleHold(None).notices() == [] and not StyleHold(None).raise_weight(512, 19, {"style": 1.0})
+    hold.reached(362, {"style": 0.05})  # larger scales never lower the floor, and each starts afresh
+    assert hold.floor == 0.1 and not hold.raise_weight(512, 9, 40, {"style": 0.3})
+    assert not hold.raise_weight(512, 19, 40, {"style": 0.09})  # not behind
+    assert StyleHold(None).notices() == [] and not StyleHold(None).raise_weight(512, 19, 40, {"style": 1.0})
 
 
 def test_hold_style_from_is_checked():
