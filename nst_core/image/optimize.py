@@ -26,7 +26,7 @@ from ..options import described
 from ..runtime import Precision, PreparedModels, Runtime, pick_runtime
 from .backbones import BACKBONES, FeatureNet, Pooling, backbone_spec, layer_names, load_backbone
 from .color import COLOR_MODES, ColorMode, keep_content_colors, match_shadows, recolor_style, to_greyscale
-from .io import ImageSource, fit_long_side, load_image, resize_tensor, to_pil, to_tensor
+from .io import ImageSource, LoadedImage, fit_long_side, load_image, resize_tensor, to_pil, to_tensor
 from .regions import OUTSIDE_CHOICES, Outside, load_regions
 
 log = logging.getLogger(__name__)
@@ -273,19 +273,7 @@ def iter_stylize_image(content: ImageSource, styles: Sequence[ImageSource], sett
     styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
     settings.check(len(styles))
     started = time.perf_counter()
-    loaded_content = load_image(content, label="content image")
-    loaded_styles = [load_image(style, label=f"style image {i + 1}") for i, style in enumerate(styles)]
-    for loaded, label in ((loaded_content, "content image"), *((s, "a style image") for s in loaded_styles)):
-        width, height = loaded.image.size
-        if max(width, height) > MAX_ASPECT * min(width, height):
-            raise InvalidInput(f"The {label} is {width}x{height}; aspect ratios beyond {MAX_ASPECT}:1 "
-                               "are not supported.")
-    notices = loaded_content.notices + [n for loaded in loaded_styles for n in loaded.notices]
-    # Grey in, grey out: Gram statistics of grey styles still drift into colour at the optimizer's whim.
-    greyscale = loaded_content.greyscale and all(s.greyscale for s in loaded_styles)
-    if loaded_content.greyscale and not greyscale and settings.color not in ("luminance",):
-        notices.append("The content image is greyscale; the result takes its colours from the style image(s). "
-                       "Choose Colour: luminance to keep it grey.")
+    loaded_content, loaded_styles, notices, greyscale = _load_inputs(content, styles, settings.color)
     regions, mask_notices = load_regions(settings.mask, settings.outside, loaded_content.image.size, len(styles))
     notices += mask_notices
     runtime = pick_runtime(settings.device, settings.precision)
@@ -333,6 +321,25 @@ def iter_stylize_image(content: ImageSource, styles: Sequence[ImageSource], sett
     record = {**dataclasses.asdict(settings), "num_styles": len(styles), "runtime": runtime.label,
               "mask": _describe(settings.mask)}
     yield ImageResult(result, record, terms, time.perf_counter() - started, runtime.label, notices)
+
+
+def _load_inputs(content: ImageSource, styles: Sequence[ImageSource],
+                 color: ColorMode) -> tuple[LoadedImage, list[LoadedImage], list[str], bool]:
+    """Decode the images and check their shapes: (content, styles, notices, whether the result stays grey)."""
+    loaded_content = load_image(content, label="content image")
+    loaded_styles = [load_image(style, label=f"style image {i + 1}") for i, style in enumerate(styles)]
+    for loaded, label in ((loaded_content, "content image"), *((s, "a style image") for s in loaded_styles)):
+        width, height = loaded.image.size
+        if max(width, height) > MAX_ASPECT * min(width, height):
+            raise InvalidInput(f"The {label} is {width}x{height}; aspect ratios beyond {MAX_ASPECT}:1 "
+                               "are not supported.")
+    notices = loaded_content.notices + [n for loaded in loaded_styles for n in loaded.notices]
+    # Grey in, grey out: Gram statistics of grey styles still drift into colour at the optimizer's whim.
+    greyscale = loaded_content.greyscale and all(s.greyscale for s in loaded_styles)
+    if loaded_content.greyscale and not greyscale and color != "luminance":
+        notices.append("The content image is greyscale; the result takes its colours from the style image(s). "
+                       "Choose Colour: luminance to keep it grey.")
+    return loaded_content, loaded_styles, notices, greyscale
 
 
 def _describe(mask: ImageSource | None) -> str | None:
