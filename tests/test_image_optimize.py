@@ -12,6 +12,7 @@ from nst_core import ImageProgress, ImageResult, ImageSettings, InvalidInput, it
 from nst_core.image.backbones import BACKBONES, load_backbone, random_backbone
 from nst_core.image.color import rgb_to_yiq
 from nst_core.image.io import to_tensor
+from nst_core.image.metrics import near_black
 from nst_core.image.optimize import StyleHold, image_objective
 from nst_core.runtime import PreparedModels, pick_runtime
 
@@ -183,17 +184,13 @@ def test_grey_content_with_a_colour_style_says_that_colour_was_added():
     assert (pixels.max(axis=2) - pixels.min(axis=2)).max() > 10
 
 
-def _near_black(image: Image.Image) -> float:
-    return float((np.asarray(image.convert("RGB"), dtype=np.int16).mean(axis=2) < 10).mean())
-
-
 def test_dark_areas_are_not_crushed_to_black():
     """The astronaut's dark suit and background came back 2.7 % near-black (luminance < 10/255) restyled by a
     mosaic with hardly a near-black pixel; the range term and the shadow matching keep it under 0.5 %."""
     settings = ImageSettings(size=128, steps=20)
     result = stylize_image(EXAMPLES / "astronaut.jpg", [STYLE], settings, network=load_backbone("vgg19"))
-    assert _near_black(Image.open(STYLE)) < 1e-4
-    assert _near_black(result.image) < 0.005
+    assert near_black(Image.open(STYLE)) < 1e-4
+    assert near_black(result.image) < 0.005
     assert "range" in result.losses
 
 
