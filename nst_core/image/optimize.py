@@ -27,7 +27,7 @@ from ..runtime import Precision, PreparedModels, Runtime, pick_runtime
 from .backbones import BACKBONES, FeatureNet, Pooling, backbone_spec, layer_names, load_backbone
 from .color import COLOR_MODES, ColorMode, keep_content_colors, match_shadows, recolor_style, to_greyscale
 from .io import ImageSource, LoadedImage, fit_long_side, load_image, resize_tensor, to_pil, to_tensor
-from .regions import OUTSIDE_CHOICES, Outside, load_regions
+from .regions import OUTSIDE_CHOICES, Outside, Regions, load_regions
 
 log = logging.getLogger(__name__)
 
@@ -285,42 +285,66 @@ def iter_stylize_image(content: ImageSource, styles: Sequence[ImageSource], sett
     done, image, terms = 0, None, {}
     hold = StyleHold(settings.hold_style_from)
     for index, long_side in enumerate(sizes):
-        content_t = to_tensor(fit_long_side(loaded_content.image, long_side, MIN_SIDE))
-        style_ts = [
-            recolor_style(to_tensor(fit_long_side(s.image, round(long_side * settings.style_scale), MIN_SIDE)),
-                          content_t, settings.color)
-            for s in loaded_styles
-        ]
-        guide = regions.at(tuple(content_t.shape[-2:])) if regions else None
-        inside, outside = regions.split(style_ts) if regions else (style_ts, [])
-        objective = image_objective(net, runtime, settings, content_t, inside, guide=guide, outside_styles=outside)
-        objective.scales = hold.scales()
-        start = _initial_image(settings, content_t, generator) if image is None else image.detach()
-        image = resize_tensor(start, tuple(content_t.shape[-2:])).clamp(0, 1).requires_grad_(True)
-        descent = Descent(settings.optimizer, image, settings.learning_rate,
-                          clamp=(0.0, 1.0) if settings.optimizer == "adam" else None)
+        scale = _scale_targets(long_side, loaded_content, loaded_styles, regions, settings, net, runtime)
+        start = _initial_image(settings, scale.content, generator) if image is None else image.detach()
+        image = resize_tensor(start, tuple(scale.content.shape[-2:])).clamp(0, 1).requires_grad_(True)
         steps = settings.steps_at(index, len(sizes))
-        for step in range(steps):
-            terms = descent.step(objective)
+        for step, terms in enumerate(_descend(image, scale.objective, steps, settings, hold, long_side,
+                                              last_scale=index == len(sizes) - 1)):
             done += 1
-            last = step == steps - 1
-            # A raise after the very last step would change nothing but the notice.
-            if (not last or index < len(sizes) - 1) and hold.raise_weight(long_side, step, steps, terms):
-                objective.scales = hold.scales()
-                descent.restart()
-            show = last or (settings.preview_every and done % settings.preview_every == 0)
-            preview = _finish(image, content_t, style_ts, settings, greyscale, guide) if show else None
-            yield ImageProgress(done, total, index, len(sizes), (content_t.shape[-1], content_t.shape[-2]),
+            show = step == steps - 1 or (settings.preview_every and done % settings.preview_every == 0)
+            preview = _finish(image, scale.content, scale.styles, settings, greyscale, scale.guide) if show else None
+            yield ImageProgress(done, total, index, len(sizes), (scale.content.shape[-1], scale.content.shape[-2]),
                                 terms, preview)
         hold.reached(long_side, terms)
         log.debug("scale %d/%d (%d px) done after %.1f s", index + 1, len(sizes), long_side,
                   time.perf_counter() - started)
 
-    result = _finish(image, content_t, style_ts, settings, greyscale, guide)
+    result = _finish(image, scale.content, scale.styles, settings, greyscale, scale.guide)
     notices += hold.notices()
     record = {**dataclasses.asdict(settings), "num_styles": len(styles), "runtime": runtime.label,
               "mask": _describe(settings.mask)}
     yield ImageResult(result, record, terms, time.perf_counter() - started, runtime.label, notices)
+
+
+@dataclass(frozen=True)
+class _ScaleTargets:
+    """What one scale optimizes towards: the content and styles at its size, the region guide, the loss."""
+
+    content: torch.Tensor
+    styles: list[torch.Tensor]
+    guide: torch.Tensor | None
+    objective: Objective
+
+
+def _scale_targets(long_side: int, content: LoadedImage, styles: list[LoadedImage], regions: Regions | None,
+                   settings: ImageSettings, net: FeatureNet, runtime: Runtime) -> _ScaleTargets:
+    content_t = to_tensor(fit_long_side(content.image, long_side, MIN_SIDE))
+    style_ts = [
+        recolor_style(to_tensor(fit_long_side(s.image, round(long_side * settings.style_scale), MIN_SIDE)),
+                      content_t, settings.color)
+        for s in styles
+    ]
+    guide = regions.at(tuple(content_t.shape[-2:])) if regions else None
+    inside, outside = regions.split(style_ts) if regions else (style_ts, [])
+    objective = image_objective(net, runtime, settings, content_t, inside, guide=guide, outside_styles=outside)
+    return _ScaleTargets(content_t, style_ts, guide, objective)
+
+
+def _descend(image: torch.Tensor, objective: Objective, steps: int, settings: ImageSettings, hold: StyleHold,
+             long_side: int, *, last_scale: bool) -> Iterator[dict[str, float]]:
+    """``steps`` optimizer steps on ``image`` at one scale, yielding each step's loss terms; the style hold may
+    raise the style weight between steps."""
+    objective.scales = hold.scales()
+    descent = Descent(settings.optimizer, image, settings.learning_rate,
+                      clamp=(0.0, 1.0) if settings.optimizer == "adam" else None)
+    for step in range(steps):
+        terms = descent.step(objective)
+        # A raise after the very last step would change nothing but the notice.
+        if (step < steps - 1 or not last_scale) and hold.raise_weight(long_side, step, steps, terms):
+            objective.scales = hold.scales()
+            descent.restart()
+        yield terms
 
 
 def _load_inputs(content: ImageSource, styles: Sequence[ImageSource],
