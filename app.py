@@ -131,7 +131,7 @@ def stylize_image_ui(
     style_weight: float, content_weight: float, tv_weight: float, style_scale: float, color: str, init: str,
     optimizer: str, seed: float, pooling: str, precision: str, region_mask: dict | None = None,
     outside_region: str = "content", schedule: str = "", hold_style_from: float | None = DEFAULTS.hold_style_from,
-    progress: gr.Progress = gr.Progress(),
+    scale_ratio: float = DEFAULTS.scale_ratio, progress: gr.Progress = gr.Progress(),
 ) -> Iterator[tuple]:
     """Stream (preview, final PNG, status, loss curves) while the optimization runs."""
     if not content:
@@ -146,6 +146,7 @@ def stylize_image_ui(
         style_blend=parse_blend(blend, len(styles)), preview_every=10, mask=mask_from_editor(region_mask),
         outside=outside_region, schedule=parse_schedule(schedule),
         hold_style_from=int(hold_style_from) if hold_style_from else None,
+        scale_ratio=float(scale_ratio) if scale_ratio else DEFAULTS.scale_ratio,
     )
     history = LossHistory(skip=("total",))
     try:
@@ -165,6 +166,10 @@ def stylize_image_ui(
                 yield str(preview), None, _status(event), history.frame()
     except NSTError as exc:
         raise gr.Error(str(exc)) from exc
+
+
+# Coarse-to-fine scale spacings offered in the Image tab: the default, and the faster three-scale run.
+SCALE_SPACINGS = [("x1.41 (5 scales up to 512 px)", DEFAULTS.scale_ratio), ("x2 (3 scales up to 512 px)", 2.0)]
 
 
 def image_tab() -> None:
@@ -203,7 +208,10 @@ def image_tab() -> None:
                         pooling = gr.Radio(["max", "avg"], value=DEFAULTS.pooling, label="Pooling")
                     schedule = gr.Textbox("", label="Steps for each scale, coarse to fine (optional)",
                                           placeholder="e.g. 40, 40, 40, 40, 40 at 512 px (empty: the Steps slider)",
-                                          info="one count per scale: 128 px up to the output size, x1.41 apart")
+                                          info="one count per scale: 128 px up to the output size")
+                    scale_ratio = gr.Radio(SCALE_SPACINGS, value=DEFAULTS.scale_ratio, label="Scale spacing",
+                                           info="x2 takes about 0.75x the time; its distances were within 3 % on "
+                                                "some pairs and up to 6 % less stylized on others")
                     hold_style_from = gr.Number(
                         DEFAULTS.hold_style_from, label="Keep the style reached at (px)", precision=0, minimum=0,
                         info="larger scales raise the style weight if they fall behind it; 0: fixed weights")
@@ -238,7 +246,7 @@ def image_tab() -> None:
             stylize_image_ui,
             inputs=[content, styles, blend, backbone, size, steps, style_weight, content_weight, tv_weight,
                     style_scale, color, init, optimizer, seed, pooling, precision, region_mask, outside_region,
-                    schedule, hold_style_from],
+                    schedule, hold_style_from, scale_ratio],
             outputs=[preview, download, status, image_losses],
             api_name="image", concurrency_limit=1, concurrency_id=HEAVY,
         )

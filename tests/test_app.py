@@ -91,6 +91,19 @@ def test_image_endpoint_takes_a_schedule(client):
                        schedule="2, 3, 4", api_name="/image")
 
 
+
+def test_image_endpoint_takes_a_scale_spacing(client):
+    """x2 spacing: 128 and 256 px only (x1.41 would add 181 px, and two counts would not fit its three scales)."""
+    files = (handle_file(EXAMPLES / "chelsea.jpg"), [handle_file(EXAMPLES / "style_mosaic.jpg")])
+    _, download, status, losses = client.predict(**_image_args(*files, size=256), schedule="2, 3", scale_ratio=2.0,
+                                                 api_name="/image")
+    assert read_png_settings(download)["scale_ratio"] == 2.0
+    assert max(step for step, _, _ in losses["data"]) == 5 and "Done" in status
+    with pytest.raises(Exception, match="2 step counts for 3 scales"):
+        client.predict(**_image_args(*files, size=256), schedule="2, 3", api_name="/image")
+    with pytest.raises(Exception, match="not in the list of choices"):
+        client.predict(**_image_args(*files), scale_ratio=3.0, api_name="/image")
+
 def test_image_endpoint_holds_the_style_from_a_size(client):
     """Above ``hold_style_from`` a run that falls behind the style raises its weight and says so; 0 turns it off."""
     files = (handle_file(EXAMPLES / "chelsea.jpg"), [handle_file(EXAMPLES / "style_mosaic.jpg")])
@@ -389,3 +402,4 @@ def test_python_app_py_serves_the_page_offline_and_verifies_the_bundled_network(
     finally:
         server.terminate()
         server.wait(30)
+
