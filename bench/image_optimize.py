@@ -9,8 +9,10 @@ convolution work (counted with hooks: the forward to the deepest layer used, and
 about as much again) at the throughput of a large matrix product in the same dtype, measured on this machine
 in the same worker. Iteration times are
 medians over ``--steps`` L-BFGS iterations after one warm-up. Random weights: speed does not depend on
-the values, so every backbone is measured, downloaded or not. The default run uses the real bundled
-VGG19 on the example images. Ratios are only meaningful within one run of this script.
+the values, so every backbone is measured, downloaded or not. The 512 px runs use the real bundled
+VGG19 on an example pair and a pair from ``../shared/reference-images`` (``--pairs`` for others), today's
+schedule and the three-scale one interleaved, each result judged by ``nst_core.image.metrics.judge_image``.
+Ratios are only meaningful within one run of this script.
 """
 
 from __future__ import annotations
@@ -173,6 +175,7 @@ def main() -> None:
                   f"matmul {fast['matmul_flops_per_s'] / 1e12:.2f} TFLOP/s)", flush=True)
     if args.default_runs:
         print_default_runs(args.pairs, args.default_runs)
+
 
 if __name__ == "__main__":
     main()
