@@ -91,7 +91,6 @@ def test_image_endpoint_takes_a_schedule(client):
                        schedule="2, 3, 4", api_name="/image")
 
 
-
 def test_image_endpoint_takes_a_scale_spacing(client):
     """x2 spacing: 128 and 256 px only (x1.41 would add 181 px, and two counts would not fit its three scales)."""
     files = (handle_file(EXAMPLES / "chelsea.jpg"), [handle_file(EXAMPLES / "style_mosaic.jpg")])
@@ -103,6 +102,7 @@ def test_image_endpoint_takes_a_scale_spacing(client):
         client.predict(**_image_args(*files, size=256), schedule="2, 3", api_name="/image")
     with pytest.raises(Exception, match="not in the list of choices"):
         client.predict(**_image_args(*files), scale_ratio=3.0, api_name="/image")
+
 
 def test_image_endpoint_holds_the_style_from_a_size(client):
     """Above ``hold_style_from`` a run that falls behind the style raises its weight and says so; 0 turns it off."""
@@ -402,4 +402,3 @@ def test_python_app_py_serves_the_page_offline_and_verifies_the_bundled_network(
     finally:
         server.terminate()
         server.wait(30)
-
