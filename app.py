@@ -11,65 +11,93 @@ import dataclasses
 import functools
 import inspect
 import logging
-import tempfile
+import math
+import os
+import re
 import threading
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 
 from figures import LossHistory, catalogue_thumbnail, loss_plot, score_table, spectrogram_pictures
-from forms import mask_from_editor, option_names, option_widgets, options_from
-from nst_core import NSTError, hub, weights
-from nst_core.audio.backends import AUDIO_BACKENDS, AudioBackendSpec
-from nst_core.audio.io import save_wav
+from forms import mask_from_editor, option_names, option_widgets, options_from, real, whole
+from nst_core import InvalidInput, NSTError, cost, hub, weights
+from nst_core.audio.backends import AUDIO_BACKENDS, AudioBackend, AudioBackendSpec, ShallowOptions, load_backend
+from nst_core.audio.io import audio_seconds, save_wav
 from nst_core.audio.optimize import AudioProgress, AudioResult, AudioSettings, iter_stylize_audio
+from nst_core.budget import Budget
 from nst_core.image import fast
 from nst_core.image.backbones import BACKBONES
 from nst_core.image.color import COLOR_MODES
-from nst_core.image.io import save_png
-from nst_core.image.optimize import MAX_SIZE, ImageProgress, ImageResult, ImageSettings, iter_stylize_image
+from nst_core.image.io import image_size, save_png
+from nst_core.image.optimize import MAX_SIZE, MAX_STEPS, ImageProgress, ImageResult, ImageSettings, iter_stylize_image
 from nst_core.image.regions import OUTSIDE_CHOICES
 from nst_core.options import parse_integers
-from nst_core.runtime import PreparedModels
+from nst_core.runtime import PreparedModels, pick_runtime
 from nst_core.video import FrameStylizer, VideoProgress, VideoSettings, fit_long_side, iter_stylize_video
+from nst_core.video.io import probe
+from nst_core.video.stylize import output_size
+from serving import (
+    Audio,
+    Checkbox,
+    Dropdown,
+    File,
+    Image,
+    ImageEditor,
+    JobControl,
+    Number,
+    Radio,
+    ResultStore,
+    Slider,
+    Video,
+    jobs_of,
+    own_gradio_cache,
+    rejection,
+    streamed,
+    user_errors,
+)
 
-try:  # On Hugging Face ZeroGPU Spaces this borrows a GPU per call; elsewhere it does nothing.
+try:  # Present on Hugging Face Spaces only; on ZeroGPU hardware spaces.GPU borrows a GPU for each call.
     import spaces
-
-    gpu = spaces.GPU(duration=300)
 except ImportError:
-    def gpu(fn):
-        return fn
+    spaces = None
 
 log = logging.getLogger("nst_studio")
 HERE = Path(__file__).resolve().parent
 IMAGES = HERE / "examples" / "images"
 AUDIO = HERE / "examples" / "audio"
-OUTPUT_DIR = Path(tempfile.mkdtemp(prefix="nst-results-"))
 # Every heavy endpoint shares one queue slot: two optimizations at once would only halve each one's speed.
 HEAVY = "heavy"
 DEFAULTS = ImageSettings()
 MODEL_PANELS: list[tuple[gr.Markdown, dict[str, str]]] = []  # filled while the tabs are built
+# What one request may cost here (NST_BUDGET_* environment variables lift it), and where results go.
+BUDGET = Budget.from_env()
+STORE = ResultStore()
+ON_ZERO_GPU = spaces is not None and os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true")
+ZERO_GPU_MAX_S = 120  # the longest GPU lease a call asks ZeroGPU for (a free visitor's daily quota is minutes)
 # Owned by the app for its lifetime and shared by requests: the compiled Fast styles network (compiled at
-# start-up) and the networks' prepared copies (made on first use).
-FAST_COMPILER = fast.Compiler()
+# start-up; ZeroGPU does not support torch.compile), the networks' prepared copies and the built audio nets.
+FAST_COMPILER = None if ON_ZERO_GPU else fast.Compiler()
 PREPARED = PreparedModels()
+_BLOCKS: list[gr.Blocks] = []  # the app being served, for the validators' queue counts
 
 
-class ImageUpload(gr.Image):
-    """``gr.Image`` whose undecodable uploads end in a readable message instead of a generic failure."""
+def on_gpu(duration: Callable[..., float]) -> Callable:
+    """On ZeroGPU, lease a GPU for each call for ``duration(*args)`` seconds (the call's own estimate, clamped
+    to the platform's limit); elsewhere the handler as it is."""
+    if spaces is None:
+        return lambda handler: handler
 
-    is_template = True  # rendered by the frontend as a plain Image
-
-    def preprocess(self, payload):
+    def seconds(*args, **kwargs) -> int:
         try:
-            return super().preprocess(payload)
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise gr.Error(f"The {str(self.label).lower()} is not an image that can be read "
-                           "(PNG, JPEG, WebP, ...).") from exc
+            estimate = duration(*args, **kwargs)
+        except (NSTError, gr.Error, ValueError, TypeError, OSError):
+            estimate = 30.0  # the handler itself will refuse the request, quickly
+        return int(min(max(estimate * 1.3 + 10, 15), ZERO_GPU_MAX_S))
+
+    return spaces.GPU(duration=seconds)
 
 
 def weights_report(keys: dict[str, str]) -> str:
@@ -99,22 +127,17 @@ def parse_schedule(text: str) -> tuple[int, ...] | None:
     """'40, 40, 30, 20, 10' -> steps per scale, coarse to fine; empty -> None (the Steps slider at every scale)."""
     if not text or not str(text).strip():
         return None
-    try:
-        return parse_integers(text, "schedule")
-    except NSTError as exc:
-        raise gr.Error(str(exc)) from exc
+    return parse_integers(text, "schedule")
 
 
 def parse_blend(text: str, count: int) -> tuple[float, ...] | None:
-    """'2, 1' -> (2.0, 1.0); empty -> None (equal weights)."""
-    if not text or not text.strip():
+    """'2, 1' -> (2.0, 1.0); empty -> None (equal weights). NaN, infinity and overflow are refused."""
+    if not text or not str(text).strip():
         return None
-    try:
-        weights = tuple(float(part) for part in text.replace(";", ",").split(",") if part.strip())
-    except ValueError:
-        raise gr.Error(f"Blend weights must be numbers separated by commas (got {text!r}).") from None
+    parts = [part for part in str(text).replace(";", ",").split(",") if part.strip()]
+    weights = tuple(real(part.strip(), "Each blend weight") for part in parts)
     if len(weights) != count:
-        raise gr.Error(f"Give one blend weight per style image: {count} images, {len(weights)} weights.")
+        raise InvalidInput(f"Give one blend weight per style image: {count} images, {len(weights)} weights.")
     return weights
 
 
@@ -125,7 +148,87 @@ def _status(event: ImageProgress) -> str:
             f"({width}x{height}): {terms}")
 
 
-@gpu
+def checked_picture(path: str, label: str) -> tuple[int, int]:
+    """An upload's size from its header, refused before decoding when it claims more pixels than allowed."""
+    width, height = image_size(path, label=label)
+    BUDGET.refuse_over("decode_megapixels", round(width * height / 1e6, 1), f"The {label} ({width}x{height})",
+                       " MP", "upload a smaller picture")
+    return width, height
+
+
+def image_request(content: str | None, styles: list[str] | None, blend: str, backbone: str, size: float,
+                  steps: float, style_weight: float, content_weight: float, tv_weight: float, style_scale: float,
+                  color: str, init: str, optimizer: str, seed: float, pooling: str, precision: str,
+                  region_mask: dict | None = None, outside_region: str = "content", schedule: str = "",
+                  hold_style_from: float | None = DEFAULTS.hold_style_from,
+                  scale_ratio: float = DEFAULTS.scale_ratio, *_: object) -> tuple[str, list[str], ImageSettings]:
+    """The /image endpoint's values as (content, styles, settings), checked, its cost within the budget."""
+    if not content:
+        raise InvalidInput("Upload a content image.")
+    styles = [s for s in (styles or []) if s]
+    if not styles:
+        raise InvalidInput("Upload at least one style image.")
+    settings = ImageSettings(
+        backbone=backbone, size=whole(size, "size"), steps=whole(steps, "steps"),
+        style_weight=real(style_weight, "style_weight"), content_weight=real(content_weight, "content_weight"),
+        tv_weight=real(tv_weight, "tv_weight"), style_scale=real(style_scale, "style_scale"), color=color,
+        init=init, optimizer=optimizer, seed=whole(seed, "seed"), pooling=pooling, precision=precision,
+        style_blend=parse_blend(blend, len(styles)), preview_every=10, mask=mask_from_editor(region_mask),
+        outside=outside_region, schedule=parse_schedule(schedule),
+        hold_style_from=whole(hold_style_from, "hold_style_from") or None if hold_style_from else None,
+        scale_ratio=real(scale_ratio, "scale_ratio") if scale_ratio else DEFAULTS.scale_ratio,
+    )
+    settings.check(len(styles))
+    BUDGET.refuse_over("image_size", settings.size, "The output size", " px", "choose a smaller size")
+    most_steps = max(settings.schedule or (settings.steps, settings.coarse_steps or 0))
+    BUDGET.refuse_over("image_steps", most_steps, "Steps per scale", "", "choose fewer steps")
+    sizes = [checked_picture(content, "content image"),
+             *(checked_picture(style, f"style image {i + 1}") for i, style in enumerate(styles))]
+    cost.admit_image(settings, pick_runtime(settings.device, settings.precision), sizes[0], sizes[1:], BUDGET)
+    return content, styles, settings
+
+
+def image_seconds(*values: object) -> float:
+    """The estimated seconds of an /image request (for ZeroGPU's lease)."""
+    content, styles, settings = image_request(*values)
+    runtime = pick_runtime(settings.device, settings.precision)
+    return cost.image_cost(settings, runtime, image_size(content), [image_size(s) for s in styles]).seconds
+
+
+def heavy_validator(request_of: Callable[..., object], names: Sequence[str], concurrency_id: str = HEAVY) -> Callable:
+    """A validator for an endpoint whose inputs are called ``names``: before a request joins the queue, refuse it
+    when its visitor already holds ``BUDGET.jobs_per_client`` jobs, or when ``request_of(*values)`` (the handler's
+    own checks) fails. The refusal is marked on the parameter its message names (else the first)."""
+    def validate(request: gr.Request, *values: object) -> list[dict]:  # Gradio fills in a leading request only
+        message = rejection(values)
+        limit = BUDGET.limit("jobs_per_client")
+        if message:
+            pass
+        elif limit is not None and _BLOCKS and jobs_of(_BLOCKS[-1], request, concurrency_id) >= limit:
+            message = (f"You already have {int(limit)} jobs waiting or running here, the most one visitor may "
+                       "have at once; wait for one to finish (or cancel it).")
+        else:
+            try:
+                request_of(*values)
+            except NSTError as exc:
+                message = str(exc)
+            except Exception:  # noqa: BLE001 - a fault of ours; the handler will meet it again and report it
+                log.exception("checking a request failed")
+        if not message:
+            return [gr.validate(True, "") for _ in values]
+        log.info("refused before queueing: %s", message)
+        named = next((i for i, name in enumerate(names) if re.search(rf"\b{name}\b", message, re.IGNORECASE)), 0)
+        return [gr.validate(i != named, message if i == named else "") for i in range(len(values))]
+    return validate
+
+
+def parameter_names(handler: Callable) -> tuple[str, ...]:
+    """A handler's client-API parameter names, Gradio's progress left out."""
+    return tuple(name for name in inspect.signature(handler).parameters if name != "progress")
+
+
+@on_gpu(image_seconds)
+@user_errors
 def stylize_image_ui(
     content: str | None, styles: list[str] | None, blend: str, backbone: str, size: float, steps: float,
     style_weight: float, content_weight: float, tv_weight: float, style_scale: float, color: str, init: str,
@@ -134,26 +237,17 @@ def stylize_image_ui(
     scale_ratio: float = DEFAULTS.scale_ratio, progress: gr.Progress = gr.Progress(),
 ) -> Iterator[tuple]:
     """Stream (preview, final PNG, status, loss curves) while the optimization runs."""
-    if not content:
-        raise gr.Error("Upload a content image.")
-    styles = [s for s in (styles or []) if s]
-    if not styles:
-        raise gr.Error("Upload at least one style image.")
-    settings = ImageSettings(
-        backbone=backbone, size=int(size), steps=int(steps), style_weight=float(style_weight),
-        content_weight=float(content_weight), tv_weight=float(tv_weight), style_scale=float(style_scale),
-        color=color, init=init, optimizer=optimizer, seed=int(seed), pooling=pooling, precision=precision,
-        style_blend=parse_blend(blend, len(styles)), preview_every=10, mask=mask_from_editor(region_mask),
-        outside=outside_region, schedule=parse_schedule(schedule),
-        hold_style_from=int(hold_style_from) if hold_style_from else None,
-        scale_ratio=float(scale_ratio) if scale_ratio else DEFAULTS.scale_ratio,
-    )
+    content, styles, settings = image_request(content, styles, blend, backbone, size, steps, style_weight,
+                                              content_weight, tv_weight, style_scale, color, init, optimizer, seed,
+                                              pooling, precision, region_mask, outside_region, schedule,
+                                              hold_style_from, scale_ratio)
     history = LossHistory(skip=("total",))
-    try:
-        for event in iter_stylize_image(content, styles, settings, prepared=PREPARED):
+
+    def work(control: JobControl) -> Iterator[tuple]:
+        for event in iter_stylize_image(content, styles, settings, prepared=PREPARED, control=control):
             if isinstance(event, ImageResult):
-                path = save_png(event.image, OUTPUT_DIR / f"stylized-{backbone}-seed{settings.seed}-"
-                                f"{uuid.uuid4().hex[:8]}.png", event.settings)
+                path = save_png(event.image, STORE.path(f"stylized-{settings.backbone}-seed{settings.seed}", ".png"),
+                                event.settings)
                 notes = "".join(f"\n\nNote: {n}" for n in event.notices)
                 yield (str(path), str(path),
                        f"Done in {event.seconds:.1f} s on {event.runtime}. Settings are stored in the PNG.{notes}",
@@ -162,10 +256,10 @@ def stylize_image_ui(
             progress((event.step, event.total), desc="Stylizing")
             history.add(event.step, event.losses)
             if event.preview is not None:
-                preview = save_png(event.preview, OUTPUT_DIR / f"preview-{uuid.uuid4().hex[:8]}.png")
+                preview = save_png(event.preview, STORE.path("preview", ".png"))
                 yield str(preview), None, _status(event), history.frame()
-    except NSTError as exc:
-        raise gr.Error(str(exc)) from exc
+
+    yield from streamed(work, JobControl(BUDGET.limit("seconds")), outputs=4)
 
 
 # Coarse-to-fine scale spacings offered in the Image tab: the default, and the faster three-scale run.
@@ -183,49 +277,51 @@ def image_tab() -> None:
         models_panel({spec.label: spec.weights for spec in BACKBONES.values()})
         with gr.Row():
             with gr.Column():
-                content = ImageUpload(label="Content image", type="filepath", image_mode=None, sources=["upload",
+                content = Image(label="Content image", type="filepath", image_mode=None, sources=["upload",
                                    "clipboard"], height=300)
-                styles = gr.File(label="Style images (one or more)", file_count="multiple", file_types=["image"],
+                styles = File(label="Style images (one or more)", file_count="multiple", file_types=["image"],
                                  type="filepath")
                 blend = gr.Textbox(label="Style blend weights", placeholder="e.g. 2, 1 (empty: equal)")
                 with gr.Row():
-                    backbone = gr.Dropdown(list(backbones.items()), value=DEFAULTS.backbone, label="Network")
-                    size = gr.Slider(64, MAX_SIZE, value=DEFAULTS.size, step=16, label="Output size (long side)")
+                    backbone = Dropdown(list(backbones.items()), value=DEFAULTS.backbone, label="Network")
+                    size = Slider(64, BUDGET.cap("image_size", MAX_SIZE), value=DEFAULTS.size, step=16,
+                                     label="Output size (long side)")
                 with gr.Row():
-                    steps = gr.Slider(1, 1000, value=DEFAULTS.steps, step=1, label="Steps per scale")
-                    style_weight = gr.Number(DEFAULTS.style_weight, label="Style weight", minimum=0)
-                color = gr.Radio(list(COLOR_MODES), value=DEFAULTS.color, label="Colour",
+                    steps = Slider(1, BUDGET.cap("image_steps", MAX_STEPS), value=DEFAULTS.steps, step=1,
+                                      label="Steps per scale")
+                    style_weight = Number(DEFAULTS.style_weight, label="Style weight", minimum=0)
+                color = Radio(list(COLOR_MODES), value=DEFAULTS.color, label="Colour",
                                  info="luminance: keep the photo's colours; match-*: recolour the style first")
                 with gr.Accordion("Advanced", open=False):
                     with gr.Row():
-                        content_weight = gr.Number(DEFAULTS.content_weight, label="Content weight", minimum=0)
-                        tv_weight = gr.Number(DEFAULTS.tv_weight, label="Smoothness (TV) weight", minimum=0)
-                        style_scale = gr.Slider(0.25, 2.0, value=DEFAULTS.style_scale, step=0.05,
+                        content_weight = Number(DEFAULTS.content_weight, label="Content weight", minimum=0)
+                        tv_weight = Number(DEFAULTS.tv_weight, label="Smoothness (TV) weight", minimum=0)
+                        style_scale = Slider(0.25, 2.0, value=DEFAULTS.style_scale, step=0.05,
                                                 label="Style scale")
                     with gr.Row():
-                        init = gr.Radio(["content", "noise"], value=DEFAULTS.init, label="Start from")
-                        optimizer = gr.Radio(["lbfgs", "adam"], value=DEFAULTS.optimizer, label="Optimizer")
-                        pooling = gr.Radio(["max", "avg"], value=DEFAULTS.pooling, label="Pooling")
+                        init = Radio(["content", "noise"], value=DEFAULTS.init, label="Start from")
+                        optimizer = Radio(["lbfgs", "adam"], value=DEFAULTS.optimizer, label="Optimizer")
+                        pooling = Radio(["max", "avg"], value=DEFAULTS.pooling, label="Pooling")
                     schedule = gr.Textbox("", label="Steps for each scale, coarse to fine (optional)",
                                           placeholder="e.g. 40, 40, 40, 40, 40 at 512 px (empty: the Steps slider)",
                                           info="one count per scale: 128 px up to the output size")
-                    scale_ratio = gr.Radio(SCALE_SPACINGS, value=DEFAULTS.scale_ratio, label="Scale spacing",
+                    scale_ratio = Radio(SCALE_SPACINGS, value=DEFAULTS.scale_ratio, label="Scale spacing",
                                            info="x2 takes about 0.75x the time; its distances were within 3 % on "
                                                 "some pairs and up to 6 % less stylized on others")
-                    hold_style_from = gr.Number(
+                    hold_style_from = Number(
                         DEFAULTS.hold_style_from, label="Keep the style reached at (px)", precision=0, minimum=0,
                         info="larger scales raise the style weight if they fall behind it; 0: fixed weights")
                     with gr.Row():
-                        seed = gr.Number(DEFAULTS.seed, label="Seed", precision=0)
-                        precision = gr.Radio(["auto", "fp32"], value=DEFAULTS.precision, label="Precision",
+                        seed = Number(DEFAULTS.seed, label="Seed", precision=0)
+                        precision = Radio(["auto", "fp32"], value=DEFAULTS.precision, label="Precision",
                                              info="auto: bf16/fp16 autocast where the hardware is fast at it")
                 with gr.Accordion("Style by region", open=False):
                     gr.Markdown("Paint over the content where the style should go (load the content photo into "
                                 "the editor first), or upload a black-and-white mask: white takes the style.")
-                    region_mask = gr.ImageEditor(label="Region", type="numpy", sources=["upload", "clipboard"],
+                    region_mask = ImageEditor(label="Region", type="numpy", sources=["upload", "clipboard"],
                                                  brush=gr.Brush(colors=["#ffffff"], color_mode="fixed"),
                                                  height=300)
-                    outside_region = gr.Radio(list(OUTSIDE_CHOICES), value=DEFAULTS.outside,
+                    outside_region = Radio(list(OUTSIDE_CHOICES), value=DEFAULTS.outside,
                                               label="Outside the region",
                                               info="content: the photo stays; second-style: the second style image")
                 run = gr.Button("Stylize", variant="primary")
@@ -249,6 +345,7 @@ def image_tab() -> None:
                     schedule, hold_style_from, scale_ratio],
             outputs=[preview, download, status, image_losses],
             api_name="image", concurrency_limit=1, concurrency_id=HEAVY,
+            validator=heavy_validator(image_request, parameter_names(stylize_image_ui)),
         )
 
 
@@ -264,62 +361,104 @@ def resolve_fast_model(style: str, model_files: list[str] | None, repo_id: str) 
     configs = [f for f in files if f.suffix == ".json"]
     if weight_files:
         if len(weight_files) > 1 or len(configs) != 1:
-            raise gr.Error("Upload exactly one .safetensors file and its .json config.")
+            raise InvalidInput("Upload exactly one .safetensors file and its .json config.")
         return fast.load_fast_model(weight_files[0], configs[0])
     if files:
-        raise gr.Error("Custom models are loaded from .safetensors (+ .json) only; pickled files are refused.")
+        raise InvalidInput("Custom models are loaded from .safetensors (+ .json) only; pickled files are refused.")
     if repo_id and repo_id.strip():
         return fast.load_hub_model(repo_id)
-    raise gr.Error("For a custom model, upload model.safetensors + config.json or type a Hub repo id.")
+    raise InvalidInput("For a custom model, upload model.safetensors + config.json or type a Hub repo id.")
 
 
-@gpu
-def stylize_fast_ui(content: str | None, style: str, model_files: list[str] | None, repo_id: str,
-                    strength: float, color: str, precision: str, compiled: bool = True) -> tuple[str, str]:
-    """One forward pass of a feed-forward style network."""
+def fast_request(content: str | None, style: str, model_files: list[str] | None, repo_id: str, strength: float,
+                 color: str, precision: str, compiled: bool = True, *_: object) -> tuple[str, fast.FastSettings]:
+    """The /fast endpoint's picture and settings, checked; larger pictures are capped (with a notice)."""
     if not content:
-        raise gr.Error("Upload a content image.")
-    try:
-        model = resolve_fast_model(style, model_files, repo_id)
-        settings = fast.FastSettings(strength=float(strength), color=color, precision=precision)
-        result = fast.stylize_fast(content, model, settings, compiler=FAST_COMPILER if compiled else None,
-                                   prepared=PREPARED)
-    except NSTError as exc:
-        raise gr.Error(str(exc)) from exc
-    entry = model.style
-    record = {"style": entry.title, **dataclasses.asdict(settings), "compiled": bool(compiled)}
-    path = save_png(result.image, OUTPUT_DIR / f"fast-{uuid.uuid4().hex[:8]}.png", record)
-    tiles = f" in {result.tiles} tiles" if result.tiles > 1 else ""
-    notes = "".join(f"\n\nNote: {n}" for n in result.notices)
-    return str(path), f"{entry.title}: {result.seconds:.2f} s on {result.runtime}{tiles}.{notes}"
+        raise InvalidInput("Upload a content image.")
+    checked_picture(content, "content image")
+    side = BUDGET.limit("fast_megapixels")
+    settings = fast.FastSettings(strength=real(strength, "strength"), color=color, precision=precision,
+                                 max_side=int(math.sqrt(side * 1e6)) if side else fast.MAX_FAST_SIDE)
+    settings.check()
+    return content, settings
 
 
-@gpu
+def fast_seconds(*values: object) -> float:
+    content, settings = fast_request(*values)
+    width, height = image_size(content)
+    scale = min(1.0, settings.max_side / math.sqrt(width * height))
+    return cost.fast_cost(settings, pick_runtime(settings.device, settings.precision),
+                          (round(width * scale), round(height * scale)), compiled=FAST_COMPILER is not None).seconds
+
+
+@on_gpu(fast_seconds)
+@user_errors
+def stylize_fast_ui(content: str | None, style: str, model_files: list[str] | None, repo_id: str,
+                    strength: float, color: str, precision: str, compiled: bool = True) -> Iterator[tuple[str, str]]:
+    """One forward pass of a feed-forward style network (tile by tile for a large picture)."""
+    content, settings = fast_request(content, style, model_files, repo_id, strength, color, precision, compiled)
+    model = resolve_fast_model(style, model_files, repo_id)
+    compiler = FAST_COMPILER if compiled else None
+
+    def work(control: JobControl) -> Iterator[tuple[str, str]]:
+        result = fast.stylize_fast(content, model, settings, compiler=compiler, prepared=PREPARED, control=control)
+        record = {"style": model.style.title, **dataclasses.asdict(settings), "compiled": compiler is not None}
+        path = save_png(result.image, STORE.path("fast", ".png"), record)
+        tiles = f" in {result.tiles} tiles" if result.tiles > 1 else ""
+        notes = "".join(f"\n\nNote: {n}" for n in result.notices)
+        yield str(path), f"{model.style.title}: {result.seconds:.2f} s on {result.runtime}{tiles}.{notes}"
+
+    yield from streamed(work, JobControl(), outputs=2)
+
+
+def video_request(video: str | None, style: str, model_files: list[str] | None, repo_id: str, strength: float,
+                  color: str, long_side: float, stability: str, precision: str, compiled: bool = True,
+                  *_: object) -> tuple[str, VideoSettings, cost.Cost]:
+    """The /fast_video endpoint's clip and settings, checked, with its estimated cost within the budget."""
+    if not video:
+        raise InvalidInput("Upload a video (mp4, webm or mov).")
+    side = whole(long_side, "long_side") if long_side else 0
+    BUDGET.refuse_over("video_long_side", side, "The long side", " px", "choose a smaller long side")
+    seconds = BUDGET.limit("video_seconds")
+    settings = VideoSettings(strength=real(strength, "strength"), color=color, long_side=side or None,
+                             stability=stability, precision=precision,
+                             max_seconds=min(seconds, VideoSettings.max_seconds) if seconds else
+                             VideoSettings.max_seconds)
+    settings.check()
+    info = probe(video, settings.max_seconds)
+    size, _ = output_size(info, settings.long_side)
+    estimate = cost.video_cost(settings, pick_runtime(settings.device, settings.precision), info.frames, size,
+                               compiled=bool(compiled) and FAST_COMPILER is not None)
+    cost.admit(estimate, BUDGET, f"This video ({info.frames} frames at {size[0]}x{size[1]})",
+               "choose a smaller long side or a shorter clip")
+    return video, settings, estimate
+
+
+@on_gpu(lambda *values: video_request(*values)[2].seconds)
+@user_errors
 def stylize_video_ui(video: str | None, style: str, model_files: list[str] | None, repo_id: str, strength: float,
                      color: str, long_side: float, stability: str, precision: str, compiled: bool = True,
-                     progress: gr.Progress = gr.Progress()) -> tuple[str, str]:
+                     progress: gr.Progress = gr.Progress()) -> Iterator[tuple[str, str]]:
     """A video, frame by frame, with its frame rate and sound; progress per frame."""
-    if not video:
-        raise gr.Error("Upload a video (mp4, webm or mov).")
-    try:
-        model = resolve_fast_model(style, model_files, repo_id)
-        settings = VideoSettings(strength=float(strength), color=color, long_side=int(long_side) or None,
-                                 stability=stability, precision=precision)
-        output = OUTPUT_DIR / f"video-{uuid.uuid4().hex[:8]}.mp4"
-        for event in iter_stylize_video(video, model, settings, output=output,
-                                        compiler=FAST_COMPILER if compiled else None, prepared=PREPARED):
+    video, settings, _ = video_request(video, style, model_files, repo_id, strength, color, long_side, stability,
+                                       precision, compiled)
+    model = resolve_fast_model(style, model_files, repo_id)
+
+    def work(control: JobControl) -> Iterator[tuple[str, str]]:
+        for event in iter_stylize_video(video, model, settings, output=STORE.path("video", ".mp4"),
+                                        compiler=FAST_COMPILER if compiled else None, prepared=PREPARED,
+                                        control=control):
             if isinstance(event, VideoProgress):
                 progress((event.frame, event.frames), desc="Frames")
-            else:
-                result = event
-    except NSTError as exc:
-        raise gr.Error(str(exc)) from exc
-    notes = "".join(f"\n\nNote: {n}" for n in result.notices)
-    width, height = result.size
-    return str(result.path), (f"{model.style.title}: {result.frames} frames at {result.fps:.3g} fps, {width}x{height}, "
-                              f"in {result.seconds:.1f} s ({result.frames / result.seconds:.1f} frames/s) on "
-                              f"{result.runtime}; flicker {result.flicker:.2f} (output change between frames / "
-                              f"input change).{notes}")
+                continue
+            notes = "".join(f"\n\nNote: {n}" for n in event.notices)
+            width, height = event.size
+            yield str(event.path), (
+                f"{model.style.title}: {event.frames} frames at {event.fps:.3g} fps, {width}x{height}, in "
+                f"{event.seconds:.1f} s ({event.frames / event.seconds:.1f} frames/s) on {event.runtime}; flicker "
+                f"{event.flicker:.2f} (output change between frames / input change).{notes}")
+
+    yield from streamed(work, JobControl(), outputs=2)
 
 
 @functools.lru_cache(maxsize=4)
@@ -329,18 +468,22 @@ def live_model(style: str, model_files: tuple[str, ...], repo_id: str) -> fast.F
     return resolve_fast_model(style, list(model_files), repo_id)
 
 
+@user_errors
 def stylize_live_frame(frame: np.ndarray | None, style: str, model_files: list[str] | None, repo_id: str,
                        strength: float, color: str, frame_size: float) -> np.ndarray | None:
     """One webcam frame, scaled to ``frame_size`` (long side) and stylized by the compiled network."""
     if frame is None:
         return None
-    try:
-        stylizer = FrameStylizer(live_model(style, tuple(model_files or ()), repo_id), strength=float(strength),
-                                 color=color, compiler=FAST_COMPILER, prepared=PREPARED)
-        rgb = np.repeat(frame[..., None], 3, axis=2) if frame.ndim == 2 else frame[..., :3]
-        return stylizer(rgb, fit_long_side(rgb.shape[1], rgb.shape[0], int(frame_size)))
-    except NSTError as exc:
-        raise gr.Error(str(exc)) from exc
+    if not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3) or min(frame.shape[:2]) < fast.MIN_FAST_SIDE:
+        raise InvalidInput(f"A live frame must be a picture of at least {fast.MIN_FAST_SIDE} pixels a side.")
+    side = whole(frame_size, "frame_size")
+    largest = int(BUDGET.cap("live_frame_side", 1024))
+    if not 64 <= side <= largest:
+        raise InvalidInput(f"frame_size must be between 64 and {largest} pixels (got {side}).")
+    stylizer = FrameStylizer(live_model(style, tuple(model_files or ()), repo_id), strength=real(strength, "strength"),
+                             color=color, compiler=FAST_COMPILER, prepared=PREPARED)
+    rgb = np.repeat(frame[..., None], 3, axis=2) if frame.ndim == 2 else frame[..., :3]
+    return stylizer(rgb, fit_long_side(rgb.shape[1], rgb.shape[0], side))
 
 
 def fast_tab() -> None:
@@ -354,22 +497,22 @@ def fast_tab() -> None:
         models_panel({title: style.key for title, style in fast.CATALOGUE.items()})
         with gr.Row():
             with gr.Column():
-                content = ImageUpload(label="Content image", type="filepath", image_mode=None,
+                content = Image(label="Content image", type="filepath", image_mode=None,
                                       sources=["upload", "clipboard"], height=300)
                 gallery = gr.Gallery(
                     [(catalogue_thumbnail(t, IMAGES / "chelsea.jpg"), t) for t in titles],
                     label="Pretrained styles (click to choose)", columns=4, height=220, allow_preview=False,
                 )
-                style = gr.Radio([*titles, CUSTOM], value=titles[0], label="Style")
+                style = Radio([*titles, CUSTOM], value=titles[0], label="Style")
                 with gr.Accordion("Custom model", open=False):
-                    model_files = gr.File(label="model.safetensors + config.json", file_count="multiple",
+                    model_files = File(label="model.safetensors + config.json", file_count="multiple",
                                           file_types=[".safetensors", ".json"], type="filepath")
                     repo_id = gr.Textbox(label="or a Hub repo id", placeholder="user/my-style")
-                strength = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Style strength")
-                color = gr.Radio(["none", "luminance"], value="none", label="Colour",
+                strength = Slider(0.0, 1.0, value=1.0, step=0.05, label="Style strength")
+                color = Radio(["none", "luminance"], value="none", label="Colour",
                                  info="luminance: keep the photo's colours")
-                precision = gr.Radio(["auto", "fp32"], value="auto", label="Precision")
-                compiled = gr.Checkbox(
+                precision = Radio(["auto", "fp32"], value="auto", label="Precision")
+                compiled = Checkbox(
                     value=True, label="Compiled network",
                     info="torch.compile: about 2x faster on CPU. Compiled at start-up for precision auto; "
                          "fp32 compiles on its first use (about 20 s)")
@@ -385,14 +528,16 @@ def fast_tab() -> None:
         run.click(
             stylize_fast_ui, inputs=[content, style, model_files, repo_id, strength, color, precision, compiled],
             outputs=[result, status], api_name="fast", concurrency_limit=1, concurrency_id="fast",
+            validator=heavy_validator(fast_request, parameter_names(stylize_fast_ui), "fast"),
         )
         with gr.Accordion("Live: your webcam, stylized as it streams", open=False):
             gr.Markdown("The style, strength, colour and frame size above and here apply while it runs; frames "
                         "that arrive while one is being stylized are dropped, never queued.")
             with gr.Row():
-                webcam = gr.Image(label="Webcam", sources=["webcam"], streaming=True, type="numpy")
+                webcam = Image(label="Webcam", sources=["webcam"], streaming=True, type="numpy")
                 live = gr.Image(label="Live result", type="numpy", interactive=False)
-            frame_size = gr.Slider(256, 512, value=384, step=32, label="Frame size (long side)")
+            frame_size = Slider(256, max(256, BUDGET.cap("live_frame_side", 512)), value=384, step=32,
+                                   label="Frame size (long side)")
         live_inputs = [webcam, style, model_files, repo_id, strength, color, frame_size]
         webcam.stream(
             stylize_live_frame, inputs=live_inputs, outputs=live, stream_every=0.1, time_limit=300,
@@ -405,9 +550,11 @@ def fast_tab() -> None:
                                        concurrency_limit=1, concurrency_id="live", show_progress="hidden")
         with gr.Accordion("Video: stylize a clip, keeping its frame rate and sound", open=False), gr.Row():
             with gr.Column():
-                video = gr.Video(label="Video (mp4, webm, mov; up to 20 s are used)", sources=["upload"])
-                long_side = gr.Slider(0, 1280, value=0, step=16, label="Long side (0: the video's own, at most 1280)")
-                stability = gr.Radio(["clip", "frame"], value="clip", label="Normalization statistics",
+                video = Video(label="Video (mp4, webm, mov; up to 20 s are used)", sources=["upload"])
+                longest = int(BUDGET.cap("video_long_side", 1920))
+                long_side = Slider(0, longest, value=0, step=16,
+                                      label=f"Long side (0: the video's own, at most {min(longest, 1280)})")
+                stability = Radio(["clip", "frame"], value="clip", label="Normalization statistics",
                                      info="clip: measured once for the whole clip (steady); frame: each "
                                           "frame its own (flickers)")
                 run_video = gr.Button("Stylize the video", variant="primary")
@@ -418,6 +565,7 @@ def fast_tab() -> None:
             stylize_video_ui, inputs=[video, style, model_files, repo_id, strength, color, long_side, stability,
                                       precision, compiled],
             outputs=[video_result, video_status], api_name="fast_video", concurrency_limit=1, concurrency_id=HEAVY,
+            validator=heavy_validator(video_request, parameter_names(stylize_video_ui)),
         )
 
 
@@ -439,43 +587,76 @@ def name_parameters(handler, names: tuple[str, ...]) -> None:
 
 def audio_settings(spec: AudioBackendSpec, values: dict) -> AudioSettings:
     """The run's settings from an audio endpoint's named values (common ones, then the backend's options)."""
-    return AudioSettings(
-        backend=spec.name, steps=int(values["steps"]), content_weight=float(values["content_weight"]),
-        style_weight=float(values["style_weight"]),
-        spectral_content_weight=float(values["spectral_content_weight"]),
-        envelope_weight=float(values["envelope_weight"]), keep_silences=bool(values["keep_silences"]),
-        style_strength=float(values["style_strength"]) if values["adaptive_balance"] else None,
+    seconds = BUDGET.limit("audio_seconds")
+    settings = AudioSettings(
+        backend=spec.name, steps=whole(values["steps"], "steps"), content_weight=real(values["content_weight"],
+                                                                                     "content_weight"),
+        style_weight=real(values["style_weight"], "style_weight"),
+        spectral_content_weight=real(values["spectral_content_weight"], "spectral_content_weight"),
+        envelope_weight=real(values["envelope_weight"], "envelope_weight"), keep_silences=bool(values["keep_silences"]),
+        style_strength=real(values["style_strength"], "style_strength") if values["adaptive_balance"] else None,
         init="noise" if values["start_from"] == "noise" else "content",
         style_only=values["start_from"] == START_MODES[2],
-        griffin_lim_iterations=int(values["griffin_lim_iterations"]), seed=int(values["seed"]),
-        precision=values["precision"], options=options_from(spec.options, values, OUTPUT_DIR),
+        griffin_lim_iterations=whole(values["griffin_lim_iterations"], "griffin_lim_iterations"),
+        seed=whole(values["seed"], "seed"), precision=values["precision"],
+        options=options_from(spec.options, values, STORE.root),
+        max_seconds=min(seconds, AudioSettings.max_seconds) if seconds else AudioSettings.max_seconds,
     )
+    settings.check(1)
+    BUDGET.refuse_over("audio_steps", settings.steps, "Steps", "", "choose fewer steps")
+    if isinstance(settings.options, ShallowOptions):
+        BUDGET.refuse_over("audio_filters", sum(settings.options.filters), "The shallow net's width (all layers)",
+                           " filters", "choose fewer filters (1024 is the default)")
+    return settings
 
 
-def run_audio(backend: str, content: str | None, style: str | None, extra_styles: list[str] | None,
-              settings: AudioSettings, progress: gr.Progress) -> Iterator[tuple]:
-    """Stream (audio, spectrograms, scores, status) for one audio backend."""
+@functools.lru_cache(maxsize=4)
+def built_backend(name: str, options: object, seed: int) -> AudioBackend:
+    """Audio networks, built or read from disk once and kept while requests keep asking for them."""
+    return load_backend(name, options, seed=seed)
+
+
+def audio_request(spec: AudioBackendSpec, values: dict) -> tuple[str, list[str], AudioSettings, AudioBackend]:
+    """An audio endpoint's clips, settings and network, checked, with its cost within the budget."""
+    content, styles = values["content"], [s for s in [values["style"], *(values["extra_styles"] or [])] if s]
     if not content:
-        raise gr.Error("Upload or record a content clip.")
-    styles = [s for s in [style, *(extra_styles or [])] if s]
+        raise InvalidInput("Upload or record a content clip.")
     if not styles:
-        raise gr.Error("Upload or record a style clip.")
+        raise InvalidInput("Upload or record a style clip.")
+    settings = audio_settings(spec, values)
+    settings.check(len(styles))
+    backend = built_backend(spec.name, settings.options, settings.seed)
+    seconds = min(audio_seconds(content, label="content clip"), settings.max_seconds)
+    estimate = cost.audio_cost(backend, settings, pick_runtime("auto", settings.precision), seconds)
+    cost.admit(estimate, BUDGET, f"This clip ({seconds:.0f} s with {spec.title}, {settings.steps} steps)",
+               "choose fewer steps, a shorter clip" + (" or fewer filters" if spec.name == "shallow" else ""))
+    return content, styles, settings, backend
+
+
+def run_audio(backend_name: str, content: str, styles: list[str], settings: AudioSettings, backend: AudioBackend,
+              progress: gr.Progress) -> Iterator[tuple]:
+    """Stream (audio, spectrograms, scores, status) for one audio backend."""
     history = LossHistory(skip=("total",))
-    for event in iter_stylize_audio(content, styles, settings, prepared=PREPARED):
-        if isinstance(event, AudioProgress):
-            progress((event.step, event.total), desc=f"Segment {event.segment + 1}/{event.num_segments}")
-            history.add(event.step, event.losses)
-            if event.preview is not None:
-                terms = ", ".join(f"{k} {v:.4g}" for k, v in event.losses.items())
-                yield (None, spectrogram_pictures({"result so far": event.preview}), None,
-                       f"Step {event.step}/{event.total}: {terms}", history.frame())
-            continue
-        path = save_wav(OUTPUT_DIR / f"audio-{backend}-{uuid.uuid4().hex[:8]}.wav", event.samples,
-                        event.sample_rate)
-        notes = "".join(f"\n\nNote: {n}" for n in event.notices)
-        status = (f"Done in {event.seconds:.1f} s ({event.phase_seconds:.1f} s of it phase reconstruction) on "
-                  f"{event.runtime}. Network: {event.backend_note}. {balance_report(event, settings)}{notes}")
-        yield str(path), spectrogram_pictures(event.spectrograms), score_table(event.scores), status, history.frame()
+
+    def work(control: JobControl) -> Iterator[tuple]:
+        for event in iter_stylize_audio(content, styles, settings, backend=backend, prepared=PREPARED,
+                                        control=control):
+            if isinstance(event, AudioProgress):
+                progress((event.step, event.total), desc=f"Segment {event.segment + 1}/{event.num_segments}")
+                history.add(event.step, event.losses)
+                if event.preview is not None:
+                    terms = ", ".join(f"{k} {v:.4g}" for k, v in event.losses.items())
+                    yield (None, spectrogram_pictures({"result so far": event.preview}), None,
+                           f"Step {event.step}/{event.total}: {terms}", history.frame())
+                continue
+            path = save_wav(STORE.path(f"audio-{backend_name}", ".wav"), event.samples, event.sample_rate)
+            notes = "".join(f"\n\nNote: {n}" for n in event.notices)
+            status = (f"Done in {event.seconds:.1f} s ({event.phase_seconds:.1f} s of it phase reconstruction) on "
+                      f"{event.runtime}. Network: {event.backend_note}. {balance_report(event, settings)}{notes}")
+            yield (str(path), spectrogram_pictures(event.spectrograms), score_table(event.scores), status,
+                   history.frame())
+
+    yield from streamed(work, JobControl(BUDGET.limit("seconds")), outputs=5)
 
 
 def balance_report(result: AudioResult, settings: AudioSettings) -> str:
@@ -495,35 +676,42 @@ def audio_backend_tab(spec: AudioBackendSpec, shared: list) -> None:
     with gr.Tab(spec.title):
         gr.Markdown(spec.description)
         with gr.Row():
-            steps = gr.Slider(1, 500, value=defaults.steps, step=1, label="Steps")
-            style_weight = gr.Number(defaults.style_weight, label="Style weight", minimum=0)
-            content_weight = gr.Number(defaults.content_weight, label="Content weight", minimum=0)
+            steps = Slider(1, BUDGET.cap("audio_steps", 2000), value=defaults.steps, step=1, label="Steps")
+            style_weight = Number(defaults.style_weight, label="Style weight", minimum=0)
+            content_weight = Number(defaults.content_weight, label="Content weight", minimum=0)
         with gr.Row():
-            spectral = gr.Number(defaults.spectral_content_weight, label="Direct spectrogram content weight",
+            spectral = Number(defaults.spectral_content_weight, label="Direct spectrogram content weight",
                                  minimum=0, info="keeps the notes that pooled layers lose")
-            envelope_weight = gr.Number(defaults.envelope_weight, label="Envelope weight", minimum=0,
+            envelope_weight = Number(defaults.envelope_weight, label="Envelope weight", minimum=0,
                                         info="match the style's long-term spectrum (0: keep the content's)")
         with gr.Row():
             options = option_widgets(spec.options)
         run = gr.Button(f"Stylize with {spec.title}", variant="primary")
     names = AUDIO_COMMON + option_names(spec.options)
 
+    def request_of(*values: object) -> tuple:
+        return audio_request(spec, dict(zip(names, values)))
+
+    @on_gpu(lambda *values: _audio_seconds(spec, dict(zip(names, values))))
+    @user_errors
     def handler(*values):
         """Positional values in the order of ``names``, then the progress."""
         *values, progress = values
-        named = dict(zip(names, values))
-        try:
-            settings = audio_settings(spec, named)
-            yield from run_audio(spec.name, named["content"], named["style"], named["extra_styles"], settings,
-                                 progress)
-        except NSTError as exc:
-            raise gr.Error(str(exc)) from exc
+        content, styles, settings, backend = request_of(*values)
+        yield from run_audio(spec.name, content, styles, settings, backend, progress)
 
     *common, outputs = shared
     handler.__name__ = f"stylize_audio_{spec.name}"
     name_parameters(handler, names)
-    run.click(gpu(handler), inputs=[*common, steps, style_weight, content_weight, spectral, envelope_weight, *options],
-              outputs=outputs, api_name=f"audio_{spec.name}", concurrency_limit=1, concurrency_id=HEAVY)
+    run.click(handler, inputs=[*common, steps, style_weight, content_weight, spectral, envelope_weight, *options],
+              outputs=outputs, api_name=f"audio_{spec.name}", concurrency_limit=1, concurrency_id=HEAVY,
+              validator=heavy_validator(request_of, names))
+
+
+def _audio_seconds(spec: AudioBackendSpec, values: dict) -> float:
+    content, _, settings, backend = audio_request(spec, values)
+    seconds = min(audio_seconds(content), settings.max_seconds)
+    return cost.audio_cost(backend, settings, pick_runtime("auto", settings.precision), seconds).seconds
 
 
 def audio_tab() -> None:
@@ -537,23 +725,23 @@ def audio_tab() -> None:
         gr.Markdown("Shallow net: random weights by design, always available. Genre CNN: random weights "
                     "unless a trained model is given.")
         with gr.Row():
-            content = gr.Audio(label="Content clip", sources=["upload", "microphone"], type="filepath")
-            style = gr.Audio(label="Style clip", sources=["upload", "microphone"], type="filepath")
+            content = Audio(label="Content clip", sources=["upload", "microphone"], type="filepath")
+            style = Audio(label="Style clip", sources=["upload", "microphone"], type="filepath")
         with gr.Row():
-            strength = gr.Slider(0, 1, value=AudioSettings.style_strength, step=0.05, label="Style strength",
+            strength = Slider(0, 1, value=AudioSettings.style_strength, step=0.05, label="Style strength",
                                  info="0.5: keep onsets >= 0.8 and chroma >= 0.7 while halving the distance "
                                       "to the style; higher takes more style")
-            adaptive = gr.Checkbox(True, label="Adapt the balance to reach the strength",
+            adaptive = Checkbox(True, label="Adapt the balance to reach the strength",
                                    info="off: the fixed weights below, for every step")
         with gr.Accordion("More style clips, phase and seed", open=False):
-            extra = gr.File(label="Further style clips (their statistics are averaged)", file_count="multiple",
+            extra = File(label="Further style clips (their statistics are averaged)", file_count="multiple",
                             file_types=["audio"], type="filepath")
             with gr.Row():
-                griffin = gr.Slider(0, 500, value=100, step=10, label="Griffin-Lim iterations")
-                start = gr.Radio(START_MODES, value="content", label="Start from")
-                seed = gr.Number(0, label="Seed", precision=0)
-                precision = gr.Radio(["auto", "fp32"], value="auto", label="Precision")
-                keep_silences = gr.Checkbox(True, label="Keep silences",
+                griffin = Slider(0, 500, value=100, step=10, label="Griffin-Lim iterations")
+                start = Radio(START_MODES, value="content", label="Start from")
+                seed = Number(0, label="Seed", precision=0)
+                precision = Radio(["auto", "fp32"], value="auto", label="Precision")
+                keep_silences = Checkbox(True, label="Keep silences",
                                             info="where the content is quiet, the result stays quiet")
         gr.Examples(
             [[str(AUDIO / "piano_melody.flac"), str(AUDIO / "string_pad.flac")],
@@ -591,7 +779,9 @@ def refresh_model_panels() -> list:
 
 def build_app() -> gr.Blocks:
     MODEL_PANELS.clear()
-    with gr.Blocks(title="Neural style transfer studio") as demo:
+    own_gradio_cache()
+    # Gradio's own copies of uploads and results are deleted after an hour (checked every 10 minutes) and at exit.
+    with gr.Blocks(title="Neural style transfer studio", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# Neural style transfer studio\nRestyle photos with the look of another image.")
         image_tab()
         fast_tab()
@@ -602,6 +792,8 @@ def build_app() -> gr.Blocks:
         demo.load(refresh_model_panels, None, panels, api_visibility="private", queue=False)
         timer.tick(refresh_model_panels, None, panels, api_visibility="private", queue=False)
     demo.queue(max_size=32)
+    _BLOCKS[:] = [demo]
+    log.info("budget: %s", BUDGET.describe())
     return demo
 
 

@@ -8,6 +8,7 @@ remote user can reach; typed text is always read as a Hub repo id.
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,8 +17,30 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from nst_core import hub
+from nst_core import InvalidInput, hub
 from nst_core.options import Option, options_of, parse_integers
+from serving import Checkbox, File, Number, Radio, Slider
+
+
+def whole(value: object, name: str) -> int:
+    """A whole number from a widget or a client's raw JSON; a readable refusal for NaN, infinity or text."""
+    number = real(value, name)
+    if number != int(number):
+        raise InvalidInput(f"{name} must be a whole number (got {value!r}).")
+    return int(number)
+
+
+def real(value: object, name: str) -> float:
+    """A finite number from a widget or a client's raw JSON; a readable refusal for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise InvalidInput(f"{name} must be a number (got {value!r}).")
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a number (got {value!r}).") from None
+    if not math.isfinite(number):
+        raise InvalidInput(f"{name} must be a finite number (got {value!r}).")
+    return number
 
 
 def option_names(options_type: type) -> tuple[str, ...]:
@@ -41,14 +64,14 @@ def _widgets(spec: Option, default: Any) -> list[gr.components.Component]:
     if spec.kind == "integers":
         return [gr.Textbox(", ".join(map(str, default)), label=spec.label, info=info)]
     if spec.kind == "integer":
-        return [gr.Slider(spec.minimum, spec.maximum, value=default, step=spec.step or 1, label=spec.label, info=info)]
+        return [Slider(spec.minimum, spec.maximum, value=default, step=spec.step or 1, label=spec.label, info=info)]
     if spec.kind == "number":
-        return [gr.Number(default, label=spec.label, info=info, minimum=spec.minimum, maximum=spec.maximum)]
+        return [Number(default, label=spec.label, info=info, minimum=spec.minimum, maximum=spec.maximum)]
     if spec.kind == "choice":
-        return [gr.Radio(list(spec.choices), value=default, label=spec.label, info=info)]
+        return [Radio(list(spec.choices), value=default, label=spec.label, info=info)]
     if spec.kind == "flag":
-        return [gr.Checkbox(bool(default), label=spec.label, info=info)]
-    return [gr.File(label=f"{spec.label}: model.safetensors + config.json", file_count="multiple",
+        return [Checkbox(bool(default), label=spec.label, info=info)]
+    return [File(label=f"{spec.label}: model.safetensors + config.json", file_count="multiple",
                     file_types=[".safetensors", ".json"], type="filepath"),
             gr.Textbox(label="or a Hub repo id", placeholder="user/model-name", info=info)]
 
@@ -62,7 +85,9 @@ def options_from(options_type: type, values: dict[str, Any], upload_dir: Path) -
         elif spec.kind == "integers":
             kwargs[name] = parse_integers(values[name], name)
         else:
-            kwargs[name] = {"integer": int, "number": float, "flag": bool}.get(spec.kind, str)(values[name])
+            convert = {"integer": whole, "number": real}.get(spec.kind)
+            kwargs[name] = convert(values[name], name) if convert else \
+                bool(values[name]) if spec.kind == "flag" else str(values[name])
     return options_type(**kwargs)
 
 

@@ -11,7 +11,9 @@ VGG19 in fp32, against the content and style images resized to the result's size
 the style's palette (sliced Wasserstein, levels of 255; the content's own distance beside it: a result
 whose colours stayed the content's reads close to it); and the share of near-black pixels (luminance
 < 10/255), beside the style image's own. "before" is the loop without the range term and shadow matching;
-"fixed" is today's loop without the style hold above 512 px (``ImageSettings.hold_style_from``).
+"fixed" is today's loop without the style hold above 512 px (``ImageSettings.hold_style_from``); "unjudged"
+matches the shadows even where the loss finds that further from both content and style
+(``ImageSettings.judge_shadows``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from common import machine  # noqa: E402 (after the path set-up)
 PAIRS = tuple(f"{content}:{style}" for content in ("boston.jpg", "amber.jpg")
               for style in ("candy.jpg", "mosaic.jpg", "udnie.jpg", "rain-princess-cropped.jpg"))
 SETTINGS = {"before": {"range_weight": 0.0, "match_shadows": False}, "now": {},
-            "fixed": {"hold_style_from": None}}
+            "fixed": {"hold_style_from": None}, "unjudged": {"judge_shadows": False}}
 
 
 def raised(notices: list[str]) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
+from .control import checkpoint
 from .errors import InvalidInput
 
 
@@ -42,6 +43,7 @@ class NamedStages:
         deepest = max((self._position[name] for name in wanted if name in self._position), default=-1)
         for position in range(deepest + 1):
             x = self._stages[position](x)
+            checkpoint(x)  # a cancelled job stops between stages, forward and backward
             name = self._names[position]
             if name in wanted:
                 out[name] = x.clone() if self._overwritten[position] else x
@@ -51,4 +53,5 @@ class NamedStages:
         """Every stage, for a network's own head (a classifier's logits)."""
         for stage in self._stages:
             x = stage(x)
+            checkpoint(x)
         return x

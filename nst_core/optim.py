@@ -8,7 +8,10 @@ from typing import Literal, TypeVar
 
 import torch
 
+from .control import checkpoint
+
 Result = TypeVar("Result")
+LBFGS_HISTORY = 50  # past steps L-BFGS keeps: two copies of the optimized tensor each (see nst_core.cost)
 OptimizerKind = Literal["lbfgs", "adam"]
 Objective = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
 
@@ -21,7 +24,7 @@ def make_optimizer(kind: OptimizerKind, tensor: torch.Tensor, learning_rate: flo
     """
     if kind == "adam":
         return torch.optim.Adam([tensor], lr=learning_rate)
-    return torch.optim.LBFGS([tensor], lr=1.0, max_iter=1, history_size=50, tolerance_grad=0.0,
+    return torch.optim.LBFGS([tensor], lr=1.0, max_iter=1, history_size=LBFGS_HISTORY, tolerance_grad=0.0,
                              tolerance_change=0.0)
 
 
@@ -51,6 +54,7 @@ class Descent:
         start = self.tensor.detach().clone()
 
         def closure() -> torch.Tensor:
+            checkpoint()  # a cancelled job stops between evaluations too, whatever network it runs
             self.optimizer.zero_grad(set_to_none=True)
             loss, values = objective(self.tensor)
             loss.backward()

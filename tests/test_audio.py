@@ -353,6 +353,27 @@ def test_default_style_strength_reaches_its_targets(content, style):
     assert min(r.style_scale for r in readings) < 1.0  # the style had to be held back for the content
 
 
+def test_the_style_strength_holds_under_judges_the_run_never_sees():
+    """Speech under rain stopped when the run's own judge read 0.48, while unseen random nets of other widths and
+    kernels read up to 0.53. Judged by eight such nets (their own seeds), the default strength's promise (the
+    Gram distance to the style at most half the content's own) now holds on every one."""
+    clips = [load_audio(AUDIO / f"{name}.flac", sample_rate=RATE).samples for name in ("speech", "rain")]
+    result = stylize_audio((RATE, clips[0]), [(RATE, clips[1])], AudioSettings())
+    assert result.scores.onset_correlation >= 0.8 and result.scores.chroma_correlation >= 0.7, result.scores
+    unseen = [metrics.GramJudge(seed=100 + filters + kernel, filters=filters, kernel=kernel)
+              for filters in (256, 1024) for kernel in (1, 5, 9, 21)]
+    frame = metrics.FRAME
+
+    def spectrum(samples: np.ndarray) -> torch.Tensor:
+        return log_magnitude(frame, samples / np.abs(samples).max())[0]
+
+    ratios = []
+    for judge in unseen:
+        target = judge.gram(spectrum(clips[1]))
+        ratios.append(judge.distance(spectrum(result.samples), target) / judge.distance(spectrum(clips[0]), target))
+    assert max(ratios) <= 0.5, [round(r, 3) for r in ratios]
+
+
 def test_style_strength_trades_content_for_style():
     piano = load_audio(AUDIO / "piano_melody.flac", sample_rate=RATE).samples[: 4 * RATE]
     rain = load_audio(AUDIO / "rain.flac", sample_rate=RATE).samples[: 4 * RATE]
@@ -360,7 +381,10 @@ def test_style_strength_trades_content_for_style():
                                   AudioSettings(style_strength=s, griffin_lim_iterations=30)).scores
                     for s in (0.2, 0.9))
     assert strong.style_gram_result < 0.7 * mild.style_gram_result, (mild, strong)
-    assert mild.onset_correlation > strong.onset_correlation + 0.05, (mild, strong)
+    # The content pays in onsets or in chroma (here chroma: 0.97 against 0.86; the onsets of this short clip stay
+    # near 0.9 at any strength under the quick reconstruction).
+    assert max(mild.onset_correlation - strong.onset_correlation,
+               mild.chroma_correlation - strong.chroma_correlation) > 0.05, (mild, strong)
     with pytest.raises(InvalidInput, match="style_strength"):
         AudioSettings(style_strength=1.5).check(1)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import soundfile
@@ -18,11 +18,15 @@ from nst_core.audio.backends import AUDIO_BACKENDS
 from nst_core.image.io import read_png_settings
 
 AUDIO = ROOT / "examples" / "audio"
-NST = shutil.which("nst") or str(ROOT / ".venv" / "bin" / "nst")
+# The console script installed beside the interpreter running the tests: found whether or not its environment
+# is activated (IDEs and many CI setups run ``/path/to/venv/bin/python -m pytest`` without activating it).
+NST = str(Path(sys.executable).with_name("nst"))
 
 
 def _nst(*args, tmp_path, module=False):
-    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    # A PATH without the environment's bin folder and no VIRTUAL_ENV: as a run from an IDE or CI sees it.
+    env = {**{k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}, "PATH": "/usr/bin:/bin",
+           "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, "-m", "nst_core"] if module else [NST]
     return subprocess.run([*command, *map(str, args)], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=300)

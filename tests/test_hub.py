@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import http.server
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -47,11 +46,11 @@ def test_resnet50_loads_with_torchvision_names(publish):
     assert features["layer2"].shape == (1, 512, 8, 8)
 
 
-def test_missing_weights_offline_fail_fast_with_a_fix(hub_cache):
-    started = time.monotonic()
+def test_missing_weights_offline_fail_fast_with_a_fix(hub_cache, monkeypatch):
+    """Offline, a missing file is refused without any connection attempt or download (nothing can wait)."""
+    _forbid_network(monkeypatch)
     with pytest.raises(WeightsUnavailable) as info:
         load_backbone("vgg16")
-    assert time.monotonic() - started < 3
     assert "HF_HUB_OFFLINE=1" in str(info.value) and "HF_HOME" in info.value.fix and "hf download" in info.value.fix
     assert str(hub_cache) not in str(info.value)
     assert hub.availability(weights.entry("vgg16-torchvision")).state == "unavailable"
@@ -61,10 +60,34 @@ def test_unreachable_hub_fails_fast_without_offline_flag(hub_cache, monkeypatch)
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: nothing listens
     hub._reachable.clear()
-    started = time.monotonic()
+    probes = []
+    monkeypatch.setattr(hub, "host_reachable", lambda url, timeout=hub.CONNECT_TIMEOUT_S: probes.append(
+        (url, timeout)) or False)
+    _forbid_download(monkeypatch)
     with pytest.raises(WeightsUnavailable, match="cannot be reached"):
         hub.weight_path(weights.entry("resnet50-torchvision"))
-    assert time.monotonic() - started < 5
+    # One short connection probe decided it; the download (which waits on HTTP timeouts) never started.
+    assert probes == [("http://127.0.0.1:9", hub.CONNECT_TIMEOUT_S)] and hub.CONNECT_TIMEOUT_S <= 3
+
+
+def _forbid_download(monkeypatch):
+    import huggingface_hub
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a download was started")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", refuse)
+    monkeypatch.setattr(hub.urllib.request, "urlopen", refuse)
+
+
+def _forbid_network(monkeypatch):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a connection was attempted")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    _forbid_download(monkeypatch)
 
 
 def test_wrong_shapes_name_the_file_and_tensor(publish):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -205,6 +207,42 @@ def test_match_shadows_gives_the_result_the_styles_dark_tones_and_leaves_the_res
     assert lifted[..., :16, :].min() > 0.05
     bright = result.mean(dim=1) > 0.6  # luminance above the shadow range: untouched
     assert torch.allclose(lifted.permute(0, 2, 3, 1)[bright], result.permute(0, 2, 3, 1)[bright], atol=1e-5)
+
+
+def _deep_sky(size: int = 256) -> Image.Image:
+    """A style that is almost all black: a few small bright galaxies on a dark sky (seeded)."""
+    rng = np.random.default_rng(7)
+    y, x = np.mgrid[0:size, 0:size] / size
+    sky = rng.normal(0.0, 0.01, (size, size, 3))
+    for _ in range(40):
+        cy, cx, radius = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.004, 0.03)
+        sky += np.exp(-(((y - cy) ** 2 + (x - cx) ** 2) / radius**2))[..., None] * rng.uniform(0.4, 1.0)
+    return Image.fromarray((np.clip(sky, 0, 1) * 255).astype(np.uint8))
+
+
+def test_shadow_matching_is_never_worse_on_both_distances_than_leaving_it_off():
+    """A style whose shadows are most of the picture (a deep-sky photo) made matching the result's shadows to it
+    cost both distances; the default now keeps the matching only where the loss says it is no worse."""
+    from nst_core.image.metrics import judge_image
+
+    style, net = _deep_sky(), load_backbone("vgg19")
+    settings = ImageSettings(size=128, steps=20, hold_style_from=None)
+    runs = {name: stylize_image(CONTENT, [style], dataclasses.replace(settings, **changes), network=net).image
+            for name, changes in (("default", {}), ("off", {"match_shadows": False}),
+                                  ("always", {"judge_shadows": False}))}
+    scores = {name: judge_image(image, CONTENT, style, network=net) for name, image in runs.items()}
+
+    def worse_on_both(a: str, b: str) -> bool:
+        return (scores[a].content_distance > scores[b].content_distance
+                and scores[a].style_distance > scores[b].style_distance)
+
+    assert worse_on_both("always", "off"), scores  # the case this guards against is real here
+    assert not worse_on_both("default", "off"), scores
+    # Where the style has few shadows, the matching still applies (the city's dark blobs stay fixed).
+    mosaic = stylize_image(EXAMPLES / "astronaut.jpg", [STYLE], settings, network=net).image
+    unmatched = stylize_image(EXAMPLES / "astronaut.jpg", [STYLE], dataclasses.replace(settings, match_shadows=False),
+                              network=net).image
+    assert near_black(mosaic) <= near_black(unmatched)
 
 
 def test_a_schedule_sets_the_steps_of_every_scale(tiny_vgg):

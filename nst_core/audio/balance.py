@@ -43,6 +43,10 @@ from .metrics import Judge
 # The controller aims this far past each content target: its quick reconstruction (16 Griffin-Lim
 # iterations) and the result's (100 by default) read onsets and chroma a few hundredths apart.
 MARGIN = 0.01
+# And this far (relative) below the Gram target: random judges of other widths and kernels, which the run never
+# sees, read up to 10 % above the panel it does read (speech under rain: 0.53 on a 256-filter, 21-frame net for
+# 0.48 on the panel), so stopping at the target itself kept the promise only for the run's own judge.
+GRAM_MARGIN = 0.1
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ class BalanceController:
         """'done' when every target holds; 'rewind' to go on from :meth:`best_result` with less style;
         'reweighted' after a change of weights; else 'continue'."""
         deficit = self.content_deficit(reading)
-        kept, styled = deficit == 0.0, reading.gram_ratio <= self.targets.gram_ratio
+        kept, styled = deficit == 0.0, reading.gram_ratio <= self.targets.gram_ratio * (1.0 - GRAM_MARGIN)
         if kept and styled:
             return "done"
         scale = self.style_scale

@@ -84,6 +84,20 @@ def _decode(source: AudioSource, label: str) -> tuple[np.ndarray, int]:
     return data, int(rate)
 
 
+def audio_seconds(source: AudioSource, *, label: str = "clip") -> float:
+    """A clip's length from its header (a file) or its array, without decoding the samples."""
+    if isinstance(source, tuple):
+        rate, array = source
+        return len(np.asarray(array)) / max(int(rate), 1)
+    if isinstance(source, (str, Path)) and not Path(source).is_file():
+        raise InvalidInput(f"The {label} file {Path(source).name!r} does not exist.")
+    try:
+        info = soundfile.info(io.BytesIO(source) if isinstance(source, bytes) else str(source))
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"The {label} is not audio that can be read (wav, flac, ogg, mp3).") from exc
+    return float(info.frames) / max(int(info.samplerate), 1)
+
+
 def save_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:
     soundfile.write(str(path), np.clip(samples, -1.0, 1.0).astype(np.float32), sample_rate, subtype="PCM_16")
     return Path(path)

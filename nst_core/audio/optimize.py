@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .. import windows
+from ..control import JobControl, controlled
 from ..errors import InvalidInput
 from ..losses import LayerLosses, Objective, Term, relative_mse
 from ..optim import Descent, run_to_result
@@ -116,6 +117,7 @@ class AudioResult:
     backend_note: str
     notices: list[str] = field(default_factory=list)
     balance: list[BalanceReading] = field(default_factory=list)  # the style-strength controller's readings
+    stopped_at_budget: bool = False  # the job's time budget ended it before its last step
 
 
 def audio_objective(backend: AudioBackend, settings: AudioSettings, content: torch.Tensor,
@@ -191,14 +193,22 @@ def _controller(settings: AudioSettings, frame: SpectralFrame, target: torch.Ten
 
 def iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | AudioSource,
                        settings: AudioSettings | None = None, *,
-                       backend: AudioBackend | None = None,
-                       prepared: PreparedModels | None = None) -> Iterator[AudioProgress | AudioResult]:
+                       backend: AudioBackend | None = None, prepared: PreparedModels | None = None,
+                       control: JobControl | None = None) -> Iterator[AudioProgress | AudioResult]:
     """Stylize ``content`` with ``styles``: progress events, then the :class:`AudioResult`.
 
-    ``backend`` overrides the one the settings name (tests and benchmarks); ``prepared`` keeps the network's
-    prepared copy for the next run (see :class:`~nst_core.runtime.PreparedModels`).
+    ``backend`` overrides the one the settings name (tests, benchmarks, and a server that keeps its backends
+    built); ``prepared`` keeps the network's prepared copy for the next run (see
+    :class:`~nst_core.runtime.PreparedModels`); ``control`` cancels the run or gives it a time budget, at which
+    the segments not yet optimized keep the content's spectrogram and a notice says so.
     """
-    settings = settings or AudioSettings()
+    return controlled(_iter_stylize_audio(content, styles, settings or AudioSettings(), backend, prepared,
+                                          control or JobControl()), control)
+
+
+def _iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | AudioSource, settings: AudioSettings,
+                        backend: AudioBackend | None, prepared: PreparedModels | None,
+                        control: JobControl) -> Iterator[AudioProgress | AudioResult]:
     styles = list(styles) if isinstance(styles, (list, tuple)) and not _is_array_pair(styles) else [styles]
     settings.check(len(styles))
     started = time.perf_counter()
@@ -224,9 +234,12 @@ def iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Aud
     steps = settings.steps or backend.defaults.steps
     ceiling = max(float(content_log.max()), *(float(log.max()) for log in style_logs)) + math.log(10.0)  # +20 dB
     total = steps * len(segments)
-    parts, done, terms, readings = [], 0, {}, []
+    parts, done, terms, readings, stopped = [], 0, {}, [], False
     for index, (start, end) in enumerate(segments):
         target = content_log[:, start:end].contiguous().to(runtime.device)
+        if stopped:  # past the time budget: this segment keeps the content
+            parts.append(target.cpu())
+            continue
         objective = audio_objective(backend, settings, target, style_logs, runtime.autocast)
         if settings.init == "noise":
             x = torch.rand(target.shape, generator=generator).to(runtime.device) * target.max()
@@ -257,6 +270,13 @@ def iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Aud
             show = step == steps - 1 or (settings.preview_every and done % settings.preview_every == 0)
             preview = Spectrogram.of(x, frame) if show else None
             yield AudioProgress(done, total, index, len(segments), terms, preview)
+            stopped = step < steps - 1 and control.out_of_time()
+            if stopped:
+                notices.append(f"Stopped at this server's time budget ({control.seconds:.0f} s) after {done} of "
+                               f"{total} steps" + (f"; segments {index + 2}-{len(segments)} keep the content's sound"
+                                                   if index + 1 < len(segments) else "")
+                               + ". Fewer steps, fewer filters or a shorter clip finish in time.")
+                break
         if controller:
             x = controller.best_result(x.detach())
             readings += controller.readings
@@ -281,7 +301,7 @@ def iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Aud
         scores=judge.scores(samples),
         settings=record,
         seconds=time.perf_counter() - started, phase_seconds=phase_seconds, runtime=runtime.label,
-        backend_note=backend.weights_note, notices=notices, balance=readings,
+        backend_note=backend.weights_note, notices=notices, balance=readings, stopped_at_budget=stopped,
     )
 
 
@@ -292,7 +312,8 @@ def _is_array_pair(value: object) -> bool:
 
 def stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | AudioSource,
                   settings: AudioSettings | None = None, *, on_progress: Callable[[AudioProgress], None] | None = None,
-                  backend: AudioBackend | None = None, prepared: PreparedModels | None = None) -> AudioResult:
+                  backend: AudioBackend | None = None, prepared: PreparedModels | None = None,
+                  control: JobControl | None = None) -> AudioResult:
     """Run :func:`iter_stylize_audio` to the end; ``on_progress`` sees every event (raise in it to cancel)."""
-    return run_to_result(iter_stylize_audio(content, styles, settings, backend=backend, prepared=prepared),
-                         AudioResult, on_progress)
+    return run_to_result(iter_stylize_audio(content, styles, settings, backend=backend, prepared=prepared,
+                                            control=control), AudioResult, on_progress)

@@ -9,6 +9,8 @@ from typing import Literal
 import numpy as np
 import torch
 
+from ..control import checkpoint
+
 
 @dataclass(frozen=True)
 class SpectralFrame:
@@ -158,6 +160,7 @@ def griffin_lim(magnitude: torch.Tensor, frame: SpectralFrame, length: int, *, i
         phase = torch.polar(torch.ones_like(angles), angles)
     previous = torch.zeros_like(phase)
     for _ in range(iterations):
+        checkpoint()
         rebuilt = frame.stft(frame.istft(magnitude * phase, length))
         accelerated = rebuilt - (momentum / (1 + momentum)) * previous
         phase = accelerated / accelerated.abs().clamp_min(1e-16)

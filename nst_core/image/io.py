@@ -74,6 +74,15 @@ def load_image(source: ImageSource, *, label: str = "image", max_pixels: int = M
     return LoadedImage(image, notices, greyscale)
 
 
+def image_size(source: ImageSource, *, label: str = "image") -> tuple[int, int]:
+    """(width, height) from the file's header alone: nothing is decoded, whatever size it claims."""
+    if isinstance(source, Image.Image):
+        return source.size
+    if isinstance(source, np.ndarray):
+        return (source.shape[1], source.shape[0]) if source.ndim >= 2 else (0, 0)
+    return _open(source, label).size
+
+
 def _open(source: ImageSource, label: str) -> Image.Image:
     if isinstance(source, Image.Image):
         return source

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..control import JobControl, checkpoint, controlled
 from ..errors import InvalidInput
 from ..image.fast.catalogue import FastModel
 from ..image.fast.network import NormStatistics
@@ -138,6 +139,16 @@ def fit_long_side(width: int, height: int, long_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def output_size(info: io.VideoInfo, long_side: int | None) -> tuple[tuple[int, int], str | None]:
+    """The result's (width, height) for a video and a chosen long side, with the notice a scale-down needs."""
+    if long_side is None and max(info.width, info.height) > MAX_VIDEO_SIDE:
+        # a 4K clip would take hours on a CPU and hold the queue meanwhile
+        return (_target_size(info.width, info.height, MAX_VIDEO_SIDE),
+                f"The video ({info.width}x{info.height}) was scaled to {MAX_VIDEO_SIDE} px (long side); "
+                "choose a long side to change it.")
+    return _target_size(info.width, info.height, long_side), None
+
+
 def _target_size(width: int, height: int, long_side: int | None) -> tuple[int, int]:
     """The output size: scaled to ``long_side`` if given, then even (H.264's yuv420p needs even sides)."""
     scale = long_side / max(width, height) if long_side else 1.0
@@ -167,27 +178,31 @@ def _clip_statistics(source: io.VideoSource, info: io.VideoInfo, stylizer: Frame
 
 
 def iter_stylize_video(source: io.VideoSource, model: FastModel, settings: VideoSettings | None = None, *,
-                       output: Path, compiler: Compiler | None = None,
-                       prepared: PreparedModels | None = None) -> Iterator[VideoProgress | VideoResult]:
-    """Stylize the video ``source`` into the MP4 ``output``: a progress event per frame, then the result."""
-    settings = settings or VideoSettings()
+                       output: Path, compiler: Compiler | None = None, prepared: PreparedModels | None = None,
+                       control: JobControl | None = None) -> Iterator[VideoProgress | VideoResult]:
+    """Stylize the video ``source`` into the MP4 ``output``: a progress event per frame, then the result;
+    ``control`` cancels it between frames."""
+    return controlled(_iter_stylize_video(source, model, settings or VideoSettings(), output, compiler, prepared),
+                      control)
+
+
+def _iter_stylize_video(source: io.VideoSource, model: FastModel, settings: VideoSettings, output: Path,
+                        compiler: Compiler | None, prepared: PreparedModels | None
+                        ) -> Iterator[VideoProgress | VideoResult]:
     settings.check()
     started = time.perf_counter()
     info = io.probe(source, settings.max_seconds)
     stylizer = FrameStylizer(model, strength=settings.strength, color=settings.color, precision=settings.precision,
                              device=settings.device, compiler=compiler, prepared=prepared)
-    long_side = settings.long_side
-    if long_side is None and max(info.width, info.height) > MAX_VIDEO_SIDE:
-        long_side = MAX_VIDEO_SIDE  # a 4K clip would take hours on a CPU and hold the queue meanwhile
-        info.notices.append(f"The video ({info.width}x{info.height}) was scaled to {MAX_VIDEO_SIDE} px (long side); "
-                            "choose a long side to change it.")
-    size = _target_size(info.width, info.height, long_side)
+    size, notice = output_size(info, settings.long_side)
+    info.notices += [notice] if notice else []
     if settings.stability == "clip":
         stylizer.stats = _clip_statistics(source, info, stylizer, size, settings.statistics_frames)
     writer = io.VideoWriter(Path(output), *size, info.fps, source if info.has_audio else None, info.seconds)
     meter, written = Flicker(), 0
     try:
         for rgb in io.read_frames(source, info.frames):
+            checkpoint()
             frame = stylizer.tensor(rgb, size)
             styled = stylizer.styled(frame)
             meter.add(frame, styled)
@@ -205,7 +220,8 @@ def iter_stylize_video(source: io.VideoSource, model: FastModel, settings: Video
 
 def stylize_video(source: io.VideoSource, model: FastModel, settings: VideoSettings | None = None, *,
                   output: Path, compiler: Compiler | None = None, prepared: PreparedModels | None = None,
-                  on_progress: Callable[[VideoProgress], None] | None = None) -> VideoResult:
+                  on_progress: Callable[[VideoProgress], None] | None = None,
+                  control: JobControl | None = None) -> VideoResult:
     """Run :func:`iter_stylize_video` to the end; ``on_progress`` sees every frame."""
     return run_to_result(iter_stylize_video(source, model, settings, output=output, compiler=compiler,
-                                            prepared=prepared), VideoResult, on_progress)
+                                            prepared=prepared, control=control), VideoResult, on_progress)

@@ -125,8 +125,7 @@ class Fetcher:
         self.errors.pop(key, None)
         try:
             if hub.cached_path(entry(key)) is None:
-                hub.weight_path(entry(key),
-                                progress=lambda done, total: self.progress.__setitem__(key, (done, total)))
+                hub.weight_path(entry(key), progress=lambda done, total: self._report(key, done, total))
             network(key).load()
         except NSTError as exc:
             self.errors[key] = str(exc)
@@ -135,7 +134,12 @@ class Fetcher:
             self.errors[key] = f"{type(exc).__name__}: {exc}"
             log.exception("%s: unexpected failure while fetching", key)
         finally:
-            self.progress.pop(key, None)
+            with self._lock:
+                self.progress.pop(key, None)
+
+    def _report(self, key: str, done: int, total: int) -> None:
+        with self._lock:
+            self.progress[key] = (done, total)
 
 
 FETCHER = Fetcher()
@@ -143,8 +147,10 @@ FETCHER = Fetcher()
 
 def status(key: str, fetcher: Fetcher = FETCHER) -> NetworkState:
     """Where the network ``key`` stands now; decided within a few seconds, never downloading."""
-    if key in fetcher.progress:
-        done, total = fetcher.progress[key]
+    with fetcher._lock:  # the worker pops the entry when its download ends: read it in one step
+        progress = fetcher.progress.get(key)
+    if progress is not None:
+        done, total = progress
         percent = 100.0 * done / total if total else None
         return NetworkState("downloading", f"{done / 1e6:.0f} of {total / 1e6:.0f} MB" if total else
                             f"{done / 1e6:.0f} MB", percent)

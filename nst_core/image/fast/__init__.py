@@ -22,6 +22,7 @@ from .check import fast_style_check
 from .network import TransformerNet
 from .run import (
     MAX_FAST_SIDE,
+    MIN_FAST_SIDE,
     TILE_PIXELS,
     Compiler,
     FastProgress,
@@ -32,7 +33,7 @@ from .run import (
     warm_up,
 )
 
-__all__ = ["CANDIDATES", "CATALOGUE", "FAST_ARCHITECTURE", "MAX_FAST_SIDE", "TILE_PIXELS", "Compiler", "FastModel",
-           "FastProgress", "FastResult", "FastSettings", "FastStyle", "TransformerNet", "fast_style_check",
+__all__ = ["CANDIDATES", "CATALOGUE", "FAST_ARCHITECTURE", "MAX_FAST_SIDE", "MIN_FAST_SIDE", "TILE_PIXELS", "Compiler",
+           "FastModel", "FastProgress", "FastResult", "FastSettings", "FastStyle", "TransformerNet", "fast_style_check",
            "iter_stylize_fast", "load_by_module_names", "load_catalogue_style", "load_fast_model", "load_hub_model",
            "save_fast_model", "stylize_fast", "warm_up"]

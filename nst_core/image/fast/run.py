@@ -23,6 +23,7 @@ from PIL import Image
 from torch import nn
 
 from ... import windows
+from ...control import JobControl, checkpoint, controlled
 from ...errors import InvalidInput
 from ...optim import run_to_result
 from ...options import described
@@ -35,6 +36,7 @@ from .network import NormStatistics, TransformerNet
 log = logging.getLogger(__name__)
 
 TILE_PIXELS = 1024 * 1024
+MIN_FAST_SIDE = 16  # the network's 9x9 reflection-padded convolutions need pictures larger than that
 TILE_OVERLAP = 64
 MAX_FAST_SIDE = 6000
 
@@ -122,10 +124,12 @@ class Compiler:
         if self.error is not None:
             return function(*args)
         try:
-            with self.lock:
-                if function not in self._compiled:
-                    self._compiled[function] = torch.compile(function, dynamic=True)
-                return self._compiled[function](*args)
+            with self.lock:  # held while the graph is built, not while it runs: passes run side by side
+                compiled = self._compiled.get(function)
+                if compiled is None:
+                    compiled = self._compiled[function] = torch.compile(function, dynamic=True)
+                    return compiled(*args)  # the first call compiles: other callers wait for it
+            return compiled(*args)
         except Exception as exc:  # noqa: BLE001 - any compiler failure; eager below re-raises real errors
             result = function(*args)  # if this fails too, the input or memory is at fault, not the compiler
             first_line = (str(exc).strip().splitlines() or [""])[0]
@@ -179,6 +183,7 @@ def _tiles(net: TransformerNet, x: torch.Tensor, runtime: Runtime, compiler: Com
     total = torch.zeros(1, 1, height, width)
     for row, (y0, y1) in enumerate(rows):
         for column, (x0, x1) in enumerate(columns):
+            checkpoint()
             result = _run(net, x[..., y0:y1, x0:x1], runtime, compiler, stats)
             weight = windows.fade_weights(rows, row)[:, None] * windows.fade_weights(columns, column)[None, :]
             out[..., y0:y1, x0:x1] += result * weight
@@ -207,18 +212,27 @@ def statistics_of(model: FastModel, rgb01: torch.Tensor, runtime: Runtime, compi
 
 
 def iter_stylize_fast(content: ImageSource, model: FastModel, settings: FastSettings | None = None, *,
-                      compiler: Compiler | None = None,
-                      prepared: PreparedModels | None = None) -> Iterator[FastProgress | FastResult]:
+                      compiler: Compiler | None = None, prepared: PreparedModels | None = None,
+                      control: JobControl | None = None) -> Iterator[FastProgress | FastResult]:
     """Stylize ``content`` with ``model`` in one pass (or tile by tile): progress per tile, then the result.
 
     ``compiler`` runs the network through ``torch.compile`` (see :class:`Compiler`; call :func:`warm_up`
     first to move the one-off compilation out of the first request); without one the network runs eagerly.
-    ``prepared`` keeps the network's prepared copy for the next run (see :class:`~nst_core.runtime.PreparedModels`).
+    ``prepared`` keeps the network's prepared copy for the next run (see :class:`~nst_core.runtime.PreparedModels`);
+    ``control`` cancels the run between tiles.
     """
-    settings = settings or FastSettings()
+    return controlled(_iter_stylize_fast(content, model, settings or FastSettings(), compiler, prepared), control)
+
+
+def _iter_stylize_fast(content: ImageSource, model: FastModel, settings: FastSettings, compiler: Compiler | None,
+                       prepared: PreparedModels | None) -> Iterator[FastProgress | FastResult]:
     settings.check()
     started = time.perf_counter()
     loaded = load_image(content, label="content image", max_pixels=settings.max_side * settings.max_side)
+    if min(loaded.image.size) < MIN_FAST_SIDE:
+        width, height = loaded.image.size
+        raise InvalidInput(f"The content image is {width}x{height} pixels; Fast styles need at least "
+                           f"{MIN_FAST_SIDE} pixels a side.")
     runtime = pick_runtime(settings.device, settings.precision)
     net = runtime.prepare_model(model.net, prepared)
     x = to_tensor(loaded.image)
@@ -242,10 +256,11 @@ def iter_stylize_fast(content: ImageSource, model: FastModel, settings: FastSett
 
 def stylize_fast(content: ImageSource, model: FastModel, settings: FastSettings | None = None, *,
                  compiler: Compiler | None = None, prepared: PreparedModels | None = None,
-                 on_progress: Callable[[FastProgress], None] | None = None) -> FastResult:
+                 on_progress: Callable[[FastProgress], None] | None = None,
+                 control: JobControl | None = None) -> FastResult:
     """Run :func:`iter_stylize_fast` to the end; ``on_progress`` sees every tile."""
-    return run_to_result(iter_stylize_fast(content, model, settings, compiler=compiler, prepared=prepared),
-                         FastResult, on_progress)
+    return run_to_result(iter_stylize_fast(content, model, settings, compiler=compiler, prepared=prepared,
+                                           control=control), FastResult, on_progress)
 
 
 def warm_up(compiler: Compiler, precision: Precision = "auto", device: str = "auto") -> float:

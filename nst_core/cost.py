@@ -1,0 +1,230 @@
+"""What a job will cost before it runs: peak memory and seconds, from its settings and its inputs' sizes.
+
+Each job kind turns a request into a few *features* (pixels times steps summed over the scales, a network's
+multiply-accumulates times frames, ...) that its memory and time grow with; the estimate is a linear model
+over them whose coefficients were fitted to measurements on this project's reference machine by
+``bench/cost_fit.py`` and committed as ``data/cost_model.json`` (with each grid point's measured and
+estimated figures). The same feature functions serve the fit and the estimate, so they cannot drift apart.
+Coefficients are per network and precision class: ``fp32``, or ``fast`` (bf16/fp16 autocast).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+from .audio.backends import AudioBackend, ShallowNet
+from .audio.optimize import AudioSettings
+from .budget import Budget, OverBudget
+from .image.fast.run import TILE_OVERLAP, FastSettings
+from .image.optimize import MIN_SIDE, ImageSettings
+from .optim import LBFGS_HISTORY as HISTORY
+from .runtime import Runtime
+from .video.stylize import VideoSettings
+from .windows import spans
+
+Features = dict[str, float]
+MODEL_FILE = "cost_model.json"
+# The balance controller reads its targets every this many steps (balance.BalanceController.check_every).
+BALANCE_CHECK_EVERY = 10
+
+
+@dataclass(frozen=True)
+class Cost:
+    seconds: float
+    memory_mb: float
+
+    @property
+    def memory_gb(self) -> float:
+        return self.memory_mb / 1024
+
+
+def precision_class(runtime: Runtime) -> str:
+    return "fp32" if runtime.autocast_dtype is None else "fast"
+
+
+def scaled_size(width: int, height: int, long_side: int, min_short_side: int = 1) -> tuple[int, int]:
+    """The size ``image.io.fit_long_side`` gives a ``width`` x ``height`` picture, without a picture."""
+    scale = max(long_side / max(width, height), min_short_side / min(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+# --------------------------------------------------------------------------- features
+
+def image_features(settings: ImageSettings, content: tuple[int, int],
+                   styles: Sequence[tuple[int, int]]) -> tuple[Features, Features]:
+    """(time features, memory features) of an optimization: megapixel-steps, per-scale target pixels, and the
+    largest content and style pictures at the final scale."""
+    sizes = settings.scales()
+    step_mp = target_mp = 0.0
+    scale_mp = []  # content and style pixels of each scale
+    for index, long_side in enumerate(sizes):
+        width, height = scaled_size(*content, long_side, MIN_SIDE)
+        style_pixels = [math.prod(scaled_size(*s, round(long_side * settings.style_scale), MIN_SIDE)) for s in styles]
+        step_mp += settings.steps_at(index, len(sizes)) * width * height / 1e6
+        scale_mp.append((width * height + sum(style_pixels)) / 1e6)
+        target_mp += scale_mp[-1]
+    final_content = math.prod(scaled_size(*content, sizes[-1], MIN_SIDE)) / 1e6
+    final_style = max(style_pixels) / 1e6
+    # The scale before the last is still held while the last one builds its targets; L-BFGS keeps two copies of
+    # the image for each of its last HISTORY steps.
+    prior = scale_mp[-2] if len(scale_mp) > 1 else 0.0
+    history = min(settings.steps_at(len(sizes) - 1, len(sizes)), HISTORY) if settings.optimizer == "lbfgs" else 0
+    return ({"const": 1.0, "step_mp": step_mp, "target_mp": target_mp},
+            {"const": 1.0, "content_mp": final_content, "style_mp": final_style, "prior_mp": prior,
+             "history_mp": history * final_content})
+
+
+def fast_features(size: tuple[int, int], settings: FastSettings) -> tuple[Features, Features]:
+    """(time, memory) features of one Fast styles picture of ``size`` (width, height, after any cap): one pass,
+    or tiles (each with its overlap) after a statistics pass over a copy of at most ``stats_pixels``."""
+    width, height = size
+    mp = width * height / 1e6
+    if width * height <= settings.tile_pixels:
+        return {"const": 1.0, "mp": mp}, {"const": 1.0, "mp": mp, "pass_mp": mp}
+    tile = max(256, int(math.sqrt(settings.tile_pixels)))
+    tiles = len(spans(height, tile, TILE_OVERLAP)) * len(spans(width, tile, TILE_OVERLAP))
+    stats_mp = min(mp, (settings.stats_pixels or 4 * settings.tile_pixels) / 1e6)
+    tile_mp = min(tile, width) * min(tile, height) / 1e6
+    return ({"const": 1.0, "mp": mp, "tiled_mp": tiles * tile_mp, "stats_mp": stats_mp},
+            {"const": 1.0, "mp": mp, "pass_mp": max(tile_mp, stats_mp)})
+
+
+def video_features(frames: int, size: tuple[int, int], statistics_frames: int = 8) -> tuple[Features, Features]:
+    """(time, memory) features of a video of ``frames`` frames of ``size`` (width, height), whose normalization
+    statistics are first measured on ``statistics_frames`` of them (0: each frame its own)."""
+    mp = size[0] * size[1] / 1e6
+    return ({"const": 1.0, "frames": float(frames), "frame_mp": frames * mp,
+             "stats_mp": min(frames, statistics_frames) * mp}, {"const": 1.0, "mp": mp})
+
+
+def audio_features(backend: AudioBackend, settings: AudioSettings, seconds: float) -> tuple[Features, Features]:
+    """(time, memory) features of an audio run on ``seconds`` of sound, with ``backend`` built."""
+    frame = backend.frame
+    frames = int(seconds * frame.sample_rate / frame.hop) + 1
+    segment_frames = max(int(settings.segment_seconds * frame.sample_rate / frame.hop), 8)
+    segments = len(spans(frames, segment_frames, max(segment_frames // 8, 4)))  # as the audio loop cuts them
+    segment = min(frames, segment_frames)
+    steps = (settings.steps or backend.defaults.steps) * segments
+    if isinstance(backend, ShallowNet):
+        widths = [conv.weight.shape for conv in backend.convs]  # (out, in, kernel)
+        macs = sum(out * inp * kernel for out, inp, kernel in widths) / 1e9
+        activations = sum(out for out, _, _ in widths)
+        grams = sum(out * out for out, _, _ in widths) / 1e6  # a Gram matrix per layer: channels squared
+    else:  # a fixed architecture: its work per frame is one constant, fitted per backend
+        macs, activations, grams = 1e-3, 1e3, 0.0
+    readings = steps / BALANCE_CHECK_EVERY if settings.style_strength is not None else 0.0
+    time = {"const": 1.0, "step_work": steps * segment * macs, "step_frames": steps * segment / 1e3,
+            "step_grams": steps * segment * grams / 1e3, "reading_frames": readings * segment / 1e3,
+            # comparing Gram matrices costs their size whatever the clip's length (0.45 s a step at 4096 filters)
+            "step_gram_size": steps * grams,
+            # per run: the network copied and cast for the runtime, the style's targets computed once
+            "setup_weights": macs * 1e3, "setup_grams": grams,
+            "phase_frames": settings.griffin_lim_iterations * frames / 1e3}
+    history = min(settings.steps or backend.defaults.steps, HISTORY) if settings.optimizer == "lbfgs" else 0
+    memory = {"const": 1.0, "activations": segment * activations / 1e6, "weights": macs * 1e3,
+              "grams": grams, "frames": frames / 1e3, "history": history * segment * frame.bins / 1e6}
+    return time, memory
+
+
+# --------------------------------------------------------------------------- the fitted model
+
+@functools.lru_cache(maxsize=1)
+def coefficients() -> dict[str, dict[str, dict[str, float]]]:
+    """``{model key: {"time": {feature: seconds per unit}, "memory": {feature: MB per unit}}}``."""
+    text = resources.files("nst_core").joinpath("data", MODEL_FILE).read_text()
+    return json.loads(text)["models"]
+
+
+def predict(key: str, time: Features, memory: Features) -> Cost:
+    """The fitted model ``key`` applied to a job's features."""
+    model = coefficients()[key]
+    seconds = sum(model["time"].get(name, 0.0) * value for name, value in time.items())
+    memory_mb = sum(model["memory"].get(name, 0.0) * value for name, value in memory.items())
+    return Cost(max(seconds, 0.0), max(memory_mb, 0.0))
+
+
+def image_key(backbone: str, runtime: Runtime) -> str:
+    return f"image/{backbone}/{precision_class(runtime)}"
+
+
+def fast_key(runtime: Runtime, compiled: bool) -> str:
+    return f"fast/{precision_class(runtime)}/{'compiled' if compiled else 'eager'}"
+
+
+def audio_key(backend: AudioBackend, runtime: Runtime) -> str:
+    return f"audio/{backend.name}/{precision_class(runtime)}"
+
+
+def image_cost(settings: ImageSettings, runtime: Runtime, content: tuple[int, int],
+               styles: Sequence[tuple[int, int]]) -> Cost:
+    return predict(image_key(settings.backbone, runtime), *image_features(settings, content, styles))
+
+
+def fast_cost(settings: FastSettings, runtime: Runtime, size: tuple[int, int], *, compiled: bool) -> Cost:
+    return predict(fast_key(runtime, compiled), *fast_features(size, settings))
+
+
+def video_cost(settings: VideoSettings, runtime: Runtime, frames: int, size: tuple[int, int], *,
+               compiled: bool) -> Cost:
+    statistics = settings.statistics_frames if settings.stability == "clip" else 0
+    return predict(f"video/{precision_class(runtime)}/{'compiled' if compiled else 'eager'}",
+                   *video_features(frames, size, statistics))
+
+
+def audio_cost(backend: AudioBackend, settings: AudioSettings, runtime: Runtime, seconds: float) -> Cost:
+    return predict(audio_key(backend, runtime), *audio_features(backend, settings, seconds))
+
+
+# --------------------------------------------------------------------------- admission
+
+def admit(cost: Cost, budget: Budget, what: str, advice: str) -> Cost:
+    """``cost`` if it fits ``budget``; else :class:`~nst_core.budget.OverBudget` saying the estimate, the limit
+    and ``advice`` (what to change)."""
+    memory, seconds = budget.limit("memory_gb"), budget.limit("seconds")
+    if memory is not None and cost.memory_gb > memory:
+        raise OverBudget(f"{what} needs about {cost.memory_gb:.1f} GB of memory; this server allows {memory:g} GB "
+                         f"per job: {advice}.")
+    if seconds is not None and cost.seconds > seconds:
+        raise OverBudget(f"{what} would take about {cost.seconds:.0f} s here; this server allows {seconds:g} s per "
+                         f"job: {advice}.")
+    return cost
+
+
+def fits(cost: Cost, budget: Budget) -> bool:
+    try:
+        admit(cost, budget, "", "")
+    except OverBudget:
+        return False
+    return True
+
+
+def image_advice(settings: ImageSettings, runtime: Runtime, content: tuple[int, int],
+                 styles: Sequence[tuple[int, int]], budget: Budget) -> str:
+    """What to change so that an image request fits: the largest size that does, and auto precision."""
+    import dataclasses
+
+    hints = []
+    if runtime.autocast_dtype is None and settings.precision == "fp32":
+        hints.append("choose precision auto (about half the memory and time)")
+    for size in range(settings.size - 64 - settings.size % 64, 63, -64):
+        smaller = dataclasses.replace(settings, size=size, schedule=None, min_size=min(settings.min_size, size))
+        if fits(image_cost(smaller, runtime, content, styles), budget):
+            hints.append(f"use {size} px or less")
+            break
+    if not hints or settings.steps > 40:
+        hints.append("or fewer steps per scale")
+    return ", ".join(hints)
+
+
+def admit_image(settings: ImageSettings, runtime: Runtime, content: tuple[int, int],
+                styles: Sequence[tuple[int, int]], budget: Budget) -> Cost:
+    cost = image_cost(settings, runtime, content, styles)
+    if fits(cost, budget):
+        return cost
+    what = f"A {settings.size} px image at {settings.precision} precision"
+    return admit(cost, budget, what, image_advice(settings, runtime, content, styles, budget))

@@ -1,0 +1,249 @@
+"""Serving the public: jobs that can be cancelled, a fair share per visitor, results that do not pile up.
+
+* :func:`streamed` runs an engine job on a worker thread and streams its updates to Gradio. While the job
+  computes, the handler still hands control back twice a second, so Gradio can close it when the visitor
+  cancels or leaves; closing cancels the job's :class:`~nst_core.control.JobControl`, and the engine stops
+  within one network stage.
+* :func:`jobs_of` counts a visitor's queued and running jobs (by session and by address) for the validators
+  that refuse a request before it joins the queue.
+* :class:`ResultStore` is the one folder results and previews go to, swept by age and count, removed at exit.
+* :func:`user_errors` turns the engine's typed errors into one readable ``gr.Error`` and one log line.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import inspect
+import logging
+import queue
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import PIL.Image
+
+from nst_core import InvalidInput, NSTError
+from nst_core.control import Cancelled, JobControl, release_memory
+
+log = logging.getLogger("nst_studio.serving")
+HEARTBEAT_S = 0.5  # how long a handler may stay inside the job before it hands control back to Gradio
+_DONE = object()
+_RUNNING: dict[threading.Thread, JobControl] = {}  # job threads, for a clean exit
+
+
+@atexit.register
+def stop_running_jobs(timeout: float = 5.0) -> None:
+    """Cancel every job still running and wait for it: a thread killed inside torch at exit aborts the process."""
+    for thread, control in list(_RUNNING.items()):
+        control.cancel()
+        thread.join(timeout)
+
+
+class Rejected:
+    """An input its component could not preprocess (a value out of its range, a choice not offered, a file that
+    does not decode), carried to the validator and the handler, which refuse the request with its message.
+
+    Raising in ``preprocess`` instead would, at queue-join time, give clients a bare "400 Bad Request"."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def lenient(base: type) -> type:
+    """``base`` (a Gradio component class) whose preprocessing failures become :class:`Rejected` values; numbers
+    outside a slider's range pass through unchanged, so that the request's own checks name the budget."""
+    numeric = issubclass(base, (gr.Slider, gr.Number))
+
+    class Lenient(base):
+        is_template = True  # the frontend renders it as ``base``
+
+        def preprocess(self, payload: Any) -> Any:
+            try:
+                return super().preprocess(payload)
+            except Exception as exc:  # noqa: BLE001 - whatever a malformed input breaks, one readable message
+                if numeric:
+                    return payload
+                label = str(self.label or "input")
+                if isinstance(exc, gr.Error):
+                    return Rejected(f"{label}: {exc}")
+                if isinstance(exc, PIL.Image.DecompressionBombError):
+                    return Rejected(f"The {label.lower()} is too large to open (it claims more pixels than this "
+                                    "server reads).")
+                return Rejected(f"The {label.lower()} is not {UNREADABLE.get(base, 'a file that can be read')}.")
+
+    Lenient.__name__ = Lenient.__qualname__ = f"Lenient{base.__name__}"
+    return Lenient
+
+
+UNREADABLE = {gr.Image: "an image that can be read (PNG, JPEG, WebP, ...)",
+              gr.ImageEditor: "an image that can be read (PNG, JPEG, WebP, ...)",
+              gr.Audio: "audio that can be read (wav, flac, ogg, mp3)",
+              gr.Video: "a video that can be read (mp4, webm, mov)"}
+
+
+def rejection(values: Iterable[Any]) -> str | None:
+    """The message of the first :class:`Rejected` among ``values`` (lists looked into), else None."""
+    for value in values:
+        inner = value if isinstance(value, (list, tuple)) else [value]
+        for item in inner:
+            if isinstance(item, Rejected):
+                return item.message
+    return None
+
+
+def user_error(exc: Exception) -> gr.Error:
+    """A user's mistake, shown as it is: no traceback in the server log (one line there), none on the page."""
+    log.info("refused: %s", exc)
+    return gr.Error(str(exc), print_exception=False)
+
+
+def user_errors(handler: Callable) -> Callable:
+    """``handler`` (a function or a generator) with :class:`NSTError` turned into :func:`user_error`."""
+    def refuse_rejected(args: tuple, kwargs: dict) -> None:
+        message = rejection([*args, *kwargs.values()])
+        if message:
+            raise user_error(InvalidInput(message))
+
+    if inspect.isgeneratorfunction(handler):
+        @functools.wraps(handler)
+        def generator(*args: Any, **kwargs: Any) -> Iterator:
+            refuse_rejected(args, kwargs)
+            try:
+                yield from handler(*args, **kwargs)
+            except NSTError as exc:
+                raise user_error(exc) from None
+        return generator
+
+    @functools.wraps(handler)
+    def function(*args: Any, **kwargs: Any) -> Any:
+        refuse_rejected(args, kwargs)
+        try:
+            return handler(*args, **kwargs)
+        except NSTError as exc:
+            raise user_error(exc) from None
+    return function
+
+
+def streamed(work: Callable[[JobControl], Iterator[Any]], control: JobControl, outputs: int) -> Iterator[Any]:
+    """Yield what ``work(control)`` yields, computed on a worker thread; between its updates, every
+    :data:`HEARTBEAT_S`, yield an update that changes nothing, so that Gradio can close this generator.
+    Closing it (cancel, disconnect) cancels ``control``; errors from the job are raised here."""
+    updates: queue.Queue = queue.Queue()
+
+    def run() -> None:
+        try:
+            for update in work(control):
+                updates.put(("update", update))
+        except BaseException as exc:  # noqa: BLE001 - handed to the handler's thread, which raises it
+            updates.put(("error", exc))
+        finally:
+            _RUNNING.pop(threading.current_thread(), None)
+            updates.put(("done", _DONE))
+
+    worker = threading.Thread(target=run, name="nst-job", daemon=True)
+    _RUNNING[worker] = control
+    worker.start()
+    unchanged = tuple(gr.skip() for _ in range(outputs)) if outputs > 1 else gr.skip()
+    try:
+        while True:
+            try:
+                kind, value = updates.get(timeout=HEARTBEAT_S)
+            except queue.Empty:
+                yield unchanged
+                continue
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        if worker.is_alive():
+            control.cancel()
+            worker.join(timeout=5.0)
+            log.info("job cancelled after %.1f s", time.monotonic() - control.started)
+        release_memory()
+
+
+def ignore_cancelled(work: Callable[[JobControl], Iterator[Any]]) -> Callable[[JobControl], Iterator[Any]]:
+    """A job that ends quietly when cancelled (nobody is listening any more)."""
+    def run(control: JobControl) -> Iterator[Any]:
+        try:
+            yield from work(control)
+        except Cancelled:
+            return
+    return run
+
+
+def jobs_of(blocks: gr.Blocks, request: gr.Request | None, concurrency_id: str) -> int:
+    """How many jobs of ``concurrency_id`` the visitor behind ``request`` has queued or running: those of its
+    session, or of its address, whichever is more (one address opening many sessions is one visitor)."""
+    if request is None:
+        return 0
+    queue_ = getattr(blocks, "_queue", None)
+    session, host = request.session_hash, getattr(request.client, "host", None)
+    events = list(getattr(queue_.event_queue_per_concurrency_id.get(concurrency_id), "queue", [])) if queue_ else []
+    for job in getattr(queue_, "active_jobs", None) or []:
+        events += [event for event in job or [] if event.concurrency_id == concurrency_id]
+    by_session = sum(1 for event in events if event.session_hash == session)
+    by_host = sum(1 for event in events if host and getattr(getattr(event.request, "client", None), "host", None)
+                  == host)
+    return max(by_session, by_host)
+
+
+class ResultStore:
+    """The folder every result and preview is written to: files older than ``max_age_s`` or beyond the
+    newest ``max_files`` are deleted whenever a new one is named; the folder goes when the process exits."""
+
+    def __init__(self, root: Path | None = None, *, max_age_s: float = 3600.0, max_files: int = 400) -> None:
+        import os
+
+        root = root or os.environ.get("NST_RESULTS_DIR")  # where a deployment wants them; else a new temp folder
+        self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="nst-results-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.max_age_s, self.max_files = max_age_s, max_files
+        self._lock = threading.Lock()
+        atexit.register(self.close)
+
+    def path(self, stem: str, suffix: str) -> Path:
+        """A new, unique file name in the store (the file is the caller's to write)."""
+        self.sweep()
+        return self.root / f"{stem}-{uuid.uuid4().hex[:10]}{suffix}"
+
+    def sweep(self) -> None:
+        with self._lock:
+            entries = sorted(self.root.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True) \
+                if self.root.exists() else []
+            now = time.time()
+            for index, entry in enumerate(entries):
+                if index >= self.max_files or now - entry.stat().st_mtime > self.max_age_s:
+                    shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+
+    def count(self) -> int:
+        return sum(1 for _ in self.root.rglob("*") if _.is_file()) if self.root.exists() else 0
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def own_gradio_cache() -> Path:
+    """Gradio's cache of uploads and outputs in a folder of this process's own, removed at exit; a
+    ``GRADIO_TEMP_DIR`` set by whoever runs the app is left as it is. Call before building the Blocks."""
+    import os
+
+    if not os.environ.get("GRADIO_TEMP_DIR"):
+        folder = tempfile.mkdtemp(prefix="nst-gradio-")
+        os.environ["GRADIO_TEMP_DIR"] = folder
+        atexit.register(shutil.rmtree, folder, True)
+    return Path(os.environ["GRADIO_TEMP_DIR"])
+
+
+Slider, Number, Radio, Dropdown, Checkbox, File, Audio, Video, Image, ImageEditor = (
+    lenient(component) for component in (gr.Slider, gr.Number, gr.Radio, gr.Dropdown, gr.Checkbox, gr.File, gr.Audio,
+                                         gr.Video, gr.Image, gr.ImageEditor))

@@ -1,0 +1,456 @@
+"""The public page tried as a hostile or careless visitor would: a live app on 127.0.0.1, driven through
+gradio_client and plain HTTP, every request loop bounded in count and time.
+
+Each test reproduces a request that once took the server down, filled its queue or its disk, or answered with
+a generic failure, and checks what a visitor gets now: a clear refusal before any work, a capped job with a
+notice, a job that stops when cancelled, a fair share of the queue.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import soundfile
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from conftest import EXAMPLES, ROOT
+from nst_core.budget import Budget, OverBudget
+
+AUDIO = ROOT / "examples" / "audio"
+PIECE = EXAMPLES / "chelsea.jpg"
+STYLE = EXAMPLES / "style_mosaic.jpg"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The app with the default budget, offline, listening on 127.0.0.1; yields (app module, URL)."""
+    import app
+
+    with pytest.MonkeyPatch.context() as env:
+        home = tmp_path_factory.mktemp("hf")
+        env.setenv("HF_HOME", str(home))
+        env.setenv("HF_HUB_CACHE", str(home / "hub"))
+        env.setenv("HF_HUB_OFFLINE", "1")
+        env.setattr(app, "BUDGET", Budget())
+        demo = app.build_app()
+        demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+        try:
+            yield app, demo.local_url
+        finally:
+            demo.close()
+
+
+@pytest.fixture(scope="module")
+def fast_model_files(tmp_path_factory) -> list[Path]:
+    """A Fast styles network saved as a visitor would upload it (random weights: no trained style here)."""
+    import torch
+
+    from nst_core.image.fast import FastStyle, TransformerNet, save_fast_model
+
+    folder = tmp_path_factory.mktemp("style")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        save_fast_model(TransformerNet(), folder, FastStyle("x", "Tiny", "", value_range=255, channel_order="rgb"))
+    return [folder / "model.safetensors", folder / "config.json"]
+
+
+def _client(served) -> Client:
+    return Client(served[1], verbose=False)
+
+
+def _image(**overrides) -> dict:
+    values = dict(content=handle_file(PIECE), styles=[handle_file(STYLE)], blend="", backbone="vgg19", size=64,
+                  steps=2, style_weight=5.0, content_weight=1.0, tv_weight=10.0, style_scale=1.0, color="none",
+                  init="content", optimizer="lbfgs", seed=0, pooling="max", precision="auto")
+    values.update(overrides)
+    return values
+
+
+def _audio(tmp_path: Path, seconds: float, **overrides) -> dict:
+    samples, rate = soundfile.read(AUDIO / "piano_melody.flac", dtype="float32")
+    samples = samples.mean(axis=1) if samples.ndim == 2 else samples
+    path = tmp_path / f"clip-{seconds:g}.wav"
+    soundfile.write(path, np.tile(samples, int(seconds * rate / len(samples)) + 1)[: int(seconds * rate)], rate)
+    values = dict(content=handle_file(path), style=handle_file(AUDIO / "rain.flac"), extra_styles=[],
+                  griffin_lim_iterations=10, start_from="content", seed=0, precision="auto", keep_silences=True,
+                  style_strength=0.5, adaptive_balance=False, steps=5, style_weight=1000.0, content_weight=1.0,
+                  spectral_content_weight=0.0, envelope_weight=30.0, filters="1024", kernel=11)
+    values.update(overrides)
+    return values
+
+
+def _cpu_seconds() -> float:
+    """CPU time this process has used, all threads (the app runs inside the test process)."""
+    return sum(os.times()[:2])
+
+
+# --------------------------------------------------------------------------- refused before any work
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(size=2048, precision="fp32", style_scale=2.0, schedule="0,0,0,0,0,0,0,0,1"), "allows 1024 px"),
+    (dict(size=512, steps=1000), "Steps per scale is 1000; this server allows 500"),
+    (dict(size=1024, steps=400), "would take about"),
+    (dict(blend="nan"), "finite number"),
+    (dict(blend="inf"), "finite number"),
+    (dict(blend="1e400"), "finite number"),
+])
+def test_costly_or_broken_image_requests_are_refused_with_the_limit(served, overrides, message):
+    started = time.monotonic()
+    with pytest.raises(Exception, match=message) as info:
+        _client(served).predict(**_image(**overrides), api_name="/image")
+    assert time.monotonic() - started < 60  # refused at the door: no optimization ran
+    assert "/tmp" not in str(info.value) and "Traceback" not in str(info.value)
+
+
+def test_the_widest_shallow_net_and_the_longest_run_are_refused(served, tmp_path):
+    client = _client(served)
+    with pytest.raises(Exception, match="allows 4096 filters"):
+        client.predict(**_audio(tmp_path, 60, filters="8192, 8192, 8192, 8192", kernel=31), api_name="/audio_shallow")
+    # The UI's own example width at the default 240 steps on a 30 s clip (three segments): minutes past the budget.
+    started = time.monotonic()
+    with pytest.raises(Exception, match=r"would take about \d+ s here; this server allows 300 s"):
+        client.predict(**_audio(tmp_path, 30, filters="4096", steps=240), api_name="/audio_shallow")
+    assert time.monotonic() - started < 60  # refused at the door
+
+
+def test_a_memory_estimate_over_the_budget_names_the_size_that_fits():
+    from nst_core import ImageSettings, cost
+    from nst_core.runtime import pick_runtime
+
+    settings = ImageSettings(size=2048, precision="fp32", style_scale=2.0)
+    runtime = pick_runtime("cpu", "fp32")
+    estimate = cost.image_cost(settings, runtime, (451, 300), [(512, 512)])
+    assert estimate.memory_gb > 8  # measured on this grid's largest points and extrapolated: about 17 GB
+    with pytest.raises(OverBudget, match=r"2048 px image at fp32 precision needs about \d+\.\d GB of memory; this "
+                                         r"server allows 8 GB per job: choose precision auto.*use \d+ px or less"):
+        cost.admit_image(settings, runtime, (451, 300), [(512, 512)], Budget(seconds=0))
+
+
+def test_a_huge_picture_is_refused_before_decoding_and_a_large_one_is_capped(served, tmp_path):
+    import zlib
+
+    # 30000x30000 pixels of one colour: about 900 MP in a file of a few hundred KB.
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_flat_png(30000, 30000, zlib))
+    client = _client(served)
+    for api, values in (("/image", _image(content=handle_file(bomb))),
+                        ("/fast", dict(content=handle_file(bomb), style="Custom model", model_files=[],
+                                       repo_id="", strength=1.0, color="none", precision="auto"))):
+        with pytest.raises(Exception, match="too large|allows 100 MP") as info:
+            client.predict(**values, api_name=api)
+        assert "bomb.png" not in str(info.value) or "/" not in str(info.value)
+
+
+def _flat_png(width: int, height: int, zlib) -> bytes:
+    import struct
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    row = b"\x00" + b"\x80" * width
+    compressor, parts = zlib.compressobj(9), []
+    for _ in range(height):
+        parts.append(compressor.compress(row))
+    parts.append(compressor.flush())
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
+
+
+def test_fast_caps_a_large_picture_with_a_notice(served, tmp_path, fast_model_files):
+    big = tmp_path / "big.png"
+    Image.new("RGB", (3000, 2000), (200, 120, 40)).save(big)
+    result, status = _client(served).predict(
+        content=handle_file(big), style="Custom model", model_files=[handle_file(f) for f in fast_model_files],
+        repo_id="", strength=1.0, color="none", precision="auto", compiled=False, api_name="/fast")
+    width, height = Image.open(result).size
+    assert width * height <= 4_000_000 and "downscaled" in status
+
+
+@pytest.mark.parametrize("side", [1, 2])
+def test_tiny_pictures_get_a_clear_message_on_fast_and_live(served, tmp_path, fast_model_files, side):
+    tiny = tmp_path / f"tiny{side}.png"
+    Image.new("RGB", (side, side), (10, 200, 30)).save(tiny)
+    client = _client(served)
+    common = dict(style="Custom model", model_files=[handle_file(f) for f in fast_model_files], repo_id="",
+                  strength=1.0, color="none")
+    with pytest.raises(Exception, match="at least 16 pixels a side"):
+        client.predict(content=handle_file(tiny), precision="auto", compiled=True, **common, api_name="/fast")
+    with pytest.raises(Exception, match="at least 16 pixels a side"):
+        client.predict(frame=handle_file(tiny), frame_size=384, **common, api_name="/fast_live")
+
+
+def test_a_mask_or_a_live_frame_that_is_not_an_image_gets_a_clear_message(served, tmp_path, fast_model_files):
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture at all")
+    client = _client(served)
+    mask = {"background": handle_file(text), "layers": [], "composite": None}
+    with pytest.raises(Exception, match="not an image that can be read"):
+        client.predict(**_image(), region_mask=mask, api_name="/image")
+    with pytest.raises(Exception, match="not an image that can be read"):
+        client.predict(frame=handle_file(text), style="Custom model", model_files=[handle_file(f) for f in
+                       fast_model_files], repo_id="", strength=1.0, color="none", frame_size=384, api_name="/fast_live")
+
+
+# --------------------------------------------------------------------------- plain HTTP, raw JSON
+
+def _raw_call(url: str, api: str, data: list) -> str:
+    """POST raw JSON (NaN and all) to /gradio_api/call/<api> and read the event stream to its end."""
+    body = json.dumps({"data": data}, allow_nan=True)
+    with httpx.Client(base_url=url, timeout=60) as http:
+        answer = http.post(f"gradio_api/call/{api}", content=body, headers={"content-type": "application/json"})
+        if answer.status_code != 200:
+            return answer.text
+        event = answer.json()["event_id"]
+        return http.get(f"gradio_api/call/{api}/{event}").text
+
+
+def _uploaded(url: str, path: Path) -> dict:
+    """A file sent as a browser sends it: uploaded first, then named by the server's answer."""
+    with httpx.Client(base_url=url, timeout=60) as http, open(path, "rb") as handle:
+        answer = http.post("gradio_api/upload", files={"files": (path.name, handle)})
+    return {"path": answer.json()[0], "meta": {"_type": "gradio.FileData"}, "orig_name": path.name}
+
+
+IMAGE_ORDER = ["content", "styles", "blend", "backbone", "size", "steps", "style_weight", "content_weight",
+               "tv_weight", "style_scale", "color", "init", "optimizer", "seed", "pooling", "precision", "region_mask",
+               "outside_region", "schedule", "hold_style_from", "scale_ratio"]
+
+
+@pytest.mark.parametrize("field, value", [("size", float("nan")), ("size", 1e30), ("steps", "many"),
+                                          ("seed", float("inf")), ("hold_style_from", "abc")])
+def test_raw_json_numbers_get_a_clear_message(served, field, value):
+    url = served[1]
+    values = _image()
+    values.update(content=_uploaded(url, PIECE), styles=[_uploaded(url, STYLE)], region_mask=None,
+                  outside_region="content", schedule="", hold_style_from=512, scale_ratio=math.sqrt(2))
+    values[field] = value
+    text = _raw_call(url, "image", [values[name] for name in IMAGE_ORDER])
+    assert "upstream app has raised an exception" not in text.lower() and "Traceback" not in text
+    assert ('"is_valid":false' in text or "error" in text) and field in text, text[-500:]
+
+
+@pytest.mark.parametrize("field, value", [("kernel", float("nan")), ("steps", "lots"), ("kernel", 1e30)])
+def test_raw_json_audio_numbers_get_a_clear_message(served, tmp_path, field, value):
+    from app import AUDIO_COMMON
+
+    url = served[1]
+    values = _audio(tmp_path, 4)
+    values.update(content=_uploaded(url, Path(values["content"]["path"])), style=_uploaded(url, AUDIO / "rain.flac"))
+    values[field] = value
+    text = _raw_call(url, "audio_shallow", [values[name] for name in (*AUDIO_COMMON, "filters", "kernel")])
+    assert "upstream app has raised an exception" not in text.lower() and "Traceback" not in text
+    assert ('"is_valid":false' in text or "error" in text) and field in text, text[-500:]
+
+
+@pytest.mark.parametrize("value", [float("nan"), "big", 1e30])
+def test_raw_json_live_frame_size_gets_a_clear_message(served, fast_model_files, value):
+    url = served[1]
+    data = [_uploaded(url, PIECE), "Custom model", [_uploaded(url, f) for f in fast_model_files], "", 1.0, "none",
+            value]
+    text = _raw_call(url, "fast_live", data)
+    assert "upstream app has raised an exception" not in text.lower() and "frame_size" in text, text[-500:]
+
+
+# --------------------------------------------------------------------------- cancel, time budget
+
+def test_a_cancelled_run_stops_and_does_not_slow_the_next(served):
+    client = _client(served)
+    small = _image(size=128, steps=10)
+    started = time.monotonic()
+    client.predict(**small, api_name="/image")
+    before = time.monotonic() - started
+    stops = []
+    for _ in range(3):
+        job = client.submit(**_image(size=512, steps=40), api_name="/image")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not job.outputs():  # running: its first preview has come
+            time.sleep(0.2)
+        assert job.outputs(), "the 512 px run never started"
+        job.cancel()
+        cancelled = time.monotonic()
+        time.sleep(3.0)
+        used = _cpu_seconds()
+        time.sleep(1.0)
+        stops.append(time.monotonic() - cancelled)
+        assert _cpu_seconds() - used < 0.3, "the cancelled run was still computing 3 s after the cancel"
+    started = time.monotonic()
+    client.predict(**small, api_name="/image")
+    after = time.monotonic() - started
+    assert after < 2.0 * before + 2.0, (before, after)
+
+
+def test_a_run_at_its_time_budget_ends_with_the_best_image_and_a_notice():
+    from nst_core import ImageSettings, stylize_image
+    from nst_core.control import JobControl
+    from nst_core.image.backbones import random_backbone
+
+    control = JobControl(seconds=1.0)
+    result = stylize_image(PIECE, [STYLE], ImageSettings(size=256, steps=200, hold_style_from=None),
+                           network=random_backbone("vgg19"), control=control)
+    assert result.stopped_at_budget and "time budget (1 s)" in result.notices[-1]
+    assert max(result.image.size) == 256  # the best image so far, at the size asked for
+
+
+def test_cancel_stops_inside_a_step():
+    """A cancel arriving mid-step stops the network between stages, not at the end of the step."""
+    from nst_core import ImageSettings, iter_stylize_image
+    from nst_core.control import Cancelled, JobControl
+    from nst_core.image.backbones import random_backbone
+
+    control = JobControl()
+    events = iter_stylize_image(PIECE, [STYLE], ImageSettings(size=768, min_size=768, steps=50, precision="fp32"),
+                                network=random_backbone("vgg19"), control=control)
+    first = time.monotonic()
+    next(events)
+    step = time.monotonic() - first  # one fp32 step at 768 px, with the targets: seconds on two cores
+    threading.Timer(step / 4, control.cancel).start()
+    cancelled = time.monotonic() + step / 4
+    with pytest.raises(Cancelled):
+        next(events)
+    assert time.monotonic() - cancelled < max(step / 4, 0.5), (step, time.monotonic() - cancelled)
+
+
+# --------------------------------------------------------------------------- a fair queue
+
+def test_one_visitor_cannot_fill_the_queue(served, fast_model_files):
+    greedy = _client(served)
+    jobs, refused = [], 0
+    for _ in range(6):
+        try:
+            jobs.append(greedy.submit(**_image(size=256, steps=20), api_name="/image"))
+            time.sleep(0.3)
+            jobs[-1].status()
+        except Exception as exc:  # noqa: BLE001 - the refusal is what is tested
+            assert "jobs waiting or running" in str(exc)
+            refused += 1
+    refused += sum(1 for job in jobs if _refused(job))
+    assert refused >= 4
+    # Another visitor's fast style is served while the heavy slot is busy.
+    started = time.monotonic()
+    result, status = _client(served).predict(
+        content=handle_file(EXAMPLES / "coffee.jpg"), style="Custom model",
+        model_files=[handle_file(f) for f in fast_model_files], repo_id="", strength=1.0, color="none",
+        precision="auto", compiled=False, api_name="/fast")
+    assert Path(result).is_file() and time.monotonic() - started < 60
+    for job in jobs:
+        job.cancel()
+
+
+def _refused(job) -> bool:
+    try:
+        job.result(timeout=0.5)
+    except Exception as exc:  # noqa: BLE001
+        return "jobs waiting or running" in str(exc)
+    return False
+
+
+# --------------------------------------------------------------------------- a clean disk, quiet logs
+
+def test_results_are_swept_and_the_store_stays_bounded(served, fast_model_files, monkeypatch):
+    app = served[0]
+    monkeypatch.setattr(app.STORE, "max_files", 12)
+    client = _client(served)
+    for _ in range(20):
+        client.predict(content=handle_file(EXAMPLES / "coffee.jpg"), style="Custom model",
+                       model_files=[handle_file(f) for f in fast_model_files], repo_id="", strength=1.0,
+                       color="none", precision="auto", compiled=False, api_name="/fast")
+    assert app.STORE.count() <= 13  # the newest twelve, and the one being written
+
+
+def test_a_user_error_is_one_log_line_without_traceback(served, capfd, caplog):
+    with pytest.raises(Exception, match="Upload at least one style image"):
+        _client(served).predict(**_image(styles=[]), api_name="/image")
+    time.sleep(0.5)
+    captured = capfd.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+
+
+# --------------------------------------------------------------------------- budgets and ZeroGPU
+
+def test_budgets_come_from_the_environment():
+    budget = Budget.from_env({"NST_BUDGET_MEMORY_GB": "40", "NST_BUDGET_IMAGE_SIZE": "2048",
+                              "NST_BUDGET_SECONDS": "0"})
+    assert budget.memory_gb == 40 and budget.image_size == 2048 and budget.limit("seconds") is None
+    with pytest.raises(Exception, match="NST_BUDGET_MEMORY_GB must be a number"):
+        Budget.from_env({"NST_BUDGET_MEMORY_GB": "lots"})
+
+
+def test_zero_gpu_leases_follow_the_estimate(monkeypatch):
+    """With a stand-in ``spaces`` module, the duration asked for grows with the request and stays under the
+    platform's limit; nothing is compiled."""
+    import importlib
+    import sys
+    import types
+
+    asked = []
+
+    class GPU:
+        def __init__(self, duration):
+            self.duration = duration
+
+        def __call__(self, handler):
+            asked.append((handler.__name__, self.duration))
+            return handler
+
+    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=GPU))
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    import app
+
+    try:
+        zero = importlib.reload(app)
+        assert zero.FAST_COMPILER is None
+        duration = dict(asked)["stylize_image_ui"]
+        small = duration(*_plain_image_values(size=128, steps=5))
+        large = duration(*_plain_image_values(size=1024, steps=40))
+        assert 15 <= small < large <= zero.ZERO_GPU_MAX_S, (small, large)
+    finally:
+        monkeypatch.delitem(sys.modules, "spaces")
+        monkeypatch.delenv("SPACES_ZERO_GPU")
+        importlib.reload(app)
+
+
+def _plain_image_values(**overrides) -> list:
+    values = _image(**overrides)
+    values["content"], values["styles"] = str(PIECE), [str(STYLE)]
+    return list(values.values())
+
+
+def test_the_cost_model_matches_its_measurements():
+    """Every grid point measured by bench/cost_fit.py is estimated within 30 % by the committed coefficients."""
+    from nst_core import cost
+
+    saved = json.loads((ROOT / "nst_core" / "data" / "cost_model.json").read_text())
+    worst = []
+    for key, points in saved["grid"].items():
+        model = cost.coefficients()[key]
+        for point in points:
+            seconds = sum(model["time"].get(k, 0) * v for k, v in point["time_features"].items())
+            memory = sum(model["memory"].get(k, 0) * v for k, v in point["memory_features"].items())
+            worst.append((abs(seconds / point["seconds"] - 1), key, point["point"], "time"))
+            if point["memory_mb"] >= 100:  # below that, allocator noise
+                worst.append((abs(memory / point["memory_mb"] - 1), key, point["point"], "memory"))
+    assert len(worst) > 100 and max(worst)[0] <= 0.30, max(worst)
+
+
+def test_the_compiler_lock_is_not_held_while_a_graph_runs():
+    from nst_core.image import fast
+
+    compiler = fast.Compiler()
+    seen = []
+
+    def pass_(x):
+        return x * 2
+
+    compiler.run(pass_, np.float32(1))
+    compiler._compiled[pass_] = lambda x: seen.append(compiler.lock.locked()) or x
+    compiler.run(pass_, np.float32(1))
+    assert seen == [False]
