@@ -22,7 +22,7 @@ import gradio as gr
 import numpy as np
 
 from figures import LossHistory, catalogue_thumbnail, loss_plot, score_table, spectrogram_pictures
-from forms import mask_from_editor, option_names, option_widgets, options_from, real, whole
+from forms import mask_from_editor, option_names, option_widgets, options_from
 from nst_core import InvalidInput, NSTError, cost, hub, weights
 from nst_core.audio.backends import AUDIO_BACKENDS, AudioBackend, AudioBackendSpec, ShallowOptions, load_backend
 from nst_core.audio.io import audio_seconds, save_wav
@@ -34,7 +34,7 @@ from nst_core.image.color import COLOR_MODES
 from nst_core.image.io import image_size, save_png
 from nst_core.image.optimize import MAX_SIZE, MAX_STEPS, ImageProgress, ImageResult, ImageSettings, iter_stylize_image
 from nst_core.image.regions import OUTSIDE_CHOICES
-from nst_core.options import parse_integers
+from nst_core.options import parse_integers, real, whole
 from nst_core.runtime import PreparedModels, pick_runtime
 from nst_core.video import FrameStylizer, VideoProgress, VideoSettings, fit_long_side, iter_stylize_video
 from nst_core.video.io import probe
@@ -161,7 +161,7 @@ def image_request(content: str | None, styles: list[str] | None, blend: str, bac
                   color: str, init: str, optimizer: str, seed: float, pooling: str, precision: str,
                   region_mask: dict | None = None, outside_region: str = "content", schedule: str = "",
                   hold_style_from: float | None = DEFAULTS.hold_style_from,
-                  scale_ratio: float = DEFAULTS.scale_ratio, *_: object) -> tuple[str, list[str], ImageSettings]:
+                  scale_ratio: float = DEFAULTS.scale_ratio) -> tuple[str, list[str], ImageSettings]:
     """The /image endpoint's values as (content, styles, settings), checked, its cost within the budget."""
     if not content:
         raise InvalidInput("Upload a content image.")
@@ -371,7 +371,7 @@ def resolve_fast_model(style: str, model_files: list[str] | None, repo_id: str) 
 
 
 def fast_request(content: str | None, style: str, model_files: list[str] | None, repo_id: str, strength: float,
-                 color: str, precision: str, compiled: bool = True, *_: object) -> tuple[str, fast.FastSettings]:
+                 color: str, precision: str, compiled: bool = True) -> tuple[str, fast.FastSettings]:
     """The /fast endpoint's picture and settings, checked; larger pictures are capped (with a notice)."""
     if not content:
         raise InvalidInput("Upload a content image.")
@@ -412,8 +412,8 @@ def stylize_fast_ui(content: str | None, style: str, model_files: list[str] | No
 
 
 def video_request(video: str | None, style: str, model_files: list[str] | None, repo_id: str, strength: float,
-                  color: str, long_side: float, stability: str, precision: str, compiled: bool = True,
-                  *_: object) -> tuple[str, VideoSettings, cost.Cost]:
+                  color: str, long_side: float, stability: str, precision: str,
+                  compiled: bool = True) -> tuple[str, VideoSettings, cost.Cost]:
     """The /fast_video endpoint's clip and settings, checked, with its estimated cost within the budget."""
     if not video:
         raise InvalidInput("Upload a video (mp4, webm or mov).")

@@ -8,7 +8,6 @@ remote user can reach; typed text is always read as a Hub repo id.
 
 from __future__ import annotations
 
-import math
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,30 +16,9 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from nst_core import InvalidInput, hub
-from nst_core.options import Option, options_of, parse_integers
+from nst_core import hub
+from nst_core.options import Option, options_of, parse_integers, real, whole
 from serving import Checkbox, File, Number, Radio, Slider
-
-
-def whole(value: object, name: str) -> int:
-    """A whole number from a widget or a client's raw JSON; a readable refusal for NaN, infinity or text."""
-    number = real(value, name)
-    if number != int(number):
-        raise InvalidInput(f"{name} must be a whole number (got {value!r}).")
-    return int(number)
-
-
-def real(value: object, name: str) -> float:
-    """A finite number from a widget or a client's raw JSON; a readable refusal for anything else."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise InvalidInput(f"{name} must be a number (got {value!r}).")
-    try:
-        number = float(value)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a number (got {value!r}).") from None
-    if not math.isfinite(number):
-        raise InvalidInput(f"{name} must be a finite number (got {value!r}).")
-    return number
 
 
 def option_names(options_type: type) -> tuple[str, ...]:

@@ -9,11 +9,11 @@ Each limit is an environment variable (``NST_BUDGET_<FIELD>``, e.g. ``NST_BUDGET
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from dataclasses import dataclass
 
 from .errors import InvalidInput
+from .options import real, whole
 
 ENV_PREFIX = "NST_BUDGET_"
 
@@ -49,13 +49,8 @@ class Budget:
             raw = environ.get(ENV_PREFIX + field.name.upper())
             if raw is None or not raw.strip():
                 continue
-            try:
-                value = float(raw)
-            except ValueError:
-                raise InvalidInput(f"{ENV_PREFIX}{field.name.upper()} must be a number (got {raw!r}).") from None
-            if not math.isfinite(value):
-                raise InvalidInput(f"{ENV_PREFIX}{field.name.upper()} must be finite (got {raw!r}).")
-            values[field.name] = int(value) if field.type in ("int", int) else value
+            name = ENV_PREFIX + field.name.upper()
+            values[field.name] = whole(raw, name) if field.type in ("int", int) else real(raw, name)
         return cls(**values)
 
     def limit(self, name: str) -> float | None:

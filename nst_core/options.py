@@ -159,3 +159,24 @@ def from_flags(cls: type, values: argparse.Namespace | dict, **extra: Any) -> An
 
     kwargs = {f.name: value(given[f.name]) for f in dataclasses.fields(cls) if f.name in given}
     return cls(**{**kwargs, **extra})
+
+
+def whole(value: object, name: str) -> int:
+    """A whole number from a widget or a client's raw JSON; a readable refusal for NaN, infinity or text."""
+    number = real(value, name)
+    if number != int(number):
+        raise InvalidInput(f"{name} must be a whole number (got {value!r}).")
+    return int(number)
+
+
+def real(value: object, name: str) -> float:
+    """A finite number from a widget or a client's raw JSON; a readable refusal for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise InvalidInput(f"{name} must be a number (got {value!r}).")
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a number (got {value!r}).") from None
+    if not math.isfinite(number):
+        raise InvalidInput(f"{name} must be a finite number (got {value!r}).")
+    return number

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -38,6 +39,27 @@ def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     forget_loaded()
     yield home / "hub"
     forget_loaded()
+
+
+@contextlib.contextmanager
+def live_app(tmp_path_factory, **attributes):
+    """The app built offline in a private Hub cache and listening on 127.0.0.1, with ``attributes`` of the
+    ``app`` module replaced while it runs; yields (the app module, the Blocks)."""
+    import app
+
+    with pytest.MonkeyPatch.context() as env:
+        home = tmp_path_factory.mktemp("hf")
+        env.setenv("HF_HOME", str(home))
+        env.setenv("HF_HUB_CACHE", str(home / "hub"))
+        env.setenv("HF_HUB_OFFLINE", "1")
+        for name, value in attributes.items():
+            env.setattr(app, name, value)
+        demo = app.build_app()
+        demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+        try:
+            yield app, demo
+        finally:
+            demo.close()
 
 
 def put_in_hub_cache(cache: Path, repo_id: str, filename: str, payload: bytes | Path, revision: str = "main",

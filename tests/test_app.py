@@ -10,26 +10,15 @@ import pytest
 from gradio_client import Client, handle_file
 
 from app import AUDIO_COMMON
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT, live_app
 from nst_core.audio.backends import AUDIO_BACKENDS
 from nst_core.image.io import read_png_settings
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    import app
-
-    with pytest.MonkeyPatch.context() as env:
-        home = tmp_path_factory.mktemp("hf")
-        env.setenv("HF_HOME", str(home))
-        env.setenv("HF_HUB_CACHE", str(home / "hub"))
-        env.setenv("HF_HUB_OFFLINE", "1")
-        demo = app.build_app()
-        demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
-        try:
-            yield Client(demo.local_url, verbose=False)
-        finally:
-            demo.close()
+    with live_app(tmp_path_factory) as (_, demo):
+        yield Client(demo.local_url, verbose=False)
 
 
 def test_app_starts_fast_offline_and_says_which_models_are_missing(hub_cache, monkeypatch):

@@ -22,7 +22,7 @@ import soundfile
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT, live_app
 from nst_core.budget import Budget, OverBudget
 
 AUDIO = ROOT / "examples" / "audio"
@@ -33,20 +33,8 @@ STYLE = EXAMPLES / "style_mosaic.jpg"
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """The app with the default budget, offline, listening on 127.0.0.1; yields (app module, URL)."""
-    import app
-
-    with pytest.MonkeyPatch.context() as env:
-        home = tmp_path_factory.mktemp("hf")
-        env.setenv("HF_HOME", str(home))
-        env.setenv("HF_HUB_CACHE", str(home / "hub"))
-        env.setenv("HF_HUB_OFFLINE", "1")
-        env.setattr(app, "BUDGET", Budget())
-        demo = app.build_app()
-        demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
-        try:
-            yield app, demo.local_url
-        finally:
-            demo.close()
+    with live_app(tmp_path_factory, BUDGET=Budget()) as (app, demo):
+        yield app, demo.local_url
 
 
 @pytest.fixture(scope="module")
@@ -436,7 +424,9 @@ def test_the_cost_model_matches_its_measurements():
             seconds = sum(model["time"].get(k, 0) * v for k, v in point["time_features"].items())
             memory = sum(model["memory"].get(k, 0) * v for k, v in point["memory_features"].items())
             worst.append((abs(seconds / point["seconds"] - 1), key, point["point"], "time"))
-            if point["memory_mb"] >= 100:  # below that, allocator noise
+            # Below 100 MB the figure is allocator noise. Eager video's peak is not repeatable: two runs of one
+            # 320x240 clip peaked 89 and 349 MB (oneDNN's and the encoder's buffers); the app runs video compiled.
+            if point["memory_mb"] >= 100 and not (key.startswith("video/") and key.endswith("/eager")):
                 worst.append((abs(memory / point["memory_mb"] - 1), key, point["point"], "memory"))
     assert len(worst) > 100 and max(worst)[0] <= 0.30, max(worst)
 
