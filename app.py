@@ -14,6 +14,8 @@ import logging
 import math
 import os
 import re
+import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -780,8 +782,8 @@ def refresh_model_panels() -> list:
 def build_app() -> gr.Blocks:
     MODEL_PANELS.clear()
     own_gradio_cache()
-    # Gradio's own copies of uploads and results are deleted after an hour (checked every 10 minutes) and at exit.
-    with gr.Blocks(title="Neural style transfer studio", delete_cache=(600, 3600)) as demo:
+    # Gradio's own copies of uploads and results are deleted after 30 minutes (checked every 5) and at exit.
+    with gr.Blocks(title="Neural style transfer studio", delete_cache=(300, 1800)) as demo:
         gr.Markdown("# Neural style transfer studio\nRestyle photos with the look of another image.")
         image_tab()
         fast_tab()
@@ -817,7 +819,11 @@ def warm_up_fast_styles() -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
-    threading.Thread(target=warm_up_fast_styles, name="fast-styles-warm-up", daemon=True).start()
+    # A Space (or a container) stops the app with SIGTERM: exit through Python, so that running jobs are
+    # cancelled and the results folder and Gradio's cache are removed (atexit), instead of dying where it stands.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Not a daemon: a thread killed inside torch.compile at exit aborts the process instead of letting it end.
+    threading.Thread(target=warm_up_fast_styles, name="fast-styles-warm-up", daemon=False).start()
     fetch_weights_at_start_up()
     build_app().launch(max_file_size="60mb", theme=gr.themes.Soft())
 

@@ -201,7 +201,8 @@ class ResultStore:
     """The folder every result and preview is written to: files older than ``max_age_s`` or beyond the
     newest ``max_files`` are deleted whenever a new one is named; the folder goes when the process exits."""
 
-    def __init__(self, root: Path | None = None, *, max_age_s: float = 3600.0, max_files: int = 400) -> None:
+    # Gradio copies each output into its own cache as it is sent, so the store needs only the newest few.
+    def __init__(self, root: Path | None = None, *, max_age_s: float = 1800.0, max_files: int = 100) -> None:
         import os
 
         root = root or os.environ.get("NST_RESULTS_DIR")  # where a deployment wants them; else a new temp folder
