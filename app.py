@@ -163,7 +163,7 @@ def image_request(content: str | None, styles: list[str] | None, blend: str, bac
                   color: str, init: str, optimizer: str, seed: float, pooling: str, precision: str,
                   region_mask: dict | None = None, outside_region: str = "content", schedule: str = "",
                   hold_style_from: float | None = DEFAULTS.hold_style_from,
-                  scale_ratio: float = DEFAULTS.scale_ratio) -> tuple[str, list[str], ImageSettings]:
+                  scale_ratio: float = DEFAULTS.scale_ratio) -> tuple[str, list[str], ImageSettings, cost.Cost]:
     """The /image endpoint's values as (content, styles, settings), checked, its cost within the budget."""
     if not content:
         raise InvalidInput("Upload a content image.")
@@ -186,15 +186,9 @@ def image_request(content: str | None, styles: list[str] | None, blend: str, bac
     BUDGET.refuse_over("image_steps", most_steps, "Steps per scale", "", "choose fewer steps")
     sizes = [checked_picture(content, "content image"),
              *(checked_picture(style, f"style image {i + 1}") for i, style in enumerate(styles))]
-    cost.admit_image(settings, pick_runtime(settings.device, settings.precision), sizes[0], sizes[1:], BUDGET)
-    return content, styles, settings
-
-
-def image_seconds(*values: object) -> float:
-    """The estimated seconds of an /image request (for ZeroGPU's lease)."""
-    content, styles, settings = image_request(*values)
-    runtime = pick_runtime(settings.device, settings.precision)
-    return cost.image_cost(settings, runtime, image_size(content), [image_size(s) for s in styles]).seconds
+    estimate = cost.admit_image(settings, pick_runtime(settings.device, settings.precision), sizes[0], sizes[1:],
+                                BUDGET)
+    return content, styles, settings, estimate
 
 
 def heavy_validator(request_of: Callable[..., object], names: Sequence[str], concurrency_id: str = HEAVY) -> Callable:
@@ -229,7 +223,7 @@ def parameter_names(handler: Callable) -> tuple[str, ...]:
     return tuple(name for name in inspect.signature(handler).parameters if name != "progress")
 
 
-@on_gpu(image_seconds)
+@on_gpu(lambda *values: image_request(*values)[-1].seconds)
 @user_errors
 def stylize_image_ui(
     content: str | None, styles: list[str] | None, blend: str, backbone: str, size: float, steps: float,
@@ -239,7 +233,7 @@ def stylize_image_ui(
     scale_ratio: float = DEFAULTS.scale_ratio, progress: gr.Progress = gr.Progress(),
 ) -> Iterator[tuple]:
     """Stream (preview, final PNG, status, loss curves) while the optimization runs."""
-    content, styles, settings = image_request(content, styles, blend, backbone, size, steps, style_weight,
+    content, styles, settings, _ = image_request(content, styles, blend, backbone, size, steps, style_weight,
                                               content_weight, tv_weight, style_scale, color, init, optimizer, seed,
                                               pooling, precision, region_mask, outside_region, schedule,
                                               hold_style_from, scale_ratio)
@@ -373,32 +367,30 @@ def resolve_fast_model(style: str, model_files: list[str] | None, repo_id: str) 
 
 
 def fast_request(content: str | None, style: str, model_files: list[str] | None, repo_id: str, strength: float,
-                 color: str, precision: str, compiled: bool = True) -> tuple[str, fast.FastSettings]:
-    """The /fast endpoint's picture and settings, checked; larger pictures are capped (with a notice)."""
+                 color: str, precision: str, compiled: bool = True) -> tuple[str, fast.FastSettings, cost.Cost]:
+    """The /fast endpoint's picture and settings, checked, with its estimate; larger pictures are capped (with a
+    notice)."""
     if not content:
         raise InvalidInput("Upload a content image.")
-    checked_picture(content, "content image")
+    width, height = checked_picture(content, "content image")
     side = BUDGET.limit("fast_megapixels")
     settings = fast.FastSettings(strength=real(strength, "strength"), color=color, precision=precision,
                                  max_side=int(math.sqrt(side * 1e6)) if side else fast.MAX_FAST_SIDE)
     settings.check()
-    return content, settings
-
-
-def fast_seconds(*values: object) -> float:
-    content, settings = fast_request(*values)
-    width, height = image_size(content)
     scale = min(1.0, settings.max_side / math.sqrt(width * height))
-    return cost.fast_cost(settings, pick_runtime(settings.device, settings.precision),
-                          (round(width * scale), round(height * scale)), compiled=FAST_COMPILER is not None).seconds
+    estimate = cost.fast_cost(settings, pick_runtime(settings.device, settings.precision),
+                              (round(width * scale), round(height * scale)),
+                              compiled=bool(compiled) and FAST_COMPILER is not None)
+    return content, settings, estimate
 
 
-@on_gpu(fast_seconds)
+@on_gpu(lambda *values: fast_request(*values)[-1].seconds)
 @user_errors
 def stylize_fast_ui(content: str | None, style: str, model_files: list[str] | None, repo_id: str,
                     strength: float, color: str, precision: str, compiled: bool = True) -> Iterator[tuple[str, str]]:
     """One forward pass of a feed-forward style network (tile by tile for a large picture)."""
-    content, settings = fast_request(content, style, model_files, repo_id, strength, color, precision, compiled)
+    content, settings, _ = fast_request(content, style, model_files, repo_id, strength, color, precision,
+                                        compiled)
     model = resolve_fast_model(style, model_files, repo_id)
     compiler = FAST_COMPILER if compiled else None
 
@@ -618,7 +610,8 @@ def built_backend(name: str, options: object, seed: int) -> AudioBackend:
     return load_backend(name, options, seed=seed)
 
 
-def audio_request(spec: AudioBackendSpec, values: dict) -> tuple[str, list[str], AudioSettings, AudioBackend]:
+def audio_request(spec: AudioBackendSpec, values: dict) -> tuple[str, list[str], AudioSettings, AudioBackend,
+                                                                  cost.Cost]:
     """An audio endpoint's clips, settings and network, checked, with its cost within the budget."""
     content, styles = values["content"], [s for s in [values["style"], *(values["extra_styles"] or [])] if s]
     if not content:
@@ -632,7 +625,7 @@ def audio_request(spec: AudioBackendSpec, values: dict) -> tuple[str, list[str],
     estimate = cost.audio_cost(backend, settings, pick_runtime("auto", settings.precision), seconds)
     cost.admit(estimate, BUDGET, f"This clip ({seconds:.0f} s with {spec.title}, {settings.steps} steps)",
                "choose fewer steps, a shorter clip" + (" or fewer filters" if spec.name == "shallow" else ""))
-    return content, styles, settings, backend
+    return content, styles, settings, backend, estimate
 
 
 def run_audio(backend_name: str, content: str, styles: list[str], settings: AudioSettings, backend: AudioBackend,
@@ -694,12 +687,12 @@ def audio_backend_tab(spec: AudioBackendSpec, shared: list) -> None:
     def request_of(*values: object) -> tuple:
         return audio_request(spec, dict(zip(names, values)))
 
-    @on_gpu(lambda *values: _audio_seconds(spec, dict(zip(names, values))))
+    @on_gpu(lambda *values: request_of(*values)[-1].seconds)
     @user_errors
     def handler(*values):
         """Positional values in the order of ``names``, then the progress."""
         *values, progress = values
-        content, styles, settings, backend = request_of(*values)
+        content, styles, settings, backend, _ = request_of(*values)
         yield from run_audio(spec.name, content, styles, settings, backend, progress)
 
     *common, outputs = shared
@@ -708,12 +701,6 @@ def audio_backend_tab(spec: AudioBackendSpec, shared: list) -> None:
     run.click(handler, inputs=[*common, steps, style_weight, content_weight, spectral, envelope_weight, *options],
               outputs=outputs, api_name=f"audio_{spec.name}", concurrency_limit=1, concurrency_id=HEAVY,
               validator=heavy_validator(request_of, names))
-
-
-def _audio_seconds(spec: AudioBackendSpec, values: dict) -> float:
-    content, _, settings, backend = audio_request(spec, values)
-    seconds = min(audio_seconds(content), settings.max_seconds)
-    return cost.audio_cost(backend, settings, pick_runtime("auto", settings.precision), seconds).seconds
 
 
 def audio_tab() -> None:
