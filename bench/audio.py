@@ -5,7 +5,7 @@ a default run on a 10 s clip for each backend, plus the reference setting.
     python bench/audio.py --backends shallow --repeats 3 --no-reference
 
 Pairs: each content and style clip is repeated to 10 s; "fixed" is the shallow default before the
-style strength existed (``style_strength=None``, 2048 filters: 240 L-BFGS steps at fixed weights),
+style strength existed (``adaptive=False``, 2048 filters: 240 L-BFGS steps at fixed weights),
 "strength 0.5" the default now (1024 filters, stopping at the targets). Targets: onset >= 0.8, chroma
 >= 0.7, Gram ratio (result vs style over content vs style) <= 0.5, in at most 20 s. Both run in one
 invocation, each in a fresh subprocess; times are of ``stylize_audio`` (imports excluded, as in the app).
@@ -77,7 +77,7 @@ def pair_worker(content: str, style: str, mode: str) -> dict:
     from nst_core.audio.backends import ShallowOptions
 
     # "fixed": the default before the style strength (2048 filters, fixed weights, all 240 steps).
-    settings = (AudioSettings(style_strength=None, options=ShallowOptions(filters=(2048,))) if mode == "fixed"
+    settings = (AudioSettings(adaptive=False, options=ShallowOptions(filters=(2048,))) if mode == "fixed"
                 else AudioSettings())
     started = time.perf_counter()
     result = stylize_audio(ten_seconds(f"{content}.flac"), [ten_seconds(f"{style}.flac")], settings)

@@ -200,7 +200,7 @@ def audio_group(backend_name: str, precision: str) -> list[dict]:
                                  style_strength=0.5 if balance else None, options=options)
         done = []
         seconds, peak = meter.measure(lambda s=settings, b=backend, n=seconds_of_sound, d=done: stylize_audio(
-            clip(content, n), [clip(style, 10)], s, backend=b, on_progress=lambda e: d.append(e.step)))
+            clip(content, n), [clip(style, 10)], s, backend=b, on_progress=lambda e: d.append(e.done)))
         ran = settings
         if balance:  # the balance may stop early: the model is fitted on the steps it ran
             import dataclasses

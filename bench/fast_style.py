@@ -76,7 +76,8 @@ def live_worker(size: int, frames: int) -> dict:
 
     from nst_core.image.fast import Compiler, FastModel, FastStyle, warm_up
     from nst_core.runtime import PreparedModels
-    from nst_core.video import FrameStylizer, fit_long_side
+    from nst_core.image.io import fitted_size
+    from nst_core.video import FrameStylizer
 
     compiler, prepared = Compiler(), PreparedModels()
     compile_seconds = warm_up(compiler)
@@ -86,7 +87,7 @@ def live_worker(size: int, frames: int) -> dict:
     for index in range(frames + 2):
         started = time.perf_counter()
         stylizer = FrameStylizer(model, compiler=compiler, prepared=prepared)
-        stylizer(camera, fit_long_side(640, 480, size))
+        stylizer(camera, fitted_size(640, 480, size, enlarge=False))
         if index >= 2:  # the first passes prepare the network's copy
             latencies.append(time.perf_counter() - started)
     return {"latencies": latencies, "compile_seconds": compile_seconds}

@@ -215,7 +215,7 @@ def main() -> None:
 
         filters = budget.audio_filters
         steps = 6
-        settings = AudioSettings(steps=steps, style_strength=None, griffin_lim_iterations=10)
+        settings = AudioSettings(steps=steps, adaptive=False, griffin_lim_iterations=10)
         estimate = cost.audio_cost(ShallowNet(filters=(filters,), kernel=31), settings, pick_runtime(),
                                    budget.audio_seconds)
         audio = dict(content=handle_file(long_clip), style=handle_file(AUDIO / "rain.flac"), extra_styles=[],

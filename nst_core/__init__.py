@@ -7,15 +7,23 @@ One shape per modality: a settings dataclass, ``iter_stylize_*`` (progress event
   -> :class:`ImageResult`
 * fast styles: :class:`FastSettings` and a :class:`FastModel` -> :func:`iter_stylize_fast` / :func:`stylize_fast`
   -> :class:`FastResult`
+* video: :class:`VideoSettings` (a :class:`FastSettings`) and a :class:`FastModel` -> :func:`iter_stylize_video` /
+  :func:`stylize_video` -> :class:`VideoResult`
 * audio: :class:`AudioSettings` -> :func:`iter_stylize_audio` / :func:`stylize_audio` -> :class:`AudioResult`
+
+Every progress event is a :class:`Progress` (``done`` of ``total``) and every result a :class:`Result`
+(``seconds``, ``runtime``, ``settings``, ``notices`` and ``facts``). Each settings field is declared once
+(:mod:`nst_core.options`): the command line, the app's widgets and its client API are made from it.
 
 Errors leave the engine as :class:`NSTError` subclasses only.
 """
 
 from .audio.optimize import AudioProgress, AudioResult, AudioSettings, iter_stylize_audio, stylize_audio
 from .errors import InvalidInput, NSTError, WeightsMismatch, WeightsUnavailable
+from .events import Progress, Result
 from .image.fast import FastModel, FastProgress, FastResult, FastSettings, FastStyle, iter_stylize_fast, stylize_fast
 from .image.optimize import ImageProgress, ImageResult, ImageSettings, iter_stylize_image, stylize_image
+from .video import LiveSettings, VideoProgress, VideoResult, VideoSettings, iter_stylize_video, stylize_video
 
 __version__ = "0.1.0"
 
@@ -32,13 +40,21 @@ __all__ = [
     "ImageResult",
     "ImageSettings",
     "InvalidInput",
+    "LiveSettings",
     "NSTError",
+    "Progress",
+    "Result",
+    "VideoProgress",
+    "VideoResult",
+    "VideoSettings",
     "WeightsMismatch",
     "WeightsUnavailable",
     "iter_stylize_audio",
     "iter_stylize_fast",
     "iter_stylize_image",
+    "iter_stylize_video",
     "stylize_audio",
     "stylize_fast",
     "stylize_image",
+    "stylize_video",
 ]

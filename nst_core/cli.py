@@ -10,21 +10,22 @@ stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from .audio.backends import AUDIO_BACKENDS, backend_spec
 from .audio.io import save_wav
-from .audio.optimize import AudioResult, AudioSettings, iter_stylize_audio
+from .audio.optimize import AudioSettings, iter_stylize_audio
 from .errors import InvalidInput, NSTError
+from .events import Progress
 from .image import fast
 from .image.io import save_png
-from .image.optimize import ImageResult, ImageSettings, iter_stylize_image
-from .options import add_flags, from_flags, options_of
-from .video import VideoResult, VideoSettings, iter_stylize_video
+from .image.optimize import ImageSettings, iter_stylize_image
+from .options import add_flags, declarations, from_flags
+from .sources import model_source
+from .video import VideoSettings, iter_stylize_video
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
@@ -86,39 +87,37 @@ def _jobs(content: Path, output: Path, suffixes: tuple[str, ...], result_suffix:
     return [(path, output / f"{path.stem}{result_suffix}") for path in files]
 
 
-def _with_bar(events: Iterator[object], label: str, done: Callable[[object], int | None]) -> object:
+def _with_bar(events: Iterator[object], label: str) -> object:
     """Run ``events`` to the end behind a progress bar; returns the last event (the result)."""
     from tqdm.auto import tqdm
 
     last = None
     with tqdm(desc=label, unit="step", leave=False, disable=None) as bar:
         for last in events:
-            step = done(last)
-            if step is not None:
-                bar.total = next((getattr(last, name) for name in ("total", "tiles", "frames") if hasattr(last, name)),
-                                 None)
-                bar.update(step - bar.n)
+            if isinstance(last, Progress):
+                bar.total = last.total
+                bar.update(last.done - bar.n)
     return last
 
 
 def run_image(args: argparse.Namespace) -> None:
     settings = from_flags(ImageSettings, args)
     for content, out in _jobs(args.content, args.output, IMAGE_SUFFIXES, ".png"):
-        result = _with_bar(iter_stylize_image(content, args.styles, settings), content.name,
-                           lambda e: None if isinstance(e, ImageResult) else e.step)
+        result = _with_bar(iter_stylize_image(content, args.styles, settings), content.name)
         save_png(result.image, out, result.settings)
         _report(out, result.seconds, result.runtime, result.notices)
 
 
 def _fast_model(style: str) -> fast.FastModel:
+    """A catalogue style by title, else a user model (a .safetensors path or a Hub repo id)."""
     if style in fast.CATALOGUE:
         return fast.load_catalogue_style(style)
-    if style.endswith(".safetensors"):
-        return fast.load_fast_model(Path(style))
-    if "/" in style and not Path(style).exists():
-        return fast.load_hub_model(style.removeprefix("hf://"))
-    raise InvalidInput(f"--style {style!r} is neither a catalogue style ({', '.join(fast.CATALOGUE)}), "
-                       "a .safetensors model nor a Hub repo id.")
+    try:
+        source = model_source(style, local_paths=True)
+    except InvalidInput:
+        raise InvalidInput(f"--style {style!r} is neither a catalogue style ({', '.join(fast.CATALOGUE)}), "
+                           "a .safetensors model nor a Hub repo id.") from None
+    return fast.load_user_model(source)
 
 
 def run_fast(args: argparse.Namespace) -> None:
@@ -126,9 +125,8 @@ def run_fast(args: argparse.Namespace) -> None:
     model = _fast_model(args.style)
     compiler = fast.Compiler() if args.compiled else None
     for content, out in _jobs(args.content, args.output, IMAGE_SUFFIXES, ".png"):
-        result = _with_bar(fast.iter_stylize_fast(content, model, settings, compiler=compiler), content.name,
-                           lambda e: None if isinstance(e, fast.FastResult) else e.tile)
-        save_png(result.image, out, {"style": model.style.title, **dataclasses.asdict(settings)})
+        result = _with_bar(fast.iter_stylize_fast(content, model, settings, compiler=compiler), content.name)
+        save_png(result.image, out, result.settings)
         _report(out, result.seconds, result.runtime, result.notices)
 
 
@@ -137,15 +135,14 @@ def run_video(args: argparse.Namespace) -> None:
     model = _fast_model(args.style)
     compiler = fast.Compiler() if args.compiled else None
     for content, out in _jobs(args.content, args.output, VIDEO_SUFFIXES, ".mp4"):
-        result = _with_bar(iter_stylize_video(content, model, settings, output=out, compiler=compiler), content.name,
-                           lambda e: None if isinstance(e, VideoResult) else e.frame)
+        result = _with_bar(iter_stylize_video(content, model, settings, output=out, compiler=compiler), content.name)
         _report(out, result.seconds, f"{result.runtime}; flicker {result.flicker:.2f}", result.notices)
 
 
 def _backend_options(args: argparse.Namespace, backend: str) -> object:
     """The chosen backend's options from its flags; a flag of another backend is an error, not ignored."""
     for spec in AUDIO_BACKENDS.values():
-        given = [name for name, _, _ in options_of(spec.options) if name in vars(args)]
+        given = [field.name for field in declarations(spec.options) if field.name in vars(args)]
         if given and spec.name != backend:
             raise InvalidInput(f"--{given[0].replace('_', '-')} is an option of the {spec.name} backend, "
                                f"not of {backend}.")
@@ -156,8 +153,7 @@ def run_audio(args: argparse.Namespace) -> None:
     backend = getattr(args, "backend", AudioSettings.backend)
     settings = from_flags(AudioSettings, args, options=_backend_options(args, backend))
     for content, out in _jobs(args.content, args.output, AUDIO_SUFFIXES, ".wav"):
-        result = _with_bar(iter_stylize_audio(content, args.styles, settings), content.name,
-                           lambda e: None if isinstance(e, AudioResult) else e.step)
+        result = _with_bar(iter_stylize_audio(content, args.styles, settings), content.name)
         save_wav(out, result.samples, result.sample_rate)
         _report(out, result.seconds, result.runtime, result.notices)
 

@@ -21,6 +21,7 @@ from .audio.backends import AudioBackend, ShallowNet
 from .audio.optimize import AudioSettings
 from .budget import Budget, OverBudget
 from .image.fast.run import TILE_OVERLAP, FastSettings
+from .image.io import fitted_size
 from .image.optimize import MIN_SIDE, ImageSettings
 from .optim import LBFGS_HISTORY as HISTORY
 from .runtime import Runtime
@@ -47,12 +48,6 @@ def precision_class(runtime: Runtime) -> str:
     return "fp32" if runtime.autocast_dtype is None else "fast"
 
 
-def scaled_size(width: int, height: int, long_side: int, min_short_side: int = 1) -> tuple[int, int]:
-    """The size ``image.io.fit_long_side`` gives a ``width`` x ``height`` picture, without a picture."""
-    scale = max(long_side / max(width, height), min_short_side / min(width, height))
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
 # --------------------------------------------------------------------------- features
 
 def image_features(settings: ImageSettings, content: tuple[int, int],
@@ -63,12 +58,12 @@ def image_features(settings: ImageSettings, content: tuple[int, int],
     step_mp = target_mp = 0.0
     scale_mp = []  # content and style pixels of each scale
     for index, long_side in enumerate(sizes):
-        width, height = scaled_size(*content, long_side, MIN_SIDE)
-        style_pixels = [math.prod(scaled_size(*s, round(long_side * settings.style_scale), MIN_SIDE)) for s in styles]
+        width, height = fitted_size(*content, long_side, MIN_SIDE)
+        style_pixels = [math.prod(fitted_size(*s, round(long_side * settings.style_scale), MIN_SIDE)) for s in styles]
         step_mp += settings.steps_at(index, len(sizes)) * width * height / 1e6
         scale_mp.append((width * height + sum(style_pixels)) / 1e6)
         target_mp += scale_mp[-1]
-    final_content = math.prod(scaled_size(*content, sizes[-1], MIN_SIDE)) / 1e6
+    final_content = math.prod(fitted_size(*content, sizes[-1], MIN_SIDE)) / 1e6
     final_style = max(style_pixels) / 1e6
     # The scale before the last is still held while the last one builds its targets; L-BFGS keeps two copies of
     # the image for each of its last HISTORY steps.
@@ -117,7 +112,7 @@ def audio_features(backend: AudioBackend, settings: AudioSettings, seconds: floa
         grams = sum(out * out for out, _, _ in widths) / 1e6  # a Gram matrix per layer: channels squared
     else:  # a fixed architecture: its work per frame is one constant, fitted per backend
         macs, activations, grams = 1e-3, 1e3, 0.0
-    readings = steps / BALANCE_CHECK_EVERY if settings.style_strength is not None else 0.0
+    readings = steps / BALANCE_CHECK_EVERY if settings.adaptive else 0.0
     time = {"const": 1.0, "step_work": steps * segment * macs, "step_frames": steps * segment / 1e3,
             "step_grams": steps * segment * grams / 1e3, "reading_frames": readings * segment / 1e3,
             # comparing Gram matrices costs their size whatever the clip's length (0.45 s a step at 4096 filters)

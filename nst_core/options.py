@@ -1,164 +1,186 @@
-"""Typed options whose fields say how they are offered: one declaration for the UI, the client API and a CLI.
+"""Settings declared once: each field of a settings dataclass says how it is offered and what it accepts.
 
-Any settings dataclass becomes command-line flags with :func:`add_flags` (one per field, typed from its
-annotation) and back with :func:`from_flags`. A backend's options dataclass declares each field with
-:func:`option`: a label, a help line, a range or a set of
-choices, and a kind (``integer``, ``number``, ``choice``, ``integers``, ``flag``, ``model``). The app builds
-one widget per field from it and names the client API's parameter after the field; a command line builds one
-flag per field the same way; :func:`check_options` validates an instance against the same declarations.
+A field made with :func:`setting` carries a :class:`Setting`: its label, a help line, its range (minimum,
+maximum, step, unit) or its choices (taken from its ``Literal`` type, or given for a registry's names), which
+panel offers it (``basic``, ``advanced``, or ``engine``: the library and the command line only) and the
+server budget that narrows its maximum. Its *kind* comes from the type hint (``integer``, ``number``, ``flag``,
+``choice``, ``integers``, ``numbers``, ``names``, ``text``; ``model`` and ``picture`` where the setting says so;
+``None`` in the union makes it optional).
+
+From these declarations come :func:`check_settings` (the one validator of every job), the command-line flags
+(:func:`add_flags` / :func:`from_flags`), and, in the app, the widgets, the client API's parameters and the
+MCP tools' schemas. Fields without a declaration (a mask, a backend's options object) are checked by their job.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from .errors import InvalidInput
 
-OptionKind = Literal["integer", "number", "choice", "integers", "flag", "model"]
+Panel = Literal["basic", "advanced", "engine"]
+Kind = Literal["integer", "number", "flag", "choice", "integers", "numbers", "names", "text", "model", "picture"]
+Limits = Callable[[str], float | None]  # a budget's limit by name (None: lifted), e.g. ``Budget.limit``
 
 
 @dataclass(frozen=True)
-class Option:
+class Setting:
     label: str
-    kind: OptionKind
-    info: str = ""
+    help: str = ""
     minimum: float | None = None
     maximum: float | None = None
     step: float | None = None
-    choices: tuple[str, ...] = ()
-    max_count: int | None = None     # ``integers``: how many values at most
+    unit: str = ""                    # shown after numbers: " px", " s"
+    panel: Panel = "engine"
+    choices: tuple = ()               # for a field whose type is not a Literal (a registry's names)
+    choice_labels: tuple[str, ...] = ()  # what a person sees for each choice, in the same order
+    max_count: int | None = None      # tuple fields: how many values at most
+    budget: str | None = None         # the server budget limit that narrows ``maximum``
+    kind: Kind | None = None          # where the type does not say: ``model`` (an upload or a Hub repo id) or
+                                      # ``picture`` (a file or an array, decoded and checked by its job)
 
 
-def option(default: Any, label: str, kind: OptionKind, info: str = "", **details: Any) -> Any:
-    """A dataclass field with its :class:`Option` (use as ``name: type = option(...)``)."""
-    return dataclasses.field(default=default, metadata={"option": Option(label, kind, info, **details)})
+def setting(default: Any, label: str, help: str = "", **details: Any) -> Any:  # noqa: A002 - the field's help
+    """A dataclass field with its :class:`Setting` (``name: type = setting(default, label, help, ...)``)."""
+    return dataclasses.field(default=default, metadata={"setting": Setting(label, help, **details)})
 
 
-def described(default: Any, help_text: str, *, choices: tuple[str, ...] | None = None) -> Any:
-    """A settings field with the help line (and, for a free-form string, the choices) its flag shows."""
-    metadata: dict[str, Any] = {"help": help_text}
-    if choices is not None:
-        metadata["choices"] = choices
-    return dataclasses.field(default=default, metadata=metadata)
+@dataclass(frozen=True)
+class Declared:
+    """One declared field of a settings dataclass, with what its type says."""
+
+    name: str
+    setting: Setting
+    default: Any
+    kind: Kind
+    optional: bool
+    choices: tuple
+
+    def maximum(self, limits: Limits | None = None) -> float | None:
+        """The declared maximum, narrowed by the budget limit the field names (when ``limits`` is given)."""
+        limit = limits(self.setting.budget) if limits and self.setting.budget else None
+        if limit is None:
+            return self.setting.maximum
+        return limit if self.setting.maximum is None else min(self.setting.maximum, limit)
+
+    def offered(self) -> bool:
+        return self.setting.panel != "engine"
 
 
-def options_of(cls_or_instance: Any) -> list[tuple[str, Option, Any]]:
-    """``(field name, option, default)`` for every declared option of a settings dataclass, in order."""
-    return [(f.name, f.metadata["option"], f.default) for f in dataclasses.fields(cls_or_instance)
-            if "option" in f.metadata]
+@functools.cache
+def declarations(cls: type) -> tuple[Declared, ...]:
+    """Every declared field of the settings dataclass ``cls``, in order."""
+    hints = typing.get_type_hints(cls)
+    found = []
+    for f in dataclasses.fields(cls):
+        spec = f.metadata.get("setting")
+        if spec is None:
+            continue
+        kind, optional, choices = _kind_of(hints[f.name], spec)
+        found.append(Declared(f.name, spec, f.default, kind, optional, choices))
+    return tuple(found)
 
 
-def check_options(instance: Any) -> None:
-    """:class:`InvalidInput` naming the field for any value outside its declared range, choices or count."""
-    for name, spec, _ in options_of(instance):
-        value = getattr(instance, name)
-        if spec.kind == "choice" and value not in spec.choices:
-            raise InvalidInput(f"{name} must be one of {', '.join(spec.choices)} (got {value!r}).")
-        if spec.kind in ("integer", "number"):
-            _check_number(name, value, spec, integer=spec.kind == "integer")
-        if spec.kind == "integers":
-            if not isinstance(value, Sequence) or not value or (spec.max_count and len(value) > spec.max_count):
-                raise InvalidInput(f"{name} takes 1 to {spec.max_count} whole numbers (got {value!r}).")
-            for item in value:
-                _check_number(name, item, spec, integer=True)
-        if spec.kind == "model" and value is not None and not isinstance(value, str):
-            raise InvalidInput(f"{name} must be a Hub repo id or a model file (got {type(value).__name__}).")
+def declared(cls: type, name: str) -> Declared:
+    return next(d for d in declarations(cls) if d.name == name)
 
 
-def _check_number(name: str, value: Any, spec: Option, *, integer: bool) -> None:
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
-        raise InvalidInput(f"{name} must be a {'whole number' if integer else 'number'} (got {value!r}).")
-    low = -math.inf if spec.minimum is None else spec.minimum
-    high = math.inf if spec.maximum is None else spec.maximum
-    if not low <= value <= high:
-        raise InvalidInput(f"{name} must be between {low:g} and {high:g} (got {value!r}).")
-
-
-def parse_integers(text: str, name: str) -> tuple[int, ...]:
-    """'1024, 512' -> (1024, 512): the text form of an ``integers`` option, from a form field or a flag."""
-    try:
-        return tuple(int(part) for part in str(text).replace(";", ",").split(",") if part.strip())
-    except ValueError:
-        raise InvalidInput(f"{name} must be whole numbers separated by commas, e.g. '1024' or '1024, 1024' "
-                           f"(got {text!r}).") from None
-
-
-# --------------------------------------------------------------------------- command-line flags
-
-def _flag_type(hint: Any) -> tuple[type, tuple | None, bool, bool]:
-    """(element type, choices, takes several values, may be None) of a settings field's type hint."""
+def _kind_of(hint: Any, spec: Setting) -> tuple[Kind, bool, tuple]:
     optional = False
+    if spec.kind is not None:
+        return spec.kind, True, ()
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         arguments = [a for a in typing.get_args(hint) if a is not type(None)]
         optional = len(arguments) < len(typing.get_args(hint))
-        hint = arguments[0] if len(arguments) == 1 else str
-    several = typing.get_origin(hint) is tuple
-    if several:
-        hint = typing.get_args(hint)[0]
+        hint = arguments[0]
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        return {int: "integers", float: "numbers"}.get(item, "names"), optional, ()
     if typing.get_origin(hint) is Literal:
-        choices = typing.get_args(hint)
-        return type(choices[0]), tuple(choices), several, optional
-    return (hint if hint in (int, float, str, bool) else str), None, several, optional
+        return "choice", optional, typing.get_args(hint)
+    if spec.choices:
+        return "choice", optional, spec.choices
+    kinds: dict[Any, Kind] = {bool: "flag", int: "integer", float: "number"}
+    return kinds.get(hint, "text"), optional, ()
 
 
-def _parser_for(kind: type, optional: bool) -> Any:
-    def parse(text: str) -> Any:
-        if optional and text.lower() == "none":
-            return None
-        return kind(text)
-
-    parse.__name__ = kind.__name__  # argparse names the type in its messages
-    return parse
-
-
-def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type,
-              skip: Sequence[str] = ()) -> list[str]:
-    """One ``--flag`` per field of the settings dataclass ``cls`` (typed, with choices); returns the field names.
-
-    Flags left out keep the dataclass's default; ``none`` sets an optional field to None.
-    """
-    hints = typing.get_type_hints(cls)
-    names = []
-    for f in dataclasses.fields(cls):
-        if f.name in skip or not f.init:
+def check_settings(instance: Any, limits: Limits | None = None) -> None:
+    """:class:`InvalidInput` naming the field for any declared value of the wrong type, outside its range
+    (narrowed by ``limits`` on a server) or not among its choices. The one validator of every job."""
+    for field in declarations(type(instance)):
+        value = getattr(instance, field.name)
+        if value is None and field.optional:
             continue
-        kind, choices, several, optional = _flag_type(hints[f.name])
-        spec = f.metadata.get("option")
-        text = f"{spec.label}{': ' + spec.info if spec.info else ''}" if spec else f.metadata.get("help", "")
-        choices = choices or f.metadata.get("choices") or (spec.choices if spec and spec.choices else None)
-        default = f.default if f.default is not dataclasses.MISSING else None
-        shown = "none" if default is None else ", ".join(map(str, default)) if isinstance(default, tuple) else default
-        text = f"{text}. " if text else ""
-        flag = "--" + f.name.replace("_", "-")
-        if kind is bool and not several:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                                help=f"{text}(default: {shown})")
-        else:
-            parser.add_argument(flag, type=_parser_for(kind, optional), choices=choices, default=argparse.SUPPRESS,
-                                nargs="+" if several else None, metavar=f.name.upper() if not choices else None,
-                                help=f"{text}(default: {shown}{'; give none to unset' if optional else ''})")
-        names.append(f.name)
-    return names
+        _check_value(field, value, limits)
 
 
-def from_flags(cls: type, values: argparse.Namespace | dict, **extra: Any) -> Any:
-    """An instance of ``cls`` from the flags :func:`add_flags` made (those given) plus ``extra``."""
-    given = vars(values) if isinstance(values, argparse.Namespace) else values
-    def value(raw: Any) -> Any:
-        if isinstance(raw, list):  # several values; "none" alone clears an optional one
-            return None if raw == [None] else tuple(raw)
-        return raw
+def _check_value(field: Declared, value: Any, limits: Limits | None) -> None:
+    name = field.name
+    if field.kind == "choice":
+        if value not in field.choices:
+            raise InvalidInput(f"{name} must be one of {', '.join(map(str, field.choices))} (got {value!r}).")
+    elif field.kind == "flag":
+        if not isinstance(value, bool):
+            raise InvalidInput(f"{name} must be true or false (got {value!r}).")
+    elif field.kind in ("integers", "numbers"):
+        count = field.setting.max_count
+        if not isinstance(value, (tuple, list)) or not value or (count and len(value) > count):
+            raise InvalidInput(f"{name} takes 1 to {count or 'any number of'} "
+                               f"{'whole numbers' if field.kind == 'integers' else 'numbers'} (got {value!r}).")
+        for item in value:
+            _check_number(field, item, limits, integer=field.kind == "integers")
+    elif field.kind in ("integer", "number"):
+        _check_number(field, value, limits, integer=field.kind == "integer")
+    elif field.kind == "names":
+        if not isinstance(value, (tuple, list)) or not all(isinstance(item, str) for item in value):
+            raise InvalidInput(f"{name} takes names (got {value!r}).")
+    elif field.kind == "model":
+        if not isinstance(value, str) and not hasattr(value, "files"):  # text, or a sources.ModelSource
+            raise InvalidInput(f"{name} must be a Hub repo id or a model file (got {type(value).__name__}).")
+    elif field.kind == "text" and not isinstance(value, str):
+        raise InvalidInput(f"{name} must be text (got {type(value).__name__}).")
 
-    kwargs = {f.name: value(given[f.name]) for f in dataclasses.fields(cls) if f.name in given}
-    return cls(**{**kwargs, **extra})
+
+def _check_number(field: Declared, value: Any, limits: Limits | None, *, integer: bool) -> None:
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
+        raise InvalidInput(f"{field.name} must be a {'whole number' if integer else 'finite number'} "
+                           f"(got {value!r}).")
+    unit = field.setting.unit
+    low = -math.inf if field.setting.minimum is None else field.setting.minimum
+    high = field.maximum(limits)
+    high = math.inf if high is None else high
+    if value < low or value > high:
+        budget = high < (math.inf if field.setting.maximum is None else field.setting.maximum)
+        where = "; this server allows at most " + f"{high:g}{unit}" if budget and value > high else ""
+        raise InvalidInput(f"{field.name} must be between {low:g} and {high:g}{unit} (got {value:g}{unit}"
+                           f"{where}).")
+
+
+def parse_numbers(text: object, name: str, *, integer: bool) -> tuple:
+    """'1024, 512' -> (1024, 512): the text form of a tuple field, from a form field or a client's JSON."""
+    if isinstance(text, (list, tuple)):
+        parts: Sequence = text
+    else:
+        parts = [part.strip() for part in str(text).replace(";", ",").split(",") if part.strip()]
+    try:
+        return tuple((whole if integer else real)(part, name) for part in parts)
+    except InvalidInput:
+        example = "'1024' or '1024, 1024'" if integer else "'2, 1'"
+        raise InvalidInput(f"{name} must be {'whole ' if integer else ''}numbers separated by commas, e.g. "
+                           f"{example} (got {text!r}).") from None
+
+
+def parse_integers(text: object, name: str) -> tuple[int, ...]:
+    return parse_numbers(text, name, integer=True)
 
 
 def whole(value: object, name: str) -> int:
@@ -180,3 +202,98 @@ def real(value: object, name: str) -> float:
     if not math.isfinite(number):
         raise InvalidInput(f"{name} must be a finite number (got {value!r}).")
     return number
+
+
+def value_from(field: Declared, raw: object) -> Any:
+    """A declared field's value from a form or a client's JSON: numbers parsed, tuples from text, empty optional
+    values as None. Ranges are left to :func:`check_settings`."""
+    empty = raw is None or (isinstance(raw, str) and not raw.strip()) or (isinstance(raw, (list, tuple)) and not raw)
+    if empty and field.optional:
+        return None
+    if field.kind == "integer":
+        return whole(raw, field.name)
+    if field.kind == "number":
+        return real(raw, field.name)
+    if field.kind in ("integers", "numbers"):
+        return parse_numbers(raw, field.name, integer=field.kind == "integers")
+    if field.kind == "names":
+        return tuple(part.strip() for part in str(raw).split(",") if part.strip())
+    if field.kind == "flag":
+        if not isinstance(raw, bool):
+            raise InvalidInput(f"{field.name} must be true or false (got {raw!r}).")
+        return raw
+    if field.kind == "choice":
+        # A number choice arrives as a number or as its text; a text choice as it is.
+        numeric = all(isinstance(c, (int, float)) for c in field.choices)
+        return real(raw, field.name) if numeric and raw is not None else raw
+    return raw if raw is None else str(raw)
+
+
+# --------------------------------------------------------------------------- command-line flags
+
+def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type,
+              skip: Sequence[str] = ()) -> list[str]:
+    """One ``--flag`` per declared field of ``cls`` (typed, ranged in its help, with choices); returns the names.
+
+    Flags left out keep the dataclass's default; ``none`` sets an optional field to None.
+    """
+    names = []
+    for field in declarations(cls):
+        if field.name in skip:
+            continue
+        spec = field.setting
+        # argparse formats help with %: a literal one is doubled
+        text = f"{spec.label}{': ' + spec.help if spec.help else ''}. {flag_range(field)}".replace("%", "%%")
+        default = field.default
+        shown = "none" if default is None else ", ".join(map(str, default)) if isinstance(default, tuple) else default
+        flag = "--" + field.name.replace("_", "-")
+        if field.kind == "flag":
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                help=f"{text}(default: {shown})")
+        else:
+            several = field.kind in ("integers", "numbers", "names")
+            parser.add_argument(flag, type=_flag_parser(field), choices=field.choices or None,
+                                default=argparse.SUPPRESS, nargs="+" if several else None,
+                                metavar=field.name.upper() if not field.choices else None,
+                                help=f"{text}(default: {shown}{'; give none to unset' if field.optional else ''})")
+        names.append(field.name)
+    return names
+
+
+def flag_range(field: Declared) -> str:
+    """'Range: 32-2048 px. ' for a ranged field (what ``--help`` says), else ''."""
+    spec = field.setting
+    if spec.minimum is None and spec.maximum is None:
+        return ""
+    low = "" if spec.minimum is None else f"{spec.minimum:g}"
+    high = "" if spec.maximum is None else f"{spec.maximum:g}"
+    return f"Range: {low}-{high}{spec.unit}. "
+
+
+def _flag_parser(field: Declared) -> Callable[[str], Any]:
+    item = {"integers": "integer", "numbers": "number"}.get(field.kind, field.kind)
+
+    def parse(text: str) -> Any:
+        if field.optional and text.lower() == "none":
+            return None
+        if item == "integer":
+            return int(text)
+        if item == "number" or (field.choices and isinstance(field.choices[0], float)):
+            return float(text)
+        return text
+
+    parse.__name__ = {"integer": "int", "number": "float"}.get(item, "str")  # argparse names it in messages
+    return parse
+
+
+def from_flags(cls: type, values: argparse.Namespace | dict, **extra: Any) -> Any:
+    """An instance of ``cls`` from the flags :func:`add_flags` made (those given) plus ``extra``."""
+    given = vars(values) if isinstance(values, argparse.Namespace) else values
+
+    def value(raw: Any) -> Any:
+        if isinstance(raw, list):  # several values; "none" alone clears an optional one
+            return None if raw == [None] else tuple(raw)
+        return raw
+
+    kwargs = {f.name: value(given[f.name]) for f in declarations(cls) if f.name in given}
+    return cls(**{**kwargs, **extra})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
+import typing
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import torch
 from .errors import InvalidInput
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = typing.get_args(Precision)
 _CONVOLUTIONS = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose2d)
 
 
@@ -88,10 +89,6 @@ class PreparedModels:
             with self._lock:
                 self._copies[model][runtime.label] = cached
         return cached[1]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._copies.clear()
 
 
 def _weight_versions(model: torch.nn.Module) -> tuple[int, ...] | None:

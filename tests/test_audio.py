@@ -257,7 +257,7 @@ def test_loop_events_segments_and_result(tmp_path):
     progress = [e for e in events if isinstance(e, AudioProgress)]
     result = events[-1]
     assert isinstance(result, AudioResult)
-    assert progress[-1].num_segments == 3 and progress[-1].step == progress[-1].total == 9
+    assert progress[-1].num_segments == 3 and progress[-1].done == progress[-1].total == 9
     assert any(p.preview is not None for p in progress)
     assert len(result.samples) == 8 * RATE and result.sample_rate == RATE
     assert set(result.spectrograms) == {"content", "style", "result"}
@@ -326,7 +326,7 @@ def test_shallow_transfer_moves_toward_the_style_and_keeps_the_content(tmp_path)
     soundfile.write(tmp_path / "pad.wav", pad, RATE)
 
     result = stylize_audio(tmp_path / "piano.wav", [tmp_path / "pad.wav"],
-                           AudioSettings(steps=80, griffin_lim_iterations=30, style_strength=None))
+                           AudioSettings(steps=80, griffin_lim_iterations=30, adaptive=False))
     scores = result.scores
     assert scores.style_gram_result < 0.5 * scores.style_gram_content, scores
     assert scores.mfcc_result < 0.25 * scores.mfcc_content, scores
@@ -334,7 +334,7 @@ def test_shallow_transfer_moves_toward_the_style_and_keeps_the_content(tmp_path)
     # The long-term-spectrum term is what brings the timbre statistics close; the Gram loss alone does not.
     gram_only = stylize_audio(tmp_path / "piano.wav", [tmp_path / "pad.wav"],
                               AudioSettings(steps=80, griffin_lim_iterations=30, envelope_weight=0.0,
-                                            style_strength=None)).scores
+                                            adaptive=False)).scores
     assert scores.mfcc_result < 0.5 * gram_only.mfcc_result, (scores, gram_only)
 
 

@@ -103,7 +103,7 @@ def test_video_command_keeps_the_frame_rate(tmp_path):
 def test_audio_command_takes_the_backends_own_flags(tmp_path):
     done = _nst("audio", AUDIO / "piano_melody.flac", AUDIO / "rain.flac", "-o", tmp_path / "out.wav",
                 "--backend", "shallow", "--filters", 64, "--steps", 3, "--griffin-lim-iterations", 4,
-                "--style-strength", "none", tmp_path=tmp_path)
+                "--no-adaptive", tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     samples, rate = soundfile.read(tmp_path / "out.wav")
     assert rate == 22050 and abs(len(samples) - 8 * rate) < 10

@@ -49,9 +49,9 @@ def test_coarse_to_fine_visits_every_scale_and_ends_at_the_size(tiny_vgg):
     assert settings.scales() == [48, 68, 96]
     progress, result = _events(CONTENT, [STYLE], settings, tiny_vgg)
     assert [p.scale_index for p in progress] == [0, 0, 0, 1, 1, 1, 2, 2]
-    assert progress[-1].step == progress[-1].total == 8
+    assert progress[-1].done == progress[-1].total == 8
     assert max(result.image.size) == 96
-    assert all(p.preview is not None for p in progress if p.step in (3, 6, 8))
+    assert all(p.preview is not None for p in progress if p.done in (3, 6, 8))
 
 
 def test_any_sizes_several_styles_and_blend(tiny_vgg):
@@ -75,7 +75,7 @@ def test_same_seed_same_result_and_other_seed_differs(tiny_vgg):
 def test_closing_the_iterator_cancels(tiny_vgg):
     settings = ImageSettings(size=64, min_size=64, steps=500, precision="fp32")
     events = iter_stylize_image(CONTENT, [STYLE], settings, network=tiny_vgg)
-    steps = [next(events).step for _ in range(3)]
+    steps = [next(events).done for _ in range(3)]
     events.close()
     assert steps == [1, 2, 3]
     with pytest.raises(StopIteration):
@@ -87,7 +87,7 @@ def test_callback_can_cancel(tiny_vgg):
         pass
 
     def on_progress(event):
-        if event.step == 2:
+        if event.done == 2:
             raise StopRequestedError
 
     with pytest.raises(StopRequestedError):
@@ -107,8 +107,8 @@ def test_luminance_mode_keeps_content_colours(tiny_vgg):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [({"size": 100000}, "size must be between"), ({"steps": 0}, "steps must be between"),
-     ({"steps": float("nan")}, "steps must be a number"), ({"backbone": "alexnet"}, "backbone must be one of"),
-     ({"color": "sepia"}, "color must be one of"), ({"style_blend": (1.0,)}, "blend weights for 2"),
+     ({"steps": float("nan")}, "steps must be a whole number"), ({"backbone": "alexnet"}, "backbone must be one of"),
+     ({"color": "sepia"}, "color must be one of"), ({"style_blend": (1.0,)}, "one style blend weight per style image: 2 images"),
      ({"content_layers": ("relu9_9",)}, "no layer 'relu9_9'")],
 )
 def test_bad_settings_raise_invalid_input(overrides, message):

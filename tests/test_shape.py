@@ -102,7 +102,7 @@ def test_runs_draw_from_their_own_generator_and_leave_the_global_ones_alone():
     np.random.seed(123)
     random.seed(123)
     before = _global_random_state()
-    settings = AudioSettings(steps=3, init="noise", style_strength=None, griffin_lim_iterations=2,
+    settings = AudioSettings(steps=3, init="noise", adaptive=False, griffin_lim_iterations=2,
                              options=ShallowOptions(filters=(32,)), seed=7)
     first = stylize_audio(AUDIO / "piano_melody.flac", AUDIO / "rain.flac", settings)
     load_backend("genre")  # seeded random weights
@@ -162,7 +162,7 @@ def test_colour_matching_runs_through_the_whole_loop():
 
 
 def test_audio_noise_start_adam_and_several_styles():
-    settings = AudioSettings(steps=12, init="noise", optimizer="adam", learning_rate=0.05, style_strength=None,
+    settings = AudioSettings(steps=12, init="noise", optimizer="adam", learning_rate=0.05, adaptive=False,
                              griffin_lim_iterations=4, options=ShallowOptions(filters=(64,)))
     totals = []
     result = stylize_audio(AUDIO / "piano_melody.flac", [AUDIO / "rain.flac", AUDIO / "string_pad.flac"], settings,
@@ -170,7 +170,7 @@ def test_audio_noise_start_adam_and_several_styles():
     assert result.settings["num_styles"] == 2 and result.settings["optimizer"] == "adam"
     assert np.isfinite(result.samples).all() and totals[-1] < totals[0]
     from_content = stylize_audio(AUDIO / "piano_melody.flac", [AUDIO / "rain.flac", AUDIO / "string_pad.flac"],
-                                 AudioSettings(steps=12, optimizer="adam", style_strength=None,
+                                 AudioSettings(steps=12, optimizer="adam", adaptive=False,
                                                griffin_lim_iterations=4, options=ShallowOptions(filters=(64,))))
     # Started from noise, 12 steps leave the result further from the content than a start from the content does.
     assert result.scores.log_spectral_distance > from_content.scores.log_spectral_distance
@@ -184,7 +184,7 @@ def test_pretrained_backends_run_the_whole_loop(make, tmp_path):
     content, style = (soundfile.read(AUDIO / name)[0][: 5 * rate] for name in ("piano_melody.flac", "rain.flac"))
     soundfile.write(tmp_path / "content.wav", content, rate)
     soundfile.write(tmp_path / "style.wav", style, rate)
-    settings = AudioSettings(backend=backend.name, steps=3, style_strength=None, griffin_lim_iterations=2)
+    settings = AudioSettings(backend=backend.name, steps=3, adaptive=False, griffin_lim_iterations=2)
     events = []
     result = stylize_audio(tmp_path / "content.wav", tmp_path / "style.wav", settings, backend=backend,
                            on_progress=events.append)
@@ -249,7 +249,7 @@ def test_fast_styles_take_a_model_not_a_network_and_its_facts_apart():
     events = list(nst_core.iter_stylize_fast(Image.open(EXAMPLES / "coffee.jpg").resize((300, 280)), model,
                                              FastSettings(precision="fp32", tile_pixels=64 * 64)))
     progress, result = events[:-1], events[-1]
-    assert [e.tile for e in progress] == list(range(1, result.tiles + 1)) and result.tiles > 1
+    assert [e.done for e in progress] == list(range(1, result.tiles + 1)) and result.tiles > 1
 
 
 def test_fp32_is_a_precision_not_a_device(monkeypatch):

@@ -41,7 +41,7 @@ def test_video_keeps_frame_rate_size_and_sound(tmp_path, model):
     source = write_video(tmp_path / "pan.mp4", panning_frames(24, (160, 120)), fps=12)
     events = list(iter_stylize_video(source, model, VideoSettings(precision="fp32"), output=tmp_path / "out.mp4"))
     *progress, result = events
-    assert [e.frame for e in progress] == list(range(1, 25)) and result.frames == 24
+    assert [e.done for e in progress] == list(range(1, 25)) and result.frames == 24
     frames, facts = _decoded(result.path)
     assert len(frames) == 24 and frames[0].shape == (120, 160, 3) and facts["fps"] == 12.0
     assert facts["audio"] == "aac" and abs(facts["audio_seconds"] - 2.0) < 0.1

@@ -4,7 +4,7 @@ The optimized quantity is the result's log1p|STFT| at the backend's own STFT set
 Gram-style losses are taken at the backend's layers (plus, for pooled 2-D backbones, a direct content
 term on the spectrogram); the phase is then rebuilt by fast Griffin-Lim starting from the content's phase.
 Clips longer than ``segment_seconds`` are optimized in overlapping segments whose spectrograms are
-cross-faded before phase reconstruction, so there are no seams. With a ``style_strength`` (the default)
+cross-faded before phase reconstruction, so there are no seams. With ``adaptive`` (the default)
 a :class:`~.balance.BalanceController` per segment re-weights the style as the run goes and may stop it
 early, once the content and style targets are reached.
 
@@ -28,10 +28,11 @@ import torch
 from .. import windows
 from ..control import JobControl, controlled
 from ..errors import InvalidInput
+from ..events import Progress, Result
 from ..losses import LayerLosses, Objective, Term, relative_mse
 from ..optim import Descent, run_to_result
-from ..options import described
-from ..runtime import PRECISIONS, Precision, PreparedModels, pick_runtime
+from ..options import Limits, check_settings, setting
+from ..runtime import Precision, PreparedModels, pick_runtime
 from .backends import AUDIO_BACKENDS, AudioBackend, BackendOptions, checked_options, load_backend
 from .balance import BalanceController, BalanceReading, BalanceTargets
 from .descriptors import Descriptors
@@ -46,58 +47,65 @@ BALANCE_GRIFFIN_LIM = 16  # iterations for the controller's quick look: its scor
 DESCRIPTOR_WEIGHT = 10.0  # the onset/chroma content term's weight before the controller scales it
 
 
+WEIGHT = dict(minimum=0.0, maximum=1e9)
+
+
 @dataclass(frozen=True)
 class AudioSettings:
     """Every knob of an audio stylization; ``None`` means the backend's own default."""
 
-    backend: str = described("shallow", "the feature network", choices=tuple(AUDIO_BACKENDS))
-    steps: int | None = described(None, "the most per segment; with a style strength the run may stop sooner")
-    content_weight: float | None = None
-    style_weight: float | None = None
-    spectral_content_weight: float | None = None
-    envelope_weight: float | None = None
-    content_layers: tuple[str, ...] | None = None
-    style_layers: tuple[str, ...] | None = None
-    init: Literal["content", "noise"] = "content"
-    style_only: bool = described(False, "Grinstein et al.: start from the content, optimize the style loss alone")
-    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
-    learning_rate: float = 0.05
-    griffin_lim_iterations: int = 100
-    keep_silences: bool = described(True, "where the content is quiet, the result stays as quiet (see spectral.py)")
-    style_strength: float | None = described(0.5, "targets the weights adapt to (balance.py); None: fixed weights only")
-    max_seconds: float = described(30.0, "longer uploads are trimmed, with a notice")
-    segment_seconds: float = described(12.0, "longer clips are optimized in overlapping segments")
-    seed: int = 0
-    precision: Precision = "auto"
-    preview_every: int = 25
-    options: BackendOptions | None = described(None, "the backend's own (ShallowOptions, ...); None: its defaults")
+    style_strength: float = setting(0.5, "Style strength", "0.5: keep onsets >= 0.8 and chroma >= 0.7 while halving "
+                                    "the distance to the style; higher takes more style", minimum=0.0, maximum=1.0,
+                                    step=0.05, panel="basic")
+    adaptive: bool = setting(True, "Adapt the balance to reach the strength", "off: the fixed weights, for every "
+                             "step", panel="basic")
+    steps: int | None = setting(None, "Steps", "the most per segment; with the balance adapting the run may stop "
+                                "sooner", minimum=1, maximum=MAX_STEPS, panel="basic", budget="audio_steps")
+    style_weight: float | None = setting(None, "Style weight", "the Gram (texture) term's weight", panel="basic",
+                                         **WEIGHT)
+    content_weight: float | None = setting(None, "Content weight", "the network-feature content term's weight",
+                                           panel="basic", **WEIGHT)
+    spectral_content_weight: float | None = setting(None, "Direct spectrogram content weight", "keeps the notes "
+                                                    "that pooled layers lose", panel="advanced", **WEIGHT)
+    envelope_weight: float | None = setting(None, "Envelope weight", "match the style's long-term spectrum (0: keep "
+                                            "the content's)", panel="advanced", **WEIGHT)
+    griffin_lim_iterations: int = setting(100, "Griffin-Lim iterations", "phase reconstruction from the content's "
+                                          "phase; more is cleaner and slower", minimum=0, maximum=2000, step=10,
+                                          panel="advanced")
+    init: Literal["content", "noise"] = setting("content", "Start from", "the content clip, or noise",
+                                                panel="advanced")
+    style_only: bool = setting(False, "Style loss only", "Grinstein et al.: start from the content, optimize the "
+                               "style loss alone", panel="advanced")
+    keep_silences: bool = setting(True, "Keep silences", "where the content is quiet, the result stays quiet",
+                                  panel="advanced")
+    seed: int = setting(0, "Seed", "the random network's weights and the noise start", minimum=0,
+                        maximum=2**32 - 1, panel="advanced")
+    precision: Precision = setting("auto", "Precision", "auto: bf16/fp16 where the hardware is fast at it",
+                                   panel="advanced")
+    backend: str = setting("shallow", "Network", "the feature network", choices=tuple(AUDIO_BACKENDS))
+    content_layers: tuple[str, ...] | None = setting(None, "Content layers", "None: the backend's defaults")
+    style_layers: tuple[str, ...] | None = setting(None, "Style layers", "None: the backend's defaults")
+    optimizer: Literal["lbfgs", "adam"] = setting("lbfgs", "Optimizer", "L-BFGS converges in far fewer steps")
+    learning_rate: float = setting(0.05, "Learning rate", "Adam only", minimum=1e-5, maximum=1.0)
+    max_seconds: float = setting(30.0, "Longest clip", "longer uploads are trimmed, with a notice", minimum=1.0,
+                                 maximum=MAX_SECONDS, unit=" s")
+    segment_seconds: float = setting(12.0, "Segment length", "longer clips are optimized in overlapping segments",
+                                     minimum=3.0, maximum=MAX_SECONDS, unit=" s")
+    preview_every: int = setting(25, "Preview every", "steps between previews (0: none)", minimum=0,
+                                 maximum=MAX_STEPS)
+    options: BackendOptions | None = None  # the backend's own (ShallowOptions, ...); None: its defaults
 
-    def check(self, num_styles: int) -> None:
+    def check(self, num_styles: int, limits: Limits | None = None) -> None:
         checked_options(self.backend, self.options)
-        for name, low, high in (("steps", 1, MAX_STEPS), ("griffin_lim_iterations", 0, 2000),
-                                ("max_seconds", 1, MAX_SECONDS), ("segment_seconds", 3, MAX_SECONDS),
-                                ("learning_rate", 1e-5, 1.0), ("style_strength", 0, 1), ("seed", 0, 2**63 - 1),
-                                ("preview_every", 0, MAX_STEPS)):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, float)) or not math.isfinite(value)
-                                      or not low <= value <= high):
-                raise InvalidInput(f"{name} must be between {low:g} and {high:g} (got {value!r}).")
-        for name in ("content_weight", "style_weight", "spectral_content_weight", "envelope_weight"):
-            value = getattr(self, name)
-            if value is not None and (not math.isfinite(value) or not 0 <= value <= 1e9):
-                raise InvalidInput(f"{name} must be between 0 and 1e9 (got {value!r}).")
-        if self.init not in ("content", "noise") or self.optimizer not in ("lbfgs", "adam"):
-            raise InvalidInput("init must be 'content' or 'noise' and optimizer 'lbfgs' or 'adam'.")
-        if self.precision not in PRECISIONS:
-            raise InvalidInput(f"precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r}).")
+        check_settings(self, limits)
         if not 1 <= num_styles <= 8:
             raise InvalidInput(f"Give between 1 and 8 style clips (got {num_styles}).")
 
 
 @dataclass(frozen=True)
-class AudioProgress:
-    step: int
-    total: int
+class AudioProgress(Progress):
+    """``done`` steps of at most ``total`` in this segment."""
+
     segment: int
     num_segments: int
     losses: dict[str, float]
@@ -105,19 +113,14 @@ class AudioProgress:
 
 
 @dataclass
-class AudioResult:
+class AudioResult(Result):
     samples: np.ndarray
     sample_rate: int
     spectrograms: dict[str, Spectrogram]   # "content", "style", "result"
     scores: Scores
-    settings: dict
-    seconds: float
     phase_seconds: float
-    runtime: str
     backend_note: str
-    notices: list[str] = field(default_factory=list)
     balance: list[BalanceReading] = field(default_factory=list)  # the style-strength controller's readings
-    stopped_at_budget: bool = False  # the job's time budget ended it before its last step
 
 
 def audio_objective(backend: AudioBackend, settings: AudioSettings, content: torch.Tensor,
@@ -248,7 +251,7 @@ def _iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Au
         x.requires_grad_(True)
         descent = Descent(settings.optimizer, x, settings.learning_rate)
         controller = None
-        if settings.style_strength is not None:
+        if settings.adaptive:
             controller = _controller(settings, frame, target, content_phase[:, start:end], judge, runtime.device)
             steer(objective, controller)
         for step in range(steps):

@@ -12,7 +12,6 @@ from typing import Literal
 import torch
 
 ColorMode = Literal["none", "luminance", "match-meancov", "match-histogram"]
-COLOR_MODES: tuple[str, ...] = ("none", "luminance", "match-meancov", "match-histogram")
 
 # RGB -> YIQ (NTSC); Y is luminance, I and Q carry the colour.
 _RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])

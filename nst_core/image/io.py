@@ -128,23 +128,40 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def fitted_size(width: int, height: int, long_side: int, min_short_side: int = 1, *,
+                enlarge: bool = True) -> tuple[int, int]:
+    """(width, height) scaled so the longer side is ``long_side`` (or the shorter one ``min_short_side``), keeping
+    the aspect; with ``enlarge=False`` never larger than it is."""
+    scale = max(long_side / max(width, height), min_short_side / min(width, height))
+    scale = scale if enlarge else min(1.0, scale)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def fit_long_side(image: Image.Image, long_side: int, min_short_side: int = 1) -> Image.Image:
-    """Resize so the longer side is ``long_side`` (or the shorter one ``min_short_side``), keeping the aspect."""
-    scale = max(long_side / max(image.size), min_short_side / min(image.size))
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    """The picture resized to :func:`fitted_size`."""
+    size = fitted_size(image.width, image.height, long_side, min_short_side)
     return image if size == image.size else image.resize(size, Image.LANCZOS)
+
+
+def array_to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 -> float tensor (1, 3, H, W) in [0, 1]: the one pixel -> tensor conversion."""
+    array = np.array(rgb, dtype=np.float32) / 255.0  # a copy: decoded pictures are often read-only
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def tensor_to_array(tensor: torch.Tensor) -> np.ndarray:
+    """Float tensor (1, 3, H, W) or (3, H, W) in [0, 1] -> (H, W, 3) uint8: the one tensor -> pixel conversion."""
+    return (tensor.detach().float().squeeze(0).clamp(0, 1).permute(1, 2, 0) * 255.0).round().byte().cpu().numpy()
 
 
 def to_tensor(image: Image.Image) -> torch.Tensor:
     """RGB PIL image -> float tensor (1, 3, H, W) in [0, 1]."""
-    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+    return array_to_tensor(np.asarray(image.convert("RGB")))
 
 
 def to_pil(tensor: torch.Tensor) -> Image.Image:
     """Float tensor (1, 3, H, W) or (3, H, W) in [0, 1] -> RGB PIL image."""
-    array = tensor.detach().float().squeeze(0).clamp(0, 1).permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray((array * 255.0 + 0.5).astype(np.uint8))
+    return Image.fromarray(tensor_to_array(tensor))
 
 
 def resize_tensor(tensor: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

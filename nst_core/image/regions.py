@@ -6,6 +6,7 @@ Each region's Gram matrices are computed on the mask downsampled to every layer 
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,7 +16,7 @@ from ..errors import InvalidInput
 from .io import ImageSource, load_image, resize_tensor, to_tensor
 
 Outside = Literal["content", "second-style"]
-OUTSIDE_CHOICES: tuple[str, ...] = ("content", "second-style")
+OUTSIDE_CHOICES = typing.get_args(Outside)
 
 
 @dataclass

@@ -3,15 +3,18 @@
 Instance normalization on each frame's own statistics flickers: small changes between frames shift the
 statistics, and every pixel of the output with them. With ``stability="clip"`` (the default) the statistics
 are measured once, averaged over frames spread through the clip, and every frame is normalized with them,
-as the tiles of a large picture share one picture's statistics. :func:`flicker` measures the effect: the
+as the tiles of a large picture share one picture's statistics. :class:`Flicker` measures the effect: the
 mean absolute change between consecutive output frames divided by the same for the input.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -21,11 +24,13 @@ import torch.nn.functional as F
 
 from ..control import JobControl, checkpoint, controlled
 from ..errors import InvalidInput
+from ..events import Progress, Result
 from ..image.fast.catalogue import FastModel
 from ..image.fast.network import NormStatistics
-from ..image.fast.run import Compiler, blend, check_blend, network_pass, statistics_of
+from ..image.fast.run import Compiler, FastSettings, blend, network_pass, statistics_of
+from ..image.io import array_to_tensor, tensor_to_array
 from ..optim import run_to_result
-from ..options import described
+from ..options import setting
 from ..runtime import Precision, PreparedModels, pick_runtime
 from . import io
 
@@ -34,47 +39,41 @@ MAX_VIDEO_SIDE = 1280  # without an explicit long side, larger videos are scaled
 
 
 @dataclass(frozen=True)
-class VideoSettings:
-    """Every knob of a video stylization."""
+class VideoSettings(FastSettings):
+    """A feed-forward stylization's knobs, and the clip's own."""
 
-    strength: float = described(1.0, "blend with the frame: 0 keeps it, 1 is the network's result")
-    color: Literal["none", "luminance"] = "none"
-    long_side: int | None = described(None, "the result's long side in pixels (None: the video's own, at most 1280)")
-    max_seconds: float = described(20.0, "longer videos are trimmed, with a notice")
-    stability: Literal["clip", "frame"] = described(
-        "clip", "clip: one set of normalization statistics for every frame (steady); frame: each frame its own")
-    statistics_frames: int = described(8, "frames spread through the clip that the statistics are measured on")
-    precision: Precision = "auto"
-    device: str = "auto"
-
-    def check(self) -> None:
-        check_blend(self.strength, self.color)
-        if self.stability not in ("clip", "frame"):
-            raise InvalidInput(f"stability must be 'clip' or 'frame' (got {self.stability!r}).")
-        if self.long_side is not None and not (isinstance(self.long_side, int) and 64 <= self.long_side <= 1920):
-            raise InvalidInput(f"long_side must be between 64 and 1920 pixels (got {self.long_side!r}).")
-        if not 0 < self.max_seconds <= MAX_VIDEO_SECONDS:
-            raise InvalidInput(f"max_seconds must be between 0 and {MAX_VIDEO_SECONDS:g} (got {self.max_seconds!r}).")
-        if not (isinstance(self.statistics_frames, int) and 1 <= self.statistics_frames <= 64):
-            raise InvalidInput(f"statistics_frames must be between 1 and 64 (got {self.statistics_frames!r}).")
+    long_side: int | None = setting(None, "Long side", "the result's long side (empty: the video's own, at most "
+                                    f"{MAX_VIDEO_SIDE} px)", minimum=64, maximum=1920, step=16, unit=" px",
+                                    panel="basic", budget="video_long_side")
+    stability: Literal["clip", "frame"] = setting(
+        "clip", "Steadiness", "clip: one set of normalization statistics for every frame (steady); frame: each frame "
+        "its own", panel="advanced")
+    max_seconds: float = setting(20.0, "Longest clip", "longer videos are trimmed, with a notice", minimum=0.1,
+                                 maximum=MAX_VIDEO_SECONDS, unit=" s")
+    statistics_frames: int = setting(8, "Statistics frames", "frames spread through the clip that the statistics "
+                                     "are measured on", minimum=1, maximum=64)
 
 
 @dataclass(frozen=True)
-class VideoProgress:
-    frame: int     # 1-based
-    frames: int
+class LiveSettings(FastSettings):
+    """A live webcam stream's knobs: a feed-forward stylization of frames scaled to ``frame_size``."""
+
+    frame_size: int = setting(384, "Frame size (long side)", "frames are scaled to this before the network",
+                              minimum=64, maximum=1024, step=32, unit=" px", panel="basic", budget="live_frame_side")
+
+
+@dataclass(frozen=True)
+class VideoProgress(Progress):
+    """``done`` frames of ``total``."""
 
 
 @dataclass
-class VideoResult:
+class VideoResult(Result):
     path: Path
     frames: int
     fps: float
     size: tuple[int, int]        # (width, height)
     flicker: float               # output change between frames / input change (lower is steadier)
-    seconds: float
-    runtime: str
-    notices: list[str] = field(default_factory=list)
 
 
 class Flicker:
@@ -93,14 +92,6 @@ class Flicker:
     @property
     def ratio(self) -> float:
         return self.output_change / self.input_change if self.input_change > 0 else 0.0
-
-
-def flicker(frames: list[torch.Tensor], styled: list[torch.Tensor]) -> float:
-    """Mean absolute change between consecutive output frames, divided by the same for the input frames."""
-    meter = Flicker()
-    for frame, out in zip(frames, styled):
-        meter.add(frame, out)
-    return meter.ratio
 
 
 class FrameStylizer:
@@ -125,18 +116,7 @@ class FrameStylizer:
         return blend(out, frame, self.strength, self.color)
 
     def __call__(self, rgb: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
-        return to_uint8(self.styled(self.tensor(rgb, size)))
-
-
-def to_uint8(picture: torch.Tensor) -> np.ndarray:
-    """(1, 3, height, width) in [0, 1] -> (height, width, 3) uint8."""
-    return (picture[0].permute(1, 2, 0) * 255).round().byte().numpy()
-
-
-def fit_long_side(width: int, height: int, long_side: int) -> tuple[int, int]:
-    """(width, height) scaled so that the longer side is ``long_side`` (never enlarged)."""
-    scale = min(1.0, long_side / max(width, height))
-    return max(1, round(width * scale)), max(1, round(height * scale))
+        return tensor_to_array(self.styled(self.tensor(rgb, size)))
 
 
 def output_size(info: io.VideoInfo, long_side: int | None) -> tuple[tuple[int, int], str | None]:
@@ -156,7 +136,7 @@ def _target_size(width: int, height: int, long_side: int | None) -> tuple[int, i
 
 
 def _tensor(rgb: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-    x = torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+    x = array_to_tensor(rgb)
     if (x.shape[-1], x.shape[-2]) != size:
         x = F.interpolate(x, size=(size[1], size[0]), mode="bilinear", antialias=True, align_corners=False)
     return x.clamp(0, 1)
@@ -178,10 +158,15 @@ def _clip_statistics(source: io.VideoSource, info: io.VideoInfo, stylizer: Frame
 
 
 def iter_stylize_video(source: io.VideoSource, model: FastModel, settings: VideoSettings | None = None, *,
-                       output: Path, compiler: Compiler | None = None, prepared: PreparedModels | None = None,
+                       output: Path | None = None, compiler: Compiler | None = None,
+                       prepared: PreparedModels | None = None,
                        control: JobControl | None = None) -> Iterator[VideoProgress | VideoResult]:
     """Stylize the video ``source`` into the MP4 ``output``: a progress event per frame, then the result;
-    ``control`` cancels it between frames."""
+    ``control`` cancels it between frames. Without an ``output`` the MP4 goes to a new temporary file."""
+    if output is None:
+        handle, name = tempfile.mkstemp(prefix="stylized-", suffix=".mp4")
+        os.close(handle)
+        output = Path(name)
     return controlled(_iter_stylize_video(source, model, settings or VideoSettings(), output, compiler, prepared),
                       control)
 
@@ -206,7 +191,7 @@ def _iter_stylize_video(source: io.VideoSource, model: FastModel, settings: Vide
             frame = stylizer.tensor(rgb, size)
             styled = stylizer.styled(frame)
             meter.add(frame, styled)
-            writer.write(to_uint8(styled))
+            writer.write(tensor_to_array(styled))
             written += 1
             yield VideoProgress(written, info.frames)
     finally:
@@ -214,12 +199,15 @@ def _iter_stylize_video(source: io.VideoSource, model: FastModel, settings: Vide
     if written == 0:
         raise InvalidInput("The video has no frames that can be decoded.")
     label = stylizer.runtime.label + (f", {compiler.label()}" if compiler is not None else "")
-    yield VideoResult(Path(output), written, float(info.fps), size, meter.ratio, time.perf_counter() - started,
-                      label, info.notices)
+    record = {"style": model.style.title, **dataclasses.asdict(settings), "compiled": compiler is not None,
+              "runtime": label}
+    yield VideoResult(Path(output), written, float(info.fps), size, meter.ratio, seconds=time.perf_counter() - started,
+                      runtime=label, settings=record, notices=info.notices,
+                      facts={"frames": written, "flicker": meter.ratio, "fps": float(info.fps)})
 
 
 def stylize_video(source: io.VideoSource, model: FastModel, settings: VideoSettings | None = None, *,
-                  output: Path, compiler: Compiler | None = None, prepared: PreparedModels | None = None,
+                  output: Path | None = None, compiler: Compiler | None = None, prepared: PreparedModels | None = None,
                   on_progress: Callable[[VideoProgress], None] | None = None,
                   control: JobControl | None = None) -> VideoResult:
     """Run :func:`iter_stylize_video` to the end; ``on_progress`` sees every frame."""

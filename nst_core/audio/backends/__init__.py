@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ...errors import InvalidInput
-from ...options import check_options, option
+from ...options import check_settings, setting
+from ...sources import ModelSource
 from .base import AudioBackend, BackendDefaults
 from .cnn14 import CNN14, load_cnn14
 from .genre_cnn import GenreCNN, load_genre_cnn
@@ -22,9 +23,10 @@ from .vggish import VGGish, load_vggish
 
 @dataclass(frozen=True)
 class ShallowOptions:
-    filters: tuple[int, ...] = option(DEFAULT_FILTERS, "Filters per layer", "integers",
-                                      "e.g. 4096 (Ulyanov) or 1024, 1024", minimum=1, maximum=8192, max_count=4)
-    kernel: int = option(11, "Kernel width (frames)", "integer", minimum=1, maximum=31, step=2)
+    filters: tuple[int, ...] = setting(DEFAULT_FILTERS, "Filters per layer", "e.g. 4096 (Ulyanov) or 1024, 1024",
+                                       minimum=1, maximum=8192, max_count=4, panel="basic")
+    kernel: int = setting(11, "Kernel width (frames)", "odd: the convolution is centred", minimum=1, maximum=31,
+                          step=2, panel="basic")
 
 
 @dataclass(frozen=True)
@@ -34,14 +36,15 @@ class VGGishOptions:
 
 @dataclass(frozen=True)
 class CNN14Options:
-    checkpoint: Literal["16k", "32k"] = option("16k", "Checkpoint", "choice",
-                                               "trained on AudioSet at 16 kHz or at 32 kHz", choices=("16k", "32k"))
+    checkpoint: Literal["16k", "32k"] = setting("16k", "Checkpoint", "trained on AudioSet at 16 kHz or at 32 kHz",
+                                                panel="basic")
 
 
 @dataclass(frozen=True)
 class GenreOptions:
     # A Hub repo id with the ``hf://`` prefix, or a local .safetensors path (the app only passes its uploads).
-    model: str | None = option(None, "Trained model", "model", "both empty: random weights")
+    model: str | ModelSource | None = setting(None, "Trained model", "both empty: random weights", kind="model",
+                                              panel="basic")
 
 
 BackendOptions = ShallowOptions | VGGishOptions | CNN14Options | GenreOptions
@@ -97,7 +100,9 @@ def checked_options(name: str, options: BackendOptions | None) -> BackendOptions
     options = spec.options() if options is None else options
     if type(options) is not spec.options:
         raise InvalidInput(f"The {name} backend takes {spec.options.__name__}, not {type(options).__name__}.")
-    check_options(options)
+    check_settings(options)
+    if isinstance(options, ShallowOptions) and options.kernel % 2 == 0:
+        raise InvalidInput(f"kernel must be odd (got {options.kernel}).")
     return options
 
 

@@ -20,6 +20,7 @@ from ... import hub
 from ...errors import InvalidInput, WeightsMismatch
 from ...layers import NamedStages
 from ...runtime import seeded
+from ...sources import ModelSource, model_source
 from ..spectral import SpectralFrame, mel_filterbank
 from .base import AudioBackend, BackendDefaults
 
@@ -70,27 +71,17 @@ class GenreCNN(AudioBackend):
         return self.head(F.dropout(F.relu(self.dense(x)), 0.3, self.training))
 
 
-def load_genre_cnn(source: str | Path | None = None, *, seed: int = 0) -> GenreCNN:
-    """Trained weights from a Hub repo id (``hf://user/name``, or plain ``user/name``) or a local ``.safetensors``
-    file (a ``Path``, or a string ending in ``.safetensors`` without the ``hf://`` prefix); seeded random
-    weights when ``source`` is None. A ``config.json`` beside the weights names the classes. Messages name the
-    file, never its folder. The app passes repo ids with the prefix, so no typed text is ever read as a path."""
-    if source is None or not str(source).strip():
+def load_genre_cnn(source: ModelSource | str | Path | None = None, *, seed: int = 0) -> GenreCNN:
+    """Trained weights from a :class:`~nst_core.sources.ModelSource`, or the text of one (a Hub repo id, or a
+    local ``.safetensors`` path: see :func:`~nst_core.sources.model_source`); seeded random weights when there is
+    none. A ``config.json`` names the classes. Messages name the file, never its folder."""
+    if not isinstance(source, ModelSource):
+        source = model_source(source, local_paths=True)
+    if source is None:
         with seeded(seed):
             return GenreCNN().eval().requires_grad_(False)
-    text = str(source).strip()
-    local = isinstance(source, Path) or (text.endswith(".safetensors") and not text.startswith(hub.HUB_PREFIX))
-    if local:
-        path = Path(text)
-        origin = path.name
-        if not path.is_file():
-            raise InvalidInput(f"Genre model {origin} does not exist.")
-    else:
-        repo_id = hub.parse_repo_id(text.removeprefix(hub.HUB_PREFIX))
-        path = hub.weight_path(hub.user_hub_file(repo_id, "model.safetensors"))
-        hub.weight_path(hub.user_hub_file(repo_id, "config.json"))
-        origin = f"hf://{repo_id}"
-    config_path = path.parent / "config.json"
+    path, config_path = source.files()
+    origin = source.origin
     try:
         classes = json.loads(config_path.read_text()).get("classes", GENRES) if config_path.is_file() else GENRES
         net = GenreCNN(num_classes=len(classes))

@@ -10,9 +10,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Literal
 
 import torch
 from torch import nn
@@ -20,39 +19,10 @@ from torch import nn
 from ... import hub
 from ...errors import InvalidInput, WeightsMismatch
 from ...runtime import freeze
+from ...sources import ModelSource
 from .check import FAST_CHECK_SOURCE, settle_catalogue_style
+from .model import FAST_ARCHITECTURE, ChannelOrder, FastModel, FastStyle, Palette, ValueRange
 from .network import TransformerNet
-
-ValueRange = Literal[1, 255]
-ChannelOrder = Literal["rgb", "bgr"]
-Palette = Literal["red", "blue"]
-FAST_ARCHITECTURE = "johnson-instancenorm-v1"
-
-
-@dataclass(frozen=True)
-class FastStyle:
-    """A pretrained feed-forward style: where its weights are and how it expects its pixels."""
-
-    key: str                  # weights key in the hub registry, or "file:<name>" / "hub:<repo>" for user models
-    title: str
-    artist: str
-    value_range: ValueRange      # the network sees pixels in [0, 1] or [0, 255]
-    channel_order: ChannelOrder  # the order of colour channels it was trained with
-    architecture: str = FAST_ARCHITECTURE
-    license: str = ""
-    note: str = ""
-    # The painting's dominant side of the red-blue axis, where it is clear: a stylization read in the wrong
-    # colour order shows the opposite one, so the health check can tell the orders apart.
-    palette: Palette | None = None
-
-
-@dataclass(frozen=True)
-class FastModel:
-    """A loaded feed-forward network together with the catalogue facts it must be run with."""
-
-    net: TransformerNet
-    style: FastStyle
-
 
 # The order a catalogue file's (value range, colour order) candidates are tried in by its health check.
 # RGB first: the publisher's Space feeds the network a PIL image (RGB), and its requirements
@@ -192,12 +162,15 @@ def _style_from_config(config: object, key: str) -> FastStyle:
                   value_range=value_range, channel_order=order, license=str(config.get("license", "")))
 
 
+def load_user_model(source: ModelSource, revision: str = "main") -> FastModel:
+    """A model ``train_fast`` wrote (``model.safetensors`` + ``config.json``): uploaded, local or in a Hub repo."""
+    weights, config = source.files(revision)
+    return load_fast_model(weights, config, origin=source.origin)
+
+
 def load_hub_model(repo_id: str, revision: str = "main") -> FastModel:
-    """A model published by ``train_fast`` (``model.safetensors`` + ``config.json``) in a Hub repo."""
-    repo_id = hub.parse_repo_id(repo_id)
-    paths = {name: hub.weight_path(hub.user_hub_file(repo_id, name, revision))
-             for name in ("model.safetensors", "config.json")}
-    return load_fast_model(paths["model.safetensors"], paths["config.json"], origin=f"hf://{repo_id}")
+    """A model published by ``train_fast`` in a Hub repo."""
+    return load_user_model(ModelSource(repo_id=hub.parse_repo_id(repo_id)), revision)
 
 
 _STYLES = (

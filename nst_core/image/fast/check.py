@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -14,9 +13,7 @@ from torch import nn
 from ...health import CHECK_PHOTO, HealthResult
 from ...runtime import freeze
 from ..io import ImageSource, load_image, to_tensor
-
-if TYPE_CHECKING:
-    from .catalogue import FastStyle
+from .model import FastStyle, from_network, pad4, to_network
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +38,10 @@ def fast_style_check(net: nn.Module, style: FastStyle, photo: ImageSource) -> He
     """Stylize ``photo`` as ``style`` says the network expects: the result must be neither clipped nor the photo,
     must keep its structure, and (where the painting's palette is clear) show the painting's palette."""
     x = to_tensor(load_image(photo).image)
-    network_input = (x.flip(1) if style.channel_order == "bgr" else x) * style.value_range
     height, width = x.shape[-2:]
-    padded = F.pad(network_input, (0, (-width) % 4, 0, (-height) % 4), mode="reflect")
     with torch.inference_mode():
-        raw = freeze(net)(padded)[..., :height, :width]
-    y = raw.float() / style.value_range
-    y = y.flip(1) if style.channel_order == "bgr" else y
+        raw = freeze(net)(pad4(to_network(x, style)))[..., :height, :width]
+    y = from_network(raw, style, clamp=False)
     clipped = ((y <= 0.5 / 255) | (y >= 254.5 / 255)).float().mean().item()
     y = y.clamp(0, 1)
     edges_y, edges_x = _edges(y), _edges(x)

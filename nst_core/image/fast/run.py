@@ -9,12 +9,13 @@ pass over a copy of the whole picture, so that tiles agree and no seams show; ti
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -25,12 +26,13 @@ from torch import nn
 from ... import windows
 from ...control import JobControl, checkpoint, controlled
 from ...errors import InvalidInput
+from ...events import Progress, Result
 from ...optim import run_to_result
-from ...options import described
+from ...options import Limits, check_settings, setting
 from ...runtime import Precision, PreparedModels, Runtime, freeze, pick_runtime
 from ..color import keep_content_colors
 from ..io import ImageSource, load_image, to_pil, to_tensor
-from .catalogue import FastModel, FastStyle
+from .model import FastModel, FastStyle, from_network, pad4, to_network
 from .network import NormStatistics, TransformerNet
 
 log = logging.getLogger(__name__)
@@ -45,51 +47,33 @@ MAX_FAST_SIDE = 6000
 class FastSettings:
     """Every knob of a feed-forward stylization."""
 
-    strength: float = described(1.0, "blend with the photo: 0 keeps it, 1 is the network's result")
-    color: Literal["none", "luminance"] = "none"
-    precision: Precision = "auto"
-    device: str = "auto"
-    tile_pixels: int = described(TILE_PIXELS, "above this many pixels the network runs tile by tile")
-    stats_pixels: int | None = described(None, "the size of the copy tiles take statistics from (None: 4 tiles)")
-    max_side: int = MAX_FAST_SIDE
+    strength: float = setting(1.0, "Style strength", "blend with the photo: 0 keeps it, 1 is the network's result",
+                              minimum=0.0, maximum=1.0, step=0.05, panel="basic")
+    color: Literal["none", "luminance"] = setting("none", "Colour", "luminance: keep the photo's colours",
+                                                  panel="basic")
+    precision: Precision = setting("auto", "Precision", "auto: bf16/fp16 where the hardware is fast at it",
+                                   panel="advanced")
+    device: str = setting("auto", "Device", "auto, cpu, cuda or cuda:N")
+    tile_pixels: int = setting(TILE_PIXELS, "Tile size", "above this many pixels the network runs tile by tile",
+                               minimum=64 * 64, maximum=2**31 - 1)
+    stats_pixels: int | None = setting(None, "Statistics size", "the size of the copy tiles take statistics from "
+                                       "(None: 4 tiles)", minimum=64 * 64, maximum=2**31 - 1)
+    max_side: int = setting(MAX_FAST_SIDE, "Largest side", "larger pictures are scaled down (with a notice)",
+                            minimum=MIN_FAST_SIDE, maximum=MAX_FAST_SIDE, unit=" px")
 
-    def check(self) -> None:
-        check_blend(self.strength, self.color)
-        if not isinstance(self.tile_pixels, int) or self.tile_pixels < 64 * 64:
-            raise InvalidInput(f"tile_pixels must be a whole number of at least 4096 (got {self.tile_pixels!r}).")
-
-
-def check_blend(strength: float, color: str) -> None:
-    """:class:`InvalidInput` unless ``strength`` is in [0, 1] and ``color`` is 'none' or 'luminance'."""
-    if isinstance(strength, bool) or not (isinstance(strength, (int, float)) and 0.0 <= strength <= 1.0):
-        raise InvalidInput(f"Style strength must be between 0 and 1 (got {strength!r}).")
-    if color not in ("none", "luminance"):
-        raise InvalidInput(f"Colour must be 'none' or 'luminance' (got {color!r}).")
+    def check(self, limits: Limits | None = None) -> None:
+        check_settings(self, limits)
 
 
 @dataclass(frozen=True)
-class FastProgress:
-    tile: int      # 1-based
-    tiles: int
+class FastProgress(Progress):
+    """``done`` tiles of ``total``."""
 
 
 @dataclass
-class FastResult:
+class FastResult(Result):
     image: Image.Image
-    seconds: float
-    runtime: str
     tiles: int
-    notices: list[str] = field(default_factory=list)
-
-
-def _to_network(rgb01: torch.Tensor, style: FastStyle) -> torch.Tensor:
-    x = rgb01.flip(1) if style.channel_order == "bgr" else rgb01
-    return x * style.value_range
-
-
-def _from_network(y: torch.Tensor, style: FastStyle) -> torch.Tensor:
-    y = y.float() / style.value_range
-    return (y.flip(1) if style.channel_order == "bgr" else y).clamp(0, 1)
 
 
 def _autocast_forward(net: nn.Module, x: torch.Tensor, device_type: str, dtype: torch.dtype | None,
@@ -141,20 +125,11 @@ class Compiler:
         return f"eager (compile failed: {self.error})" if self.error else "compiled"
 
 
-def _pad4(x: torch.Tensor) -> torch.Tensor:
-    """Pad to a multiple of 4 (two stride-2 stages); reflection where the picture is large enough for it."""
-    height, width = x.shape[-2:]
-    pad_h, pad_w = (-height) % 4, (-width) % 4
-    if not (pad_h or pad_w):
-        return x
-    return F.pad(x, (0, pad_w, 0, pad_h), mode="reflect" if min(height, width) > 4 else "replicate")
-
-
 def _run(net: nn.Module, x: torch.Tensor, runtime: Runtime, compiler: Compiler | None,
          stats: NormStatistics | None = None) -> torch.Tensor:
     """One pass, cropped back to the input's size."""
     height, width = x.shape[-2:]
-    x = runtime.prepare_input(_pad4(x))
+    x = runtime.prepare_input(pad4(x))
     args = (net, x, runtime.device.type, runtime.autocast_dtype, stats)
     with torch.inference_mode():
         y = compiler.run(_autocast_forward, *args) if compiler is not None else _autocast_forward(*args)
@@ -167,7 +142,7 @@ def _statistics(net: TransformerNet, x: torch.Tensor, runtime: Runtime, compiler
     height, width = x.shape[-2:]
     scale = min(1.0, math.sqrt(stats_pixels / (height * width)))
     small = F.interpolate(x, scale_factor=scale, mode="area") if scale < 1 else x
-    args = (net, runtime.prepare_input(_pad4(small)), runtime.device.type, runtime.autocast_dtype)
+    args = (net, runtime.prepare_input(pad4(small)), runtime.device.type, runtime.autocast_dtype)
     with torch.inference_mode():
         return compiler.run(_autocast_statistics, *args) if compiler is not None else _autocast_statistics(*args)
 
@@ -195,7 +170,7 @@ def _tiles(net: TransformerNet, x: torch.Tensor, runtime: Runtime, compiler: Com
 def network_pass(model: FastModel, rgb01: torch.Tensor, runtime: Runtime, compiler: Compiler | None = None,
                  stats: NormStatistics | None = None) -> torch.Tensor:
     """One pass of ``model`` (already prepared for ``runtime``) on an RGB picture in [0, 1]; RGB [0, 1] out."""
-    return _from_network(_run(model.net, _to_network(rgb01, model.style), runtime, compiler, stats), model.style)
+    return from_network(_run(model.net, to_network(rgb01, model.style), runtime, compiler, stats), model.style)
 
 
 def blend(styled: torch.Tensor, photo: torch.Tensor, strength: float, color: str) -> torch.Tensor:
@@ -208,7 +183,7 @@ def blend(styled: torch.Tensor, photo: torch.Tensor, strength: float, color: str
 def statistics_of(model: FastModel, rgb01: torch.Tensor, runtime: Runtime, compiler: Compiler | None = None,
                   max_pixels: int = 4 * TILE_PIXELS) -> NormStatistics:
     """The instance norms' statistics of a picture in [0, 1] (from a copy of at most ``max_pixels``)."""
-    return _statistics(model.net, _to_network(rgb01, model.style), runtime, compiler, max_pixels)
+    return _statistics(model.net, to_network(rgb01, model.style), runtime, compiler, max_pixels)
 
 
 def iter_stylize_fast(content: ImageSource, model: FastModel, settings: FastSettings | None = None, *,
@@ -236,22 +211,25 @@ def _iter_stylize_fast(content: ImageSource, model: FastModel, settings: FastSet
     runtime = pick_runtime(settings.device, settings.precision)
     net = runtime.prepare_model(model.net, prepared)
     x = to_tensor(loaded.image)
-    inputs = _to_network(x, model.style)
+    inputs = to_network(x, model.style)
     height, width = x.shape[-2:]
     if height * width > settings.tile_pixels:
         tile = max(256, int(math.sqrt(settings.tile_pixels)))
         for event in _tiles(net, inputs, runtime, compiler, tile, settings.stats_pixels or 4 * settings.tile_pixels):
             if isinstance(event, FastProgress):
-                tiles = event.tiles
+                tiles = event.total
                 yield event
             else:
                 y = event
     else:
         y, tiles = _run(net, inputs, runtime, compiler), 1
         yield FastProgress(1, 1)
-    out = blend(_from_network(y, model.style), x, settings.strength, settings.color)
+    out = blend(from_network(y, model.style), x, settings.strength, settings.color)
     label = runtime.label + (f", {compiler.label()}" if compiler is not None else "")
-    yield FastResult(to_pil(out), time.perf_counter() - started, label, tiles, loaded.notices)
+    record = {"style": model.style.title, **dataclasses.asdict(settings), "compiled": compiler is not None,
+              "runtime": label}
+    yield FastResult(to_pil(out), tiles, seconds=time.perf_counter() - started, runtime=label, settings=record,
+                     notices=loaded.notices, facts={"tiles": tiles})
 
 
 def stylize_fast(content: ImageSource, model: FastModel, settings: FastSettings | None = None, *,
