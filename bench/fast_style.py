@@ -75,8 +75,8 @@ def live_worker(size: int, frames: int) -> dict:
     from PIL import Image
 
     from nst_core.image.fast import Compiler, FastModel, FastStyle, warm_up
-    from nst_core.runtime import PreparedModels
     from nst_core.image.io import fitted_size
+    from nst_core.runtime import PreparedModels
     from nst_core.video import FrameStylizer
 
     compiler, prepared = Compiler(), PreparedModels()

@@ -136,9 +136,7 @@ def fast_values(content: Path, model: list[Path]) -> dict:
 
 def image_values(size: int, steps: int, **extra) -> dict:
     values = dict(content=handle_file(IMAGES / "chelsea.jpg"), styles=[handle_file(IMAGES / "style_mosaic.jpg")],
-                  blend="", backbone="vgg19", size=size, steps=steps, style_weight=5.0, content_weight=1.0,
-                  tv_weight=10.0, style_scale=1.0, color="none", init="content", optimizer="lbfgs", seed=0,
-                  pooling="max", precision="auto")
+                  size=size, steps=steps)  # every other setting at its declared default
     values.update(extra)
     return values
 
@@ -218,11 +216,8 @@ def main() -> None:
         settings = AudioSettings(steps=steps, adaptive=False, griffin_lim_iterations=10)
         estimate = cost.audio_cost(ShallowNet(filters=(filters,), kernel=31), settings, pick_runtime(),
                                    budget.audio_seconds)
-        audio = dict(content=handle_file(long_clip), style=handle_file(AUDIO / "rain.flac"), extra_styles=[],
-                     griffin_lim_iterations=10, start_from="content", seed=0, precision="auto", keep_silences=True,
-                     style_strength=0.5, adaptive_balance=False, steps=steps, style_weight=1000.0,
-                     content_weight=1.0, spectral_content_weight=0.0, envelope_weight=30.0, filters=str(filters),
-                     kernel=31)
+        audio = dict(content=handle_file(long_clip), style=handle_file(AUDIO / "rain.flac"), griffin_lim_iterations=10,
+                     adaptive=False, steps=steps, filters=str(filters), kernel=31)
         seconds, peak, _ = watch.measure(lambda: client.predict(**audio, api_name="/audio_shallow"))
         print(f"| /audio_shallow | {budget.audio_seconds:g} s, {filters} filters, kernel 31, {steps} steps | "
               f"{peak:.0f} / {estimate.memory_mb:.0f} | {seconds:.1f} / {estimate.seconds:.1f} |", flush=True)
@@ -232,7 +227,6 @@ def main() -> None:
         settings = VideoSettings()
         estimate = cost.video_cost(settings, pick_runtime(), frames, size, compiled=True)
         video = dict(video=handle_file(clip), style="Custom model", model_files=[handle_file(f) for f in model],
-                     repo_id="", strength=1.0, color="none", long_side=0, stability="clip", precision="auto",
                      compiled=True)
         seconds, peak, _ = watch.measure(lambda: client.predict(**video, api_name="/fast_video"))
         print(f"| /fast_video | {budget.video_seconds:g} s at 12 fps, {size[0]}x{size[1]}, compiled | {peak:.0f} / "

@@ -46,6 +46,7 @@ class Setting:
     budget: str | None = None         # the server budget limit that narrows ``maximum``
     kind: Kind | None = None          # where the type does not say: ``model`` (an upload or a Hub repo id) or
                                       # ``picture`` (a file or an array, decoded and checked by its job)
+    example: Any = None               # a value worth showing where the default is None (the client API's page)
 
 
 def setting(default: Any, label: str, help: str = "", **details: Any) -> Any:  # noqa: A002 - the field's help
@@ -158,11 +159,12 @@ def _check_number(field: Declared, value: Any, limits: Limits | None, *, integer
     low = -math.inf if field.setting.minimum is None else field.setting.minimum
     high = field.maximum(limits)
     high = math.inf if high is None else high
+    declared_high = math.inf if field.setting.maximum is None else field.setting.maximum
+    if value > high and high < declared_high:  # within what the engine takes, beyond what this server allows
+        raise InvalidInput(f"{field.name} is {value:g}{unit}; this server allows {high:g}{unit} at most: choose "
+                           f"a smaller {field.setting.label.lower()}.")
     if value < low or value > high:
-        budget = high < (math.inf if field.setting.maximum is None else field.setting.maximum)
-        where = "; this server allows at most " + f"{high:g}{unit}" if budget and value > high else ""
-        raise InvalidInput(f"{field.name} must be between {low:g} and {high:g}{unit} (got {value:g}{unit}"
-                           f"{where}).")
+        raise InvalidInput(f"{field.name} must be between {low:g} and {high:g}{unit} (got {value:g}{unit}).")
 
 
 def parse_numbers(text: object, name: str, *, integer: bool) -> tuple:
@@ -171,12 +173,7 @@ def parse_numbers(text: object, name: str, *, integer: bool) -> tuple:
         parts: Sequence = text
     else:
         parts = [part.strip() for part in str(text).replace(";", ",").split(",") if part.strip()]
-    try:
-        return tuple((whole if integer else real)(part, name) for part in parts)
-    except InvalidInput:
-        example = "'1024' or '1024, 1024'" if integer else "'2, 1'"
-        raise InvalidInput(f"{name} must be {'whole ' if integer else ''}numbers separated by commas, e.g. "
-                           f"{example} (got {text!r}).") from None
+    return tuple((whole if integer else real)(part, name) for part in parts)
 
 
 def parse_integers(text: object, name: str) -> tuple[int, ...]:

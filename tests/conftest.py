@@ -44,8 +44,9 @@ def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @contextlib.contextmanager
 def live_app(tmp_path_factory, **attributes):
     """The app built offline in a private Hub cache and listening on 127.0.0.1, with ``attributes`` of the
-    ``app`` module replaced while it runs; yields (the app module, the Blocks)."""
+    app's shared state (``ui.state``) replaced while it runs; yields (the app module, the Blocks)."""
     import app
+    from ui import state
 
     with pytest.MonkeyPatch.context() as env:
         home = tmp_path_factory.mktemp("hf")
@@ -53,9 +54,9 @@ def live_app(tmp_path_factory, **attributes):
         env.setenv("HF_HUB_CACHE", str(home / "hub"))
         env.setenv("HF_HUB_OFFLINE", "1")
         for name, value in attributes.items():
-            env.setattr(app, name, value)
+            env.setattr(state, name, value)
         demo = app.build_app()
-        demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+        demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, mcp_server=True)
         try:
             yield app, demo
         finally:

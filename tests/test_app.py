@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 
-from app import AUDIO_COMMON
 from conftest import EXAMPLES, ROOT, live_app
 from nst_core.audio.backends import AUDIO_BACKENDS
 from nst_core.image.io import read_png_settings
@@ -30,7 +29,7 @@ def test_app_starts_fast_offline_and_says_which_models_are_missing(hub_cache, mo
     hub._reachable.clear()
     probes = []
     probe = hub.host_reachable
-    monkeypatch.setattr(hub, "host_reachable", lambda *a, **k: probes.append(a) or probe(*a, **k))
+    monkeypatch.setattr(hub.environment, "host_reachable", lambda *a, **k: probes.append(a) or probe(*a, **k))
     import huggingface_hub
 
     def refuse(*args, **kwargs):
@@ -44,11 +43,13 @@ def test_app_starts_fast_offline_and_says_which_models_are_missing(hub_cache, mo
 
     hosts = {urlparse(url).hostname for url, *_ in probes}
     assert "127.0.0.1" in hosts and len(hub._reachable) == len(hosts) <= 3 and hub.CONNECT_TIMEOUT_S <= 3
-    report = app.weights_report({"VGG19 (original)": "vgg19-original", "VGG16": "vgg16-torchvision"})
+    from ui import models
+
+    report = models.weights_report({"VGG19 (original)": "vgg19-original", "VGG16": "vgg16-torchvision"})
     assert "VGG19 (original): verified" in report or "VGG19 (original): ready" in report
     assert "VGG16: **unavailable**" in report and "cannot be reached" in report and "HF_HOME" in report
     assert str(hub_cache) not in report
-    assert len(app.MODEL_PANELS) == 3 and not app.weights.FETCHER.running
+    assert len(models.PANELS) == 3 and not app.weights.FETCHER.running
     timers = [block for block in demo.blocks.values() if type(block).__name__ == "Timer"]
     assert len(timers) == 1 and timers[0].active is False  # no fetch runs, so the panels do not poll
 
@@ -61,7 +62,7 @@ def test_choosing_an_unavailable_backbone_is_a_clear_error(client):
 
 
 def _image_args(content, styles, **overrides):
-    args = dict(content=content, styles=styles, blend="", backbone="vgg19", size=64, steps=3, style_weight=5.0,
+    args = dict(content=content, styles=styles, style_blend="", backbone="vgg19", size=64, steps=3, style_weight=5.0,
                 content_weight=1.0, tv_weight=10.0, style_scale=1.0, color="none", init="content",
                 optimizer="lbfgs", seed=0, pooling="max", precision="auto")
     args.update(overrides)
@@ -113,7 +114,7 @@ def test_image_endpoint_holds_the_style_from_a_size(client):
                                             hold_style_from=128, api_name="/image")
     assert read_png_settings(download)["hold_style_from"] == 128
     assert "style weight was raised" in status
-    _, download, status, _ = client.predict(**_image_args(*files), hold_style_from=0, api_name="/image")
+    _, download, status, _ = client.predict(**_image_args(*files), hold_style_from=None, api_name="/image")
     assert read_png_settings(download)["hold_style_from"] is None and "raised" not in status
 
 
@@ -129,7 +130,7 @@ def test_image_endpoint_styles_only_inside_a_region(client, tmp_path):
     _, download, status, _ = client.predict(
         **_image_args(handle_file(EXAMPLES / "chelsea.jpg"), [handle_file(EXAMPLES / "style_mosaic.jpg")],
                       size=96, steps=20, precision="fp32"),
-        region_mask=editor, outside_region="content", api_name="/image")
+        region_mask=editor, outside="content", api_name="/image")
     result = np.asarray(Image.open(download).convert("RGB"), float)
     photo = np.asarray(content.convert("RGB").resize((result.shape[1], result.shape[0])), float)
     half = result.shape[1] // 2
@@ -140,7 +141,7 @@ def test_image_endpoint_styles_only_inside_a_region(client, tmp_path):
 
 
 def test_painted_strokes_make_the_mask():
-    from forms import mask_from_editor
+    from ui.form import mask_from_editor
 
     background = np.full((4, 6, 3), 200, np.uint8)
     layer = np.zeros((4, 6, 4), np.uint8)
@@ -160,13 +161,13 @@ def test_image_endpoint_rejects_a_non_image_and_keeps_serving(client, tmp_path):
     with pytest.raises(Exception, match="style image 1 is not an image that can be read"):
         client.predict(**_image_args(handle_file(EXAMPLES / "chelsea.jpg"), [handle_file(bogus)]),
                        api_name="/image")
-    with pytest.raises(Exception, match="size must be between 32 and 2048"):
+    with pytest.raises(Exception, match="size is 99999 px; this server allows 1024 px at most"):
         client.predict(**_image_args(handle_file(EXAMPLES / "chelsea.jpg"),
                                      [handle_file(EXAMPLES / "style_waves.jpg")], size=99999),
                        api_name="/image")
     with pytest.raises(Exception, match="blend weight"):
         client.predict(**_image_args(handle_file(EXAMPLES / "chelsea.jpg"),
-                                     [handle_file(EXAMPLES / "style_waves.jpg")], blend="1, 2"),
+                                     [handle_file(EXAMPLES / "style_waves.jpg")], style_blend="1, 2"),
                        api_name="/image")
     # The worker survived: a good request still succeeds.
     _, download, _, _ = client.predict(
@@ -220,7 +221,7 @@ def test_fast_video_endpoint_keeps_frames_rate_and_sound(client, tmp_path):
     source = write_video(tmp_path / "clip.mp4", panning_frames(12, (128, 96)), fps=12)
     video, status = client.predict(
         video=handle_file(source), style="Custom model", model_files=_tiny_model_files(tmp_path),
-        repo_id="", strength=1.0, color="none", long_side=0, stability="clip", precision="auto", compiled=False,
+        repo_id="", strength=1.0, color="none", long_side=None, stability="clip", precision="auto", compiled=False,
         api_name="/fast_video",
     )
     with av.open(video) as container:
@@ -231,14 +232,14 @@ def test_fast_video_endpoint_keeps_frames_rate_and_sound(client, tmp_path):
     with pytest.raises(Exception, match="cannot be read"):
         (tmp_path / "notes.mp4").write_text("not a video")
         client.predict(video=handle_file(tmp_path / "notes.mp4"), style="Custom model",
-                       model_files=_tiny_model_files(tmp_path), repo_id="", strength=1.0, color="none", long_side=0,
+                       model_files=_tiny_model_files(tmp_path), repo_id="", strength=1.0, color="none", long_side=None,
                        stability="clip", precision="auto", compiled=False, api_name="/fast_video")
 
 
 def test_live_frames_are_stylized_at_the_chosen_size_and_never_queued(client, tmp_path):
     from PIL import Image
 
-    import app
+    from ui import style_choice
 
     frame = client.predict(frame=handle_file(EXAMPLES / "coffee.jpg"), style="Custom model",
                            model_files=_tiny_model_files(tmp_path), repo_id="", strength=1.0, color="none",
@@ -246,12 +247,16 @@ def test_live_frames_are_stylized_at_the_chosen_size_and_never_queued(client, tm
     assert max(Image.open(frame).size) == 256
     uploads = [str(tmp_path / "style" / name) for name in ("model.safetensors", "config.json")]
     grey = np.asarray(Image.open(EXAMPLES / "coffee.jpg").convert("L"))  # a one-channel camera
-    hits = app.live_model.cache_info().hits
-    app.stylize_live_frame(grey, "Custom model", uploads, "", 1.0, "none", 256)
-    out = app.stylize_live_frame(grey, "Custom model", uploads, "", 0.5, "luminance", 320)
-    assert max(out.shape[:2]) == 320 and out.shape[2] == 3
-    assert app.live_model.cache_info().hits > hits  # the stream's model is loaded once, not per frame
+    import app
+
     demo = app.build_app()
+    (handler,) = [d.fn for d in demo.fns.values() if d.api_name == "fast_live"]
+    hits = style_choice.resolve_fast_model.cache_info().hits
+    common = dict(style="Custom model", model_files=uploads, repo_id="", precision="auto")
+    handler(frame=grey, strength=1.0, color="none", frame_size=256, **common)
+    out = handler(frame=grey, strength=0.5, color="luminance", frame_size=320, **common)
+    assert max(out.shape[:2]) == 320 and out.shape[2] == 3
+    assert style_choice.resolve_fast_model.cache_info().hits > hits  # the model is loaded once, not per frame
     (live,) = [d for d in demo.fns.values() if d.api_name == "fast_live_stream"]
     assert live.trigger_mode == "always_last" and live.concurrency_limit == 1 and live.stream_every == 0.1
     assert live.api_visibility == "private"
@@ -288,8 +293,8 @@ def test_remote_users_cannot_name_server_files(client, tmp_path):
             client.predict(**_fast_args(handle_file(EXAMPLES / "coffee.jpg"), repo_id=text), api_name="/fast")
         messages["/fast"].add(str(fast_error.value))
         with pytest.raises(Exception) as genre_error:
-            client.predict(*_audio_args(handle_file(audio / "piano_melody.flac"), handle_file(audio / "rain.flac"),
-                                        steps=1).values(), [], text, api_name="/audio_genre")
+            client.predict(**_audio_args(handle_file(audio / "piano_melody.flac"), handle_file(audio / "rain.flac"),
+                                         steps=1), model_repo_id=text, api_name="/audio_genre")
         messages["/audio_genre"].add(str(genre_error.value))
     for endpoint, seen in messages.items():
         assert len(seen) == 1, (endpoint, seen)
@@ -302,8 +307,9 @@ def test_remote_users_cannot_name_server_files(client, tmp_path):
         answers = set()
         for text in ("examples/present.safetensors", "examples/absent.safetensors"):
             with pytest.raises(Exception) as error:
-                client.predict(*_audio_args(handle_file(audio / "piano_melody.flac"), handle_file(audio / "rain.flac"),
-                                            steps=1).values(), [], text, api_name="/audio_genre")
+                client.predict(**_audio_args(handle_file(audio / "piano_melody.flac"),
+                                             handle_file(audio / "rain.flac"), steps=1), model_repo_id=text,
+                               api_name="/audio_genre")
             answers.add(str(error.value).replace(text, "<repo>"))
     finally:
         present.unlink()
@@ -312,8 +318,8 @@ def test_remote_users_cannot_name_server_files(client, tmp_path):
 
 
 def _audio_args(content, style, **overrides):
-    args = dict(content=content, style=style, extra_styles=[], griffin_lim_iterations=5, start_from="content", seed=0,
-                precision="auto", keep_silences=True, style_strength=0.5, adaptive_balance=True, steps=2,
+    args = dict(content=content, style=style, extra_styles=[], griffin_lim_iterations=5, init="content", seed=0,
+                precision="auto", keep_silences=True, style_strength=0.5, adaptive=True, steps=2,
                 style_weight=100.0, content_weight=1.0, spectral_content_weight=0.0, envelope_weight=0.0)
     args.update(overrides)
     return args
@@ -340,17 +346,16 @@ def test_audio_endpoints_report_missing_weights_and_bad_input(client, tmp_path):
     audio = ROOT / "examples" / "audio"
     args = _audio_args(handle_file(audio / "piano_melody.flac"), handle_file(audio / "rain.flac"))
     with pytest.raises(Exception, match="weights 'vggish' are unavailable"):
-        client.predict(*args.values(), api_name="/audio_vggish")
+        client.predict(**args, api_name="/audio_vggish")
     with pytest.raises(Exception, match="weights 'cnn14-16k' are unavailable"):
-        client.predict(*args.values(), "16k", api_name="/audio_cnn14")
+        client.predict(**args, checkpoint="16k", api_name="/audio_cnn14")
     silent = tmp_path / "silence.wav"
     import numpy as np
     import soundfile
 
     soundfile.write(silent, np.zeros(22050, dtype=np.float32), 22050)
     with pytest.raises(Exception, match="content clip is silent"):
-        client.predict(*_audio_args(handle_file(silent), handle_file(audio / "rain.flac")).values(), [], "",
-                       api_name="/audio_genre")
+        client.predict(**_audio_args(handle_file(silent), handle_file(audio / "rain.flac")), api_name="/audio_genre")
 
 
 def test_every_client_api_parameter_has_a_name_that_says_what_it_is(client):
@@ -369,8 +374,8 @@ def test_every_client_api_parameter_has_a_name_that_says_what_it_is(client):
     for name, spec in AUDIO_BACKENDS.items():
         names = [p["parameter_name"] for p in endpoints[f"/audio_{name}"]["parameters"]]
         declared = [field.name for field in dataclasses.fields(spec.options)]
-        own = [n.removesuffix("_files").removesuffix("_repo_id") for n in names[len(AUDIO_COMMON):]]
-        assert list(dict.fromkeys(own)) == declared, (name, names)
+        own = [n.removesuffix("_files").removesuffix("_repo_id") for n in names[-len(declared) or len(names):]]
+        assert list(dict.fromkeys(own)) == declared or not declared, (name, names)
     assert [p["parameter_name"] for p in endpoints["/audio_genre"]["parameters"]][-2:] == [
         "model_files", "model_repo_id"]
 

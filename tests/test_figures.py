@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from figures import LOSS_AXIS, LossHistory, spectrogram_pictures
 from nst_core.audio.spectral import SpectralFrame, Spectrogram, log_magnitude
+from ui.figures import LOSS_AXIS, LossHistory, spectrogram_pictures
 
 FRAME = SpectralFrame(22050, 2048, 512)
 
@@ -52,8 +52,8 @@ def test_spectrogram_of_detaches_and_clamps():
 
 
 def test_score_table_puts_each_score_beside_its_baseline():
-    from figures import score_table
     from nst_core.audio.metrics import Scores
+    from ui.figures import score_table
 
     scores = Scores(style_gram_result=0.25, style_gram_content=0.5, mfcc_result=1.5, mfcc_content=3.0,
                     onset_correlation=0.9, chroma_correlation=0.8, log_spectral_distance=4.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import threading
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,7 @@ def test_unreachable_hub_fails_fast_without_offline_flag(hub_cache, monkeypatch)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: nothing listens
     hub._reachable.clear()
     probes = []
-    monkeypatch.setattr(hub, "host_reachable", lambda url, timeout=hub.CONNECT_TIMEOUT_S: probes.append(
+    monkeypatch.setattr(hub.environment, "host_reachable", lambda url, timeout=hub.CONNECT_TIMEOUT_S: probes.append(
         (url, timeout)) or False)
     _forbid_download(monkeypatch)
     with pytest.raises(WeightsUnavailable, match="cannot be reached"):
@@ -77,7 +78,7 @@ def _forbid_download(monkeypatch):
         raise AssertionError("a download was started")
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", refuse)
-    monkeypatch.setattr(hub.urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
 
 
 def _forbid_network(monkeypatch):

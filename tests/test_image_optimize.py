@@ -108,7 +108,7 @@ def test_luminance_mode_keeps_content_colours(tiny_vgg):
     ("overrides", "message"),
     [({"size": 100000}, "size must be between"), ({"steps": 0}, "steps must be between"),
      ({"steps": float("nan")}, "steps must be a whole number"), ({"backbone": "alexnet"}, "backbone must be one of"),
-     ({"color": "sepia"}, "color must be one of"), ({"style_blend": (1.0,)}, "one style blend weight per style image: 2 images"),
+     ({"color": "sepia"}, "color must be one of"), ({"style_blend": (1.0,)}, "blend weight per style image: 2 images"),
      ({"content_layers": ("relu9_9",)}, "no layer 'relu9_9'")],
 )
 def test_bad_settings_raise_invalid_input(overrides, message):

@@ -56,7 +56,7 @@ def _client(served) -> Client:
 
 
 def _image(**overrides) -> dict:
-    values = dict(content=handle_file(PIECE), styles=[handle_file(STYLE)], blend="", backbone="vgg19", size=64,
+    values = dict(content=handle_file(PIECE), styles=[handle_file(STYLE)], style_blend="", backbone="vgg19", size=64,
                   steps=2, style_weight=5.0, content_weight=1.0, tv_weight=10.0, style_scale=1.0, color="none",
                   init="content", optimizer="lbfgs", seed=0, pooling="max", precision="auto")
     values.update(overrides)
@@ -69,8 +69,8 @@ def _audio(tmp_path: Path, seconds: float, **overrides) -> dict:
     path = tmp_path / f"clip-{seconds:g}.wav"
     soundfile.write(path, np.tile(samples, int(seconds * rate / len(samples)) + 1)[: int(seconds * rate)], rate)
     values = dict(content=handle_file(path), style=handle_file(AUDIO / "rain.flac"), extra_styles=[],
-                  griffin_lim_iterations=10, start_from="content", seed=0, precision="auto", keep_silences=True,
-                  style_strength=0.5, adaptive_balance=False, steps=5, style_weight=1000.0, content_weight=1.0,
+                  griffin_lim_iterations=10, init="content", seed=0, precision="auto", keep_silences=True,
+                  style_strength=0.5, adaptive=False, steps=5, style_weight=1000.0, content_weight=1.0,
                   spectral_content_weight=0.0, envelope_weight=30.0, filters="1024", kernel=11)
     values.update(overrides)
     return values
@@ -85,11 +85,11 @@ def _cpu_seconds() -> float:
 
 @pytest.mark.parametrize("overrides, message", [
     (dict(size=2048, precision="fp32", style_scale=2.0, schedule="0,0,0,0,0,0,0,0,1"), "allows 1024 px"),
-    (dict(size=512, steps=1000), "Steps per scale is 1000; this server allows 500"),
+    (dict(size=512, steps=1000), "steps is 1000; this server allows 500 at most"),
     (dict(size=1024, steps=400), "would take about"),
-    (dict(blend="nan"), "finite number"),
-    (dict(blend="inf"), "finite number"),
-    (dict(blend="1e400"), "finite number"),
+    (dict(style_blend="nan"), "finite number"),
+    (dict(style_blend="inf"), "finite number"),
+    (dict(style_blend="1e400"), "finite number"),
 ])
 def test_costly_or_broken_image_requests_are_refused_with_the_limit(served, overrides, message):
     started = time.monotonic()
@@ -209,9 +209,10 @@ def _uploaded(url: str, path: Path) -> dict:
     return {"path": answer.json()[0], "meta": {"_type": "gradio.FileData"}, "orig_name": path.name}
 
 
-IMAGE_ORDER = ["content", "styles", "blend", "backbone", "size", "steps", "style_weight", "content_weight",
-               "tv_weight", "style_scale", "color", "init", "optimizer", "seed", "pooling", "precision", "region_mask",
-               "outside_region", "schedule", "hold_style_from", "scale_ratio"]
+def _in_order(url: str, api: str, values: dict) -> list:
+    """``values`` as a raw call sends them: in the order the API page lists the parameters, defaults filled in."""
+    endpoints = Client(url, verbose=False).view_api(return_format="dict", print_info=False)["named_endpoints"]
+    return [values.get(p["parameter_name"], p["parameter_default"]) for p in endpoints[f"/{api}"]["parameters"]]
 
 
 @pytest.mark.parametrize("field, value", [("size", float("nan")), ("size", 1e30), ("steps", "many"),
@@ -220,22 +221,20 @@ def test_raw_json_numbers_get_a_clear_message(served, field, value):
     url = served[1]
     values = _image()
     values.update(content=_uploaded(url, PIECE), styles=[_uploaded(url, STYLE)], region_mask=None,
-                  outside_region="content", schedule="", hold_style_from=512, scale_ratio=math.sqrt(2))
+                  outside="content", schedule="", hold_style_from=512, scale_ratio=math.sqrt(2))
     values[field] = value
-    text = _raw_call(url, "image", [values[name] for name in IMAGE_ORDER])
+    text = _raw_call(url, "image", _in_order(url, "image", values))
     assert "upstream app has raised an exception" not in text.lower() and "Traceback" not in text
     assert ('"is_valid":false' in text or "error" in text) and field in text, text[-500:]
 
 
 @pytest.mark.parametrize("field, value", [("kernel", float("nan")), ("steps", "lots"), ("kernel", 1e30)])
 def test_raw_json_audio_numbers_get_a_clear_message(served, tmp_path, field, value):
-    from app import AUDIO_COMMON
-
     url = served[1]
     values = _audio(tmp_path, 4)
     values.update(content=_uploaded(url, Path(values["content"]["path"])), style=_uploaded(url, AUDIO / "rain.flac"))
     values[field] = value
-    text = _raw_call(url, "audio_shallow", [values[name] for name in (*AUDIO_COMMON, "filters", "kernel")])
+    text = _raw_call(url, "audio_shallow", _in_order(url, "audio_shallow", values))
     assert "upstream app has raised an exception" not in text.lower() and "Traceback" not in text
     assert ('"is_valid":false' in text or "error" in text) and field in text, text[-500:]
 
@@ -243,9 +242,9 @@ def test_raw_json_audio_numbers_get_a_clear_message(served, tmp_path, field, val
 @pytest.mark.parametrize("value", [float("nan"), "big", 1e30])
 def test_raw_json_live_frame_size_gets_a_clear_message(served, fast_model_files, value):
     url = served[1]
-    data = [_uploaded(url, PIECE), "Custom model", [_uploaded(url, f) for f in fast_model_files], "", 1.0, "none",
-            value]
-    text = _raw_call(url, "fast_live", data)
+    values = dict(frame=_uploaded(url, PIECE), style="Custom model",
+                  model_files=[_uploaded(url, f) for f in fast_model_files], frame_size=value)
+    text = _raw_call(url, "fast_live", _in_order(url, "fast_live", values))
     assert "upstream app has raised an exception" not in text.lower() and "frame_size" in text, text[-500:]
 
 
@@ -343,14 +342,15 @@ def _refused(job) -> bool:
 # --------------------------------------------------------------------------- a clean disk, quiet logs
 
 def test_results_are_swept_and_the_store_stays_bounded(served, fast_model_files, monkeypatch):
-    app = served[0]
-    monkeypatch.setattr(app.STORE, "max_files", 12)
+    from ui import state
+
+    monkeypatch.setattr(state.STORE, "max_files", 12)
     client = _client(served)
     for _ in range(20):
         client.predict(content=handle_file(EXAMPLES / "coffee.jpg"), style="Custom model",
                        model_files=[handle_file(f) for f in fast_model_files], repo_id="", strength=1.0,
                        color="none", precision="auto", compiled=False, api_name="/fast")
-    assert app.STORE.count() <= 13  # the newest twelve, and the one being written
+    assert state.STORE.count() <= 13  # the newest twelve, and the one being written
 
 
 def test_a_user_error_is_one_log_line_without_traceback(served, capfd, caplog):
@@ -391,24 +391,26 @@ def test_zero_gpu_leases_follow_the_estimate(monkeypatch):
     monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=GPU))
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
     import app
+    from ui import state
 
     try:
-        zero = importlib.reload(app)
-        assert zero.FAST_COMPILER is None
-        duration = dict(asked)["stylize_image_ui"]
-        small = duration(*_plain_image_values(size=128, steps=5))
-        large = duration(*_plain_image_values(size=1024, steps=40))
-        assert 15 <= small < large <= zero.ZERO_GPU_MAX_S, (small, large)
+        importlib.reload(state)
+        assert state.FAST_COMPILER is None
+        app.build_app()
+        duration = dict(asked)["stylize_image"]
+        small = duration(**_plain_image_values(size=128, steps=5))
+        large = duration(**_plain_image_values(size=1024, steps=40))
+        assert 15 <= small < large <= state.ZERO_GPU_MAX_S, (small, large)
     finally:
         monkeypatch.delitem(sys.modules, "spaces")
         monkeypatch.delenv("SPACES_ZERO_GPU")
-        importlib.reload(app)
+        importlib.reload(state)
 
 
-def _plain_image_values(**overrides) -> list:
+def _plain_image_values(**overrides) -> dict:
     values = _image(**overrides)
     values["content"], values["styles"] = str(PIECE), [str(STYLE)]
-    return list(values.values())
+    return values
 
 
 def test_the_cost_model_matches_its_measurements():

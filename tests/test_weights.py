@@ -77,13 +77,13 @@ def test_background_fetch_downloads_reports_progress_and_verifies(served_file):
 
 
 def test_a_download_in_progress_shows_its_percentage_in_the_models_panel(hub_cache):
-    import app
+    from ui import models
 
-    app.weights.FETCHER.progress["vgg16-torchvision"] = (250_000_000, 500_000_000)
+    models.weights.FETCHER.progress["vgg16-torchvision"] = (250_000_000, 500_000_000)
     try:
-        report = app.weights_report({"VGG16": "vgg16-torchvision"})
+        report = models.weights_report({"VGG16": "vgg16-torchvision"})
     finally:
-        app.weights.FETCHER.progress.clear()
+        models.weights.FETCHER.progress.clear()
     assert "VGG16: downloading 50 %" in report
 
 

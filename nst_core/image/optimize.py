@@ -61,7 +61,7 @@ class ImageSettings:
                                "first", panel="basic")
     style_blend: tuple[float, ...] | None = setting(
         None, "Style blend weights", "one weight per style image, e.g. 2, 1 (empty: equal)", panel="basic",
-        minimum=0.0, maximum=1e6, max_count=MAX_STYLES)
+        minimum=0.0, maximum=1e6, max_count=MAX_STYLES, example=(2, 1))
     content_weight: float = setting(1.0, "Content weight", "how closely the photo's features are kept",
                                     panel="advanced", **WEIGHT)
     tv_weight: float = setting(10.0, "Smoothness (TV) weight", "penalizes differences between neighbouring pixels",
@@ -77,7 +77,7 @@ class ImageSettings:
     schedule: tuple[int, ...] | None = setting(
         None, "Steps for each scale, coarse to fine", "one count per scale, from the first scale up to the output "
         "size, e.g. 40, 40, 40, 40, 40 at 512 px (empty: the steps per scale everywhere)", panel="advanced",
-        minimum=0, maximum=MAX_STEPS, budget="image_steps", max_count=32)
+        minimum=0, maximum=MAX_STEPS, budget="image_steps", max_count=32, example=(40, 40, 40, 40, 40))
     scale_ratio: float = setting(math.sqrt(2), "Scale spacing", "x2 takes about 0.75x the time; its distances were "
                                  "within 3 % on some pairs and up to 6 % less stylized on others", panel="advanced",
                                  choices=(math.sqrt(2), 2.0),

@@ -63,6 +63,20 @@ def lenient(base: type) -> type:
 
     class Lenient(base):
         is_template = True  # the frontend renders it as ``base``
+        api_extra: dict[str, Any] = {}  # merged into the client API's schema: a description, a number type
+        api_example: Any = None        # the API page's example value, where Gradio's own means nothing here
+
+        def api_info(self) -> dict[str, Any]:
+            info = {**inline_refs(super().api_info()), **self.api_extra}
+            if "description" in self.api_extra:  # the API page reads this key, MCP schemas the other
+                info["additional_description"] = self.api_extra["description"]
+            return info
+
+        def example_payload(self) -> Any:
+            return super().example_payload() if self.api_example is None else self.api_example
+
+        def example_value(self) -> Any:
+            return super().example_value() if self.api_example is None else self.api_example
 
         def preprocess(self, payload: Any) -> Any:
             try:
@@ -80,6 +94,25 @@ def lenient(base: type) -> type:
 
     Lenient.__name__ = Lenient.__qualname__ = f"Lenient{base.__name__}"
     return Lenient
+
+
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with every ``#/$defs/...`` reference replaced by its definition. Gradio nests a list of files'
+    ``$defs`` inside the parameter, where an MCP client's validator cannot resolve them from the root."""
+    definitions = schema.get("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref", "")
+            if reference.startswith("#/$defs/") and reference.split("/")[-1] in definitions:
+                return resolve({**definitions[reference.split("/")[-1]],
+                                **{k: v for k, v in node.items() if k != "$ref"}})
+            return {key: resolve(value) for key, value in node.items() if key != "$defs"}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return resolve(schema) if definitions else schema
 
 
 UNREADABLE = {gr.Image: "an image that can be read (PNG, JPEG, WebP, ...)",
@@ -245,6 +278,6 @@ def own_gradio_cache() -> Path:
     return Path(os.environ["GRADIO_TEMP_DIR"])
 
 
-Slider, Number, Radio, Dropdown, Checkbox, File, Audio, Video, Image, ImageEditor = (
-    lenient(component) for component in (gr.Slider, gr.Number, gr.Radio, gr.Dropdown, gr.Checkbox, gr.File, gr.Audio,
-                                         gr.Video, gr.Image, gr.ImageEditor))
+Slider, Number, Radio, Dropdown, Checkbox, Textbox, File, Audio, Video, Image, ImageEditor = (
+    lenient(component) for component in (gr.Slider, gr.Number, gr.Radio, gr.Dropdown, gr.Checkbox, gr.Textbox,
+                                         gr.File, gr.Audio, gr.Video, gr.Image, gr.ImageEditor))

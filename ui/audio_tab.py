@@ -1,0 +1,185 @@
+"""The Audio tab: a sub-tab per backend, their forms made from :class:`~nst_core.AudioSettings` and each
+backend's options dataclass."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from nst_core import InvalidInput, cost
+from nst_core.audio.backends import AUDIO_BACKENDS, AudioBackend, AudioBackendSpec, ShallowOptions, load_backend
+from nst_core.audio.io import audio_seconds, save_wav
+from nst_core.audio.optimize import AudioProgress, AudioResult, AudioSettings, iter_stylize_audio
+from nst_core.runtime import pick_runtime
+
+from . import state
+from .endpoint import notes, offer
+from .figures import LossHistory, loss_plot, score_table, spectrogram_pictures
+from .form import Form
+from .models import models_panel
+from .serving import Audio, File, JobControl, streamed
+
+# The settings each backend offers with its own defaults; the rest are shared by every backend's sub-tab.
+PER_BACKEND = ("steps", "style_weight", "content_weight", "spectral_content_weight", "envelope_weight")
+
+
+@dataclass(frozen=True)
+class AudioJob:
+    content: str
+    styles: list[str]
+    settings: AudioSettings
+    backend: AudioBackend
+    cost: cost.Cost
+
+
+@dataclass
+class AudioForms:
+    shared: Form    # AudioSettings, every backend's
+    own: Form       # AudioSettings' PER_BACKEND fields, at this backend's defaults
+    options: Form   # the backend's options dataclass
+
+
+@functools.lru_cache(maxsize=4)
+def built_backend(name: str, options: object, seed: int) -> AudioBackend:
+    """Audio networks, built or read from disk once and kept while requests keep asking for them."""
+    return load_backend(name, options, seed=seed)
+
+
+def audio_job(spec: AudioBackendSpec, forms: AudioForms, values: Mapping[str, Any]) -> AudioJob:
+    """An audio endpoint's clips, settings and network, checked, with its cost within the budget."""
+    content = values.get("content")
+    styles = [s for s in [values.get("style"), *(values.get("extra_styles") or [])] if s]
+    if not content:
+        raise InvalidInput("Upload or record a content clip.")
+    if not styles:
+        raise InvalidInput("Upload or record a style clip.")
+    longest = state.BUDGET.limit("audio_seconds")
+    settings = AudioSettings(**forms.shared.values(values), **forms.own.values(values), backend=spec.name,
+                             options=forms.options.settings(values),
+                             max_seconds=min(longest, AudioSettings.max_seconds) if longest else
+                             AudioSettings.max_seconds)
+    settings.check(len(styles), state.BUDGET.limit)
+    if isinstance(settings.options, ShallowOptions):
+        state.BUDGET.refuse_over("audio_filters", sum(settings.options.filters), "The shallow net's width (all "
+                                 "layers)", " filters", "choose fewer filters (1024 is the default)")
+    backend = built_backend(spec.name, settings.options, settings.seed)
+    seconds = min(audio_seconds(content, label="content clip"), settings.max_seconds)
+    estimate = cost.audio_cost(backend, settings, pick_runtime("auto", settings.precision), seconds)
+    cost.admit(estimate, state.BUDGET, f"This clip ({seconds:.0f} s with {spec.title}, {settings.steps} steps)",
+               "choose fewer steps, a shorter clip" + (" or fewer filters" if spec.name == "shallow" else ""))
+    return AudioJob(content, styles, settings, backend, estimate)
+
+
+def balance_report(result: AudioResult, settings: AudioSettings) -> str:
+    """One sentence on the style-strength targets: reached at which step, or how close the run came."""
+    if not result.balance:
+        return "Fixed weights (the balance did not adapt)."
+    last = result.balance[-1]
+    s = result.scores
+    reading = (f"onsets {s.onset_correlation:.2f}, chroma {s.chroma_correlation:.2f}, Gram ratio "
+               f"{s.style_gram_result / max(s.style_gram_content, 1e-12):.2f}")
+    return f"Style strength {settings.style_strength:g}: stopped at step {last.step} with {reading}."
+
+
+def run_audio(job: AudioJob, progress: gr.Progress) -> Iterator[tuple]:
+    """Stream (audio, spectrograms, scores, status, loss curves) for one audio job."""
+    history = LossHistory(skip=("total",))
+
+    def work(control: JobControl) -> Iterator[tuple]:
+        for event in iter_stylize_audio(job.content, job.styles, job.settings, backend=job.backend,
+                                        prepared=state.PREPARED, control=control):
+            if isinstance(event, AudioProgress):
+                progress((event.done, event.total), desc=f"Segment {event.segment + 1}/{event.num_segments}")
+                history.add(event.done, event.losses)
+                if event.preview is not None:
+                    terms = ", ".join(f"{k} {v:.4g}" for k, v in event.losses.items())
+                    yield (None, spectrogram_pictures({"result so far": event.preview}), None,
+                           f"Step {event.done}/{event.total}: {terms}", history.frame())
+                continue
+            path = save_wav(state.STORE.path(f"audio-{job.settings.backend}", ".wav"), event.samples,
+                            event.sample_rate)
+            status = (f"Done in {event.seconds:.1f} s ({event.phase_seconds:.1f} s of it phase reconstruction) on "
+                      f"{event.runtime}. Network: {event.backend_note}. {balance_report(event, job.settings)}"
+                      f"{notes(event.notices)}")
+            yield (str(path), spectrogram_pictures(event.spectrograms), score_table(event.scores), status,
+                   history.frame())
+
+    yield from streamed(work, JobControl(state.BUDGET.limit("seconds")), outputs=5)
+
+
+def audio_backend_tab(spec: AudioBackendSpec, shared: Form, clips: dict, outputs: list) -> None:
+    """A sub-tab made from the backend's spec: its description, its defaults and one widget per option."""
+    defaults = {name: getattr(spec.defaults, name) for name in PER_BACKEND}
+    forms = AudioForms(shared, Form(AudioSettings, only=PER_BACKEND, defaults=defaults), Form(spec.options))
+    with gr.Tab(spec.title):
+        gr.Markdown(spec.description)
+        forms.own.render("steps", "style_weight", "content_weight")
+        forms.own.render("spectral_content_weight", "envelope_weight")
+        forms.options.render_panel("basic")
+        run = gr.Button(f"Stylize with {spec.title}", variant="primary")
+
+    def check(values: Mapping[str, Any]) -> AudioJob:
+        return audio_job(spec, forms, values)
+
+    def stylize_audio(progress: gr.Progress = gr.Progress(), **values: Any) -> Iterator[tuple]:
+        yield from run_audio(check(values), progress)
+
+    stylize_audio.__name__ = f"stylize_audio_{spec.name}"  # the MCP tool's name
+    offer(run, stylize_audio, check=check, api_name=f"audio_{spec.name}",
+          description=f"Restyle a sound with {spec.title}: keep the content clip's notes and rhythm, take the style "
+                      f"clip's timbre and texture. {spec.description} Returns (the WAV, the spectrograms, the "
+                      "scores, the status, the loss curves); streams previews while it runs.",
+          inputs={**clips, **shared.inputs(), **forms.own.inputs(), **forms.options.inputs()}, outputs=outputs)
+
+
+def audio_tab() -> None:
+    with gr.Tab("Audio"):
+        gr.Markdown(
+            "Keep the notes and rhythm of the content clip, take the timbre and texture of the style clip. "
+            "The result's spectrogram is optimized through the chosen network, then turned back into sound "
+            "by fast Griffin-Lim starting from the content's phase."
+        )
+        models_panel({label: key for spec in AUDIO_BACKENDS.values() for label, key in spec.weights.items()})
+        gr.Markdown("Shallow net: random weights by design, always available. Genre CNN: random weights "
+                    "unless a trained model is given.")
+        with gr.Row():
+            content = Audio(label="Content clip", sources=["upload", "microphone"], type="filepath")
+            style = Audio(label="Style clip", sources=["upload", "microphone"], type="filepath")
+        shared = Form(AudioSettings, skip=PER_BACKEND)
+        shared.render_panel("basic", per_row=2)
+        with gr.Accordion("More style clips, phase and seed", open=False):
+            extra = File(label="Further style clips (their statistics are averaged)", file_count="multiple",
+                         file_types=["audio"], type="filepath", value=[])
+            extra.api_extra = {"description": "more style clips, optional: their statistics are averaged"}
+            extra.api_example = []
+            shared.render_panel("advanced", per_row=4)
+        gr.Examples(
+            [[str(state.AUDIO / "piano_melody.flac"), str(state.AUDIO / "string_pad.flac")],
+             [str(state.AUDIO / "piano_melody.flac"), str(state.AUDIO / "rain.flac")],
+             [str(state.AUDIO / "drum_loop.flac"), str(state.AUDIO / "string_pad.flac")],
+             [str(state.AUDIO / "speech.flac"), str(state.AUDIO / "rain.flac")]],
+            inputs=[content, style],
+        )
+        # Outputs are shared by every backend's button: made first, shown below the backend tabs.
+        result = gr.Audio(label="Result", type="filepath", interactive=False, format="wav", render=False)
+        pictures = gr.Gallery(label="Spectrograms", columns=3, height=200, render=False)
+        scores = gr.Dataframe(headers=["score", "result", "content (baseline)", "reading"],
+                              label="Objective scores", interactive=False, render=False)
+        status = gr.Markdown(label="Status", render=False)
+        losses = loss_plot("Loss curves", render=False)
+        outputs = [result, pictures, scores, status, losses]
+        with gr.Tabs():
+            for spec in AUDIO_BACKENDS.values():
+                audio_backend_tab(spec, shared, {"content": content, "style": style, "extra_styles": extra}, outputs)
+        with gr.Row():
+            result.render()
+            pictures.render()
+        with gr.Row():
+            scores.render()
+            losses.render()
+        status.render()
+

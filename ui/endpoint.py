@@ -1,0 +1,87 @@
+"""One way to offer a job on the page and in the client API.
+
+:func:`offer` wires a button to a handler that takes the job's values by name (``inputs_kwargs``): the same
+names in the handler, its validator, the client API and the MCP tool. Before a request joins the queue, its
+validator refuses it when the visitor already holds their share of jobs or when the job's own check fails
+(a value out of range, a file that does not decode, a cost over the budget); on ZeroGPU the GPU lease is that
+check's own time estimate; the engine's typed errors reach the visitor as one readable message.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import gradio as gr
+
+from nst_core import NSTError
+
+from . import mcp_files, state
+from .serving import jobs_of, rejection, user_errors
+
+log = logging.getLogger("nst_studio")
+mcp_files.accept_file_lists()  # lists of files reach MCP tools as files
+Check = Callable[[Mapping[str, Any]], Any]  # an endpoint's values -> its prepared job (with a ``cost``), or raises
+
+
+def validator_for(check: Check, concurrency_id: str, per_visitor: bool = True) -> Callable:
+    """A validator refusing a request before it is queued: the visitor's share of jobs, then ``check``."""
+    def validate(request: gr.Request, **values: Any) -> list[dict]:  # Gradio fills in a leading request only
+        message = rejection(values.values())
+        limit = state.BUDGET.limit("jobs_per_client")
+        if message:
+            pass
+        elif per_visitor and limit is not None and state.BLOCKS and \
+                jobs_of(state.BLOCKS[-1], request, concurrency_id) >= limit:
+            message = (f"You already have {int(limit)} jobs waiting or running here, the most one visitor may "
+                       "have at once; wait for one to finish (or cancel it).")
+        else:
+            try:
+                check(values)
+            except NSTError as exc:
+                message = str(exc)
+            except Exception:  # noqa: BLE001 - a fault of ours; the handler will meet it again and report it
+                log.exception("checking a request failed")
+        if not message:
+            return [gr.validate(True, "") for _ in values]
+        log.info("refused before queueing: %s", message)
+        names = list(values)
+        named = next((i for i, name in enumerate(names) if re.search(rf"\b{name}\b", message, re.IGNORECASE)), 0)
+        return [gr.validate(i != named, message if i == named else "") for i in range(len(names))]
+    return validate
+
+
+def on_gpu(duration: Callable[..., float]) -> Callable:
+    """On ZeroGPU, lease a GPU for each call for ``duration(**values)`` seconds (the call's own estimate, clamped
+    to the platform's limit); elsewhere the handler as it is."""
+    if state.spaces is None:
+        return lambda handler: handler
+
+    def seconds(*args: Any, **values: Any) -> int:
+        try:
+            estimate = duration(**values)
+        except (NSTError, gr.Error, ValueError, TypeError, OSError):
+            estimate = 30.0  # the handler itself will refuse the request, quickly
+        return int(min(max(estimate * 1.3 + 10, 15), state.ZERO_GPU_MAX_S))
+
+    return state.spaces.GPU(duration=seconds)
+
+
+def offer(button: gr.Button, handler: Callable, *, check: Check, inputs: Mapping[str, gr.components.Component],
+          outputs: list, api_name: str, description: str, concurrency_id: str = state.HEAVY,
+          per_visitor: bool = True, gpu: bool = True, **event: Any) -> None:
+    """``button`` runs ``handler(**values)`` (named as ``inputs``); refused early by ``check``, leased a GPU by
+    its estimate; ``description`` is what the client API and the MCP tool say the endpoint does."""
+    function = user_errors(handler)
+    if gpu:
+        function = on_gpu(lambda **values: check(values).cost.seconds)(function)
+    button.click(function, inputs_kwargs=dict(inputs), outputs=outputs, api_name=api_name,
+                 api_description=description, concurrency_limit=1, concurrency_id=concurrency_id,
+                 validator=validator_for(check, concurrency_id, per_visitor), **event)
+
+
+def notes(notices: list[str]) -> str:
+    """The notices under a status line, one paragraph each."""
+    return "".join(f"\n\nNote: {n}" for n in notices)

@@ -1,0 +1,94 @@
+"""The Fast styles tab: a feed-forward network in one pass, its form made from :class:`~nst_core.FastSettings`;
+the live webcam (:mod:`.live`) and video (:mod:`.video`) sections below it share its style and settings."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from nst_core import InvalidInput, cost
+from nst_core.image import fast
+from nst_core.image.io import save_png
+from nst_core.runtime import pick_runtime
+
+from . import state
+from .endpoint import notes, offer
+from .form import Form
+from .image_tab import checked_picture
+from .live import live_section
+from .models import models_panel
+from .serving import Image, JobControl, streamed
+from .style_choice import chosen_model, compiled, style_choice
+from .video import video_section
+
+DESCRIPTION = ("Restyle a photo in one pass of a feed-forward style network: a pretrained style or your own model "
+               "(uploaded, or a Hub repo id). Returns (the result PNG, the status).")
+
+
+@dataclass(frozen=True)
+class FastJob:
+    content: str
+    settings: fast.FastSettings
+    cost: cost.Cost
+
+
+def fast_job(form: Form, values: Mapping[str, Any]) -> FastJob:
+    """The /fast endpoint's picture and settings, checked, with its estimate; larger pictures are capped (with a
+    notice)."""
+    content = values.get("content")
+    if not content:
+        raise InvalidInput("Upload a content image.")
+    width, height = checked_picture(content, "content image")
+    megapixels = state.BUDGET.limit("fast_megapixels")
+    settings = form.settings(values, max_side=int(math.sqrt(megapixels * 1e6)) if megapixels else fast.MAX_FAST_SIDE)
+    settings.check(state.BUDGET.limit)
+    scale = min(1.0, settings.max_side / math.sqrt(width * height))
+    estimate = cost.fast_cost(settings, pick_runtime(settings.device, settings.precision),
+                              (round(width * scale), round(height * scale)), compiled=compiled(values) is not None)
+    return FastJob(content, settings, estimate)
+
+
+def fast_tab() -> None:
+    with gr.Tab("Fast styles"):
+        gr.Markdown(
+            "Feed-forward style networks (Johnson et al. 2016, instance normalization): one pass, about a quarter "
+            "of a second at 512 px on a 2-core CPU (compiled). Pick a pretrained style or load your own "
+            "(train one with `python -m nst_core.image.train_fast`)."
+        )
+        models_panel({title: style.key for title, style in fast.CATALOGUE.items()})
+        with gr.Row():
+            with gr.Column():
+                content = Image(label="Content image", type="filepath", image_mode=None,
+                                sources=["upload", "clipboard"], height=300)
+                choice = style_choice()
+                run = gr.Button("Stylize", variant="primary")
+            with gr.Column():
+                result = gr.Image(label="Result", type="filepath", format="png", interactive=False, height=420)
+                status = gr.Markdown(label="Status")
+        gr.Examples([[str(state.IMAGES / "coffee.jpg")], [str(state.IMAGES / "astronaut.jpg")]], inputs=[content])
+
+        def check(values: Mapping[str, Any]) -> FastJob:
+            return fast_job(choice.form, values)
+
+        def stylize_fast(**values: Any) -> Iterator[tuple[str, str]]:
+            job, model, compiler = check(values), chosen_model(values), compiled(values)
+
+            def work(control: JobControl) -> Iterator[tuple[str, str]]:
+                result = fast.stylize_fast(job.content, model, job.settings, compiler=compiler,
+                                           prepared=state.PREPARED, control=control)
+                path = save_png(result.image, state.STORE.path("fast", ".png"), result.settings)
+                tiles = f" in {result.tiles} tiles" if result.tiles > 1 else ""
+                yield str(path), (f"{model.style.title}: {result.seconds:.2f} s on {result.runtime}{tiles}."
+                                  f"{notes(result.notices)}")
+
+            yield from streamed(work, JobControl(), outputs=2)
+
+        offer(run, stylize_fast, check=check, api_name="fast", description=DESCRIPTION, concurrency_id="fast",
+              inputs={"content": content, **choice.inputs(), "compiled": choice.compiled},
+              outputs=[result, status])
+        live_section(choice)
+        video_section(choice)

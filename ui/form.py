@@ -1,0 +1,155 @@
+"""Widgets made from a settings dataclass's declarations, and the settings made back from their values.
+
+Each offered field (``basic`` or ``advanced``, see :mod:`nst_core.options`) becomes one widget named after the
+field: its label, help, range (narrowed by the server's budget), step and choices are the declaration's, and so
+are the client API's parameter name, type, default and description. A ``model`` field is two widgets, an
+upload (``<field>_files``) and a Hub repo id (``<field>_repo_id``): typed text is never read as a server path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from nst_core.options import Declared, declarations, value_from
+from nst_core.sources import model_source
+
+from . import state
+from .serving import Checkbox, Dropdown, File, Number, Radio, Slider, Textbox
+
+SLIDER_MOST_STEPS = 10_000  # an integer range wider than this is typed, not slid
+
+
+def describe(field: Declared) -> str:
+    """The help line the widget and the client API show: the declaration's help, then its range."""
+    low, high = field.setting.minimum, field.maximum(state.BUDGET.limit)
+    parts = [field.setting.help]
+    if low is not None and high is not None:
+        parts.append(f"{low:g} to {high:g}{field.setting.unit}")
+    if field.optional and "empty" not in field.setting.help:
+        parts.append("empty: the default")
+    return "; ".join(part for part in parts if part)
+
+
+class Form:
+    """The widgets of ``cls``'s offered fields, made where :meth:`render` is called, and the settings back.
+
+    ``defaults`` replace the dataclass's defaults (an audio backend's own weights and steps); ``skip`` and
+    ``only`` split one dataclass's fields between forms (shared widgets, and a sub-tab's own)."""
+
+    def __init__(self, cls: type, *, defaults: Mapping[str, Any] | None = None, skip: tuple[str, ...] = (),
+                 only: tuple[str, ...] | None = None) -> None:
+        self.cls = cls
+        self.fields = {f.name: f for f in declarations(cls) if f.offered() and f.kind != "picture"
+                       and f.name not in skip and (only is None or f.name in only)}
+        self.defaults = dict(defaults or {})
+        self.widgets: dict[str, gr.components.Component] = {}
+
+    def render(self, *names: str) -> None:
+        """Widgets for the fields ``names``, side by side when there are several."""
+        if len(names) == 1:
+            self._make(self.fields[names[0]])
+            return
+        with gr.Row():
+            for name in names:
+                self._make(self.fields[name])
+
+    def render_panel(self, panel: str, per_row: int = 3) -> None:
+        """Widgets for every field of ``panel`` not rendered yet, ``per_row`` to a row."""
+        left = [name for name, f in self.fields.items() if f.setting.panel == panel and name not in self._made()]
+        for start in range(0, len(left), per_row):
+            self.render(*left[start:start + per_row])
+
+    def inputs(self) -> dict[str, gr.components.Component]:
+        """The client API's parameters: widget by name (a model field's two widgets under their own names)."""
+        missing = [name for name in self.fields if name not in self._made()]
+        if missing:
+            raise RuntimeError(f"{self.cls.__name__}: fields never rendered: {', '.join(missing)}")
+        return dict(self.widgets)
+
+    def values(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields' values from an endpoint's named values: parsed, empty optional ones as None."""
+        out: dict[str, Any] = {}
+        for name, field in self.fields.items():
+            if field.kind == "model":
+                out[name] = model_source(given.get(f"{name}_repo_id"), uploads=given.get(f"{name}_files") or ())
+            elif name in given:
+                out[name] = value_from(field, given[name])
+            else:  # a caller that leaves a value out gets what the widget starts at
+                out[name] = self.defaults.get(name, field.default)
+        return out
+
+    def settings(self, given: Mapping[str, Any], **fixed: Any) -> Any:
+        """An instance of the settings class from an endpoint's named values (``fixed`` set by the app)."""
+        return self.cls(**{**self.values(given), **fixed})
+
+    def _made(self) -> set[str]:
+        return {name.removesuffix("_files").removesuffix("_repo_id") if name not in self.fields else name
+                for name in self.widgets}
+
+    def _make(self, field: Declared) -> None:
+        default = self.defaults.get(field.name, field.default)
+        for name, widget in widget_for(field, default).items():
+            self.widgets[name] = widget
+
+
+def widget_for(field: Declared, default: Any) -> dict[str, gr.components.Component]:
+    """The widget(s) one declared field is offered with, keyed by their client-API names."""
+    spec, info = field.setting, describe(field)
+    label = spec.label + (f" ({spec.unit.strip()})" if spec.unit else "")
+    low, high = spec.minimum, field.maximum(state.BUDGET.limit)
+    integer = field.kind == "integer"
+    if field.kind in ("integer", "number"):
+        bounded = low is not None and high is not None
+        slides = bounded and not field.optional and (spec.step or (integer and high - low <= SLIDER_MOST_STEPS))
+        if slides:
+            widget = Slider(low, high, value=default, step=spec.step or 1, label=label, info=spec.help or None,
+                            precision=0 if integer else None)
+        else:
+            widget = Number(default, label=label, info=info, minimum=low, maximum=high,
+                            precision=0 if integer else None)
+    elif field.kind == "choice":
+        labels = spec.choice_labels or tuple(map(str, field.choices))
+        choices = list(zip(labels, field.choices))
+        kind = Radio if len(choices) <= 5 else Dropdown
+        widget = kind(choices, value=default, label=label, info=spec.help or None)
+        if all(isinstance(c, (int, float)) for c in field.choices):
+            widget.api_extra = {"type": "number"}
+    elif field.kind == "flag":
+        widget = Checkbox(bool(default), label=label, info=spec.help or None)
+    elif field.kind in ("integers", "numbers", "names"):
+        widget = Textbox(", ".join(map(str, default)) if default else "", label=label, info=info)
+        default = ", ".join(map(str, default or spec.example or ()))
+    elif field.kind == "model":
+        files = File(label=f"{label}: model.safetensors + config.json", file_count="multiple", value=[],
+                     file_types=[".safetensors", ".json"], type="filepath")
+        repo = Textbox("", label="or a Hub repo id", placeholder="user/model-name", info=spec.help or None)
+        files.api_extra = {"description": "uploads: one model.safetensors and its config.json (optional)"}
+        repo.api_extra = {"description": "a Hugging Face Hub repo id such as 'user/model-name' (optional)"}
+        files.api_example, repo.api_example = [], ""
+        return {f"{field.name}_files": files, f"{field.name}_repo_id": repo}
+    else:
+        widget = Textbox(default or "", label=label, info=info)
+    widget.api_extra = {**widget.api_extra, "description": info}
+    example = spec.example if default is None else default
+    if example is not None:  # the API page shows a value a user would send, not the range's lower end
+        widget.api_example = example
+    return {field.name: widget}
+
+
+def mask_from_editor(value: dict | None) -> np.ndarray | None:
+    """A region mask from ``gr.ImageEditor``: painted strokes where there are any, else the uploaded picture
+    itself (a black-and-white mask); None when the editor is empty."""
+    if not value:
+        return None
+    strokes = [layer[..., 3] > 0 for layer in value.get("layers") or []
+               if isinstance(layer, np.ndarray) and layer.ndim == 3 and layer.shape[2] == 4]
+    if strokes and any(stroke.any() for stroke in strokes):
+        return (np.logical_or.reduce(strokes) * 255).astype(np.uint8)
+    background = value.get("background")
+    if not isinstance(background, np.ndarray):
+        return None
+    return background[..., :3].mean(axis=2).astype(np.uint8) if background.ndim == 3 else background

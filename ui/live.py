@@ -1,0 +1,69 @@
+"""The live webcam: each frame stylized by the compiled Fast styles network, its knobs :class:`LiveSettings`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from nst_core import InvalidInput
+from nst_core.image import fast
+from nst_core.image.io import fitted_size
+from nst_core.video import FrameStylizer, LiveSettings
+
+from . import state
+from .endpoint import offer
+from .form import Form
+from .serving import Image, user_errors
+from .style_choice import StyleChoice, chosen_model
+
+DESCRIPTION = ("Stylize one webcam frame (a picture) with a Fast style, scaled to the frame size: what the page's "
+               "live stream does for each frame. Returns the stylized frame.")
+
+
+def live_settings(choice: StyleChoice, form: Form, values: Mapping[str, Any]) -> LiveSettings:
+    settings = LiveSettings(**choice.form.values(values), **form.values(values))
+    settings.check(state.BUDGET.limit)
+    return settings
+
+
+def live_frame(choice: StyleChoice, form: Form, values: Mapping[str, Any]) -> np.ndarray | None:
+    """One webcam frame, scaled to the frame size (long side) and stylized by the compiled network."""
+    frame = values.get("frame")
+    if frame is None:
+        return None
+    if not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3) or min(frame.shape[:2]) < fast.MIN_FAST_SIDE:
+        raise InvalidInput(f"A live frame must be a picture of at least {fast.MIN_FAST_SIDE} pixels a side.")
+    settings = live_settings(choice, form, values)
+    stylizer = FrameStylizer(chosen_model(values), strength=settings.strength, color=settings.color,
+                             precision=settings.precision, compiler=state.FAST_COMPILER, prepared=state.PREPARED)
+    rgb = np.repeat(frame[..., None], 3, axis=2) if frame.ndim == 2 else frame[..., :3]
+    return stylizer(rgb, fitted_size(rgb.shape[1], rgb.shape[0], settings.frame_size, enlarge=False))
+
+
+def live_section(choice: StyleChoice) -> None:
+    form = Form(LiveSettings, skip=tuple(choice.form.fields))
+    with gr.Accordion("Live: your webcam, stylized as it streams", open=False):
+        gr.Markdown("The style, strength, colour and frame size above and here apply while it runs; frames "
+                    "that arrive while one is being stylized are dropped, never queued.")
+        with gr.Row():
+            webcam = Image(label="Webcam", sources=["webcam"], streaming=True, type="numpy")
+            live = gr.Image(label="Live result", type="numpy", interactive=False)
+        form.render_panel("basic")
+    inputs = {"frame": webcam, **choice.inputs(), **form.inputs()}
+
+    def stylize_live_frame(**values: Any) -> np.ndarray | None:
+        return live_frame(choice, form, values)
+
+    webcam.stream(
+        user_errors(stylize_live_frame), inputs_kwargs=inputs, outputs=live, stream_every=0.1, time_limit=300,
+        concurrency_limit=1, concurrency_id="live", trigger_mode="always_last", show_progress="hidden",
+        # The browser's stream; gradio_client cannot read streaming replies, so clients get the same handler, one
+        # frame per call, as /fast_live below.
+        api_name="fast_live_stream", api_visibility="private",
+    )
+    offer(gr.Button(visible=False), stylize_live_frame, check=lambda values: live_settings(choice, form, values),
+          api_name="fast_live", description=DESCRIPTION, inputs=inputs, outputs=[live], concurrency_id="live",
+          per_visitor=False, gpu=False, show_progress="hidden")
