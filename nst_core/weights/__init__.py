@@ -21,9 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from .. import hub
-from ..audio.backends import cnn14, vggish
-from ..audio.backends.cnn14 import load_cnn14
-from ..audio.backends.vggish import load_vggish
+from ..audio.backends import AUDIO_BACKENDS, cnn14, load_backend, vggish
 from ..errors import InvalidInput, NSTError
 from ..health import file_identity
 from ..image import backbones, fast
@@ -53,9 +51,8 @@ def _networks() -> tuple[Network, ...]:
              for spec in BACKBONES.values()]
     styles = [Network(style.key, style.title, "fast styles", lambda title=title: fast.load_catalogue_style(title))
               for title, style in fast.CATALOGUE.items()]
-    audio = [Network("vggish", "VGGish", "audio", load_vggish),
-             Network("cnn14-16k", "CNN14 (PANNs) 16 kHz", "audio", lambda: load_cnn14("16k")),
-             Network("cnn14-32k", "CNN14 (PANNs) 32 kHz", "audio", lambda: load_cnn14("32k"))]
+    audio = [Network(net.key, net.label, "audio", lambda name=spec.name, o=net.options: load_backend(name, o))
+             for spec in AUDIO_BACKENDS.values() for net in spec.weights]
     return (*image, *styles, *audio)
 
 

@@ -51,6 +51,15 @@ BackendOptions = ShallowOptions | VGGishOptions | CNN14Options | GenreOptions
 
 
 @dataclass(frozen=True)
+class Pretrained:
+    """A pretrained network a backend offers: its weights' key, its name for people, the options that load it."""
+
+    key: str
+    label: str
+    options: object
+
+
+@dataclass(frozen=True)
 class AudioBackendSpec:
     name: str
     title: str
@@ -58,7 +67,7 @@ class AudioBackendSpec:
     options: type
     build: Callable[[BackendOptions, int], AudioBackend]  # (options, seed)
     defaults: BackendDefaults
-    weights: dict[str, str]  # label -> weights key, for the availability report
+    weights: tuple[Pretrained, ...] = ()  # the pretrained networks it loads (none: random weights)
 
 
 AUDIO_BACKENDS: dict[str, AudioBackendSpec] = {spec.name: spec for spec in (
@@ -67,23 +76,25 @@ AUDIO_BACKENDS: dict[str, AudioBackendSpec] = {spec.name: spec for spec in (
         "Random 1-D convolutions over time (Ulyanov & Lebedev). No download; the best all-rounder for timbre and "
         "texture, and the fastest.",
         ShallowOptions, lambda o, seed: ShallowNet(filters=tuple(o.filters), kernel=o.kernel, seed=seed),
-        ShallowNet.defaults, {}),
+        ShallowNet.defaults),
     AudioBackendSpec(
         "vggish", "VGGish",
         "Pretrained AudioSet VGGish on log-mel. Its pooled layers summarize sound events (coarse texture); a direct "
         "spectrogram content term is there to keep the notes.",
-        VGGishOptions, lambda o, seed: load_vggish(), VGGish.defaults, {"VGGish": "vggish"}),
+        VGGishOptions, lambda o, seed: load_vggish(), VGGish.defaults,
+        (Pretrained("vggish", "VGGish", VGGishOptions()),)),
     AudioBackendSpec(
         "cnn14", "CNN14 (PANNs)",
         "Pretrained AudioSet CNN14 on log-mel: more semantic style statistics, slower; a direct spectrogram content "
         "term is there to keep the notes.",
         CNN14Options, lambda o, seed: load_cnn14(o.checkpoint), CNN14.defaults,
-        {"CNN14 16 kHz": "cnn14-16k", "CNN14 32 kHz": "cnn14-32k"}),
+        (Pretrained("cnn14-16k", "CNN14 (PANNs) 16 kHz", CNN14Options("16k")),
+         Pretrained("cnn14-32k", "CNN14 (PANNs) 32 kHz", CNN14Options("32k")))),
     AudioBackendSpec(
         "genre", "Genre CNN",
         "A small music-genre classifier on power mel spectrograms (train it with `python -m "
         "nst_core.audio.train_genre`); without trained weights it is a random 2-D net.",
-        GenreOptions, lambda o, seed: load_genre_cnn(o.model, seed=seed), GenreCNN.defaults, {}),
+        GenreOptions, lambda o, seed: load_genre_cnn(o.model, seed=seed), GenreCNN.defaults),
 )}
 
 
@@ -112,5 +123,5 @@ def load_backend(name: str, options: BackendOptions | None = None, *, seed: int 
 
 
 __all__ = ["AUDIO_BACKENDS", "CNN14", "AudioBackend", "AudioBackendSpec", "BackendDefaults", "BackendOptions",
-           "CNN14Options", "GenreCNN", "GenreOptions", "ShallowNet", "ShallowOptions", "VGGish", "VGGishOptions",
-           "backend_spec", "checked_options", "load_backend"]
+           "CNN14Options", "GenreCNN", "GenreOptions", "Pretrained", "ShallowNet", "ShallowOptions", "VGGish",
+           "VGGishOptions", "backend_spec", "checked_options", "load_backend"]
