@@ -149,12 +149,13 @@ def worst_image(budget) -> tuple[dict, object]:
 
     runtime, content, style = pick_runtime("auto", "fp32"), (451, 300), [(512, 512)]
     for size in range(budget.image_size, 127, -64):
-        settings = ImageSettings(size=size, precision="fp32", style_scale=2.0, steps=3, coarse_steps=1)
+        scales = len(ImageSettings(size=size).scales())
+        schedule = (1,) * (scales - 1) + (3,)
+        settings = ImageSettings(size=size, precision="fp32", style_scale=2.0, schedule=schedule)
         estimate = cost.image_cost(settings, runtime, content, style)
         if cost.fits(estimate, budget):
-            scales = len(settings.scales())
             return image_values(size, 3, precision="fp32", style_scale=2.0,
-                                schedule=", ".join(["1"] * (scales - 1) + ["3"])), estimate
+                                schedule=", ".join(map(str, schedule))), estimate
     raise RuntimeError("no image request fits the budget")
 
 

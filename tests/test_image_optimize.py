@@ -45,7 +45,7 @@ def test_losses_fall_with_random_weights(tiny_vgg, optimizer):
 
 
 def test_coarse_to_fine_visits_every_scale_and_ends_at_the_size(tiny_vgg):
-    settings = ImageSettings(size=96, min_size=48, steps=2, coarse_steps=3, precision="fp32")
+    settings = ImageSettings(size=96, min_size=48, schedule=(3, 3, 2), precision="fp32")
     assert settings.scales() == [48, 68, 96]
     progress, result = _events(CONTENT, [STYLE], settings, tiny_vgg)
     assert [p.scale_index for p in progress] == [0, 0, 0, 1, 1, 1, 2, 2]

@@ -91,8 +91,6 @@ class ImageSettings:
                                    panel="advanced")
     outside: Outside = setting("content", "Outside the region", "content: the photo stays; second-style: the second "
                                "style image", panel="advanced")
-    coarse_steps: int | None = setting(None, "Coarse steps", "iterations at each smaller scale (None: the same as "
-                                       "steps)", minimum=0, maximum=MAX_STEPS, budget="image_steps")
     min_size: int = setting(128, "First scale", "the coarsest scale; set it >= size for a single scale", **SIZE)
     # Without the range term the final clamp crushes drifting pixels (dark areas turned into pure-black blobs).
     range_weight: float = setting(1000.0, "Range weight", "pulls pixels that drift below black or above white back "
@@ -152,8 +150,7 @@ class ImageSettings:
     def steps_at(self, scale_index: int, num_scales: int) -> int:
         if self.schedule is not None:
             return self.schedule[scale_index]
-        last = scale_index == num_scales - 1
-        return self.steps if last or self.coarse_steps is None else self.coarse_steps
+        return self.steps
 
 
 @dataclass(frozen=True)
