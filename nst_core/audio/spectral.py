@@ -8,6 +8,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+import torchaudio
 
 from ..control import checkpoint
 
@@ -29,13 +30,16 @@ class SpectralFrame:
         return torch.hann_window(self.win_length or self.n_fft)  # periodic Hann, as librosa and PANNs use
 
     def stft(self, samples: torch.Tensor) -> torch.Tensor:
-        """(N,) waveform -> (bins, frames) complex; centred frames with reflect padding."""
-        return torch.stft(samples, self.n_fft, self.hop, self.win_length, self.window(), center=True,
-                          pad_mode="reflect", return_complex=True)
+        """(N,) waveform -> (bins, frames) complex; centred frames with reflect padding (torchaudio's
+        spectrogram transform, in the graph: gradients flow through it)."""
+        return torchaudio.functional.spectrogram(samples, 0, self.window(), self.n_fft, self.hop,
+                                                 self.win_length or self.n_fft, None, False, center=True,
+                                                 pad_mode="reflect", onesided=True)
 
     def istft(self, spectrum: torch.Tensor, length: int) -> torch.Tensor:
-        return torch.istft(spectrum, self.n_fft, self.hop, self.win_length, self.window(), center=True,
-                           length=length)
+        return torchaudio.functional.inverse_spectrogram(spectrum, length, 0, self.window(), self.n_fft, self.hop,
+                                                         self.win_length or self.n_fft, False, center=True,
+                                                         pad_mode="reflect", onesided=True)
 
 
 def log_magnitude(frame: SpectralFrame, samples: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,22 +54,19 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax:
                    kind: Literal["slaney", "vggish"]) -> torch.Tensor:
     """(n_mels, bins) triangular filters.
 
-    ``slaney``: the Slaney mel scale, triangles linear in Hz, area-normalized: librosa's filterbank, the one
-    PANNs computed its ``melW`` with and the genre CNN uses, built in torch by torchaudio (it matches
-    ``librosa.filters.mel(htk=False, norm="slaney")`` to float rounding). ``vggish``: the VGGish reference's
-    (HTK mel scale, triangles linear in *mel*, no normalization, the DC bin excluded); no library builds
-    triangles in the mel domain, so that step stays here.
+    ``slaney``: librosa's own filterbank (Slaney mel scale, triangles linear in Hz, area-normalized), the one
+    PANNs computed its ``melW`` with and the genre CNN uses. ``vggish``: the VGGish reference's (HTK mel
+    scale from librosa, triangles linear in *mel*, no normalization, the DC bin excluded); no library
+    builds triangles in the mel domain, so that step stays here.
     """
-    if kind == "slaney":
-        import torchaudio
-
-        with warnings.catch_warnings():  # the genre CNN's 384 bands leave a few low ones empty, by design
-            warnings.filterwarnings("ignore", message="At least one mel filterbank has all zero values")
-            weights = torchaudio.functional.melscale_fbanks(n_fft // 2 + 1, fmin, fmax, n_mels, sample_rate,
-                                                            norm="slaney", mel_scale="slaney")
-        return weights.T.contiguous().float()
     import librosa
 
+    if kind == "slaney":
+        with warnings.catch_warnings():  # the genre CNN's 384 bands leave a few low ones empty, by design
+            warnings.filterwarnings("ignore", message="Empty filters detected")
+            weights = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax,
+                                          htk=False, norm="slaney")
+        return torch.from_numpy(weights.astype(np.float32))
     bin_mels = librosa.hz_to_mel(np.linspace(0, sample_rate / 2, n_fft // 2 + 1), htk=True)
     edges = np.linspace(librosa.hz_to_mel(fmin, htk=True), librosa.hz_to_mel(fmax, htk=True), n_mels + 2)
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
