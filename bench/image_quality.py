@@ -34,9 +34,10 @@ SETTINGS = {"before": {"range_weight": 0.0, "match_shadows": False}, "now": {},
             "fixed": {"hold_style_from": None}, "unjudged": {"judge_shadows": False}}
 
 
-def raised(notices: list[str]) -> str:
-    """How far the style hold raised the style weight, from the run's notice."""
-    return next((n.split(" raised ")[1].split()[0] for n in notices if "style weight was raised" in n), "as set")
+def raised(facts: dict) -> str:
+    """How far the style hold raised the style weight (the result's ``style_weight_raised`` fact)."""
+    boost = facts.get("style_weight_raised", 1.0)
+    return "as set" if boost == 1.0 else f"{boost:.2g}x"
 
 
 def main() -> None:
@@ -76,7 +77,7 @@ def main() -> None:
                     print(f"| {content_name} | {style_name} | {size} | {name} | {schedule or 'default'} | "
                           f"{scores.content_distance:.3f} | {scores.style_distance:.4f} | "
                           f"{scores.colour_distance:.1f} ({content_colours:.1f}) | {scores.near_black:.2%} "
-                          f"({style_black:.2%}) | {seconds:.0f} s | {raised(result.notices)} |", flush=True)
+                          f"({style_black:.2%}) | {seconds:.0f} s | {raised(result.facts)} |", flush=True)
 
 
 if __name__ == "__main__":

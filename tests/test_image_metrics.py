@@ -56,12 +56,13 @@ def test_a_larger_result_is_at_least_as_stylized_as_the_smaller_one():
     def scores(size: int, hold: int | None):
         settings = ImageSettings(size=size, min_size=64, steps=30, hold_style_from=hold)
         result = stylize_image(CONTENT, [STYLE], settings, network=vgg)
-        return judge_image(result.image, CONTENT, STYLE, network=vgg), result.notices
+        return judge_image(result.image, CONTENT, STYLE, network=vgg), result
 
     small, _ = scores(128, None)
-    fixed, fixed_notices = scores(256, None)
-    held, held_notices = scores(256, 128)
-    assert fixed.style_distance > 1.5 * small.style_distance and not fixed_notices
+    fixed, fixed_result = scores(256, None)
+    held, held_result = scores(256, 128)
+    assert fixed.style_distance > 1.5 * small.style_distance and not fixed_result.notices
+    assert fixed_result.facts["style_weight_raised"] == 1.0 < held_result.facts["style_weight_raised"]
     assert held.style_distance <= 1.05 * small.style_distance  # the last check comes 10 steps before the end
     assert held.colour_distance <= small.colour_distance + 1.0
-    assert any("style weight was raised" in notice for notice in held_notices)
+    assert any("style weight was raised" in notice for notice in held_result.notices)
