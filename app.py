@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 
 import gradio as gr
 
@@ -24,6 +25,10 @@ from ui.serving import own_gradio_cache
 
 log = logging.getLogger("nst_studio")
 TITLE = "Neural style transfer studio"
+HERE = Path(__file__).resolve().parent
+# How the page is served, by `python app.py` and by the tests alike (Gradio 6 takes these at launch).
+LAUNCH = dict(max_file_size="60mb", theme=gr.themes.Soft(), css_paths=[HERE / "ui" / "page.css"],
+              js=(HERE / "ui" / "page.js").read_text(), mcp_server=True)
 
 
 def build_app() -> gr.Blocks:
@@ -32,7 +37,8 @@ def build_app() -> gr.Blocks:
     own_gradio_cache()
     # Gradio's own copies of uploads and results are deleted after 30 minutes (checked every 5) and at exit.
     with gr.Blocks(title=TITLE, delete_cache=(300, 1800)) as demo:
-        gr.Markdown(f"# {TITLE}\nRestyle photos with the look of another image.")
+        gr.Markdown(f"# {TITLE}\nRestyle photos, videos and sounds with the look of another picture or sound: "
+                    "choose a tab, click an example, press the button.")
         image_tab()
         fast_tab()
         audio_tab()
@@ -71,7 +77,7 @@ def main() -> None:
     # Not a daemon: a thread killed inside torch.compile at exit aborts the process instead of letting it end.
     threading.Thread(target=warm_up_fast_styles, name="fast-styles-warm-up", daemon=False).start()
     fetch_weights_at_start_up()
-    build_app().launch(max_file_size="60mb", theme=gr.themes.Soft(), mcp_server=True)
+    build_app().launch(**LAUNCH)
 
 
 if __name__ == "__main__":

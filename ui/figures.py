@@ -15,8 +15,8 @@ matplotlib.use("Agg")  # no display on a server; must precede pyplot
 
 import librosa.display  # noqa: E402 (after the backend is chosen)
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from nst_core import NSTError  # noqa: E402
@@ -62,31 +62,44 @@ def _to_image(figure: plt.Figure) -> Image.Image:
 
 
 class LossHistory:
-    """Loss terms per step, as the long table ``gr.LinePlot`` draws (one line per term).
-
-    The terms span orders of magnitude and LinePlot has no log axis, so the table holds log10 of each.
-    """
+    """Loss terms per step, drawn as one curve per term on a log axis with a legend (the terms span orders of
+    magnitude)."""
 
     def __init__(self, skip: tuple[str, ...] = ()) -> None:
-        self.rows: list[tuple[int, str, float]] = []
+        self.curves: dict[str, tuple[list[int], list[float]]] = {}
         self.skip = set(skip)
 
     def add(self, step: int, losses: dict[str, float]) -> None:
-        self.rows += [(step, name, float(np.log10(value))) for name, value in losses.items()
-                      if name not in self.skip and np.isfinite(value) and value > 0]
+        for name, value in losses.items():
+            if name not in self.skip and np.isfinite(value) and value > 0:
+                steps, values = self.curves.setdefault(name, ([], []))
+                steps.append(step)
+                values.append(float(value))
 
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows, columns=["step", "term", LOSS_AXIS])
+    def figure(self) -> Figure:
+        """The curves as a figure (not registered with pyplot: nothing to close, nothing leaks)."""
+        figure = Figure(figsize=(6.4, 3.0), dpi=100, layout="constrained")
+        axes = figure.subplots()
+        for name, (steps, values) in self.curves.items():
+            axes.plot(steps, values, label=name, color=TERM_COLOURS.get(name), linewidth=1.6)
+        axes.set_yscale("log")
+        axes.set_xlabel("step")
+        axes.set_ylabel("loss (weighted)")
+        axes.grid(True, alpha=0.3)
+        if self.curves:
+            axes.legend(loc="upper right", fontsize=8, ncols=min(4, len(self.curves)))
+        return figure
 
 
-LOSS_AXIS = "log10 loss"
+TERM_COLOURS = {"content": "#2563eb", "style": "#dc2626", "style_outside": "#f97316", "tv": "#16a34a",
+                "range": "#9333ea", "spectral": "#0891b2", "envelope": "#ca8a04", "onset_chroma": "#db2777"}
 
 
 def loss_plot(label: str, render: bool = True):
     """The app's loss-curve widget (imported lazily so that this module does not need Gradio)."""
     import gradio as gr
 
-    return gr.LinePlot(x="step", y=LOSS_AXIS, color="term", label=label, height=240, render=render)
+    return gr.Plot(label=label, format="png", render=render, elem_classes="loss-plot")
 
 
 def catalogue_thumbnail(title: str, photo: ImageSource, size: int = 160) -> Image.Image:

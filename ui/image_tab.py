@@ -66,49 +66,72 @@ def status_line(event: ImageProgress) -> str:
             f"({width}x{height}): {terms}")
 
 
+INTRO = ("**Paint a photo in the style of another picture.** Choose an example (or upload a photo and one or more "
+         "style images), then press *Stylize*: the picture is refined step by step and shown as it goes; about a "
+         "minute at 512 px on a small CPU.")
+SCIENCE = ("Optimization-based style transfer (Gatys et al. 2016): starting from the photo, the picture is changed "
+           "coarse to fine until a pretrained network's features of it match the photo's (its content) and the "
+           "correlations between those features match the style images' (their texture, colour and strokes). "
+           "The loss curves show both terms falling.")
+
+
+def style_previews(files: list[str] | None) -> list[str]:
+    """The style uploads as pictures (the file input itself lists names)."""
+    return [f for f in files or [] if f]
+
+
+def gallery_files(photo: str | None, gallery: list | None) -> list[str]:
+    """The files of a gallery's items (a path, or (path, caption))."""
+    return [item[0] if isinstance(item, (list, tuple)) else item for item in gallery or []]
+
+
 def image_tab() -> None:
     form = Form(ImageSettings)
     with gr.Tab("Image"):
-        gr.Markdown(
-            "Optimization-based style transfer (Gatys et al.): the picture is refined step by step, "
-            "coarse to fine, until its VGG features match the content photo and its feature correlations "
-            "match the style images."
-        )
-        models_panel({spec.label: spec.weights for spec in BACKBONES.values()})
-        with gr.Row():
-            with gr.Column():
-                content = Image(label="Content image", type="filepath", image_mode=None,
-                                sources=["upload", "clipboard"], height=300)
-                styles = File(label="Style images (one or more)", file_count="multiple", file_types=["image"],
-                              type="filepath")
-                styles.api_example = [content.example_payload()]
-                form.render("style_blend")
+        gr.Markdown(INTRO)
+        with gr.Accordion("How it works", open=False):
+            gr.Markdown(SCIENCE)
+        content = Image(label="Content image", type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                        height=260, render=False)
+        styles = File(label="Style images (one or more)", file_count="multiple", file_types=["image"],
+                      type="filepath", height=110, render=False)
+        styles.api_example = [content.example_payload()]
+        previews = gr.Gallery(label="Style images", columns=6, rows=1, height=110, allow_preview=False,
+                              interactive=False, object_fit="cover", elem_classes="style-previews", render=False)
+        examples = [[state.IMAGES / "chelsea.jpg", [state.IMAGES / "style_mosaic.jpg"]],
+                    [state.IMAGES / "coffee.jpg", [state.IMAGES / "style_swirls.jpg"]],
+                    [state.IMAGES / "astronaut.jpg",
+                     [state.IMAGES / "style_waves.jpg", state.IMAGES / "style_swirls.jpg"]]]
+        # Shown as pictures (the previews gallery); a click also fills the style upload itself.
+        gr.Examples([[str(c), [str(s) for s in ss]] for c, ss in examples], inputs=[content, previews],
+                    outputs=[styles], fn=gallery_files, run_on_click=True, cache_examples=False,
+                    label="Examples: click one, then Stylize", api_visibility="private")
+        with gr.Row(equal_height=False):
+            with gr.Column(min_width=320):
+                content.render()
+                styles.render()
+                previews.render()
                 form.render("backbone", "size")
-                form.render("steps", "style_weight")
-                form.render("color")
+                form.render("steps", "color")
+                run = gr.Button("Stylize", variant="primary", size="lg")
                 with gr.Accordion("Advanced", open=False):
-                    form.render_panel("advanced")
+                    form.render("style_weight", "style_blend")
+                    form.render_panel("advanced", per_row=2)
                 with gr.Accordion("Style by region", open=False):
-                    gr.Markdown("Paint over the content where the style should go (load the content photo into "
-                                "the editor first), or upload a black-and-white mask: white takes the style. "
-                                "*Outside the region* (Advanced) says what goes elsewhere.")
+                    gr.Markdown("Paint over the photo where the style should go, or upload a black-and-white mask: "
+                                "white takes the style. *Outside the region* (Advanced) says what goes elsewhere.")
                     region_mask = ImageEditor(label="Region", type="numpy", sources=["upload", "clipboard"],
                                               brush=gr.Brush(colors=["#ffffff"], color_mode="fixed"), height=300)
-                run = gr.Button("Stylize", variant="primary")
-            with gr.Column():
-                result = gr.Image(label="Result", type="filepath", format="png", interactive=False, height=420)
+            with gr.Column(min_width=320):
+                result = gr.Image(label="Result", type="filepath", format="png", interactive=False, height=420,
+                                  elem_classes="fitted-result")
+                status = gr.Markdown(label="Status", elem_classes="status")
                 download = gr.File(label="PNG with settings", interactive=False)
-                status = gr.Markdown(label="Status")
                 losses = loss_plot("Loss curves")
-        gr.Examples(
-            examples=[
-                [str(state.IMAGES / "chelsea.jpg"), [str(state.IMAGES / "style_mosaic.jpg")]],
-                [str(state.IMAGES / "coffee.jpg"), [str(state.IMAGES / "style_swirls.jpg")]],
-                [str(state.IMAGES / "astronaut.jpg"),
-                 [str(state.IMAGES / "style_waves.jpg"), str(state.IMAGES / "style_swirls.jpg")]],
-            ],
-            inputs=[content, styles],
-        )
+        models_panel({spec.label: spec.weights for spec in BACKBONES.values()})
+    styles.change(style_previews, styles, previews, api_visibility="private", queue=False)
+    # The region editor starts from the photo, so that a visitor paints on it instead of loading it twice.
+    content.change(lambda photo: photo, content, region_mask, api_visibility="private", queue=False)
 
     def check(values: Mapping[str, Any]) -> ImageJob:
         return image_job(form, values)
@@ -125,18 +148,19 @@ def image_tab() -> None:
                 if isinstance(event, ImageResult):
                     stem = f"stylized-{job.settings.backbone}-seed{job.settings.seed}"
                     path = save_png(event.image, state.STORE.path(stem, ".png"), event.settings)
-                    yield (str(path), str(path), f"Done in {event.seconds:.1f} s on {event.runtime}. Settings are "
-                           f"stored in the PNG.{notes(event.notices)}", history.frame())
+                    done = f"{event.facts['steps']} steps over {event.facts['scales']} scales"
+                    yield (str(path), str(path), f"Done in {event.seconds:.1f} s ({done}) on {event.runtime}. "
+                           f"Settings are stored in the PNG.{notes(event.notices)}", history.figure())
                     return
                 progress((event.done, event.total), desc="Stylizing")
                 history.add(event.done, event.losses)
                 if event.preview is not None:
                     preview = save_png(event.preview, state.STORE.path("preview", ".png"))
-                    yield str(preview), None, status_line(event), history.frame()
+                    yield str(preview), None, status_line(event), history.figure()
 
         yield from streamed(work, JobControl(state.BUDGET.limit("seconds")), outputs=4)
 
     offer(run, stylize_image, check=check, api_name="image", description=DESCRIPTION,
           inputs={"content": content, "styles": styles, **form.inputs(), "region_mask": region_mask},
-          outputs=[result, download, status, losses])
+          outputs=[result, download, status, losses], show_progress_on=[status])
 
