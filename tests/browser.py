@@ -37,6 +37,9 @@ def chromium(size: tuple[int, int] = DESKTOP) -> Iterator[Any]:
     options.binary_location = CHROMIUM
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    # Headless windows are at least 500 px wide; the page is laid out at exactly ``size`` (a phone's, when narrow).
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": size[0], "height": size[1],
+                                                                  "deviceScaleFactor": 1, "mobile": size[0] < 600})
     try:
         yield driver
     finally:

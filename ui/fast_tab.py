@@ -22,7 +22,7 @@ from .image_tab import checked_picture
 from .live import live_section
 from .models import models_panel
 from .serving import Image, JobControl, streamed
-from .style_choice import chosen_model, compiled, style_choice
+from .style_choice import advanced_panel, chosen_model, compiled, style_choice
 from .video import video_section
 
 DESCRIPTION = ("Restyle a photo in one pass of a feed-forward style network: a pretrained style or your own model "
@@ -52,24 +52,33 @@ def fast_job(form: Form, values: Mapping[str, Any]) -> FastJob:
     return FastJob(content, settings, estimate)
 
 
+INTRO = ("**Restyle a photo in a fraction of a second** with a network trained on one painting. Click an example or "
+         "upload a photo, pick a style, press *Stylize*. Below: the same live on your webcam, or on a video.")
+SCIENCE = ("Feed-forward style networks (Johnson et al. 2016, with instance normalization): a network trained once "
+           "per painting repaints any photo in one pass, about a quarter of a second at 512 px on a 2-core CPU "
+           "(compiled). Train one of your own with `python -m nst_core.image.train_fast` and load it as a *Custom "
+           "model*.")
+
+
 def fast_tab() -> None:
     with gr.Tab("Fast styles"):
-        gr.Markdown(
-            "Feed-forward style networks (Johnson et al. 2016, instance normalization): one pass, about a quarter "
-            "of a second at 512 px on a 2-core CPU (compiled). Pick a pretrained style or load your own "
-            "(train one with `python -m nst_core.image.train_fast`)."
-        )
-        models_panel({title: style.key for title, style in fast.CATALOGUE.items()})
-        with gr.Row():
-            with gr.Column():
-                content = Image(label="Content image", type="filepath", image_mode=None,
-                                sources=["upload", "clipboard"], height=300)
+        gr.Markdown(INTRO)
+        with gr.Accordion("How it works", open=False):
+            gr.Markdown(SCIENCE)
+        content = Image(label="Content image", type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                        height=260, render=False)
+        gr.Examples([[str(state.IMAGES / "coffee.jpg")], [str(state.IMAGES / "astronaut.jpg")],
+                     [str(state.IMAGES / "chelsea.jpg")]], inputs=[content], label="Examples: click one")
+        with gr.Row(equal_height=False):
+            with gr.Column(min_width=320):
+                content.render()
                 choice = style_choice()
-                run = gr.Button("Stylize", variant="primary")
-            with gr.Column():
-                result = gr.Image(label="Result", type="filepath", format="png", interactive=False, height=420)
-                status = gr.Markdown(label="Status")
-        gr.Examples([[str(state.IMAGES / "coffee.jpg")], [str(state.IMAGES / "astronaut.jpg")]], inputs=[content])
+                run = gr.Button("Stylize", variant="primary", size="lg")
+                advanced_panel(choice)
+            with gr.Column(min_width=320):
+                result = gr.Image(label="Result", type="filepath", format="png", interactive=False, height=420,
+                                  elem_classes="fitted-result")
+                status = gr.Markdown(label="Status", elem_classes="status")
 
         def check(values: Mapping[str, Any]) -> FastJob:
             return fast_job(choice.form, values)
@@ -92,3 +101,4 @@ def fast_tab() -> None:
               outputs=[result, status])
         live_section(choice)
         video_section(choice)
+        models_panel({title: style.key for title, style in fast.CATALOGUE.items()})

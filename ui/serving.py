@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import html
 import inspect
 import logging
 import queue
@@ -29,7 +30,7 @@ from typing import Any
 import gradio as gr
 import PIL.Image
 
-from nst_core import InvalidInput, NSTError
+from nst_core import InvalidInput, NSTError, WeightsUnavailable
 from nst_core.control import Cancelled, JobControl, release_memory
 
 log = logging.getLogger("nst_studio.serving")
@@ -132,9 +133,17 @@ def rejection(values: Iterable[Any]) -> str | None:
 
 
 def user_error(exc: Exception) -> gr.Error:
-    """A user's mistake, shown as it is: no traceback in the server log (one line there), none on the page."""
+    """A refusal in plain words first, the technical details folded under them; no traceback in the server log
+    (one line there) and none on the page."""
     log.info("refused: %s", exc)
-    return gr.Error(str(exc), print_exception=False)
+    if isinstance(exc, WeightsUnavailable):
+        offline = "HF_HUB_OFFLINE" in exc.reason or "cannot be reached" in exc.reason
+        plain = ("This network is not on this server" + (", and it cannot be downloaded now (no connection to "
+                 "the Hugging Face Hub)" if offline else " and could not be fetched") + ". Choose another one, or "
+                 "see Models for how to get it.")
+        return gr.Error(f"{plain}<details><summary>Details</summary>{html.escape(str(exc), quote=False)}</details>",
+                        title="Network not available", print_exception=False, duration=None)
+    return gr.Error(html.escape(str(exc), quote=False), title="This cannot run as it is", print_exception=False)
 
 
 def user_errors(handler: Callable) -> Callable:

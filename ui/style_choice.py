@@ -10,7 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from nst_core import InvalidInput
+from nst_core import InvalidInput, weights
 from nst_core.image import fast
 from nst_core.sources import ModelSource, model_source
 
@@ -29,7 +29,7 @@ class StyleChoice:
     style: gr.components.Component
     model_files: gr.components.Component
     repo_id: gr.components.Component
-    compiled: gr.components.Component
+    compiled: gr.components.Component | None  # made by advanced_panel
     form: Form  # FastSettings: strength, colour, precision
 
     def inputs(self) -> dict[str, gr.components.Component]:
@@ -60,14 +60,35 @@ def compiled(values: Mapping[str, Any]) -> fast.Compiler | None:
     return state.FAST_COMPILER if values.get("compiled", True) is not False else None
 
 
+def usable_styles() -> dict[str, bool]:
+    """Per catalogue title, whether its network can be had here now (on disk, or downloadable)."""
+    return {title: weights.status(style.key).state not in ("unavailable", "failed")
+            for title, style in fast.CATALOGUE.items()}
+
+
+def availability_note(usable: dict[str, bool]) -> str:
+    """One plain sentence for styles that cannot run here, and how to get them; empty when all can."""
+    missing = [title for title, ok in usable.items() if not ok]
+    if not missing:
+        return ""
+    which = "None of the pretrained styles" if len(missing) == len(usable) else ", ".join(missing)
+    return (f"**{which} can run on this server right now:** their networks are not downloaded and the Hugging Face "
+            "Hub cannot be reached. Use a model of your own (*Custom model* below), or see *Models* at the foot "
+            "of the tab for how to fetch them.")
+
+
 def style_choice() -> StyleChoice:
-    """The style gallery and radio, the custom model's inputs, the settings form and the compile switch."""
-    titles = list(fast.CATALOGUE)
+    """The style gallery and radio, the custom model's inputs, the settings form and the compile switch. Styles
+    whose networks cannot be had here are marked so before anyone presses a button."""
+    titles, usable = list(fast.CATALOGUE), usable_styles()
     gallery = gr.Gallery([(catalogue_thumbnail(t, state.IMAGES / "chelsea.jpg"), t) for t in titles],
                          label="Pretrained styles (click to choose)", columns=4, height=220, allow_preview=False)
-    style = Radio([*titles, CUSTOM], value=titles[0], label="Style",
+    gr.Markdown(availability_note(usable), elem_classes="availability")
+    labels = [t if usable[t] else f"{t} (not available here)" for t in titles]
+    first = next((t for t in titles if usable[t]), CUSTOM)
+    style = Radio([*zip(labels, titles), (CUSTOM, CUSTOM)], value=first, label="Style",
                   info="a pretrained style, or a model of your own (below)")
-    with gr.Accordion("Custom model", open=False):
+    with gr.Accordion("Custom model", open=first == CUSTOM):
         model_files = File(label="model.safetensors + config.json", file_count="multiple", value=[],
                            file_types=[".safetensors", ".json"], type="filepath")
         model_files.api_extra = {"description": "with style 'Custom model': model.safetensors and its config.json"}
@@ -76,14 +97,22 @@ def style_choice() -> StyleChoice:
         model_files.api_example, repo_id.api_example = [], ""
     form = Form(fast.FastSettings)
     form.render_panel("basic", per_row=2)
-    with gr.Accordion("Advanced", open=False):
-        form.render_panel("advanced")
-        switch = Checkbox(value=True, label="Compiled network",
-                          info="torch.compile: about 2x faster on CPU. Compiled at start-up for precision auto; fp32 "
-                               "compiles on its first use (about 20 s)")
 
     def pick(event: gr.SelectData) -> str:
         return titles[event.index]
 
+    def show(chosen: str) -> gr.Gallery:  # one choice, shown in both places
+        return gr.Gallery(selected_index=titles.index(chosen) if chosen in titles else None)
+
     gallery.select(pick, None, style, api_visibility="private")
-    return StyleChoice(style, model_files, repo_id, switch, form)
+    style.change(show, style, gallery, api_visibility="private", queue=False)
+    return StyleChoice(style, model_files, repo_id, None, form)
+
+
+def advanced_panel(choice: StyleChoice) -> None:
+    """The Advanced accordion: the settings' advanced fields and the compile switch."""
+    with gr.Accordion("Advanced", open=False):
+        choice.form.render_panel("advanced")
+        choice.compiled = Checkbox(value=True, label="Compiled network",
+                                   info="torch.compile: about 2x faster on CPU. Compiled at start-up for precision "
+                                        "auto; fp32 compiles on its first use (about 20 s)")

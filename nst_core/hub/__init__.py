@@ -45,6 +45,7 @@ from .environment import (
     CONNECT_TIMEOUT_S,
     FIX_HINT,
     HEALTH,
+    URL_FIX_HINT,
     _reachable,
     host_reachable,
     hub_cache_dir,
@@ -55,9 +56,9 @@ from .environment import (
 from .fetch import Availability, availability, cached_path, weight_path
 from .loading import load_checked, load_state_dict, load_strict, read_file
 
-__all__ = ["CONNECT_TIMEOUT_S", "FIX_HINT", "HEALTH", "HUB_PREFIX", "Availability", "Check", "Converter", "HubFile",
-           "PackageFile", "Progress", "Source", "StateDict", "UrlFile", "WeightEntry", "_reachable", "as_is",
-           "availability", "cached_path", "drop_prefix", "environment", "host_reachable", "hub_cache_dir",
-           "hub_endpoint", "keep_prefix", "load_checked", "load_state_dict", "load_strict", "offline_mode",
-           "parse_repo_id", "read_file", "sha256_of", "url_cache_dir", "user_hub_file", "verify_checksum",
-           "weight_path"]
+__all__ = ["CONNECT_TIMEOUT_S", "FIX_HINT", "HEALTH", "HUB_PREFIX", "URL_FIX_HINT", "Availability", "Check",
+           "Converter", "HubFile", "PackageFile", "Progress", "Source", "StateDict", "UrlFile", "WeightEntry",
+           "_reachable", "as_is", "availability", "cached_path", "drop_prefix", "environment", "host_reachable",
+           "hub_cache_dir", "hub_endpoint", "keep_prefix", "load_checked", "load_state_dict", "load_strict",
+           "offline_mode", "parse_repo_id", "read_file", "sha256_of", "url_cache_dir", "user_hub_file",
+           "verify_checksum", "weight_path"]

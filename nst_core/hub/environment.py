@@ -14,6 +14,10 @@ from ..health import HealthRecord
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 3.0
+URL_FIX_HINT = (
+    "Connect to the internet, or fetch it on a connected machine with `python -m nst_core.weights download` and "
+    "copy that machine's HF_HOME here (the file is kept beside the Hugging Face cache)."
+)
 FIX_HINT = (
     "Connect to the internet, or fill a Hugging Face cache on a connected machine with "
     "`python -m nst_core.weights download` (or `hf download REPO FILE --revision COMMIT`) and point "

@@ -15,7 +15,7 @@ from ..errors import WeightsMismatch, WeightsUnavailable
 from . import environment
 from .checksum import sha256_of, verify_checksum
 from .entries import HubFile, PackageFile, Progress, UrlFile, WeightEntry
-from .environment import FIX_HINT, hub_cache_dir, hub_endpoint, offline_mode, url_cache_dir
+from .environment import FIX_HINT, URL_FIX_HINT, hub_cache_dir, hub_endpoint, offline_mode, url_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,8 @@ def weight_path(item: WeightEntry, progress: Progress | None = None) -> Path:
     if local is None:
         blocked = _download_blocked(source)
         if blocked:
-            raise WeightsUnavailable(item.key, f"{source.describe()} is {blocked}", FIX_HINT)
+            hint = FIX_HINT if isinstance(source, HubFile) else URL_FIX_HINT
+            raise WeightsUnavailable(item.key, f"{source.describe()} is {blocked}", hint)
         log.info("downloading %s (%.0f MB)", source.describe(), item.size_mb)
         local = _hub_download(item.key, source, progress) if isinstance(source, HubFile) else \
             _url_download(item.key, source, progress)

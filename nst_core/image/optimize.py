@@ -322,7 +322,8 @@ def _iter_stylize_image(content: ImageSource, styles: Sequence[ImageSource], set
     record = {**dataclasses.asdict(settings), "num_styles": len(styles), "runtime": runtime.label,
               "mask": _describe(settings.mask)}
     yield ImageResult(result, terms, seconds=time.perf_counter() - started, runtime=runtime.label, settings=record,
-                      notices=notices, facts={"style_weight_raised": hold.boost, "steps": done, "scales": len(sizes)}, stopped_at_budget=stopped)
+                      notices=notices, facts={"style_weight_raised": hold.boost, "steps": done, "scales": len(sizes)},
+                      stopped_at_budget=stopped)
 
 
 def _budget_notice(control: JobControl, done: int, total: int, long_side: int, size: int) -> str:
