@@ -269,7 +269,7 @@ def test_live_frames_are_stylized_at_the_chosen_size_and_never_queued(client, tm
     assert max(out.shape[:2]) == 320 and out.shape[2] == 3
     assert style_choice.resolve_fast_model.cache_info().hits > hits  # the model is loaded once, not per frame
     (live,) = [d for d in demo.fns.values() if d.api_name == "fast_live_stream"]
-    assert live.trigger_mode == "always_last" and live.concurrency_limit == 1 and live.stream_every == 0.1
+    assert live.concurrency_limit == 1 and live.stream_every == 0.1  # trigger_mode always_last stalls it
     assert live.api_visibility == "private"
 
 

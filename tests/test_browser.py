@@ -16,7 +16,8 @@ from conftest import live_app
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
-    with live_app(tmp_path_factory) as (_, demo):
+    # Eager Fast styles: compiling the network takes about a minute on 2 cores, which the app does at start-up.
+    with live_app(tmp_path_factory, FAST_COMPILER=None) as (_, demo):
         yield demo.local_url
 
 
@@ -197,3 +198,69 @@ def test_the_phone_width_keeps_the_button_and_the_result_reachable(request, url)
                             return r.getBoundingClientRect().top + window.scrollY;""")
         assert button < 3.5 * PHONE[1], f"Stylize is {button:.0f} px down"
         assert result - button < 1.5 * PHONE[1], f"the result is {result - button:.0f} px below the button"
+
+
+def test_an_audio_example_gives_a_playable_result_three_spectrograms_and_curves(page):
+    page.tab("Audio")
+    click_example(page, 1)  # the piano melody in the rain
+    set_number(page, "Steps", 40)
+    page.shot("example-chosen")
+    click_button(page, "Stylize with Shallow net")
+    wait_until(lambda: "Done in" in text_of(page, ".status"), 240, "the audio run finishes")
+    page.js("[...document.querySelectorAll('.loss-plot')].find(e => e.offsetParent).scrollIntoView()")
+    time.sleep(1)
+    page.shot("done")
+    player = wait_until(lambda: page.js("""
+        const block = [...document.querySelectorAll('.block')].find(b => b.offsetParent
+            && (b.querySelector('[data-testid=block-label], .label') || {}).textContent?.trim() === 'Result');
+        const play = block && block.querySelector('button[aria-label*=lay], button.play-pause-button');
+        return play ? block.innerText : null;"""), 30, "the result has a player")
+    assert "0:08" in player, player  # the 8 s content clip, whole, ready to play
+    captions = page.js("""return [...document.querySelectorAll('.block')].filter(b => b.offsetParent && b.querySelector(
+                          '.grid-container')).flatMap(b => [...b.querySelectorAll('.caption-label, figcaption')])
+                          .map(c => c.innerText.trim())""")
+    assert captions[-3:] == ["content", "style", "result"], captions
+    plot = page.js("""const p = [...document.querySelectorAll('.loss-plot img')].find(i => i.offsetParent);
+                      return p ? p.naturalWidth : 0""")
+    assert plot >= 400, "no loss curves"  # drawn with their legend (tests/test_figures.py reads it)
+
+
+def live_frame_address(page: Page) -> str | None:
+    return page.js("""const b = [...document.querySelectorAll('.block')].find(b => b.offsetParent
+                          && (b.querySelector('[data-testid=block-label]') || {}).textContent?.trim() === 'Live result');
+                      const img = b && b.querySelector('img'); return img && img.src ? img.src : null;""")
+
+
+def test_the_live_webcam_keeps_showing_new_stylized_frames_and_stop_stops(page, tmp_path):
+    """Chromium's synthetic camera (a moving pattern) through a custom model: the Live result keeps changing."""
+    import torch
+
+    from nst_core.image.fast import FastStyle, TransformerNet, save_fast_model
+
+    torch.manual_seed(0)
+    save_fast_model(TransformerNet(), tmp_path, FastStyle("x", "Tiny", "", value_range=255, channel_order="rgb"))
+    page.tab("Fast styles")
+    choose(page, "Custom model")
+    upload(page, "model.safetensors", tmp_path / "model.safetensors", tmp_path / "config.json")
+    time.sleep(2)
+    open_accordion(page, "Live: your webcam")
+    click_button(page, "Click to Access Webcam")
+    wait_until(lambda: page.js("""return [...document.querySelectorAll('button')].some(b => b.offsetParent
+                                   && b.innerText.trim() === 'Record')"""), 20, "the camera is on")
+    click_button(page, "Record")
+    wait_until(lambda: live_frame_address(page), 60, "a first stylized frame")
+    seen, started = [], time.monotonic()
+    while time.monotonic() - started < 10:
+        seen.append(live_frame_address(page))
+        time.sleep(0.05)
+    page.shot("live-running")
+    distinct = len(set(seen))
+    rate = distinct / 10
+    print(f"live webcam: {distinct} distinct stylized frames in 10 s ({rate:.1f} frames/s seen in the browser)")
+    (page.shots / "rate.txt").write_text(f"{rate:.2f} frames/s ({distinct} distinct frames in 10 s)\n")
+    assert rate >= 1.0, f"the live result changed {distinct} times in 10 s"
+    click_button(page, "Stop")
+    time.sleep(2)  # a frame already on its way may still land
+    after = live_frame_address(page)
+    time.sleep(3)
+    assert live_frame_address(page) == after, "frames keep coming after Stop"

@@ -46,8 +46,8 @@ def live_frame(choice: StyleChoice, form: Form, values: Mapping[str, Any]) -> np
 def live_section(choice: StyleChoice) -> None:
     form = Form(LiveSettings, skip=tuple(choice.form.fields))
     with gr.Accordion("Live: your webcam, stylized as it streams", open=False):
-        gr.Markdown("The style, strength, colour and frame size above and here apply while it runs; frames "
-                    "that arrive while one is being stylized are dropped, never queued.")
+        gr.Markdown("Press *Record*: each frame from your camera comes back in the chosen style, a few a second. "
+                    "The style, strength, colour and frame size above and here apply while it runs.")
         with gr.Row():
             webcam = Image(label="Webcam", sources=["webcam"], streaming=True, type="numpy")
             live = gr.Image(label="Live result", type="numpy", interactive=False)
@@ -57,9 +57,10 @@ def live_section(choice: StyleChoice) -> None:
     def stylize_live_frame(**values: Any) -> np.ndarray | None:
         return live_frame(choice, form, values)
 
+    # No trigger_mode here: Gradio 6.31 with trigger_mode="always_last" sends a stream's first frame only.
     webcam.stream(
         user_errors(stylize_live_frame), inputs_kwargs=inputs, outputs=live, stream_every=0.1, time_limit=300,
-        concurrency_limit=1, concurrency_id="live", trigger_mode="always_last", show_progress="hidden",
+        concurrency_limit=1, concurrency_id="live", show_progress="hidden",
         # The browser's stream; gradio_client cannot read streaming replies, so clients get the same handler, one
         # frame per call, as /fast_live below.
         api_name="fast_live_stream", api_visibility="private",
