@@ -226,8 +226,9 @@ def test_an_audio_example_gives_a_playable_result_three_spectrograms_and_curves(
 
 
 def live_frame_address(page: Page) -> str | None:
-    return page.js("""const b = [...document.querySelectorAll('.block')].find(b => b.offsetParent
-                          && (b.querySelector('[data-testid=block-label]') || {}).textContent?.trim() === 'Live result');
+    return page.js("""const named = b => (b.querySelector('[data-testid=block-label]') || {}).textContent?.trim();
+                      const b = [...document.querySelectorAll('.block')].find(b => b.offsetParent
+                          && named(b) === 'Live result');
                       const img = b && b.querySelector('img'); return img && img.src ? img.src : null;""")
 
 
