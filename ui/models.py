@@ -27,6 +27,9 @@ def weights_report(keys: dict[str, str]) -> str:
 def models_panel(keys: dict[str, str]) -> gr.Markdown:
     """A Models accordion whose report is refreshed on page load and while the start-up fetch runs."""
     with gr.Accordion("Models", open=False):
+        gr.Markdown("The pretrained networks this tab uses, and whether this server has them: *verified* (checked "
+                    "and ready), *ready* (checked on first use), *downloads on first use*, or *unavailable* (with "
+                    "the reason and how to get it).")
         panel = gr.Markdown(weights_report(keys))
     PANELS.append((panel, keys))
     return panel

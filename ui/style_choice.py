@@ -96,7 +96,7 @@ def style_choice() -> StyleChoice:
         repo_id.api_extra = {"description": "with style 'Custom model': a Hub repo id such as 'user/my-style'"}
         model_files.api_example, repo_id.api_example = [], ""
     form = Form(fast.FastSettings)
-    form.render_panel("basic", per_row=2)
+    form.render_panel("basic", per_row=1)  # side by side, the strength slider is squeezed into a scroll box
 
     def pick(event: gr.SelectData) -> str:
         return titles[event.index]

