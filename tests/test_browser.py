@@ -4,6 +4,7 @@ Screenshots go to ``screenshots/<test name>/`` (not committed); the README's com
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.request
 
@@ -110,9 +111,12 @@ def test_an_image_example_shows_previews_while_it_runs_and_the_result_at_the_end
     set_number(page, "Steps per scale", 12)
     page.shot("example-chosen")
     click_button(page, "Stylize")
-    previews = set()
+    previews, clock = set(), []
 
     def finished() -> bool:
+        seconds = re.search(r"(\d+) s so far", text_of(page, ".status"))
+        if seconds:
+            clock.append(int(seconds.group(1)))
         picture = result_picture(page)
         if picture and "preview" in picture["src"]:
             assert picture["visible"], "the preview is covered"
@@ -125,6 +129,7 @@ def test_an_image_example_shows_previews_while_it_runs_and_the_result_at_the_end
     final = result_picture(page)
     page.shot("done")
     assert previews, "no preview was shown while the run went on"
+    assert clock and clock == sorted(clock), f"the run's clock went back: {clock}"  # one clock, not one per preview
     assert final and "stylized" in final["src"] and final["visible"]
     assert final["width"] >= 300, f"the result is shown at {final['width']:.0f} px wide: too small to see"
 

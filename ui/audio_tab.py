@@ -4,6 +4,7 @@ backend's options dataclass."""
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -98,8 +99,10 @@ def run_audio(job: AudioJob, progress: gr.Progress) -> Iterator[tuple]:
                 history.add(event.done, event.losses)
                 if event.preview is not None:
                     terms = ", ".join(f"{k} {v:.4g}" for k, v in event.losses.items())
+                    elapsed = time.monotonic() - control.started
                     yield (None, spectrogram_pictures({"result so far": event.preview}), None,
-                           f"Step {event.done}/{event.total}: {terms}", history.figure())
+                           f"**Step {event.done}** (at most {event.total}), {elapsed:.0f} s so far. Losses: {terms}",
+                           history.figure())
                 continue
             path = save_wav(state.STORE.path(f"audio-{job.settings.backend}", ".wav"), event.samples,
                             event.sample_rate)

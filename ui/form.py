@@ -58,10 +58,20 @@ class Form:
                 self._make(self.fields[name])
 
     def render_panel(self, panel: str, per_row: int = 3) -> None:
-        """Widgets for every field of ``panel`` not rendered yet, ``per_row`` to a row."""
+        """Widgets for every field of ``panel`` not rendered yet, ``per_row`` to a row; a slider gets a row of its
+        own (beside others it is squeezed into a scroll box)."""
         left = [name for name, f in self.fields.items() if f.setting.panel == panel and name not in self._made()]
-        for start in range(0, len(left), per_row):
-            self.render(*left[start:start + per_row])
+        row: list[str] = []
+        for name in left:
+            if slides(self.fields[name]):
+                self.render(name)
+                continue
+            row.append(name)
+            if len(row) == per_row:
+                self.render(*row)
+                row = []
+        if row:
+            self.render(*row)
 
     def inputs(self) -> dict[str, gr.components.Component]:
         """The client API's parameters: widget by name (a model field's two widgets under their own names)."""
@@ -96,6 +106,16 @@ class Form:
             self.widgets[name] = widget
 
 
+def slides(field: Declared) -> bool:
+    """Whether a number field is offered as a slider: bounded, not optional, and stepped or a short integer range."""
+    if field.kind not in ("integer", "number"):
+        return False
+    low, high = field.setting.minimum, field.maximum(state.BUDGET.limit)
+    if low is None or high is None or field.optional:
+        return False
+    return bool(field.setting.step) or (field.kind == "integer" and high - low <= SLIDER_MOST_STEPS)
+
+
 def widget_for(field: Declared, default: Any) -> dict[str, gr.components.Component]:
     """The widget(s) one declared field is offered with, keyed by their client-API names."""
     spec, info = field.setting, describe(field)
@@ -103,9 +123,7 @@ def widget_for(field: Declared, default: Any) -> dict[str, gr.components.Compone
     low, high = spec.minimum, field.maximum(state.BUDGET.limit)
     integer = field.kind == "integer"
     if field.kind in ("integer", "number"):
-        bounded = low is not None and high is not None
-        slides = bounded and not field.optional and (spec.step or (integer and high - low <= SLIDER_MOST_STEPS))
-        if slides:
+        if slides(field):
             widget = Slider(low, high, value=default, step=spec.step or 1, label=label, info=spec.help or None,
                             precision=0 if integer else None)
         else:

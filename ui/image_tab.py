@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -59,11 +60,12 @@ def image_job(form: Form, values: Mapping[str, Any]) -> ImageJob:
     return ImageJob(content, styles, settings, estimate)
 
 
-def status_line(event: ImageProgress) -> str:
+def status_line(event: ImageProgress, elapsed: float) -> str:
+    """Where the run stands, with the time since it started (one clock for the whole run, not per preview)."""
     terms = ", ".join(f"{name} {value:.4g}" for name, value in event.losses.items())
     width, height = event.size
-    return (f"Step {event.done}/{event.total}, scale {event.scale_index + 1}/{event.num_scales} "
-            f"({width}x{height}): {terms}")
+    return (f"**Step {event.done}/{event.total}**, scale {event.scale_index + 1}/{event.num_scales} "
+            f"({width}x{height}), {elapsed:.0f} s so far. Losses: {terms}")
 
 
 INTRO = ("**Paint a photo in the style of another picture.** Choose an example (or upload a photo and one or more "
@@ -156,7 +158,8 @@ def image_tab() -> None:
                 history.add(event.done, event.losses)
                 if event.preview is not None:
                     preview = save_png(event.preview, state.STORE.path("preview", ".png"))
-                    yield str(preview), None, status_line(event), history.figure()
+                    yield str(preview), None, status_line(event, time.monotonic() - control.started), \
+                        history.figure()
 
         yield from streamed(work, JobControl(state.BUDGET.limit("seconds")), outputs=4)
 
