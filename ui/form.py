@@ -78,7 +78,10 @@ class Form:
         missing = [name for name in self.fields if name not in self._made()]
         if missing:
             raise RuntimeError(f"{self.cls.__name__}: fields never rendered: {', '.join(missing)}")
-        return dict(self.widgets)
+        # In declaration order, whatever the layout: the API lists the fields as the dataclass does.
+        order = [n for name, f in self.fields.items()
+                 for n in ((f"{name}_files", f"{name}_repo_id") if f.kind == "model" else (name,))]
+        return {name: self.widgets[name] for name in order}
 
     def values(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """The fields' values from an endpoint's named values: parsed, empty optional ones as None."""
@@ -158,9 +161,17 @@ def widget_for(field: Declared, default: Any) -> dict[str, gr.components.Compone
     return {field.name: widget}
 
 
-def mask_from_editor(value: dict | None) -> np.ndarray | None:
+def same_picture(a: np.ndarray, b: np.ndarray | None) -> bool:
+    """Whether two pictures are the same one (as decoded by the editor and by PIL: within a level or two)."""
+    if b is None or a.shape[:2] != b.shape[:2]:
+        return False
+    return float(np.abs(a[..., :3].astype(np.float32) - b[..., :3].astype(np.float32)).mean()) < 2.0
+
+
+def mask_from_editor(value: dict | None, photo: np.ndarray | None = None) -> np.ndarray | None:
     """A region mask from ``gr.ImageEditor``: painted strokes where there are any, else the uploaded picture
-    itself (a black-and-white mask); None when the editor is empty."""
+    itself (a black-and-white mask); None when the editor is empty or holds only ``photo`` (the editor starts
+    from the content photo, so that a visitor paints on it)."""
     if not value:
         return None
     strokes = [layer[..., 3] > 0 for layer in value.get("layers") or []
@@ -168,6 +179,6 @@ def mask_from_editor(value: dict | None) -> np.ndarray | None:
     if strokes and any(stroke.any() for stroke in strokes):
         return (np.logical_or.reduce(strokes) * 255).astype(np.uint8)
     background = value.get("background")
-    if not isinstance(background, np.ndarray):
+    if not isinstance(background, np.ndarray) or same_picture(background, photo):
         return None
     return background[..., :3].mean(axis=2).astype(np.uint8) if background.ndim == 3 else background

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+import numpy as np
 
 from nst_core import InvalidInput, cost
 from nst_core.image.backbones import BACKBONES
-from nst_core.image.io import image_size, save_png
+from nst_core.image.io import image_size, load_image, save_png
 from nst_core.image.optimize import ImageProgress, ImageResult, ImageSettings, iter_stylize_image
 from nst_core.runtime import pick_runtime
 
@@ -51,7 +52,9 @@ def image_job(form: Form, values: Mapping[str, Any]) -> ImageJob:
     styles = [s for s in (values.get("styles") or []) if s]
     if not styles:
         raise InvalidInput("Upload at least one style image.")
-    settings = form.settings(values, preview_every=10, mask=mask_from_editor(values.get("region_mask")))
+    editor = values.get("region_mask")
+    photo = np.asarray(load_image(content, label="content image").image) if editor else None
+    settings = form.settings(values, preview_every=10, mask=mask_from_editor(editor, photo))
     settings.check(len(styles), state.BUDGET.limit)
     sizes = [checked_picture(content, "content image"),
              *(checked_picture(style, f"style image {i + 1}") for i, style in enumerate(styles))]
