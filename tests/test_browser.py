@@ -43,12 +43,18 @@ def set_number(page: Page, label: str, value: float) -> None:
     box.send_keys(str(value), Keys.TAB)
 
 
+def click_visible(page: Page, selector: str, text: str) -> None:
+    """Click the visible ``selector`` element whose text is ``text`` (scrolled into view first)."""
+    element = page.js("""for (const e of document.querySelectorAll(arguments[0]))
+                           if (e.innerText.trim() === arguments[1] && e.offsetParent) return e; return null;""",
+                      selector, text)
+    assert element is not None, f"no visible {selector} {text!r}"
+    page.js("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
 def click_button(page: Page, text: str) -> None:
-    button = page.js("""for (const b of document.querySelectorAll('button'))
-                          if (b.textContent.trim() === arguments[0] && b.offsetParent) return b; return null;""", text)
-    assert button is not None, f"no visible button {text!r}"
-    page.js("arguments[0].scrollIntoView({block: 'center'})", button)
-    button.click()
+    click_visible(page, "button", text)
 
 
 def click_example(page: Page, row: int = 0) -> None:
@@ -169,11 +175,7 @@ def upload(page: Page, label: str, *paths) -> None:
 
 
 def choose(page: Page, option: str) -> None:
-    label = page.js("""for (const l of document.querySelectorAll('label'))
-                         if (l.innerText.trim() === arguments[0] && l.offsetParent) return l; return null;""", option)
-    assert label is not None, f"no visible option {option!r}"
-    page.js("arguments[0].scrollIntoView({block: 'center'})", label)
-    label.click()
+    click_visible(page, "label", option)
 
 
 def test_fast_styles_offline_say_what_is_missing_before_a_click(page):

@@ -21,6 +21,7 @@ from . import state
 from .endpoint import notes, offer
 from .figures import LossHistory, loss_plot, score_table, spectrogram_pictures
 from .form import Form
+from .layout import intro
 from .models import models_panel
 from .serving import Audio, File, JobControl, streamed
 
@@ -162,9 +163,7 @@ EXAMPLE_CLIPS = {"piano_melody": "Piano melody", "string_pad": "String pad", "ra
 
 def audio_tab() -> None:
     with gr.Tab("Audio"):
-        gr.Markdown(INTRO)
-        with gr.Accordion("How it works", open=False):
-            gr.Markdown(SCIENCE)
+        intro(INTRO, SCIENCE)
         content = Audio(label="Content clip", sources=["upload", "microphone"], type="filepath", render=False)
         style = Audio(label="Style clip", sources=["upload", "microphone"], type="filepath", render=False)
         gr.Examples(

@@ -19,9 +19,10 @@ from . import state
 from .endpoint import notes, offer
 from .form import Form
 from .image_tab import checked_picture
+from .layout import content_picture, intro
 from .live import live_section
 from .models import models_panel
-from .serving import Image, JobControl, streamed
+from .serving import JobControl, streamed
 from .style_choice import advanced_panel, chosen_model, compiled, style_choice
 from .video import video_section
 
@@ -62,11 +63,8 @@ SCIENCE = ("Feed-forward style networks (Johnson et al. 2016, with instance norm
 
 def fast_tab() -> None:
     with gr.Tab("Fast styles"):
-        gr.Markdown(INTRO)
-        with gr.Accordion("How it works", open=False):
-            gr.Markdown(SCIENCE)
-        content = Image(label="Content image", type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                        height=260, render=False)
+        intro(INTRO, SCIENCE)
+        content = content_picture()
         gr.Examples([[str(state.IMAGES / "coffee.jpg")], [str(state.IMAGES / "astronaut.jpg")],
                      [str(state.IMAGES / "chelsea.jpg")]], inputs=[content], label="Examples: click one")
         with gr.Row(equal_height=False):

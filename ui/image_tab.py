@@ -20,8 +20,9 @@ from . import state
 from .endpoint import notes, offer
 from .figures import LossHistory, loss_plot
 from .form import Form, mask_from_editor
+from .layout import content_picture, intro
 from .models import models_panel
-from .serving import File, Image, ImageEditor, JobControl, streamed
+from .serving import File, ImageEditor, JobControl, streamed
 
 DESCRIPTION = ("Restyle a photo with the look of one or more style images by optimization (Gatys et al.): the "
                "picture is refined coarse to fine. Returns (the picture so far or the result, the PNG with its "
@@ -93,11 +94,8 @@ def gallery_files(photo: str | None, gallery: list | None) -> list[str]:
 def image_tab() -> None:
     form = Form(ImageSettings)
     with gr.Tab("Image"):
-        gr.Markdown(INTRO)
-        with gr.Accordion("How it works", open=False):
-            gr.Markdown(SCIENCE)
-        content = Image(label="Content image", type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                        height=260, render=False)
+        intro(INTRO, SCIENCE)
+        content = content_picture()
         styles = File(label="Style images (one or more)", file_count="multiple", file_types=["image"],
                       type="filepath", height=110, render=False)
         styles.api_example = [content.example_payload()]
