@@ -17,7 +17,7 @@ MODULES = {"torch": "torch", "torchvision": "torchvision", "gradio": "gradio", "
            "av": "av", "tqdm": "tqdm", "mcp": "mcp", "pydantic": "pydantic",
            "gradio_client": "gradio_client", "selenium": "selenium", "pytest": "pytest",
            "pytest-timeout": "pytest_timeout", "ruff": "ruff"}
-FIRST_PARTY = {"nst_core", "ui", "app", "conftest", "bench", "common"}
+FIRST_PARTY = {"nst_core", "ui", "app", "conftest", "bench", "common", "browser", "test_browser"}
 
 
 def _pins(names: tuple[str, ...] = ("requirements-engine.txt", "requirements.txt", "requirements-dev.txt")

@@ -49,7 +49,11 @@ def live_section(choice: StyleChoice) -> None:
         gr.Markdown("Press *Record*: each frame from your camera comes back in the chosen style, a few a second. "
                     "The style, strength, colour and frame size above and here apply while it runs.")
         with gr.Row():
-            webcam = Image(label="Webcam", sources=["webcam"], streaming=True, type="numpy")
+            # 640x480 is plenty for frames of at most 512 px, and a full-size camera frame per 0.1 s is what
+            # limits the rate a visitor sees (the network is not).
+            webcam = Image(label="Webcam", sources=["webcam"], streaming=True, type="numpy",
+                           webcam_options=gr.WebcamOptions(constraints={"video": {"width": {"ideal": 640},
+                                                                                  "height": {"ideal": 480}}}))
             live = gr.Image(label="Live result", type="numpy", interactive=False)
         form.render_panel("basic")
     inputs = {"frame": webcam, **choice.inputs(), **form.inputs()}
