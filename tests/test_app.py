@@ -161,10 +161,14 @@ def test_painted_strokes_make_the_mask():
     assert mask.dtype == np.uint8 and (mask > 0).sum() == 4 and mask[1, 2] == 255 and mask[0, 0] == 0
     assert mask_from_editor({"background": background, "layers": [np.zeros((4, 6, 4), np.uint8)]}).min() == 200
     assert mask_from_editor(None) is None
-    # The editor starts from the content photo: the photo alone, unpainted, is no mask; strokes on it are.
-    photo = np.random.default_rng(0).integers(0, 255, (4, 6, 3), dtype=np.uint8)
-    assert mask_from_editor({"background": photo + 1, "layers": []}, photo) is None
-    assert (mask_from_editor({"background": photo, "layers": [layer]}, photo) > 0).sum() == 4
+    # The editor starts from the content photo: the photo alone, unpainted, is no mask; strokes on it are, and so
+    # is an uploaded black-and-white mask of the photo's size.
+    photo = np.random.default_rng(0).integers(64, 192, (4, 6, 3), dtype=np.uint8)
+    assert mask_from_editor({"background": photo, "layers": []}, (6, 4)) is None
+    assert (mask_from_editor({"background": photo, "layers": [layer]}, (6, 4)) > 0).sum() == 4
+    drawn = np.zeros((4, 6, 3), np.uint8)
+    drawn[:, 3:] = 255
+    assert (mask_from_editor({"background": drawn, "layers": []}, (6, 4)) > 0).sum() == 12
 
 
 def test_image_endpoint_rejects_a_non_image_and_keeps_serving(client, tmp_path):

@@ -17,6 +17,7 @@ from typing import Any
 import gradio as gr
 
 from nst_core import NSTError
+from nst_core.image.io import image_size
 
 from . import mcp_files, state
 from .serving import jobs_of, rejection, user_errors
@@ -80,6 +81,14 @@ def offer(button: gr.Button, handler: Callable, *, check: Check, inputs: Mapping
     button.click(function, inputs_kwargs=dict(inputs), outputs=outputs, api_name=api_name,
                  api_description=description, concurrency_limit=1, concurrency_id=concurrency_id,
                  validator=validator_for(check, concurrency_id, per_visitor), **event)
+
+
+def checked_picture(path: str, label: str) -> tuple[int, int]:
+    """An upload's size from its header, refused before decoding when it claims more pixels than allowed."""
+    width, height = image_size(path, label=label)
+    state.BUDGET.refuse_over("decode_megapixels", round(width * height / 1e6, 1), f"The {label} ({width}x{height})",
+                             " MP", "upload a smaller picture")
+    return width, height
 
 
 def notes(notices: list[str]) -> str:

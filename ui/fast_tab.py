@@ -16,9 +16,8 @@ from nst_core.image.io import save_png
 from nst_core.runtime import pick_runtime
 
 from . import state
-from .endpoint import notes, offer
+from .endpoint import checked_picture, notes, offer
 from .form import Form
-from .image_tab import checked_picture
 from .layout import content_picture, intro
 from .live import live_section
 from .models import models_panel

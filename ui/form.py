@@ -161,17 +161,19 @@ def widget_for(field: Declared, default: Any) -> dict[str, gr.components.Compone
     return {field.name: widget}
 
 
-def same_picture(a: np.ndarray, b: np.ndarray | None) -> bool:
-    """Whether two pictures are the same one (as decoded by the editor and by PIL: within a level or two)."""
-    if b is None or a.shape[:2] != b.shape[:2]:
+def is_the_photo(background: np.ndarray, photo_size: tuple[int, int] | None) -> bool:
+    """Whether an unpainted editor holds the content photo (it starts from it) rather than an uploaded mask: the
+    photo's size, and not black and white. Read from the header's size, so the photo is not decoded again."""
+    if photo_size is None or (background.shape[1], background.shape[0]) != tuple(photo_size):
         return False
-    return float(np.abs(a[..., :3].astype(np.float32) - b[..., :3].astype(np.float32)).mean()) < 2.0
+    levels = background[..., :3].mean(axis=2) if background.ndim == 3 else background
+    return float(((levels < 32) | (levels > 223)).mean()) < 0.9
 
 
-def mask_from_editor(value: dict | None, photo: np.ndarray | None = None) -> np.ndarray | None:
+def mask_from_editor(value: dict | None, photo_size: tuple[int, int] | None = None) -> np.ndarray | None:
     """A region mask from ``gr.ImageEditor``: painted strokes where there are any, else the uploaded picture
-    itself (a black-and-white mask); None when the editor is empty or holds only ``photo`` (the editor starts
-    from the content photo, so that a visitor paints on it)."""
+    itself (a black-and-white mask); None when the editor is empty or holds only the content photo of
+    ``photo_size`` (width, height)."""
     if not value:
         return None
     strokes = [layer[..., 3] > 0 for layer in value.get("layers") or []
@@ -179,6 +181,6 @@ def mask_from_editor(value: dict | None, photo: np.ndarray | None = None) -> np.
     if strokes and any(stroke.any() for stroke in strokes):
         return (np.logical_or.reduce(strokes) * 255).astype(np.uint8)
     background = value.get("background")
-    if not isinstance(background, np.ndarray) or same_picture(background, photo):
+    if not isinstance(background, np.ndarray) or is_the_photo(background, photo_size):
         return None
     return background[..., :3].mean(axis=2).astype(np.uint8) if background.ndim == 3 else background

@@ -8,16 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
-import numpy as np
 
 from nst_core import InvalidInput, cost
 from nst_core.image.backbones import BACKBONES
-from nst_core.image.io import image_size, load_image, save_png
+from nst_core.image.io import save_png
 from nst_core.image.optimize import ImageProgress, ImageResult, ImageSettings, iter_stylize_image
 from nst_core.runtime import pick_runtime
 
 from . import state
-from .endpoint import notes, offer
+from .endpoint import checked_picture, notes, offer
 from .figures import LossHistory, loss_plot
 from .form import Form, mask_from_editor
 from .layout import content_picture, intro
@@ -37,14 +36,6 @@ class ImageJob:
     cost: cost.Cost
 
 
-def checked_picture(path: str, label: str) -> tuple[int, int]:
-    """An upload's size from its header, refused before decoding when it claims more pixels than allowed."""
-    width, height = image_size(path, label=label)
-    state.BUDGET.refuse_over("decode_megapixels", round(width * height / 1e6, 1), f"The {label} ({width}x{height})",
-                             " MP", "upload a smaller picture")
-    return width, height
-
-
 def image_job(form: Form, values: Mapping[str, Any]) -> ImageJob:
     """The /image endpoint's values as a job, checked against the declarations and the budget, with its cost."""
     content = values.get("content")
@@ -53,12 +44,10 @@ def image_job(form: Form, values: Mapping[str, Any]) -> ImageJob:
     styles = [s for s in (values.get("styles") or []) if s]
     if not styles:
         raise InvalidInput("Upload at least one style image.")
-    editor = values.get("region_mask")
-    photo = np.asarray(load_image(content, label="content image").image) if editor else None
-    settings = form.settings(values, preview_every=10, mask=mask_from_editor(editor, photo))
-    settings.check(len(styles), state.BUDGET.limit)
     sizes = [checked_picture(content, "content image"),
              *(checked_picture(style, f"style image {i + 1}") for i, style in enumerate(styles))]
+    settings = form.settings(values, preview_every=10, mask=mask_from_editor(values.get("region_mask"), sizes[0]))
+    settings.check(len(styles), state.BUDGET.limit)
     estimate = cost.admit_image(settings, pick_runtime(settings.device, settings.precision), sizes[0], sizes[1:],
                                 state.BUDGET)
     return ImageJob(content, styles, settings, estimate)

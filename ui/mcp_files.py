@@ -3,7 +3,7 @@
 Gradio 6.31's MCP server records where a tool's file inputs are as schema paths: a list of files is recorded as
 ``[parameter, "items"]``, while the arguments it converts are walked by index (``[parameter, 0]``), so the
 strings of a list are never turned into files and the call is refused. :func:`accept_file_lists` expands each
-``items`` position to the indices the arguments hold, once, at import.
+``items`` position to the indices the arguments hold (installed by :mod:`.endpoint`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,5 @@ def _convert(self: GradioMCPServer, value: Any, filedata_positions: list[list[st
 
 
 def accept_file_lists() -> None:
+    """Install the expansion (idempotent: it always wraps Gradio's own method)."""
     GradioMCPServer.convert_strings_to_filedata = _convert
-
-
-accept_file_lists()
