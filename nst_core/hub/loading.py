@@ -12,6 +12,7 @@ from ..health import HealthResult, file_identity, require
 from .entries import Progress, StateDict, WeightEntry
 from .environment import HEALTH
 from .fetch import weight_path
+from .onnx import read_layers
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +35,14 @@ def _numpy_globals() -> list:
 
 
 def read_file(path: Path, origin: str | None = None) -> object:
-    """Read a weight file without running any code from it (safetensors, or torch's weights-only unpickler).
+    """Read a weight file without running any code from it (safetensors, ONNX initializers as named layers, or
+    torch's weights-only unpickler).
 
     ``origin`` names the file in messages (a Hub address, an upload's name); the local path never appears.
     """
     origin = origin or path.name
+    if path.suffix == ".onnx":
+        return read_layers(path, origin)
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file

@@ -104,16 +104,23 @@ class FrameStylizer:
                  device: str = "auto", compiler: Compiler | None = None, prepared: PreparedModels | None = None,
                  stats: NormStatistics | None = None) -> None:
         self.runtime = pick_runtime(device, precision)
-        self.model = FastModel(self.runtime.prepare_model(model.net, prepared), model.style)
+        self.model = FastModel(self.runtime.prepare_model(model.net, prepared), model.style, model.condition,
+                               model.identity)
         self.strength, self.color, self.compiler, self.stats = strength, color, compiler, stats
+        self.condition: torch.Tensor | None = None  # settled on the first frame: every frame gets the same
 
     def tensor(self, rgb: np.ndarray, size: tuple[int, int] | None = None) -> torch.Tensor:
         """(1, 3, height, width) in [0, 1], resized to ``size`` (width, height) when given."""
         return _tensor(rgb, size or (rgb.shape[1], rgb.shape[0]))
 
+    def condition_for(self, frame: torch.Tensor) -> torch.Tensor | None:
+        if self.condition is None:
+            self.condition = self.model.condition_for(frame, self.strength)
+        return self.condition
+
     def styled(self, frame: torch.Tensor) -> torch.Tensor:
-        out = network_pass(self.model, frame, self.runtime, self.compiler, self.stats)
-        return blend(out, frame, self.strength, self.color)
+        out = network_pass(self.model, frame, self.runtime, self.compiler, self.stats, self.condition_for(frame))
+        return blend(out, frame, self.model.pixel_strength(self.strength), self.color)
 
     def __call__(self, rgb: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         return tensor_to_array(self.styled(self.tensor(rgb, size)))
@@ -146,8 +153,12 @@ def _clip_statistics(source: io.VideoSource, info: io.VideoInfo, stylizer: Frame
                      count: int) -> NormStatistics:
     """Every norm's statistics pooled over ``count`` frames spread evenly through the clip."""
     wanted = set(np.linspace(0, info.frames - 1, min(count, info.frames)).round().astype(int).tolist())
-    per_frame = [statistics_of(stylizer.model, _tensor(rgb, size), stylizer.runtime, stylizer.compiler)
-                 for index, rgb in enumerate(io.read_frames(source, info.frames)) if index in wanted]
+    per_frame = []
+    for index, rgb in enumerate(io.read_frames(source, info.frames)):
+        if index in wanted:
+            frame = _tensor(rgb, size)
+            per_frame.append(statistics_of(stylizer.model, frame, stylizer.runtime, stylizer.compiler,
+                                           condition=stylizer.condition_for(frame)))
     pooled = []
     for layer in zip(*per_frame):
         means = torch.stack([mean.float() for mean, _ in layer])

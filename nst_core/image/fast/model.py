@@ -7,13 +7,13 @@ what a user gets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
-
-from .network import TransformerNet
+from torch import nn
 
 ValueRange = Literal[1, 255]
 ChannelOrder = Literal["rgb", "bgr"]
@@ -40,10 +40,28 @@ class FastStyle:
 
 @dataclass(frozen=True)
 class FastModel:
-    """A loaded feed-forward network together with the catalogue facts it must be run with."""
+    """A loaded feed-forward network together with the catalogue facts it must be run with.
 
-    net: TransformerNet
+    A conditional network (:mod:`nst_core.image.onepass`) also carries its ``condition`` (a style vector, or
+    weights over its styles) and, where the style strength acts on that condition rather than on pixels,
+    ``identity``: the condition a picture itself would give (Ghiasi et al. 2017: strength interpolates between
+    the photo's own style vector and the style's).
+    """
+
+    net: nn.Module
     style: FastStyle
+    condition: torch.Tensor | None = None
+    identity: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None, compare=False)
+
+    def condition_for(self, picture: torch.Tensor, strength: float) -> torch.Tensor | None:
+        """The condition for stylizing ``picture`` (RGB in [0, 1]) at ``strength``."""
+        if self.identity is None or self.condition is None or strength >= 1.0:
+            return self.condition
+        return strength * self.condition + (1.0 - strength) * self.identity(picture)
+
+    def pixel_strength(self, strength: float) -> float:
+        """The mix with the photo left to do on pixels: none where the condition already took the strength."""
+        return 1.0 if self.identity is not None else strength
 
 
 

@@ -89,14 +89,17 @@ class TransformerNet(nn.Module):
         for index, norm in enumerate(m for m in self.modules() if isinstance(m, InstanceNorm)):
             norm.index = index  # registration order is execution order
 
-    def forward(self, x: torch.Tensor, stats: NormStatistics | None = None, record: list | None = None) -> torch.Tensor:
-        """A pass on the image's own statistics, or on ``stats``; ``record`` collects the ones computed."""
+    def forward(self, x: torch.Tensor, stats: NormStatistics | None = None, record: list | None = None,
+                condition: torch.Tensor | None = None) -> torch.Tensor:
+        """A pass on the image's own statistics, or on ``stats``; ``record`` collects the ones computed. (Its norms
+        are not conditional: ``condition`` is accepted, as every feed-forward style network takes it, and unused.)"""
         for block in (*self.down, *self.residual, *self.up):
             x = block(x, stats, record)
         return self.out(x)
 
-    def statistics(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def statistics(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> list[tuple[torch.Tensor,
+                                                                                               torch.Tensor]]:
         """Every instance norm's (mean, variance) for the picture ``x``, in order."""
         record: list = []
-        self(x, record=record)
+        self(x, record=record, condition=condition)
         return record

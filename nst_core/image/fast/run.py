@@ -77,15 +77,15 @@ class FastResult(Result):
 
 
 def _autocast_forward(net: nn.Module, x: torch.Tensor, device_type: str, dtype: torch.dtype | None,
-                      stats: NormStatistics | None) -> torch.Tensor:
+                      stats: NormStatistics | None, condition: torch.Tensor | None) -> torch.Tensor:
     with torch.autocast(device_type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-        return net(x, stats)
+        return net(x, stats, None, condition)
 
 
-def _autocast_statistics(net: TransformerNet, x: torch.Tensor, device_type: str,
-                         dtype: torch.dtype | None) -> NormStatistics:
+def _autocast_statistics(net: TransformerNet, x: torch.Tensor, device_type: str, dtype: torch.dtype | None,
+                         condition: torch.Tensor | None) -> NormStatistics:
     with torch.autocast(device_type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-        return net.statistics(x)
+        return net.statistics(x, condition)
 
 
 class Compiler:
@@ -126,40 +126,42 @@ class Compiler:
 
 
 def _run(net: nn.Module, x: torch.Tensor, runtime: Runtime, compiler: Compiler | None,
-         stats: NormStatistics | None = None) -> torch.Tensor:
+         stats: NormStatistics | None = None, condition: torch.Tensor | None = None) -> torch.Tensor:
     """One pass, cropped back to the input's size."""
     height, width = x.shape[-2:]
     x = runtime.prepare_input(pad4(x))
-    args = (net, x, runtime.device.type, runtime.autocast_dtype, stats)
+    condition = condition.to(runtime.device) if condition is not None else None
+    args = (net, x, runtime.device.type, runtime.autocast_dtype, stats, condition)
     with torch.inference_mode():
         y = compiler.run(_autocast_forward, *args) if compiler is not None else _autocast_forward(*args)
     return y[..., :height, :width].float()
 
 
 def _statistics(net: TransformerNet, x: torch.Tensor, runtime: Runtime, compiler: Compiler | None,
-                stats_pixels: int) -> NormStatistics:
+                stats_pixels: int, condition: torch.Tensor | None = None) -> NormStatistics:
     """The instance norms' statistics of the whole picture, from a copy of at most ``stats_pixels``."""
     height, width = x.shape[-2:]
     scale = min(1.0, math.sqrt(stats_pixels / (height * width)))
     small = F.interpolate(x, scale_factor=scale, mode="area") if scale < 1 else x
-    args = (net, runtime.prepare_input(pad4(small)), runtime.device.type, runtime.autocast_dtype)
+    condition = condition.to(runtime.device) if condition is not None else None
+    args = (net, runtime.prepare_input(pad4(small)), runtime.device.type, runtime.autocast_dtype, condition)
     with torch.inference_mode():
         return compiler.run(_autocast_statistics, *args) if compiler is not None else _autocast_statistics(*args)
 
 
 def _tiles(net: TransformerNet, x: torch.Tensor, runtime: Runtime, compiler: Compiler | None, tile: int,
-           stats_pixels: int) -> Iterator[FastProgress | torch.Tensor]:
+           stats_pixels: int, condition: torch.Tensor | None) -> Iterator[FastProgress | torch.Tensor]:
     """Tiles with linear cross-fades in the overlaps, normalized with whole-image statistics: progress per tile,
     then the blended output."""
     height, width = x.shape[-2:]
-    stats = _statistics(net, x, runtime, compiler, stats_pixels)
+    stats = _statistics(net, x, runtime, compiler, stats_pixels, condition)
     rows, columns = windows.spans(height, tile, TILE_OVERLAP), windows.spans(width, tile, TILE_OVERLAP)
     out = torch.zeros(1, 3, height, width)
     total = torch.zeros(1, 1, height, width)
     for row, (y0, y1) in enumerate(rows):
         for column, (x0, x1) in enumerate(columns):
             checkpoint()
-            result = _run(net, x[..., y0:y1, x0:x1], runtime, compiler, stats)
+            result = _run(net, x[..., y0:y1, x0:x1], runtime, compiler, stats, condition)
             weight = windows.fade_weights(rows, row)[:, None] * windows.fade_weights(columns, column)[None, :]
             out[..., y0:y1, x0:x1] += result * weight
             total[..., y0:y1, x0:x1] += weight
@@ -168,9 +170,10 @@ def _tiles(net: TransformerNet, x: torch.Tensor, runtime: Runtime, compiler: Com
 
 
 def network_pass(model: FastModel, rgb01: torch.Tensor, runtime: Runtime, compiler: Compiler | None = None,
-                 stats: NormStatistics | None = None) -> torch.Tensor:
+                 stats: NormStatistics | None = None, condition: torch.Tensor | None = None) -> torch.Tensor:
     """One pass of ``model`` (already prepared for ``runtime``) on an RGB picture in [0, 1]; RGB [0, 1] out."""
-    return from_network(_run(model.net, to_network(rgb01, model.style), runtime, compiler, stats), model.style)
+    return from_network(_run(model.net, to_network(rgb01, model.style), runtime, compiler, stats, condition),
+                        model.style)
 
 
 def blend(styled: torch.Tensor, photo: torch.Tensor, strength: float, color: str) -> torch.Tensor:
@@ -181,9 +184,9 @@ def blend(styled: torch.Tensor, photo: torch.Tensor, strength: float, color: str
 
 
 def statistics_of(model: FastModel, rgb01: torch.Tensor, runtime: Runtime, compiler: Compiler | None = None,
-                  max_pixels: int = 4 * TILE_PIXELS) -> NormStatistics:
+                  max_pixels: int = 4 * TILE_PIXELS, condition: torch.Tensor | None = None) -> NormStatistics:
     """The instance norms' statistics of a picture in [0, 1] (from a copy of at most ``max_pixels``)."""
-    return _statistics(model.net, to_network(rgb01, model.style), runtime, compiler, max_pixels)
+    return _statistics(model.net, to_network(rgb01, model.style), runtime, compiler, max_pixels, condition)
 
 
 def iter_stylize_fast(content: ImageSource, model: FastModel, settings: FastSettings | None = None, *,
@@ -212,19 +215,21 @@ def _iter_stylize_fast(content: ImageSource, model: FastModel, settings: FastSet
     net = runtime.prepare_model(model.net, prepared)
     x = to_tensor(loaded.image)
     inputs = to_network(x, model.style)
+    condition = model.condition_for(x, settings.strength)
     height, width = x.shape[-2:]
     if height * width > settings.tile_pixels:
         tile = max(256, int(math.sqrt(settings.tile_pixels)))
-        for event in _tiles(net, inputs, runtime, compiler, tile, settings.stats_pixels or 4 * settings.tile_pixels):
+        stats_pixels = settings.stats_pixels or 4 * settings.tile_pixels
+        for event in _tiles(net, inputs, runtime, compiler, tile, stats_pixels, condition):
             if isinstance(event, FastProgress):
                 tiles = event.total
                 yield event
             else:
                 y = event
     else:
-        y, tiles = _run(net, inputs, runtime, compiler), 1
+        y, tiles = _run(net, inputs, runtime, compiler, condition=condition), 1
         yield FastProgress(1, 1)
-    out = blend(from_network(y, model.style), x, settings.strength, settings.color)
+    out = blend(from_network(y, model.style), x, model.pixel_strength(settings.strength), settings.color)
     label = runtime.label + (f", {compiler.label()}" if compiler is not None else "")
     record = {"style": model.style.title, **dataclasses.asdict(settings), "compiled": compiler is not None,
               "runtime": label}
