@@ -16,7 +16,7 @@ from pathlib import Path
 import gradio as gr
 
 from nst_core import hub, weights
-from nst_core.image import fast
+from nst_core.image import fast, onepass
 from ui import models, state
 from ui.audio_tab import audio_tab
 from ui.fast_tab import fast_tab
@@ -59,12 +59,18 @@ def fetch_weights_at_start_up() -> None:
     weights.FETCHER.start()
 
 
+STOPPING = threading.Event()
+
+
 def warm_up_fast_styles() -> None:
-    """Compile the Fast styles network in the background, so the first request does not wait for it."""
+    """Compile the Fast styles networks in the background, so the first request does not wait for them; a shutdown
+    ends it after the graph being compiled."""
     if state.FAST_COMPILER is None:
         return
     try:
-        log.info("fast styles: compiled in %.0f s", fast.warm_up(state.FAST_COMPILER))
+        models = [*fast.warm_up_models(), *onepass.warm_up_models()]
+        seconds = fast.warm_up(state.FAST_COMPILER, models=models, stop=STOPPING)
+        log.info("fast styles: %s in %.0f s", "stopped" if STOPPING.is_set() else "compiled", seconds)
     except Exception:  # noqa: BLE001 - a failed warm-up must not stop the app; requests fall back to eager
         log.exception("fast styles: warm-up failed")
 
@@ -73,7 +79,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO)
     # A Space (or a container) stops the app with SIGTERM: exit through Python, so that running jobs are
     # cancelled and the results folder and Gradio's cache are removed (atexit), instead of dying where it stands.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, lambda *_: (STOPPING.set(), sys.exit(0)))
     # Not a daemon: a thread killed inside torch.compile at exit aborts the process instead of letting it end.
     threading.Thread(target=warm_up_fast_styles, name="fast-styles-warm-up", daemon=False).start()
     fetch_weights_at_start_up()

@@ -20,10 +20,10 @@ from .audio.io import save_wav
 from .audio.optimize import AudioSettings, iter_stylize_audio
 from .errors import InvalidInput, NSTError
 from .events import Progress
-from .image import fast
+from .image import fast, onepass
 from .image.io import save_png
 from .image.optimize import ImageSettings, iter_stylize_image
-from .options import add_flags, declarations, from_flags
+from .options import add_flags, declarations, from_flags, parse_numbers
 from .sources import model_source
 from .video import VideoSettings, iter_stylize_video
 
@@ -43,11 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("-o", "--output", type=Path, required=True, help="the result PNG (a folder for a folder)")
     add_flags(image.add_argument_group("settings (ImageSettings)"), ImageSettings, skip=NOT_FLAGS)
 
-    styles = fast.CATALOGUE
-    quick = commands.add_parser("fast", help="a feed-forward style network: one pass")
+    quick = commands.add_parser("fast", help="one pass of a feed-forward network: any picture as the style, one of "
+                                "26 built-in styles, a catalogue style or a trained model")
     quick.add_argument("content", type=Path, help="a content image, or a folder of them")
-    quick.add_argument("--style", required=True, help=f"a catalogue style ({', '.join(styles)}), a trained "
-                       "model.safetensors (its config.json beside it), or a Hub repo id (hf://user/name)")
+    _style_flags(quick)
     quick.add_argument("-o", "--output", type=Path, required=True, help="the result PNG (a folder for a folder)")
     quick.add_argument("--compiled", action=argparse.BooleanOptionalAction, default=False,
                        help="run through torch.compile (a one-off compilation first; default: off)")
@@ -55,8 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     video = commands.add_parser("video", help="a video, frame by frame, with a feed-forward style")
     video.add_argument("content", type=Path, help="a video (mp4, webm, mov), or a folder of them")
-    video.add_argument("--style", required=True, help="as for fast: a catalogue style, a .safetensors model or a "
-                       "Hub repo id")
+    _style_flags(video)
     video.add_argument("-o", "--output", type=Path, required=True, help="the result MP4 (a folder for a folder)")
     video.add_argument("--compiled", action=argparse.BooleanOptionalAction, default=False,
                        help="run through torch.compile (a one-off compilation first; default: off)")
@@ -108,21 +106,45 @@ def run_image(args: argparse.Namespace) -> None:
         _report(out, result.seconds, result.runtime, result.notices)
 
 
-def _fast_model(style: str) -> fast.FastModel:
-    """A catalogue style by title, else a user model (a .safetensors path or a Hub repo id)."""
-    if style in fast.CATALOGUE:
-        return fast.load_catalogue_style(style)
+def _style_flags(parser: argparse.ArgumentParser) -> None:
+    """The network of a one-pass job: exactly one of a style picture (or several), a mix of the 26 styles, or
+    --style (a catalogue title, a trained model or a Hub repo id)."""
+    group = parser.add_argument_group("style (give one of --style-image, --mix or --style)")
+    group.add_argument("--style-image", type=Path, action="append", default=[], metavar="PICTURE",
+                       help="any picture as the style (Magenta's arbitrary stylization, offline); repeat to blend")
+    group.add_argument("--style-blend", metavar="WEIGHTS",
+                       help="with several --style-image: one weight each, e.g. 2,1 (default: equal)")
+    group.add_argument("--mix", metavar="STYLES", help=f"one of the {onepass.STYLE_COUNT} built-in styles by index "
+                       "(0-25), or a mix such as 3:0.5,12:0.5 (offline)")
+    group.add_argument("--style", help=f"a catalogue style ({', '.join(fast.CATALOGUE)}), a trained "
+                       "model.safetensors (its config.json beside it), or a Hub repo id (hf://user/name)")
+
+
+def _fast_model(args: argparse.Namespace) -> fast.FastModel:
+    """The network that ``--style-image``, ``--mix`` or ``--style`` names."""
+    given = [flag for flag, value in (("--style-image", args.style_image), ("--mix", args.mix),
+                                      ("--style", args.style)) if value]
+    if len(given) != 1:
+        raise InvalidInput("Give one of --style-image, --mix or --style" + (f" (got {' and '.join(given)})."
+                                                                           if given else "."))
+    if args.style_image:
+        weights = parse_numbers(args.style_blend, "--style-blend", integer=False) if args.style_blend else None
+        return onepass.any_picture_model(args.style_image, weights)
+    if args.mix:
+        return onepass.multistyle_model(args.mix)
+    if args.style in fast.CATALOGUE:
+        return fast.load_catalogue_style(args.style)
     try:
-        source = model_source(style, local_paths=True)
+        source = model_source(args.style, local_paths=True)
     except InvalidInput:
-        raise InvalidInput(f"--style {style!r} is neither a catalogue style ({', '.join(fast.CATALOGUE)}), "
+        raise InvalidInput(f"--style {args.style!r} is neither a catalogue style ({', '.join(fast.CATALOGUE)}), "
                            "a .safetensors model nor a Hub repo id.") from None
     return fast.load_user_model(source)
 
 
 def run_fast(args: argparse.Namespace) -> None:
     settings = from_flags(fast.FastSettings, args)
-    model = _fast_model(args.style)
+    model = _fast_model(args)
     compiler = fast.Compiler() if args.compiled else None
     for content, out in _jobs(args.content, args.output, IMAGE_SUFFIXES, ".png"):
         result = _with_bar(fast.iter_stylize_fast(content, model, settings, compiler=compiler), content.name)
@@ -132,7 +154,7 @@ def run_fast(args: argparse.Namespace) -> None:
 
 def run_video(args: argparse.Namespace) -> None:
     settings = from_flags(VideoSettings, args)
-    model = _fast_model(args.style)
+    model = _fast_model(args)
     compiler = fast.Compiler() if args.compiled else None
     for content, out in _jobs(args.content, args.output, VIDEO_SUFFIXES, ".mp4"):
         result = _with_bar(iter_stylize_video(content, model, settings, output=out, compiler=compiler), content.name)

@@ -24,7 +24,7 @@ from .. import hub
 from ..audio.backends import AUDIO_BACKENDS, cnn14, load_backend, vggish
 from ..errors import InvalidInput, NSTError
 from ..health import file_identity
-from ..image import backbones, fast
+from ..image import backbones, fast, onepass
 from ..image.backbones import BACKBONES, load_backbone
 from ..image.fast import catalogue as fast_catalogue
 
@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 
 
 # The one place every weight file of the studio is listed: each table sits beside the networks that load it.
-WEIGHT_TABLES: tuple[dict[str, hub.WeightEntry], ...] = (backbones.WEIGHTS, fast_catalogue.WEIGHTS, vggish.WEIGHTS,
-                                                         cnn14.WEIGHTS)
+WEIGHT_TABLES: tuple[dict[str, hub.WeightEntry], ...] = (backbones.WEIGHTS, onepass.WEIGHTS, fast_catalogue.WEIGHTS,
+                                                         vggish.WEIGHTS, cnn14.WEIGHTS)
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,13 @@ class Network:
 def _networks() -> tuple[Network, ...]:
     image = [Network(spec.weights, spec.label, "image", lambda name=spec.name: load_backbone(name))
              for spec in BACKBONES.values()]
+    one_pass = [Network(key, item.description.split(":")[0].split(" (")[0], "fast styles",
+                        lambda key=key: onepass.load_network(key)) for key, item in onepass.WEIGHTS.items()]
     styles = [Network(style.key, style.title, "fast styles", lambda title=title: fast.load_catalogue_style(title))
               for title, style in fast.CATALOGUE.items()]
     audio = [Network(net.key, net.label, "audio", lambda name=spec.name, o=net.options: load_backend(name, o))
              for spec in AUDIO_BACKENDS.values() for net in spec.weights]
-    return (*image, *styles, *audio)
+    return (*image, *one_pass, *styles, *audio)
 
 
 NETWORKS: tuple[Network, ...] = _networks()
@@ -172,6 +174,7 @@ def verify(key: str) -> NetworkState:
         return NetworkState("not cached", entry(key).source.describe())
     hub.HEALTH.forget(key)
     try:
+        hub.load_checked(entry(key))  # not network(key).load(): a network loaded earlier in-process is cached
         network(key).load()
     except NSTError as exc:
         return NetworkState("failed", str(exc))

@@ -32,9 +32,10 @@ from .run import (
     iter_stylize_fast,
     stylize_fast,
     warm_up,
+    warm_up_models,
 )
 
 __all__ = ["CANDIDATES", "CATALOGUE", "FAST_ARCHITECTURE", "MAX_FAST_SIDE", "MIN_FAST_SIDE", "TILE_PIXELS", "Compiler",
            "FastModel", "FastProgress", "FastResult", "FastSettings", "FastStyle", "TransformerNet", "fast_style_check",
            "iter_stylize_fast", "load_by_module_names", "load_catalogue_style", "load_fast_model", "load_hub_model",
-           "load_user_model", "save_fast_model", "stylize_fast", "warm_up"]
+           "load_user_model", "save_fast_model", "stylize_fast", "warm_up", "warm_up_models"]

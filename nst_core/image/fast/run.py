@@ -233,6 +233,8 @@ def _iter_stylize_fast(content: ImageSource, model: FastModel, settings: FastSet
     label = runtime.label + (f", {compiler.label()}" if compiler is not None else "")
     record = {"style": model.style.title, **dataclasses.asdict(settings), "compiled": compiler is not None,
               "runtime": label}
+    if condition is not None:  # a conditional network's style vector or style weights: enough to repeat the run
+        record["condition"] = [round(value, 6) for value in condition.flatten().tolist()]
     yield FastResult(to_pil(out), tiles, seconds=time.perf_counter() - started, runtime=label, settings=record,
                      notices=loaded.notices, facts={"tiles": tiles})
 
@@ -246,17 +248,26 @@ def stylize_fast(content: ImageSource, model: FastModel, settings: FastSettings 
                                            control=control), FastResult, on_progress)
 
 
-def warm_up(compiler: Compiler, precision: Precision = "auto", device: str = "auto") -> float:
-    """Compile the whole-image and the tile graphs ahead of the first request; returns the seconds spent.
+def warm_up_models() -> list[FastModel]:
+    """A network of the feed-forward architecture with random weights: what :func:`warm_up` compiles by default."""
+    return [FastModel(freeze(TransformerNet()), FastStyle("warm-up", "warm-up", "", value_range=255,
+                                                          channel_order="rgb"))]
 
-    The graphs serve every TransformerNet (weights are inputs) and every size; a non-square input keeps
-    height and width independent symbols, so a later non-square image does not recompile.
+
+def warm_up(compiler: Compiler, precision: Precision = "auto", device: str = "auto", *,
+            models: list[FastModel] | None = None, stop: threading.Event | None = None) -> float:
+    """Compile the whole-image and the tile graphs of each of ``models`` (default :func:`warm_up_models`) ahead of
+    the first request; returns the seconds spent. ``stop`` ends it between graphs (a server shutting down).
+
+    The graphs serve every network of the same architecture (weights are inputs) and every size; a non-square
+    input keeps height and width independent symbols, so a later non-square image does not recompile.
     """
     started = time.perf_counter()
-    model = FastModel(freeze(TransformerNet()), FastStyle("warm-up", "warm-up", "", value_range=255,
-                                                          channel_order="rgb"))
     image = to_pil(torch.rand(1, 3, 72, 100, generator=torch.Generator().manual_seed(0)))
-    stylize_fast(image, model, FastSettings(precision=precision, device=device), compiler=compiler)
-    stylize_fast(image, model, FastSettings(precision=precision, device=device, tile_pixels=64 * 64),
-                 compiler=compiler)
+    for model in models or warm_up_models():
+        for tile_pixels in (TILE_PIXELS, 64 * 64):
+            if stop is not None and stop.is_set():
+                return time.perf_counter() - started
+            stylize_fast(image, model, FastSettings(precision=precision, device=device, tile_pixels=tile_pixels),
+                         compiler=compiler)
     return time.perf_counter() - started

@@ -11,7 +11,15 @@ al. 2017) and the 26-style network (Dumoulin et al. 2017), rebuilt in torch from
 """
 
 from .catalogue import STYLE_COUNT, WEIGHTS, load_network
-from .styles import ANY_PICTURE, MULTISTYLE, any_picture_model, multistyle_model, parse_mix, vector_of
+from .styles import (
+    ANY_PICTURE,
+    MULTISTYLE,
+    any_picture_model,
+    multistyle_model,
+    parse_mix,
+    vector_of,
+    warm_up_models,
+)
 
 __all__ = ["ANY_PICTURE", "MULTISTYLE", "STYLE_COUNT", "WEIGHTS", "any_picture_model", "load_network",
-           "multistyle_model", "parse_mix", "vector_of"]
+           "multistyle_model", "parse_mix", "vector_of", "warm_up_models"]

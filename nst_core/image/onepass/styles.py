@@ -24,9 +24,12 @@ import torch.nn.functional as F
 
 from ...errors import InvalidInput
 from ...options import real, whole
+from ...runtime import freeze, seeded
 from ..fast.model import FastModel, FastStyle
 from ..io import ImageSource, load_image, to_tensor
 from .catalogue import STYLE_COUNT, load_network
+from .networks import ARBITRARY, ConditionalTransformer
+from .networks import MULTISTYLE as MULTISTYLE_SHAPE
 
 STYLE_SIDE = 256         # the predictor's input (short side), as the published model is fed
 MAX_STYLE_ASPECT = 4     # a longer picture is centre-cropped to 4:1 first
@@ -148,3 +151,14 @@ def multistyle_model(mix: object) -> FastModel:
 
 def _titled(style: FastStyle, title: str) -> FastStyle:
     return dataclasses.replace(style, title=title)
+
+
+def warm_up_models() -> list[FastModel]:
+    """Both conditional transformers with random weights and conditions, for :func:`~nst_core.image.fast.warm_up`:
+    their compiled graphs serve the real networks (weights and conditions are graph inputs)."""
+    models = []
+    for shape, style in ((ARBITRARY, ANY_PICTURE), (MULTISTYLE_SHAPE, MULTISTYLE)):
+        with seeded(0):
+            net = freeze(ConditionalTransformer(shape))
+        models.append(FastModel(net, style, torch.rand(1, shape.condition_size)))
+    return models
