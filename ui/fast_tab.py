@@ -11,7 +11,7 @@ from typing import Any
 import gradio as gr
 
 from nst_core import InvalidInput, cost
-from nst_core.image import fast
+from nst_core.image import fast, onepass
 from nst_core.image.io import save_png
 from nst_core.runtime import pick_runtime
 
@@ -22,11 +22,13 @@ from .layout import content_picture, intro
 from .live import live_section
 from .models import models_panel
 from .serving import JobControl, streamed
-from .style_choice import advanced_panel, chosen_model, compiled, style_choice
+from .style_choice import advanced_panel, check_style, chosen_model, compiled, style_choice
 from .video import video_section
 
-DESCRIPTION = ("Restyle a photo in one pass of a feed-forward style network: a pretrained style or your own model "
-               "(uploaded, or a Hub repo id). Returns (the result PNG, the status).")
+DESCRIPTION = ("Restyle a photo in one pass of a feed-forward network: any picture as the style (style='Any picture' "
+               "with style_images), one of 26 built-in styles or a mix (style='26 styles' with style_mix), a "
+               "pretrained style, or your own model (uploaded, or a Hub repo id). Returns (the result PNG, the "
+               "status).")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ def fast_job(form: Form, values: Mapping[str, Any]) -> FastJob:
     if not content:
         raise InvalidInput("Upload a content image.")
     width, height = checked_picture(content, "content image")
+    check_style(values)
     megapixels = state.BUDGET.limit("fast_megapixels")
     settings = form.settings(values, max_side=int(math.sqrt(megapixels * 1e6)) if megapixels else fast.MAX_FAST_SIDE)
     settings.check(state.BUDGET.limit)
@@ -52,12 +55,16 @@ def fast_job(form: Form, values: Mapping[str, Any]) -> FastJob:
     return FastJob(content, settings, estimate)
 
 
-INTRO = ("**Restyle a photo in a fraction of a second** with a network trained on one painting. Click an example or "
-         "upload a photo, pick a style, press *Stylize*. Below: the same live on your webcam, or on a video.")
-SCIENCE = ("Feed-forward style networks (Johnson et al. 2016, with instance normalization): a network trained once "
-           "per painting repaints any photo in one pass, about a quarter of a second at 512 px on a 2-core CPU "
-           "(compiled). Train one of your own with `python -m nst_core.image.train_fast` and load it as a *Custom "
-           "model*.")
+INTRO = ("**Restyle a photo in a fraction of a second**, with any picture as the style. Click an example or upload a "
+         "photo, choose or upload a style picture, press *Stylize*. Below: the same live on your webcam, or on a "
+         "video.")
+SCIENCE = ("*Any picture*: Magenta's arbitrary stylization (Ghiasi et al. 2017): a style predictor turns each style "
+           "picture into 100 numbers that drive the stylizing network's instance norms; the strength moves those "
+           "numbers from the photo's own towards the style's, and several pictures blend by averaging them. *26 "
+           "styles*: the network of Dumoulin et al. (2017), any mix of its styles. Both ship with the app and run at "
+           "the photo's own size. The pretrained styles are feed-forward networks trained once per painting "
+           "(Johnson et al. 2016), fetched from the Hugging Face Hub; train one of your own with "
+           "`python -m nst_core.image.train_fast` and load it as a *Custom model*.")
 
 
 def fast_tab() -> None:
@@ -98,4 +105,5 @@ def fast_tab() -> None:
               outputs=[result, status])
         live_section(choice)
         video_section(choice)
-        models_panel({title: style.key for title, style in fast.CATALOGUE.items()})
+        models_panel({**{entry.description.split(":")[0]: key for key, entry in onepass.WEIGHTS.items()},
+                      **{title: style.key for title, style in fast.CATALOGUE.items()}})

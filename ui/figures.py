@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 from nst_core import NSTError  # noqa: E402
 from nst_core.audio.metrics import Scores  # noqa: E402
 from nst_core.audio.spectral import Spectrogram  # noqa: E402
+from nst_core.image import onepass  # noqa: E402
 from nst_core.image.fast import FastSettings, load_catalogue_style, stylize_fast  # noqa: E402
 from nst_core.image.io import ImageSource, load_image  # noqa: E402
 
@@ -102,19 +103,39 @@ def loss_plot(label: str, render: bool = True):
     return gr.Plot(label=label, format="png", render=render, elem_classes="loss-plot")
 
 
-def catalogue_thumbnail(title: str, photo: ImageSource, size: int = 160) -> Image.Image:
-    """What a catalogue style does to ``photo``, or a labelled card when its weights are unavailable."""
+def _card(title: str, size: int, note: str) -> Image.Image:
+    """A labelled grey square where a thumbnail cannot be made (galleries crop thumbnails to squares)."""
+    card = Image.new("RGB", (size, size), (236, 236, 240))
+    ImageDraw.Draw(card).multiline_text((size // 2, size // 2), f"{title}\n\n{note}", fill=(60, 60, 70), anchor="mm",
+                                        align="center")
+    return card
+
+
+def _thumbnail_photo(photo: ImageSource, size: int) -> Image.Image:
     thumb = load_image(photo).image
     thumb.thumbnail((size, size), Image.LANCZOS)
+    return thumb
+
+
+def catalogue_thumbnail(title: str, photo: ImageSource, size: int = 160) -> Image.Image:
+    """What a catalogue style does to ``photo``, or a labelled card when its weights are unavailable."""
     try:
+        thumb = _thumbnail_photo(photo, size)
         return stylize_fast(thumb, load_catalogue_style(title), FastSettings(precision="fp32")).image
     except NSTError as exc:
         log.info("no thumbnail for %s: %s", title, exc)
-    # Square, text centred: galleries crop thumbnails to squares.
-    card = Image.new("RGB", (size, size), (236, 236, 240))
-    ImageDraw.Draw(card).multiline_text((size // 2, size // 2), f"{title}\n\nweights not\ndownloaded",
-                                        fill=(60, 60, 70), anchor="mm", align="center")
-    return card
+    return _card(title, size, "weights not\ndownloaded")
+
+
+def multistyle_thumbnails(photo: ImageSource, size: int = 128) -> list[Image.Image]:
+    """What each of the 26 built-in styles does to ``photo`` (cards if the network cannot be loaded)."""
+    try:
+        thumb = _thumbnail_photo(photo, size)
+        return [stylize_fast(thumb, onepass.multistyle_model(i), FastSettings(precision="fp32")).image
+                for i in range(onepass.STYLE_COUNT)]
+    except NSTError as exc:
+        log.warning("no thumbnails for the 26 styles: %s", exc)
+        return [_card(f"style {i}", size, "not available") for i in range(onepass.STYLE_COUNT)]
 
 
 def score_table(scores: Scores) -> list[list]:

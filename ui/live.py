@@ -17,13 +17,14 @@ from . import state
 from .endpoint import offer
 from .form import Form
 from .serving import Image, user_errors
-from .style_choice import StyleChoice, chosen_model
+from .style_choice import StyleChoice, check_style, chosen_model
 
 DESCRIPTION = ("Stylize one webcam frame (a picture) with a Fast style, scaled to the frame size: what the page's "
                "live stream does for each frame. Returns the stylized frame.")
 
 
 def live_settings(choice: StyleChoice, form: Form, values: Mapping[str, Any]) -> LiveSettings:
+    check_style(values)
     settings = LiveSettings(**choice.form.values(values), **form.values(values))
     settings.check(state.BUDGET.limit)
     return settings

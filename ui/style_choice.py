@@ -1,5 +1,6 @@
-"""Choosing a Fast style: the pretrained gallery, a custom model (uploads or a Hub repo id), the
-:class:`~nst_core.FastSettings` form and the compile switch, shared by the picture, live and video endpoints."""
+"""Choosing a Fast style: any picture (one pass, offline), the 26 built-in styles, the pretrained gallery, a custom
+model (uploads or a Hub repo id), the :class:`~nst_core.FastSettings` form and the compile switch, shared by the
+picture, live and video endpoints."""
 
 from __future__ import annotations
 
@@ -11,15 +12,20 @@ from typing import Any
 import gradio as gr
 
 from nst_core import InvalidInput, weights
-from nst_core.image import fast
+from nst_core.image import fast, onepass
+from nst_core.options import parse_numbers
 from nst_core.sources import ModelSource, model_source
 
 from . import state
-from .figures import catalogue_thumbnail
+from .endpoint import checked_picture
+from .figures import catalogue_thumbnail, multistyle_thumbnails
 from .form import Form
 from .serving import Checkbox, File, Radio, Textbox
 
+ANY = "Any picture"
+MIX = "26 styles"
 CUSTOM = "Custom model"
+EXAMPLE_STYLES = ("style_mosaic.jpg", "style_waves.jpg", "style_swirls.jpg")
 
 
 @dataclass
@@ -27,19 +33,64 @@ class StyleChoice:
     """The widgets that choose the network, shared by the picture, live and video endpoints."""
 
     style: gr.components.Component
+    style_images: gr.components.Component
+    style_blend: gr.components.Component
+    style_mix: gr.components.Component
     model_files: gr.components.Component
     repo_id: gr.components.Component
     compiled: gr.components.Component | None  # made by advanced_panel
     form: Form  # FastSettings: strength, colour, precision
 
     def inputs(self) -> dict[str, gr.components.Component]:
-        return {"style": self.style, "model_files": self.model_files, "repo_id": self.repo_id, **self.form.inputs()}
+        return {"style": self.style, "style_images": self.style_images, "style_blend": self.style_blend,
+                "style_mix": self.style_mix, "model_files": self.model_files, "repo_id": self.repo_id,
+                **self.form.inputs()}
+
+
+def style_pictures(values: Mapping[str, Any]) -> tuple[str, ...]:
+    """The style pictures of an *Any picture* request; refused when there are none."""
+    paths = tuple(str(p) for p in values.get("style_images") or () if p)
+    if values.get("style") == ANY and not paths:
+        raise InvalidInput("For Any picture, upload one or more style pictures (or click an example style).")
+    return paths
 
 
 def chosen_model(values: Mapping[str, Any]) -> fast.FastModel:
-    """The network a request's ``style`` (and, for a custom model, its uploads or repo id) chooses."""
+    """The network a request's ``style`` chooses: any picture(s) with their blend weights, a mix of the 26 styles,
+    a catalogue style, or a custom model (its uploads or repo id)."""
+    style = values.get("style")
+    if style == ANY:
+        return any_picture(style_pictures(values), str(values.get("style_blend") or ""))
+    if style == MIX:
+        return mix_model(str(values.get("style_mix") or "0"))
     source = model_source(values.get("repo_id"), uploads=values.get("model_files") or ())
-    return resolve_fast_model(values.get("style"), source)
+    return resolve_fast_model(style, source)
+
+
+def check_style(values: Mapping[str, Any]) -> None:
+    """Refuse, before queueing, a style that cannot be used: no style picture, one too large to decode, blend
+    weights that do not fit, a mix that does not parse. Runs no network."""
+    paths = style_pictures(values)
+    if values.get("style") == ANY:
+        for path in paths:
+            checked_picture(path, "style image")
+        blend = str(values.get("style_blend") or "")
+        if blend.strip():
+            onepass.styles.blend_weights(parse_numbers(blend, "style blend weights", integer=False), len(paths))
+    elif values.get("style") == MIX:
+        onepass.parse_mix(str(values.get("style_mix") or "0"))
+
+
+@functools.lru_cache(maxsize=8)
+def any_picture(paths: tuple[str, ...], blend: str) -> fast.FastModel:
+    """The last few *Any picture* models: a stream of frames computes its style vector once, not per frame."""
+    weights = parse_numbers(blend, "style blend weights", integer=False) if blend.strip() else None
+    return onepass.any_picture_model(paths, weights)
+
+
+@functools.lru_cache(maxsize=8)
+def mix_model(mix: str) -> fast.FastModel:
+    return onepass.multistyle_model(mix)
 
 
 @functools.lru_cache(maxsize=4)
@@ -48,7 +99,8 @@ def resolve_fast_model(style: object, source: ModelSource | None) -> fast.FastMo
     stream of frames does not re-read an upload each time (and keeps hitting the prepared-copy cache)."""
     if style != CUSTOM:
         if style not in fast.CATALOGUE:
-            raise InvalidInput(f"style must be one of {', '.join([*fast.CATALOGUE, CUSTOM])} (got {style!r}).")
+            raise InvalidInput(f"style must be one of {', '.join([ANY, MIX, *fast.CATALOGUE, CUSTOM])} "
+                               f"(got {style!r}).")
         return fast.load_catalogue_style(style)
     if source is None:
         raise InvalidInput("For a custom model, upload model.safetensors + config.json or type a Hub repo id.")
@@ -73,22 +125,42 @@ def availability_note(usable: dict[str, bool]) -> str:
         return ""
     which = "None of the pretrained styles" if len(missing) == len(usable) else ", ".join(missing)
     return (f"**{which} can run on this server right now:** their networks are not downloaded and the Hugging Face "
-            "Hub cannot be reached. Use a model of your own (*Custom model* below), or see *Models* at the foot "
-            "of the tab for how to fetch them.")
+            "Hub cannot be reached. *Any picture* and the *26 styles* always work; or use a model of your own "
+            "(*Custom model*), or see *Models* at the foot of the tab for how to fetch them.")
 
 
 def style_choice() -> StyleChoice:
-    """The style gallery and radio, the custom model's inputs, the settings form and the compile switch. Styles
-    whose networks cannot be had here are marked so before anyone presses a button."""
+    """The style radio (any picture first: it always works), the inputs of each kind of style, the settings form and
+    the compile switch. Pretrained styles whose networks cannot be had here are marked so before any click."""
     titles, usable = list(fast.CATALOGUE), usable_styles()
+    labels = [t if usable[t] else f"{t} (not available here)" for t in titles]
+    style = Radio([(ANY, ANY), (MIX, MIX), *zip(labels, titles), (CUSTOM, CUSTOM)], value=ANY, label="Style",
+                  info="any picture as the style, one of 26 built-in styles, a pretrained network, or your own model")
+    with gr.Group(visible=True) as any_group:
+        style_images = File(label="Style pictures (one or more)", file_count="multiple", file_types=["image"],
+                            type="filepath", value=[str(state.IMAGES / EXAMPLE_STYLES[0])])
+        style_images.api_extra = {"description": "with style 'Any picture': one or more style pictures"}
+        style_images.api_example = []
+        gr.Examples([[[str(state.IMAGES / name)]] for name in EXAMPLE_STYLES], inputs=[style_images],
+                    label="Example styles: click one")
+        style_blend = Textbox("", label="Blend weights", placeholder="e.g. 2, 1 (empty: equal)",
+                              info="with several style pictures: one weight each")
+        style_blend.api_extra = {"description": "with several style pictures: one weight each, e.g. '2, 1' "
+                                                "(empty: equal)"}
+        style_blend.api_example = ""
+    with gr.Group(visible=False) as mix_group:
+        mix_gallery = gr.Gallery([(t, f"style {i}") for i, t in enumerate(multistyle_thumbnails(
+            state.IMAGES / "chelsea.jpg"))], label="26 built-in styles (click to choose)", columns=7, height=240,
+            allow_preview=False)
+        style_mix = Textbox("0", label="Style or mix", placeholder="7, or 3:0.5, 12:0.5",
+                            info="a style's number (0-25), or several with weights")
+        style_mix.api_extra = {"description": "with style '26 styles': a number 0-25, or a mix such as "
+                                              "'3:0.5, 12:0.5'"}
+        style_mix.api_example = "0"
     gallery = gr.Gallery([(catalogue_thumbnail(t, state.IMAGES / "chelsea.jpg"), t) for t in titles],
                          label="Pretrained styles (click to choose)", columns=4, height=220, allow_preview=False)
     gr.Markdown(availability_note(usable), elem_classes="availability")
-    labels = [t if usable[t] else f"{t} (not available here)" for t in titles]
-    first = next((t for t in titles if usable[t]), CUSTOM)
-    style = Radio([*zip(labels, titles), (CUSTOM, CUSTOM)], value=first, label="Style",
-                  info="a pretrained style, or a model of your own (below)")
-    with gr.Accordion("Custom model", open=first == CUSTOM):
+    with gr.Accordion("Custom model", open=False) as custom:
         model_files = File(label="model.safetensors + config.json", file_count="multiple", value=[],
                            file_types=[".safetensors", ".json"], type="filepath")
         model_files.api_extra = {"description": "with style 'Custom model': model.safetensors and its config.json"}
@@ -101,12 +173,17 @@ def style_choice() -> StyleChoice:
     def pick(event: gr.SelectData) -> str:
         return titles[event.index]
 
-    def show(chosen: str) -> gr.Gallery:  # one choice, shown in both places
-        return gr.Gallery(selected_index=titles.index(chosen) if chosen in titles else None)
+    def pick_mix(event: gr.SelectData) -> tuple[str, str]:
+        return MIX, str(event.index)
+
+    def show(chosen: str) -> tuple:  # one choice, shown in every place
+        return (gr.Gallery(selected_index=titles.index(chosen) if chosen in titles else None),
+                gr.Group(visible=chosen == ANY), gr.Group(visible=chosen == MIX), gr.Accordion(open=chosen == CUSTOM))
 
     gallery.select(pick, None, style, api_visibility="private")
-    style.change(show, style, gallery, api_visibility="private", queue=False)
-    return StyleChoice(style, model_files, repo_id, None, form)
+    mix_gallery.select(pick_mix, None, [style, style_mix], api_visibility="private")
+    style.change(show, style, [gallery, any_group, mix_group, custom], api_visibility="private", queue=False)
+    return StyleChoice(style, style_images, style_blend, style_mix, model_files, repo_id, None, form)
 
 
 def advanced_panel(choice: StyleChoice) -> None:

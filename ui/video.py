@@ -17,7 +17,7 @@ from . import state
 from .endpoint import notes, offer
 from .form import Form
 from .serving import JobControl, Video, streamed
-from .style_choice import StyleChoice, chosen_model, compiled
+from .style_choice import StyleChoice, check_style, chosen_model, compiled
 
 DESCRIPTION = ("Restyle a video (mp4, webm, mov) frame by frame with a Fast style, keeping its frame rate and "
                "sound; one set of normalization statistics for the clip keeps it steady. Returns (the MP4, the "
@@ -36,6 +36,7 @@ def video_job(choice: StyleChoice, form: Form, values: Mapping[str, Any]) -> Vid
     video = values.get("video")
     if not video:
         raise InvalidInput("Upload a video (mp4, webm or mov).")
+    check_style(values)
     longest = state.BUDGET.limit("video_seconds")
     settings = VideoSettings(**choice.form.values(values), **form.values(values),
                              max_seconds=min(longest, VideoSettings.max_seconds) if longest else
