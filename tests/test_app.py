@@ -281,6 +281,44 @@ def test_live_frames_are_stylized_at_the_chosen_size_and_never_queued(client, tm
     assert live.api_visibility == "private"
 
 
+def test_fast_endpoints_take_any_picture_and_the_26_styles_offline(client, tmp_path):
+    """Offline (the app's Hub cache is empty): any picture as the style, blends, the 26 styles, on a picture, a live
+    frame and a video; bad style inputs are refused before queueing with a plain message."""
+    from PIL import Image
+
+    from conftest import panning_frames, write_video
+
+    coffee, waves, mosaic = (handle_file(EXAMPLES / n) for n in ("coffee.jpg", "style_waves.jpg", "style_mosaic.jpg"))
+    image, status = client.predict(**_fast_args(coffee, style="Any picture", style_images=[waves, mosaic],
+                                                style_blend="2, 1"), api_name="/fast")
+    assert Image.open(image).size == Image.open(EXAMPLES / "coffee.jpg").size
+    assert status.startswith("Any picture (2 blended):")
+    assert len(read_png_settings(image)["condition"]) == 100  # the blended style vector
+    image, status = client.predict(**_fast_args(coffee, style="26 styles", style_mix="7"), api_name="/fast")
+    assert status.startswith("26 styles: style 7:") and read_png_settings(image)["condition"][7] == 1.0
+    frame = client.predict(frame=coffee, style="Any picture", style_images=[waves], style_blend="", style_mix="0",
+                           model_files=[], repo_id="", strength=0.5, color="none", frame_size=256,
+                           api_name="/fast_live")
+    assert max(Image.open(frame).size) == 256
+    source = write_video(tmp_path / "clip.mp4", panning_frames(6, (96, 64)), fps=6, audio=False)
+    _, status = client.predict(video=handle_file(source), style="26 styles", style_images=[], style_blend="",
+                               style_mix="3:1, 12:1", model_files=[], repo_id="", strength=1.0, color="none",
+                               long_side=None, stability="clip", precision="auto", compiled=False,
+                               api_name="/fast_video")
+    assert status.startswith("26 styles: 3:0.5, 12:0.5: 6 frames")
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a picture")
+    for overrides, message in (({"style_images": []}, "upload one or more style pictures"),
+                               ({"style_images": [handle_file(text)]}, "not an image"),
+                               ({"style_images": [waves], "style_blend": "1, 2"}, "one style blend weight"),
+                               ({"style_images": [waves], "style_blend": "nan"}, "finite")):
+        with pytest.raises(Exception, match=message):
+            client.predict(**_fast_args(coffee, style="Any picture", **overrides), api_name="/fast")
+    with pytest.raises(Exception, match="run from 0 to 25") as refused:
+        client.predict(**_fast_args(coffee, style="26 styles", style_mix="26"), api_name="/fast")
+    assert str(tmp_path) not in str(refused.value)
+
+
 def test_fast_endpoint_errors_are_clear(client, tmp_path):
     pickled = tmp_path / "model.pth"
     pickled.write_bytes(b"\x80\x04K\x01.")
@@ -423,7 +461,7 @@ def test_python_app_py_serves_the_page_offline_and_verifies_the_bundled_network(
             except OSError:
                 time.sleep(1)
         assert status == 200, log_path.read_text()[-2000:]
-        assert "verifying the 1 networks on disk" in log_path.read_text()
+        assert "verifying the 4 networks on disk" in log_path.read_text()  # VGG19 and the one-pass networks
     finally:
         server.terminate()
         server.wait(30)

@@ -17,7 +17,8 @@ from nst_core.health import HealthResult
 
 
 def test_every_served_network_is_listed_with_a_check_and_a_cited_source():
-    assert len(weights.NETWORKS) == 11  # 4 image backbones, 4 fast styles, VGGish, CNN14 16k and 32k
+    # 4 image backbones, 3 one-pass networks, 4 fast styles, VGGish, CNN14 16k and 32k
+    assert len(weights.NETWORKS) == 14
     for network in weights.NETWORKS:
         entry = weights.entry(network.key)
         assert entry.check is not None and entry.check_source and entry.pin_source, network.key
@@ -93,7 +94,8 @@ def test_start_up_fetch_verifies_only_what_is_on_disk_offline(hub_cache, monkeyp
     started = []
     monkeypatch.setattr(app.weights.FETCHER, "start", lambda keys=None: started.append(keys))
     app.fetch_weights_at_start_up()
-    assert started == [["vgg19-original"]]  # HF_HUB_OFFLINE=1 (hub_cache fixture): the bundled file only
+    # HF_HUB_OFFLINE=1 (hub_cache fixture): the files that ship inside installed packages only
+    assert started == [["vgg19-original", "onepass-predictor", "onepass-transformer", "onepass-multistyle26"]]
     monkeypatch.delenv("HF_HUB_OFFLINE")
     app.fetch_weights_at_start_up()
     assert started[-1] is None  # online: every network
