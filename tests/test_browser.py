@@ -182,13 +182,13 @@ def test_fast_styles_offline_say_what_is_missing_before_a_click(page):
     page.tab("Fast styles")
     note = text_of(page, ".availability")
     page.shot("offline")
-    assert "can run on this server right now" in note and "Custom model" in note, note
+    assert "can run on this server right now" in note and "Any picture" in note, note
     labels = page.js("""return [...document.querySelectorAll('label')].filter(l => l.offsetParent)
                         .map(l => l.innerText.trim())""")
     assert "Mosaic (not available here)" in labels and "Custom model" in labels, labels
     chosen = page.js("""return [...document.querySelectorAll('input[type=radio]:checked')].filter(i => i.offsetParent)
                         .map(i => i.closest('label').innerText.trim());""")
-    assert "Custom model" in chosen, chosen  # nothing that cannot run is preselected
+    assert "Any picture" in chosen, chosen  # it always runs: nothing that cannot run is preselected
     page.tab("Audio")
     assert "VGGish (not available here)" in page.js("""return [...document.querySelectorAll('button[role=tab]')]
                                                        .map(b => b.innerText.trim()).join('|')""")
@@ -206,6 +206,50 @@ def test_fast_styles_offline_say_what_is_missing_before_a_click(page):
     page.shot("unavailable-style")
     first = toast.splitlines()[0] if toast else ""
     assert "not on this server" in toast and "fast-mosaic" not in first and "hf://" not in first, toast
+
+
+def fast_status(page: Page, starts: str) -> str:
+    return wait_until(lambda: next((line for line in text_of(page, ".status").splitlines()
+                                    if line.startswith(starts)), None), 60, f"a status starting {starts!r}")
+
+
+def test_fast_styles_work_offline_on_the_first_click_any_picture_and_the_26(page):
+    """No Hub at all: an example photo, an example style picture, Stylize; then one of the 26 styles."""
+    page.tab("Fast styles")
+    click_example(page, 0)
+    style_example = page.js("""
+        const block = [...document.querySelectorAll('.block')].find(b => b.offsetParent
+            && (b.querySelector('[data-testid=block-label], .label') || {}).textContent?.trim()
+                .startsWith('Example styles'));
+        return block ? [...block.querySelectorAll('button')].filter(e => e.offsetParent && e.querySelector('img'))[1]
+                     : null;""")
+    assert style_example is not None, "no example styles"
+    page.js("arguments[0].scrollIntoView({block: 'center'})", style_example)
+    style_example.click()
+    time.sleep(1)
+    wait_until(lambda: page.js("""return [...document.querySelectorAll('.block')].some(b => b.offsetParent
+        && b.innerText.includes('Style pictures') && b.innerText.includes('style_waves'))"""), 10,
+               "the example style becomes the style picture")
+    click_button(page, "Stylize")
+    status = fast_status(page, "Any picture")
+    picture = wait_until(lambda: result_picture(page), 30, "the result is shown")
+    page.shot("any-picture")
+    assert " s on " in status and picture["width"] >= 300, (status, picture)
+    choose(page, "26 styles")
+    thumbnails = wait_until(lambda: page.js("""
+        const named = b => (b.querySelector('[data-testid=block-label], .label') || {}).textContent?.trim() || '';
+        const block = [...document.querySelectorAll('.block')].find(b => b.offsetParent
+            && named(b).startsWith('26 built-in'));
+        return block ? [...block.querySelectorAll('button.thumbnail-item, .thumbnail-item, button')]
+                       .filter(e => e.offsetParent && e.querySelector('img')) : null;"""), 20, "26 thumbnails")
+    assert len(thumbnails) == 26, len(thumbnails)
+    page.js("arguments[0].scrollIntoView({block: 'center'})", thumbnails[7])
+    thumbnails[7].click()
+    time.sleep(1)
+    click_button(page, "Stylize")
+    status = fast_status(page, "26 styles: style 7")
+    page.shot("26-styles")
+    assert wait_until(lambda: result_picture(page), 30, "the result is shown")["src"] != picture["src"], status
 
 
 def test_the_phone_width_keeps_the_button_and_the_result_reachable(request, url):
@@ -260,18 +304,11 @@ def live_frame_address(page: Page) -> str | None:
                       const img = b && b.querySelector('img'); return img && img.src ? img.src : null;""")
 
 
-def test_the_live_webcam_keeps_showing_new_stylized_frames_and_stop_stops(page, tmp_path):
-    """Chromium's synthetic camera (a moving pattern) through a custom model: the Live result keeps changing."""
-    import torch
-
-    from nst_core.image.fast import FastStyle, TransformerNet, save_fast_model
-
-    torch.manual_seed(0)
-    save_fast_model(TransformerNet(), tmp_path, FastStyle("x", "Tiny", "", value_range=255, channel_order="rgb"))
+def test_the_live_webcam_keeps_showing_new_stylized_frames_and_stop_stops(page):
+    """Chromium's synthetic camera (a moving pattern) with a style picture (Any picture, offline): the Live result
+    keeps changing, and Stop stops it. The rate is measured by bench/live_browser.py, not asserted here."""
     page.tab("Fast styles")
-    choose(page, "Custom model")
-    upload(page, "model.safetensors", tmp_path / "model.safetensors", tmp_path / "config.json")
-    time.sleep(2)
+    time.sleep(1)
     open_accordion(page, "Live: your webcam")
     click_button(page, "Click to Access Webcam")
     wait_until(lambda: page.js("""return [...document.querySelectorAll('button')].some(b => b.offsetParent
@@ -287,7 +324,7 @@ def test_the_live_webcam_keeps_showing_new_stylized_frames_and_stop_stops(page, 
     rate = distinct / 10
     print(f"live webcam: {distinct} distinct stylized frames in 10 s ({rate:.1f} frames/s seen in the browser)")
     (page.shots / "rate.txt").write_text(f"{rate:.2f} frames/s ({distinct} distinct frames in 10 s)\n")
-    assert rate >= 1.0, f"the live result changed {distinct} times in 10 s"
+    assert distinct >= 3, f"the live result changed {distinct} times in 10 s"
     click_button(page, "Stop")
     time.sleep(2)  # a frame already on its way may still land
     after = live_frame_address(page)

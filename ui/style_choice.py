@@ -141,8 +141,9 @@ def style_choice() -> StyleChoice:
                             type="filepath", value=[str(state.IMAGES / EXAMPLE_STYLES[0])])
         style_images.api_extra = {"description": "with style 'Any picture': one or more style pictures"}
         style_images.api_example = []
-        gr.Examples([[[str(state.IMAGES / name)]] for name in EXAMPLE_STYLES], inputs=[style_images],
-                    label="Example styles: click one")
+        examples = gr.Gallery([(str(state.IMAGES / name), name.removeprefix("style_").removesuffix(".jpg"))
+                               for name in EXAMPLE_STYLES], label="Example styles: click one", columns=6, height=120,
+                              allow_preview=False)
         style_blend = Textbox("", label="Blend weights", placeholder="e.g. 2, 1 (empty: equal)",
                               info="with several style pictures: one weight each")
         style_blend.api_extra = {"description": "with several style pictures: one weight each, e.g. '2, 1' "
@@ -180,7 +181,11 @@ def style_choice() -> StyleChoice:
         return (gr.Gallery(selected_index=titles.index(chosen) if chosen in titles else None),
                 gr.Group(visible=chosen == ANY), gr.Group(visible=chosen == MIX), gr.Accordion(open=chosen == CUSTOM))
 
+    def pick_example(event: gr.SelectData) -> list[str]:
+        return [str(state.IMAGES / EXAMPLE_STYLES[event.index])]
+
     gallery.select(pick, None, style, api_visibility="private")
+    examples.select(pick_example, None, style_images, api_visibility="private")
     mix_gallery.select(pick_mix, None, [style, style_mix], api_visibility="private")
     style.change(show, style, [gallery, any_group, mix_group, custom], api_visibility="private", queue=False)
     return StyleChoice(style, style_images, style_blend, style_mix, model_files, repo_id, None, form)

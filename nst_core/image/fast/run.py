@@ -47,7 +47,8 @@ MAX_FAST_SIDE = 6000
 class FastSettings:
     """Every knob of a feed-forward stylization."""
 
-    strength: float = setting(1.0, "Style strength", "blend with the photo: 0 keeps it, 1 is the network's result",
+    strength: float = setting(1.0, "Style strength", "0 keeps the photo, 1 is the full style (any picture: from the "
+                              "photo's own style to the picture's; other styles: a blend with the photo)",
                               minimum=0.0, maximum=1.0, step=0.05, panel="basic")
     color: Literal["none", "luminance"] = setting("none", "Colour", "luminance: keep the photo's colours",
                                                   panel="basic")
