@@ -117,22 +117,43 @@ def fast_network(precision: str, compiled: bool) -> tuple:
     return model, compiler
 
 
-def fast_group(precision: str, compiled: bool) -> list[dict]:
+def onepass_network(network: str, precision: str, compiled: bool) -> tuple:
+    """A one-pass network with its real weights (they ship with the app): each call makes its model anew, so the
+    style predictor's pass (any picture) is part of the measured cost, as in a request; and its warmed-up compiler."""
+    from nst_core.image import fast, onepass
+
+    style = ROOT / "examples" / "images" / "style_waves.jpg"
+
+    def model() -> fast.FastModel:
+        onepass.styles._vectors.clear()
+        return onepass.any_picture_model([style]) if network == "any" else onepass.multistyle_model(7)
+
+    compiler = fast.Compiler() if compiled else None
+    if compiler is not None:
+        fast.warm_up(compiler, precision, models=[model()])
+    return model, compiler
+
+
+def fast_group(precision: str, compiled: bool, network: str = "johnson") -> list[dict]:
     import torch
 
     from nst_core.cost import fast_features
     from nst_core.image import fast
     from nst_core.image.io import to_pil
 
-    model, compiler = fast_network(precision, compiled)
+    if network == "johnson":
+        model, compiler = fast_network(precision, compiled)
+        make = lambda: model  # noqa: E731 (the same network for every call)
+    else:
+        make, compiler = onepass_network(network, precision, compiled)
     meter, points, settings = PeakMemory(), [], fast.FastSettings(precision=precision)
     tiled = to_pil(torch.rand(1, 3, 1000, 1200, generator=torch.Generator().manual_seed(1)))
-    fast.stylize_fast(tiled, model, settings, compiler=compiler)  # the first tiled picture may still compile
+    fast.stylize_fast(tiled, make(), settings, compiler=compiler)  # the first tiled picture may still compile
     for megapixels in FAST_MEGAPIXELS:
         width = int((megapixels * 1e6 * 4 / 3) ** 0.5)
         height = int(megapixels * 1e6 / width)
         picture = to_pil(torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0)))
-        seconds, peak = meter.measure(lambda p=picture: fast.stylize_fast(p, model, settings, compiler=compiler))
+        seconds, peak = meter.measure(lambda p=picture: fast.stylize_fast(p, make(), settings, compiler=compiler))
         points.append({"point": f"{width}x{height}", "seconds": seconds, "memory_mb": peak,
                        **dict(zip(("time_features", "memory_features"), fast_features((width, height), settings)))})
     return points
@@ -219,6 +240,8 @@ GROUPS = {
     **{f"{kind}/{c}/{'compiled' if compiled else 'eager'}": (group, (p, compiled))
        for kind, group in (("fast", fast_group), ("video", video_group))
        for c, p in (("fast", "auto"), ("fp32", "fp32")) for compiled in (True, False)},
+    **{f"onepass-{n}/{c}/{'compiled' if compiled else 'eager'}": (fast_group, (p, compiled, n))
+       for n in ("any", "26") for c, p in (("fast", "auto"), ("fp32", "fp32")) for compiled in (True, False)},
     **{f"audio/{b}/{c}": (audio_group, (b, p)) for b in ("shallow", "vggish", "cnn14", "genre")
        for c, p in (("fast", "auto"), ("fp32", "fp32"))},
 }

@@ -147,8 +147,10 @@ def image_key(backbone: str, runtime: Runtime) -> str:
     return f"image/{backbone}/{precision_class(runtime)}"
 
 
-def fast_key(runtime: Runtime, compiled: bool) -> str:
-    return f"fast/{precision_class(runtime)}/{'compiled' if compiled else 'eager'}"
+def fast_key(runtime: Runtime, compiled: bool, network: str = "fast") -> str:
+    """``network``: "fast" (the feed-forward architecture), "onepass-any" (a style picture: predictor and
+    transformer) or "onepass-26"."""
+    return f"{network}/{precision_class(runtime)}/{'compiled' if compiled else 'eager'}"
 
 
 def audio_key(backend: AudioBackend, runtime: Runtime) -> str:
@@ -160,8 +162,9 @@ def image_cost(settings: ImageSettings, runtime: Runtime, content: tuple[int, in
     return predict(image_key(settings.backbone, runtime), *image_features(settings, content, styles))
 
 
-def fast_cost(settings: FastSettings, runtime: Runtime, size: tuple[int, int], *, compiled: bool) -> Cost:
-    return predict(fast_key(runtime, compiled), *fast_features(size, settings))
+def fast_cost(settings: FastSettings, runtime: Runtime, size: tuple[int, int], *, compiled: bool,
+              network: str = "fast") -> Cost:
+    return predict(fast_key(runtime, compiled, network), *fast_features(size, settings))
 
 
 def video_cost(settings: VideoSettings, runtime: Runtime, frames: int, size: tuple[int, int], *,

@@ -81,6 +81,11 @@ def check_style(values: Mapping[str, Any]) -> None:
         onepass.parse_mix(str(values.get("style_mix") or "0"))
 
 
+def cost_network(values: Mapping[str, Any]) -> str:
+    """Which fitted cost model a request's style runs on (see :func:`nst_core.cost.fast_key`)."""
+    return {ANY: "onepass-any", MIX: "onepass-26"}.get(values.get("style"), "fast")
+
+
 @functools.lru_cache(maxsize=8)
 def any_picture(paths: tuple[str, ...], blend: str) -> fast.FastModel:
     """The last few *Any picture* models: a stream of frames computes its style vector once, not per frame."""
