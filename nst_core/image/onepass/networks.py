@@ -47,7 +47,9 @@ class ConditionalNorm(nn.Module):
         condition = condition.float()
         scale = F.linear(condition, self.gamma, self.gamma_offset)[..., None, None]
         shift = F.linear(condition, self.beta, self.beta_offset)[..., None, None]
-        return ((x.float() - mean) * torch.rsqrt(var + EPSILON) * scale + shift).to(x.dtype)
+        # (x - mean) / std * scale + shift as one multiply-add over the picture: x * a + b
+        a = torch.rsqrt(var + EPSILON) * scale
+        return torch.addcmul(shift - mean * a, x.float(), a).to(x.dtype)
 
 
 class Layer(nn.Module):

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ...errors import InvalidInput
 from ...options import real, whole
-from ...runtime import freeze, seeded
+from ...runtime import PreparedModels, freeze, pick_runtime, seeded
 from ..fast.model import FastModel, FastStyle
 from ..io import ImageSource, load_image, to_tensor
 from .catalogue import STYLE_COUNT, load_network
@@ -41,6 +41,7 @@ MULTISTYLE = FastStyle("onepass-multistyle26", "26 styles", "", value_range=1, c
                        note="Dumoulin et al. 2017, from the TensorFlow Android demo")
 
 _vectors: OrderedDict[str, torch.Tensor] = OrderedDict()  # picture digest -> its style vector (the last 64)
+_PREPARED = PreparedModels()  # the predictor laid out for the runtime (bf16 + channels_last where that is fast)
 _vectors_lock = threading.Lock()
 
 
@@ -66,8 +67,10 @@ def vector_of(picture: torch.Tensor) -> torch.Tensor:
         if digest in _vectors:
             _vectors.move_to_end(digest)
             return _vectors[digest]
-    with torch.inference_mode():
-        vector = load_network("onepass-predictor")(x).float()
+    runtime = pick_runtime()
+    net = runtime.prepare_model(load_network("onepass-predictor"), _PREPARED)
+    with torch.inference_mode(), runtime.autocast():
+        vector = net(runtime.prepare_input(x)).float().cpu()
     with _vectors_lock:
         _vectors[digest] = vector
         while len(_vectors) > 64:
@@ -76,12 +79,16 @@ def vector_of(picture: torch.Tensor) -> torch.Tensor:
 
 
 def style_picture(source: ImageSource) -> torch.Tensor:
-    loaded = load_image(source, label="style image")
-    if min(loaded.image.size) < MIN_STYLE_SIDE:
-        width, height = loaded.image.size
+    """A style picture, decoded and brought near the predictor's size by Pillow (cheaper than resizing a large
+    picture as a tensor); :func:`predictor_input` makes the exact size."""
+    image = load_image(source, label="style image").image
+    if min(image.size) < MIN_STYLE_SIDE:
+        width, height = image.size
         raise InvalidInput(f"A style image is {width}x{height} pixels; give one at least {MIN_STYLE_SIDE} pixels "
                            "a side.")
-    return to_tensor(loaded.image)
+    if min(image.size) > 2 * STYLE_SIDE:
+        image = image.reduce(min(image.size) // (2 * STYLE_SIDE))  # box filter to at most twice the final size
+    return to_tensor(image)
 
 
 def blend_weights(weights: Sequence[object] | None, count: int) -> list[float]:
