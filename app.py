@@ -7,7 +7,9 @@ declarations) and launches it, with the MCP server beside the client API. Run it
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import signal
 import sys
 import threading
@@ -15,7 +17,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from nst_core import hub, weights
+from nst_core import cost, hub, weights
+from nst_core.calibration import CALIBRATION
 from nst_core.image import fast, onepass
 from ui import models, state
 from ui.audio_tab import audio_tab
@@ -75,13 +78,26 @@ def warm_up_fast_styles() -> None:
         log.exception("fast styles: warm-up failed")
 
 
+def stop(warming: threading.Thread) -> None:
+    """SIGTERM: cancel running jobs and remove the results folder and Gradio's cache (the exit handlers), then
+    leave. A compilation under way is not waited for: the process ends without unwinding the thread inside
+    torch.compile (finalizing the interpreter around it aborted the process), so shutdown takes a moment on
+    any CPU, however long its compilations."""
+    STOPPING.set()
+    if not warming.is_alive():
+        sys.exit(0)
+    atexit._run_exitfuncs()
+    os._exit(0)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
     # A Space (or a container) stops the app with SIGTERM: exit through Python, so that running jobs are
     # cancelled and the results folder and Gradio's cache are removed (atexit), instead of dying where it stands.
-    signal.signal(signal.SIGTERM, lambda *_: (STOPPING.set(), sys.exit(0)))
-    # Not a daemon: a thread killed inside torch.compile at exit aborts the process instead of letting it end.
-    threading.Thread(target=warm_up_fast_styles, name="fast-styles-warm-up", daemon=False).start()
+    warming = threading.Thread(target=warm_up_fast_styles, name="fast-styles-warm-up", daemon=True)
+    signal.signal(signal.SIGTERM, lambda *_: stop(warming))
+    warming.start()
+    CALIBRATION.start(cost.reference_units())  # a few seconds in the background; fitted times apply until then
     fetch_weights_at_start_up()
     build_app().launch(**LAUNCH)
 

@@ -7,8 +7,11 @@ non-negative least squares on relative errors; ``nst_core/data/cost_model.json``
 point's measured and estimated figures, and the table printed here is the check: the estimate must be within
 about 30 % of the measurement on the grid.
 
-    python bench/cost_fit.py                 # every group (about 15 minutes on 2 cores)
+    python bench/cost_fit.py                 # every group (about 15 minutes on 2 cores), then the reference units
     python bench/cost_fit.py --groups image/vgg19/fast audio/shallow/fast
+    python bench/cost_fit.py --units         # only record the calibration units (nst_core.calibration) of this machine
+    python bench/cost_fit.py --check         # a few jobs on this machine: each estimate's error before and after
+                                             # calibrating against the recorded units
 """
 
 from __future__ import annotations
@@ -261,14 +264,83 @@ def fit(points: list[dict], kind: str) -> dict[str, float]:
     return {name: float(c) for name, c in zip(names, solution) if c > 0}
 
 
+def check() -> None:
+    """Default-looking jobs of each kind on this machine: the estimate before and after calibration, and the
+    measured time. The units are measured first, in this process, as the app does at start-up."""
+    import torch
+
+    from nst_core import AudioSettings, FastSettings, ImageSettings, cost, stylize_audio, stylize_fast, stylize_image
+    from nst_core.audio.backends import load_backend
+    from nst_core.calibration import CALIBRATION
+    from nst_core.image.fast import FastModel, FastStyle, TransformerNet
+    from nst_core.image.io import to_pil
+    from nst_core.runtime import pick_runtime
+
+    print(f"# {machine()}")
+    factors = CALIBRATION.run(cost.reference_units())
+    print("# factors: " + ", ".join(f"{k} x{v:.2f}" for k, v in sorted(factors.items())))
+    runtime = pick_runtime()
+    content, style = IMAGES / "chelsea.jpg", IMAGES / "style_mosaic.jpg"
+    model = FastModel(TransformerNet().eval().requires_grad_(False),
+                      FastStyle("bench", "bench", "", value_range=255, channel_order="rgb"))
+    jobs = []
+    for size, steps in ((256, 10), (512, 10)):
+        settings = ImageSettings(size=size, steps=steps, hold_style_from=None)
+        jobs.append((f"image {size} px, {steps} steps/scale", lambda s=settings: stylize_image(content, [style], s),
+                     lambda s=settings, z=size: cost.image_cost(s, runtime, (z, round(z * 0.67)), [(z, z)])))
+    for megapixels in (0.5, 2.0):
+        width = int((megapixels * 1e6 * 4 / 3) ** 0.5)
+        picture = to_pil(torch.rand(1, 3, int(megapixels * 1e6 / width), width))
+        jobs.append((f"fast {picture.width}x{picture.height} eager",
+                     lambda p=picture: stylize_fast(p, model, FastSettings()),
+                     lambda p=picture: cost.fast_cost(FastSettings(), runtime, p.size, compiled=False)))
+    audio_settings = AudioSettings(steps=20, adaptive=False, griffin_lim_iterations=30)
+    jobs.append(("audio shallow 10 s, 20 steps",
+                 lambda: stylize_audio(AUDIO / "piano_melody.flac", [AUDIO / "string_pad.flac"], audio_settings),
+                 lambda: cost.audio_cost(load_backend("shallow", None), audio_settings, runtime, 8.0)))
+    print("| job | measured s | estimate before | error | estimate after | error |\n|---|---|---|---|---|---|")
+    for label, run, estimate in jobs:
+        after = estimate().seconds
+        saved, CALIBRATION.factors = CALIBRATION.factors, {}
+        before = estimate().seconds
+        CALIBRATION.factors = saved
+        started = time.perf_counter()
+        run()
+        seconds = time.perf_counter() - started
+        print(f"| {label} | {seconds:.1f} | {before:.1f} | {before / seconds - 1:+.0%} | {after:.1f} | "
+              f"{after / seconds - 1:+.0%} |", flush=True)
+
+
+def record_units() -> dict[str, float]:
+    """The calibration units of this machine, measured in a fresh interpreter, written beside the fit."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", "import json; from nst_core.calibration import measure_units; "
+                           "print(json.dumps(measure_units()))"], capture_output=True, text=True, check=True, cwd=ROOT)
+    units = json.loads(done.stdout.strip().splitlines()[-1])
+    saved = json.loads(MODEL_PATH.read_text())
+    saved["units"], saved["units_machine"] = units, machine()
+    MODEL_PATH.write_text(json.dumps(saved, indent=1) + "\n")
+    print("# reference units: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in sorted(units.items())))
+    return units
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--groups", nargs="*", default=list(GROUPS), choices=list(GROUPS))
+    parser.add_argument("--units", action="store_true", help="only record this machine's calibration units")
+    parser.add_argument("--check", action="store_true", help="estimates before/after calibration on a few jobs")
     parser.add_argument("--worker")
     args = parser.parse_args()
     if args.worker:
         function, arguments = GROUPS[args.worker]
         print(json.dumps(function(*arguments)))
+        return
+    if args.check:
+        check()
+        return
+    if args.units:
+        record_units()
         return
     import subprocess
 
@@ -295,6 +367,7 @@ def main() -> None:
         saved["grid"][group] = points
     saved["machine"] = machine()
     MODEL_PATH.write_text(json.dumps(saved, indent=1) + "\n")
+    record_units()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from importlib import resources
 from .audio.backends import AudioBackend, ShallowNet
 from .audio.optimize import AudioSettings
 from .budget import Budget, OverBudget
+from .calibration import CALIBRATION
 from .image.fast.run import TILE_OVERLAP, FastSettings
 from .image.io import fitted_size
 from .image.optimize import MIN_SIDE, ImageSettings
@@ -135,10 +136,17 @@ def coefficients() -> dict[str, dict[str, dict[str, float]]]:
     return json.loads(text)["models"]
 
 
+@functools.lru_cache(maxsize=1)
+def reference_units() -> dict[str, float]:
+    """The calibration units as timed on the fit's machine (see :mod:`nst_core.calibration`)."""
+    text = resources.files("nst_core").joinpath("data", MODEL_FILE).read_text()
+    return json.loads(text).get("units", {})
+
+
 def predict(key: str, time: Features, memory: Features) -> Cost:
-    """The fitted model ``key`` applied to a job's features."""
+    """The fitted model ``key`` applied to a job's features; its time scaled to this machine once calibrated."""
     model = coefficients()[key]
-    seconds = sum(model["time"].get(name, 0.0) * value for name, value in time.items())
+    seconds = CALIBRATION.factor(key) * sum(model["time"].get(name, 0.0) * value for name, value in time.items())
     memory_mb = sum(model["memory"].get(name, 0.0) * value for name, value in memory.items())
     return Cost(max(seconds, 0.0), max(memory_mb, 0.0))
 
@@ -217,6 +225,19 @@ def image_advice(settings: ImageSettings, runtime: Runtime, content: tuple[int, 
     if not hints or settings.steps > 40:
         hints.append("or fewer steps per scale")
     return ", ".join(hints)
+
+
+def largest_image_size(settings: ImageSettings, runtime: Runtime, budget: Budget, *, most: int = 2048) -> int | None:
+    """The largest long side (a multiple of 64, at most ``most`` or the budget's image size) at which ``settings``
+    fit ``budget`` for a 3:2 photo and a square style picture; None if none does."""
+    import dataclasses
+
+    most = int(min(most, budget.limit("image_size") or most))
+    for size in range(most - most % 64, 63, -64):
+        candidate = dataclasses.replace(settings, size=size, schedule=None, min_size=min(settings.min_size, size))
+        if fits(image_cost(candidate, runtime, (size, round(size * 2 / 3)), [(size, size)]), budget):
+            return size
+    return None
 
 
 def admit_image(settings: ImageSettings, runtime: Runtime, content: tuple[int, int],

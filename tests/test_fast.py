@@ -286,19 +286,20 @@ def test_fast_path_output_matches_fp32(textured_net):
     assert _psnr(reference, quick.image) >= 35
 
 
-def test_compiled_network_matches_eager_for_every_size_after_one_warm_up(textured_net):
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])  # fp32: what a CPU without bf16 kernels runs
+def test_compiled_network_matches_eager_for_every_size_after_one_warm_up(textured_net, precision):
     """torch.compile: compiled once (whole image, tile statistics, tiles), then no recompiling for
     other networks, sizes, aspect ratios or tilings, and the same output as the eager network."""
     from torch._dynamo.utils import counters
 
     compiler = fast.Compiler()
-    fast.warm_up(compiler)
+    fast.warm_up(compiler, precision)
     graphs = counters["stats"]["unique_graphs"]
     assert compiler.error is None
     for size, tile_pixels in (((160, 120), 10**7), ((61, 97), 10**7), ((300, 280), 256 * 256)):
         image = Image.open(EXAMPLES / "astronaut.jpg").resize(size)
-        eager = _stylize(image, textured_net, precision="bf16", tile_pixels=tile_pixels)
-        compiled = _stylize(image, textured_net, precision="bf16", tile_pixels=tile_pixels, compiler=compiler)
+        eager = _stylize(image, textured_net, precision=precision, tile_pixels=tile_pixels)
+        compiled = _stylize(image, textured_net, precision=precision, tile_pixels=tile_pixels, compiler=compiler)
         assert compiled.runtime.endswith(", compiled") and compiled.tiles == eager.tiles
         assert compiled.image.size == size
         assert _psnr(eager.image, compiled.image) > 40, size

@@ -62,8 +62,26 @@ def status_line(event: ImageProgress, elapsed: float) -> str:
 
 
 INTRO = ("**Paint a photo in the style of another picture.** Choose an example (or upload a photo and one or more "
-         "style images), then press *Stylize*: the picture is refined step by step and shown as it goes; about a "
-         "minute at 512 px on a small CPU.")
+         "style images), then press *Stylize*: the picture is refined step by step and shown as it goes.")
+
+
+def time_hint() -> str:
+    """How long the default run takes on this server: the cost model's estimate, calibrated once the server has
+    measured itself (read at each page load)."""
+    settings = ImageSettings()
+    runtime = pick_runtime(settings.device, settings.precision)
+    estimate = cost.image_cost(settings, runtime, (settings.size, round(settings.size * 2 / 3)),
+                               [(settings.size, settings.size)])
+    largest = cost.largest_image_size(settings, runtime, state.BUDGET)
+    limit = f" up to {largest} px fit its budget" if largest else " no size fits its budget"
+    return (f"A {settings.size} px picture with the default settings takes {duration(estimate.seconds)} on this "
+            f"server;{limit} with these settings.")
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"about {max(5, round(seconds / 5) * 5):.0f} s"
+    return f"about {seconds / 60:.0f} min" if seconds < 3600 else f"about {seconds / 3600:.1f} h"
 SCIENCE = ("Optimization-based style transfer (Gatys et al. 2016): starting from the photo, the picture is changed "
            "coarse to fine until a pretrained network's features of it match the photo's (its content) and the "
            "correlations between those features match the style images' (their texture, colour and strokes). "
@@ -84,6 +102,7 @@ def image_tab() -> None:
     form = Form(ImageSettings)
     with gr.Tab("Image"):
         intro(INTRO, SCIENCE)
+        gr.Markdown(time_hint, elem_classes="time-hint")  # a callable: read again at each page load
         content = content_picture()
         styles = File(label="Style images (one or more)", file_count="multiple", file_types=["image"],
                       type="filepath", height=110, render=False)

@@ -1,0 +1,150 @@
+"""Costs calibrated where the studio runs: a few seconds of measured work scale the fitted time coefficients.
+
+The cost model (:mod:`nst_core.cost`) was fitted on one machine. CPUs differ several-fold (a CPU without bf16
+kernels runs the engine in fp32, and bf16 there is emulated), so at start-up the server times a few small
+*units* of the work each job kind does, at both precision classes, and compares them with the same units timed
+on the fit's machine (``units`` in ``data/cost_model.json``, recorded by ``bench/cost_fit.py``). Each ratio
+scales the time coefficients of the models its unit stands for; until the measurement ends (in the background,
+a few seconds) the committed coefficients apply. Memory is not scaled: a job allocates the same tensors on any
+CPU; the precision class, which does change memory, has models of its own.
+
+``NST_COST_CALIBRATION=off`` skips it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+import torch
+
+from .runtime import Runtime, freeze, pick_runtime, seeded
+
+log = logging.getLogger(__name__)
+
+PRECISION_CLASSES = {"fast": "bf16", "fp32": "fp32"}
+# Which unit stands for which cost models, by the first part of the model's key.
+UNIT_OF_FAMILY = {"image": "image", "fast": "fast", "video": "fast", "onepass-any": "fast", "onepass-26": "fast",
+                  "audio": "audio"}
+
+
+def _timed(step: Callable[[], object], repeats: int = 3) -> float:
+    step()  # the first call allocates and picks kernels
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def image_unit(runtime: Runtime) -> float:
+    """One forward + backward of VGG19 (random weights) to relu5_1 w.r.t. a 192 px picture: an Image step."""
+    from .image.backbones import BACKBONES
+
+    with seeded(0):
+        net = runtime.prepare_model(freeze(BACKBONES["vgg19"].build("max")))
+    x = runtime.prepare_input(torch.rand(1, 3, 192, 192)).requires_grad_(True)
+
+    def step() -> None:
+        with runtime.autocast():
+            features = net(x, ["relu5_1"])
+        features["relu5_1"].float().square().sum().backward()
+
+    return _timed(step)
+
+
+def fast_unit(runtime: Runtime) -> float:
+    """One pass of the feed-forward style network (random weights) on a 256 px picture."""
+    from .image.fast.network import TransformerNet
+
+    with seeded(0):
+        net = runtime.prepare_model(freeze(TransformerNet()))
+    x = runtime.prepare_input(torch.rand(1, 3, 256, 256) * 255)
+
+    def step() -> None:
+        with torch.inference_mode(), runtime.autocast():
+            net(x)
+
+    return _timed(step)
+
+
+def audio_unit(runtime: Runtime) -> float:
+    """One forward + backward of the shallow audio net (1024 filters) over 5 s of spectrogram frames."""
+    from .audio.backends import ShallowNet
+
+    net = runtime.prepare_model(freeze(ShallowNet(filters=(1024,))))
+    x = torch.rand(1, net.frame.bins, 216, device=runtime.device, requires_grad=True)
+
+    def step() -> None:
+        with runtime.autocast():
+            out = net(x, {"relu1"})["relu1"]
+        out.float().square().sum().backward()
+
+    return _timed(step)
+
+
+UNITS: dict[str, Callable[[Runtime], float]] = {"image": image_unit, "fast": fast_unit, "audio": audio_unit}
+
+
+def measure_units(units: Mapping[str, Callable[[Runtime], float]] | None = None) -> dict[str, float]:
+    """Every unit at both precision classes on this machine: ``{"<unit>/<class>": seconds}``."""
+    measured = {}
+    for name, unit in (units or UNITS).items():
+        for precision_class, precision in PRECISION_CLASSES.items():
+            measured[f"{name}/{precision_class}"] = unit(pick_runtime("cpu", precision))
+    return measured
+
+
+class Calibration:
+    """The time factors in force: 1 until :meth:`run` has measured this machine against the reference units."""
+
+    def __init__(self) -> None:
+        self.factors: dict[str, float] = {}
+        self.detail = "not calibrated (the fitted machine's times apply)"
+        self._thread: threading.Thread | None = None
+
+    def factor(self, model_key: str) -> float:
+        """The factor for a cost model's key, e.g. ``image/vgg19/fp32``: its unit at its precision class."""
+        family, *_, precision_class = model_key.split("/")
+        return self.factors.get(f"{UNIT_OF_FAMILY.get(family, family)}/{precision_class}", 1.0)
+
+    def run(self, reference: Mapping[str, float],
+            units: Mapping[str, Callable[[Runtime], float]] | None = None) -> dict[str, float]:
+        """Measure the units and set the factors (this machine's seconds over the reference's)."""
+        measured = measure_units(units)
+        self.factors = {key: seconds / reference[key] for key, seconds in measured.items()
+                        if reference.get(key, 0) > 0}
+        self.detail = "calibrated: " + ", ".join(f"{key} x{factor:.2f}" for key, factor in sorted(self.factors.items()))
+        log.info("cost model %s", self.detail)
+        return self.factors
+
+    def start(self, reference: Mapping[str, float]) -> bool:
+        """:meth:`run` in a background thread, unless ``NST_COST_CALIBRATION=off``; never waits."""
+        if os.environ.get("NST_COST_CALIBRATION", "").lower() in ("off", "0", "false", "no"):
+            self.detail = "not calibrated (NST_COST_CALIBRATION=off)"
+            return False
+        if not reference:
+            self.detail = "not calibrated (the cost model records no reference units)"
+            return False
+        self._thread = threading.Thread(target=self._run_logged, args=(reference,), name="cost-calibration",
+                                        daemon=True)
+        self._thread.start()
+        return True
+
+    def _run_logged(self, reference: Mapping[str, float]) -> None:
+        try:
+            self.run(reference)
+        except Exception:  # noqa: BLE001 - calibration is an improvement; the fitted times still apply
+            log.exception("cost calibration failed; the fitted machine's times apply")
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+CALIBRATION = Calibration()

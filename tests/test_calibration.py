@@ -1,0 +1,80 @@
+"""Costs calibrated on the machine that serves: stand-in units make the effect exact, real units make it run."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from nst_core import FastSettings, ImageSettings, cost
+from nst_core.calibration import CALIBRATION, PRECISION_CLASSES, UNITS, Calibration
+from nst_core.runtime import pick_runtime
+
+
+@pytest.fixture
+def restored():
+    saved = dict(CALIBRATION.factors)
+    yield CALIBRATION
+    CALIBRATION.factors = saved
+
+
+def _reference(seconds: float) -> dict[str, float]:
+    return {f"{unit}/{c}": seconds for unit in UNITS for c in PRECISION_CLASSES}
+
+
+def _estimates() -> dict[str, cost.Cost]:
+    runtime = pick_runtime("cpu", "fp32")
+    return {"image": cost.image_cost(ImageSettings(size=512), runtime, (512, 341), [(512, 512)]),
+            "fast": cost.fast_cost(FastSettings(), runtime, (800, 600), compiled=False),
+            "onepass": cost.fast_cost(FastSettings(), runtime, (800, 600), compiled=False, network="onepass-any")}
+
+
+def test_a_machine_twice_as_slow_doubles_the_time_estimates_and_leaves_memory_alone(restored):
+    before = _estimates()
+    slow = {name: (lambda runtime: 0.2) for name in UNITS}  # the reference took 0.1 s for every unit
+    factors = restored.run(_reference(0.1), units=slow)
+    assert set(factors.values()) == {pytest.approx(2.0)}
+    after = _estimates()
+    for name in before:
+        assert after[name].seconds == pytest.approx(2 * before[name].seconds), name
+        assert after[name].memory_mb == before[name].memory_mb, name
+
+
+def test_each_unit_scales_only_the_models_it_stands_for(restored):
+    restored.factors = {"image/fp32": 3.0}
+    assert restored.factor("image/vgg19/fp32") == 3.0 and restored.factor("image/resnet50/fast") == 1.0
+    assert restored.factor("fast/fp32/compiled") == restored.factor("audio/shallow/fp32") == 1.0
+    restored.factors = {"fast/fast": 0.5}
+    assert restored.factor("onepass-any/fast/eager") == restored.factor("video/fast/compiled") == 0.5
+
+
+def test_the_real_units_run_and_the_committed_model_records_them():
+    reference = cost.reference_units()
+    assert set(reference) == {f"{unit}/{c}" for unit in UNITS for c in PRECISION_CLASSES}
+    calibration = Calibration()
+    factors = calibration.run(reference)
+    assert set(factors) == set(reference) and all(0.05 < f < 50 for f in factors.values()), factors
+
+
+def test_calibration_never_blocks_and_is_skipped_when_off(monkeypatch):
+    started = threading.Event()
+    monkeypatch.setattr(Calibration, "run", lambda self, reference, units=None: (started.set(), time.sleep(5)))
+    calibration = Calibration()
+    clock = time.perf_counter()
+    assert calibration.start({"image/fp32": 1.0})
+    assert time.perf_counter() - clock < 0.5  # the measuring happens on its own thread
+    assert started.wait(5)
+    monkeypatch.setenv("NST_COST_CALIBRATION", "off")
+    skipped = Calibration()
+    assert not skipped.start({"image/fp32": 1.0}) and "off" in skipped.detail and skipped.factors == {}
+
+
+def test_the_pages_time_hint_comes_from_the_estimate(restored):
+    from ui import image_tab
+
+    restored.factors = {}
+    quick = image_tab.time_hint()
+    restored.factors = {f"image/{c}": 20.0 for c in PRECISION_CLASSES}
+    slow = image_tab.time_hint()
+    assert quick != slow and "on this server" in slow and "min" in slow, (quick, slow)
