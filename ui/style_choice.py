@@ -134,6 +134,13 @@ def availability_note(usable: dict[str, bool]) -> str:
             "(*Custom model*), or see *Models* at the foot of the tab for how to fetch them.")
 
 
+def described(component: gr.components.Component, description: str, example: Any) -> gr.components.Component:
+    """``component`` with what the client API and MCP say of it, and the example value they show."""
+    component.api_extra = {"description": description}
+    component.api_example = example
+    return component
+
+
 def style_choice() -> StyleChoice:
     """The style radio (any picture first: it always works), the inputs of each kind of style, the settings form and
     the compile switch. Pretrained styles whose networks cannot be had here are marked so before any click."""
@@ -142,37 +149,32 @@ def style_choice() -> StyleChoice:
     style = Radio([(ANY, ANY), (MIX, MIX), *zip(labels, titles), (CUSTOM, CUSTOM)], value=ANY, label="Style",
                   info="any picture as the style, one of 26 built-in styles, a pretrained network, or your own model")
     with gr.Group(visible=True) as any_group:
-        style_images = File(label="Style pictures (one or more)", file_count="multiple", file_types=["image"],
-                            type="filepath", value=[str(state.IMAGES / EXAMPLE_STYLES[0])])
-        style_images.api_extra = {"description": "with style 'Any picture': one or more style pictures"}
-        style_images.api_example = []
+        style_images = described(File(label="Style pictures (one or more)", file_count="multiple",
+                                      file_types=["image"], type="filepath",
+                                      value=[str(state.IMAGES / EXAMPLE_STYLES[0])]),
+                                 "with style 'Any picture': one or more style pictures", [])
         examples = gr.Gallery([(str(state.IMAGES / name), name.removeprefix("style_").removesuffix(".jpg"))
                                for name in EXAMPLE_STYLES], label="Example styles: click one", columns=6, height=120,
                               allow_preview=False)
-        style_blend = Textbox("", label="Blend weights", placeholder="e.g. 2, 1 (empty: equal)",
-                              info="with several style pictures: one weight each")
-        style_blend.api_extra = {"description": "with several style pictures: one weight each, e.g. '2, 1' "
-                                                "(empty: equal)"}
-        style_blend.api_example = ""
+        style_blend = described(Textbox("", label="Blend weights", placeholder="e.g. 2, 1 (empty: equal)",
+                                        info="with several style pictures: one weight each"),
+                                "with several style pictures: one weight each, e.g. '2, 1' (empty: equal)", "")
     with gr.Group(visible=False) as mix_group:
         mix_gallery = gr.Gallery([(t, f"style {i}") for i, t in enumerate(multistyle_thumbnails(
             state.IMAGES / "chelsea.jpg"))], label="26 built-in styles (click to choose)", columns=7, height=240,
             allow_preview=False)
-        style_mix = Textbox("0", label="Style or mix", placeholder="7, or 3:0.5, 12:0.5",
-                            info="a style's number (0-25), or several with weights")
-        style_mix.api_extra = {"description": "with style '26 styles': a number 0-25, or a mix such as "
-                                              "'3:0.5, 12:0.5'"}
-        style_mix.api_example = "0"
+        style_mix = described(Textbox("0", label="Style or mix", placeholder="7, or 3:0.5, 12:0.5",
+                                      info="a style's number (0-25), or several with weights"),
+                              "with style '26 styles': a number 0-25, or a mix such as '3:0.5, 12:0.5'", "0")
     gallery = gr.Gallery([(catalogue_thumbnail(t, state.IMAGES / "chelsea.jpg"), t) for t in titles],
                          label="Pretrained styles (click to choose)", columns=4, height=220, allow_preview=False)
     gr.Markdown(availability_note(usable), elem_classes="availability")
     with gr.Accordion("Custom model", open=False) as custom:
-        model_files = File(label="model.safetensors + config.json", file_count="multiple", value=[],
-                           file_types=[".safetensors", ".json"], type="filepath")
-        model_files.api_extra = {"description": "with style 'Custom model': model.safetensors and its config.json"}
-        repo_id = Textbox("", label="or a Hub repo id", placeholder="user/my-style")
-        repo_id.api_extra = {"description": "with style 'Custom model': a Hub repo id such as 'user/my-style'"}
-        model_files.api_example, repo_id.api_example = [], ""
+        model_files = described(File(label="model.safetensors + config.json", file_count="multiple", value=[],
+                                     file_types=[".safetensors", ".json"], type="filepath"),
+                                "with style 'Custom model': model.safetensors and its config.json", [])
+        repo_id = described(Textbox("", label="or a Hub repo id", placeholder="user/my-style"),
+                            "with style 'Custom model': a Hub repo id such as 'user/my-style'", "")
     form = Form(fast.FastSettings)
     form.render_panel("basic", per_row=1)  # side by side, the strength slider is squeezed into a scroll box
 
