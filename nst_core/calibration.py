@@ -110,7 +110,8 @@ class Calibration:
 
     def factor(self, model_key: str) -> float:
         """The factor for a cost model's key, e.g. ``image/vgg19/fp32``: its unit at its precision class."""
-        family, *_, precision_class = model_key.split("/")
+        family, *rest = model_key.split("/")
+        precision_class = next((part for part in rest if part in PRECISION_CLASSES), "")
         return self.factors.get(f"{UNIT_OF_FAMILY.get(family, family)}/{precision_class}", 1.0)
 
     def run(self, reference: Mapping[str, float],

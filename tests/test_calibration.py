@@ -47,6 +47,7 @@ def test_each_unit_scales_only_the_models_it_stands_for(restored):
     assert restored.factor("fast/fp32/compiled") == restored.factor("audio/shallow/fp32") == 1.0
     restored.factors = {"fast/fast": 0.5}
     assert restored.factor("onepass-any/fast/eager") == restored.factor("video/fast/compiled") == 0.5
+    assert restored.factor("fast/fast/compiled") == 0.5 and restored.factor("fast/fp32/eager") == 1.0
 
 
 def test_the_real_units_run_and_the_committed_model_records_them():
