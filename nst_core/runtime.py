@@ -61,10 +61,13 @@ class Runtime:
         return prepared
 
     def prepare_input(self, tensor: torch.Tensor) -> torch.Tensor:
+        """On the device, densely laid out in the runtime's memory format: a view (a tile of a larger picture)
+        keeps its parent's strides otherwise, and compiled graphs are specialized on strides (each tile size of
+        each picture size compiled anew)."""
         tensor = tensor.to(self.device)
         if self.channels_last and tensor.dim() == 4:
-            tensor = tensor.contiguous(memory_format=torch.channels_last)
-        return tensor
+            return tensor.contiguous(memory_format=torch.channels_last)
+        return tensor.contiguous()
 
 
 class PreparedModels:

@@ -264,9 +264,11 @@ def warm_up(compiler: Compiler, precision: Precision = "auto", device: str = "au
     input keeps height and width independent symbols, so a later non-square image does not recompile.
     """
     started = time.perf_counter()
-    image = to_pil(torch.rand(1, 3, 72, 100, generator=torch.Generator().manual_seed(0)))
+    whole = to_pil(torch.rand(1, 3, 72, 100, generator=torch.Generator().manual_seed(0)))
+    # Tiles of two sizes (a 256 px tile and the edge's remainder): the tile graph sees its sizes vary.
+    tiled = to_pil(torch.rand(1, 3, 300, 280, generator=torch.Generator().manual_seed(0)))
     for model in models or warm_up_models():
-        for tile_pixels in (TILE_PIXELS, 64 * 64):
+        for image, tile_pixels in ((whole, TILE_PIXELS), (tiled, 64 * 64)):
             if stop is not None and stop.is_set():
                 return time.perf_counter() - started
             stylize_fast(image, model, FastSettings(precision=precision, device=device, tile_pixels=tile_pixels),
