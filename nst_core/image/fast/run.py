@@ -264,11 +264,12 @@ def warm_up(compiler: Compiler, precision: Precision = "auto", device: str = "au
     input keeps height and width independent symbols, so a later non-square image does not recompile.
     """
     started = time.perf_counter()
-    whole = to_pil(torch.rand(1, 3, 72, 100, generator=torch.Generator().manual_seed(0)))
-    # Tiles of two sizes (a 256 px tile and the edge's remainder): the tile graph sees its sizes vary.
-    tiled = to_pil(torch.rand(1, 3, 300, 280, generator=torch.Generator().manual_seed(0)))
+    pictures = [to_pil(torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)))
+                for h, w in ((72, 100), (88, 124), (300, 280))]
+    # Whole pictures of two sizes, and tiles of two (a 256 px tile and the edge's remainder): a graph that has seen
+    # its sizes vary is compiled for any size (one that has seen a single size may be specialized to it).
     for model in models or warm_up_models():
-        for image, tile_pixels in ((whole, TILE_PIXELS), (tiled, 64 * 64)):
+        for image, tile_pixels in zip(pictures, (TILE_PIXELS, TILE_PIXELS, 64 * 64)):
             if stop is not None and stop.is_set():
                 return time.perf_counter() - started
             stylize_fast(image, model, FastSettings(precision=precision, device=device, tile_pixels=tile_pixels),
