@@ -20,7 +20,7 @@ import gradio as gr
 from nst_core import cost, hub, weights
 from nst_core.calibration import CALIBRATION
 from nst_core.image import fast, onepass
-from ui import models, state
+from ui import layout, models, state
 from ui.audio_tab import audio_tab
 from ui.fast_tab import fast_tab
 from ui.image_tab import image_tab
@@ -37,6 +37,7 @@ LAUNCH = dict(max_file_size="60mb", theme=gr.themes.Soft(), css_paths=[HERE / "u
 def build_app() -> gr.Blocks:
     """The page: a tab per job, the Models panels kept fresh, one queue."""
     models.PANELS.clear()
+    layout.ON_LOAD.clear()
     own_gradio_cache()
     # Gradio's own copies of uploads and results are deleted after 30 minutes (checked every 5) and at exit.
     with gr.Blocks(title=TITLE, delete_cache=(300, 1800)) as demo:
@@ -46,6 +47,7 @@ def build_app() -> gr.Blocks:
         fast_tab()
         audio_tab()
         models.keep_fresh(demo)
+        layout.refresh_on_load(demo)
     demo.queue(max_size=32)
     state.BLOCKS[:] = [demo]
     log.info("budget: %s", state.BUDGET.describe())

@@ -19,7 +19,7 @@ from . import state
 from .endpoint import checked_picture, notes, offer
 from .figures import LossHistory, loss_plot
 from .form import Form, mask_from_editor
-from .layout import content_picture, intro
+from .layout import content_picture, fresh_markdown, intro
 from .models import models_panel
 from .serving import File, ImageEditor, JobControl, streamed
 
@@ -102,7 +102,7 @@ def image_tab() -> None:
     form = Form(ImageSettings)
     with gr.Tab("Image"):
         intro(INTRO, SCIENCE)
-        gr.Markdown(time_hint, elem_classes="time-hint")  # a callable: read again at each page load
+        fresh_markdown(time_hint, elem_classes="time-hint")
         content = content_picture()
         styles = File(label="Style images (one or more)", file_count="multiple", file_types=["image"],
                       type="filepath", height=110, render=False)
