@@ -17,9 +17,13 @@ def machine() -> str:
     from nst_core.runtime import cpu_supports_bf16
 
     cpu = platform.processor() or "cpu"
-    with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as info:
-        cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
+        fields = dict(line.split(":", 1) for line in info.read().split("\n\n")[0].splitlines() if ":" in line)
+        fields = {key.strip(): value.strip() for key, value in fields.items()}
+        family, model = fields.get("cpu family", "?"), fields.get("model", "?")
+        cpu = f"{fields.get('model name', cpu)} (family {family}, model {model})"
     return (f"{cpu}; {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+            f"kernels {torch.backends.cpu.get_cpu_capability()}, "
             f"bf16 kernels: {cpu_supports_bf16()}, load average {os.getloadavg()[0]:.2f}")
 
 

@@ -62,7 +62,8 @@ def worker_iterations(backbone: str, size: int, precision: str, steps: int) -> d
     import torch
 
     from nst_core.image.backbones import random_backbone
-    from nst_core.image.optimize import ImageSettings, image_objective
+    from nst_core.image.objective import image_objective
+    from nst_core.image.optimize import ImageSettings
     from nst_core.optim import Descent
     from nst_core.runtime import pick_runtime
 

@@ -23,7 +23,8 @@ from .budget import Budget, OverBudget
 from .calibration import CALIBRATION
 from .image.fast.run import TILE_OVERLAP, FastSettings
 from .image.io import fitted_size
-from .image.optimize import MIN_SIDE, ImageSettings
+from .image.objective import MIN_SIDE
+from .image.optimize import ImageSettings
 from .optim import LBFGS_HISTORY as HISTORY
 from .runtime import Runtime
 from .video.stylize import VideoSettings
@@ -167,7 +168,16 @@ def audio_key(backend: AudioBackend, runtime: Runtime) -> str:
 
 def image_cost(settings: ImageSettings, runtime: Runtime, content: tuple[int, int],
                styles: Sequence[tuple[int, int]]) -> Cost:
-    return predict(image_key(settings.backbone, runtime), *image_features(settings, content, styles))
+    """The optimization's cost, plus the one-pass network's at the first scale where the run starts from it
+    (time adds up; memory is the larger of the two, as the network's is freed before the first step)."""
+    refine = predict(image_key(settings.backbone, runtime), *image_features(settings, content, styles))
+    if settings.init != "one-pass":
+        return refine
+    sizes = settings.scales()
+    begins = next(i for i in range(len(sizes)) if settings.steps_at(i, len(sizes)) > 0)  # as the loop starts
+    first = fitted_size(*content, sizes[begins], MIN_SIDE)
+    start = fast_cost(FastSettings(), runtime, first, compiled=False, network="onepass-any")
+    return Cost(refine.seconds + start.seconds, max(refine.memory_mb, start.memory_mb))
 
 
 def fast_cost(settings: FastSettings, runtime: Runtime, size: tuple[int, int], *, compiled: bool,

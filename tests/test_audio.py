@@ -353,6 +353,34 @@ def test_default_style_strength_reaches_its_targets(content, style, precision):
     readings = result.balance
     assert readings and readings[-1].step < ShallowNet.defaults.steps
     assert min(r.style_scale for r in readings) < 1.0  # the style had to be held back for the content
+    # Every target met: the facts say so and no notice speaks of a miss.
+    assert {name: t["met"] for name, t in result.facts["targets"].items()} == dict.fromkeys(
+        ("onset", "chroma", "gram_ratio"), True)
+    assert not [n for n in result.notices if "less than asked" in n], result.notices
+
+
+def test_a_target_the_run_cannot_reach_is_named_with_both_numbers_in_a_notice_and_the_facts():
+    """Ten steps cannot take a piano melody to a tenth of its Gram distance to rain (strength 0.9): the result
+    says which target was missed, by how much, and what to change; the facts hold the same numbers."""
+    piano = load_audio(AUDIO / "piano_melody.flac", sample_rate=RATE).samples[: 2 * RATE]
+    rain = load_audio(AUDIO / "rain.flac", sample_rate=RATE).samples[: 2 * RATE]
+    result = stylize_audio((RATE, piano), [(RATE, rain)],
+                           AudioSettings(style_strength=0.9, steps=10, griffin_lim_iterations=30))
+    gram = result.facts["targets"]["gram_ratio"]
+    reached = result.scores.style_gram_result / result.scores.style_gram_content
+    assert gram == {"target": pytest.approx(0.1), "reached": pytest.approx(reached, abs=1e-4), "met": False}
+    assert reached > 0.1
+    missed = [n for n in result.notices if n.startswith("The style is taken less than asked")]
+    assert missed == [f"The style is taken less than asked: the Gram distance to the style is {reached:.2f} of the "
+                      "content's own for a target of 0.10; raise the strength or the steps for more."]
+    assert "Judge" in result.facts["judge"] or "scores" in result.facts["judge"]
+    for name in ("onset", "chroma"):  # the content targets: each reported, a notice only where missed
+        fact = result.facts["targets"][name]
+        assert fact["met"] == (fact["reached"] >= fact["target"])
+        assert any(f"for a target of {fact['target']:.2f}" in n for n in result.notices) != fact["met"]
+    fixed = stylize_audio((RATE, piano), [(RATE, rain)], AudioSettings(steps=10, adaptive=False,
+                                                                        griffin_lim_iterations=30))
+    assert fixed.facts == {} and not [n for n in fixed.notices if "less than asked" in n]  # no promise made
 
 
 @pytest.mark.parametrize("precision", ["auto", "fp32"])  # fp32: what a CPU without bf16 kernels runs

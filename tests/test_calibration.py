@@ -9,7 +9,7 @@ import pytest
 
 from nst_core import FastSettings, ImageSettings, cost
 from nst_core.calibration import CALIBRATION, PRECISION_CLASSES, UNITS, Calibration
-from nst_core.runtime import pick_runtime
+from nst_core.runtime import cpu_supports_bf16, pick_runtime
 
 
 @pytest.fixture
@@ -55,7 +55,14 @@ def test_the_real_units_run_and_the_committed_model_records_them():
     assert set(reference) == {f"{unit}/{c}" for unit in UNITS for c in PRECISION_CLASSES}
     calibration = Calibration()
     factors = calibration.run(reference)
-    assert set(factors) == set(reference) and all(0.05 < f < 50 for f in factors.values()), factors
+    assert set(factors) == set(reference) and all(0 < f < float("inf") for f in factors.values()), factors
+    # The class the runtime picks by itself runs native kernels: within a wide band of the fit's machine. Forced
+    # bf16 on a CPU without bf16 kernels is emulated, and its factor says how much slower (x126 for the image unit
+    # on an AVX-512 EPYC limited to AVX2 kernels): the budget then refuses such requests by their real cost.
+    native = {"fast", "fp32"} if cpu_supports_bf16() else {"fp32"}
+    assert all(0.05 < f < 50 for key, f in factors.items() if key.split("/")[1] in native), factors
+    if not cpu_supports_bf16():
+        assert all(factors[f"{unit}/fast"] > 1 for unit in UNITS), factors
 
 
 def test_calibration_never_blocks_and_is_skipped_when_off(monkeypatch):

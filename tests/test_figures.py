@@ -63,3 +63,11 @@ def test_score_table_puts_each_score_beside_its_baseline():
     assert rows["Gram distance to style (random shallow net)"] == [0.25, 0.5]
     assert rows["MFCC-statistics distance to style"] == [1.5, 3.0]
     assert rows["Chroma correlation with content"] == [0.8, 1.0]
+    targets = {"onset": {"target": 0.8, "reached": 0.9, "met": True},
+               "chroma": {"target": 0.7, "reached": 0.58, "met": False},
+               "gram_ratio": {"target": 0.5, "reached": 0.5, "met": True}}
+    readings = {row[0]: row[3] for row in score_table(scores, targets)}
+    assert readings["Chroma correlation with content"] == "higher keeps the notes; target >= 0.70: missed"
+    assert readings["Onset-envelope correlation with content"].endswith("target >= 0.80: met")
+    assert readings["Gram distance to style (random shallow net)"] == \
+        "lower is closer to the style (0.50 of the content's); target <= 0.50: met"

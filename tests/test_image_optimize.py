@@ -13,9 +13,10 @@ from conftest import EXAMPLES
 from nst_core import ImageProgress, ImageResult, ImageSettings, InvalidInput, iter_stylize_image, stylize_image
 from nst_core.image.backbones import BACKBONES, load_backbone, random_backbone
 from nst_core.image.color import rgb_to_yiq
+from nst_core.image.hold import StyleHold
 from nst_core.image.io import to_tensor
 from nst_core.image.metrics import near_black
-from nst_core.image.optimize import StyleHold, image_objective
+from nst_core.image.objective import image_objective
 from nst_core.runtime import PreparedModels, pick_runtime
 
 CONTENT = EXAMPLES / "chelsea.jpg"

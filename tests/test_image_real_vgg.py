@@ -8,7 +8,7 @@ from conftest import EXAMPLES
 from nst_core import ImageSettings, stylize_image
 from nst_core.image.backbones import load_backbone
 from nst_core.image.io import fit_long_side, load_image, to_tensor
-from nst_core.image.optimize import image_objective
+from nst_core.image.objective import image_objective
 from nst_core.runtime import pick_runtime
 
 CONTENT = EXAMPLES / "coffee.jpg"

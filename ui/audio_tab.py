@@ -81,10 +81,15 @@ def balance_report(result: AudioResult, settings: AudioSettings) -> str:
     if not result.balance:
         return "Fixed weights (the balance did not adapt)."
     last = result.balance[-1]
-    s = result.scores
-    reading = (f"onsets {s.onset_correlation:.2f}, chroma {s.chroma_correlation:.2f}, Gram ratio "
-               f"{s.style_gram_result / max(s.style_gram_content, 1e-12):.2f}")
-    return f"Style strength {settings.style_strength:g}: stopped at step {last.step} with {reading}."
+    s = result.scores.balance
+    reading = f"onsets {s.onset_correlation:.2f}, chroma {s.chroma_correlation:.2f}, Gram ratio {s.gram_ratio:.2f}"
+    missed = [name for name, target in result.facts.get("targets", {}).items() if not target["met"]]
+    verdict = ("every target met" if not missed else
+               "missed: " + ", ".join(TARGET_WORDS[name] for name in missed) + " (see the notes below)")
+    return f"Style strength {settings.style_strength:g}: stopped at step {last.step} with {reading}; {verdict}."
+
+
+TARGET_WORDS = {"onset": "the rhythm", "chroma": "the notes", "gram_ratio": "the style"}
 
 
 def run_audio(job: AudioJob, progress: gr.Progress) -> Iterator[tuple]:
@@ -110,8 +115,8 @@ def run_audio(job: AudioJob, progress: gr.Progress) -> Iterator[tuple]:
             status = (f"Done in {event.seconds:.1f} s ({event.phase_seconds:.1f} s of it phase reconstruction) on "
                       f"{event.runtime}. Network: {event.backend_note}. {balance_report(event, job.settings)}"
                       f"{notes(event.notices)}")
-            yield (str(path), spectrogram_pictures(event.spectrograms), score_table(event.scores), status,
-                   history.figure())
+            table = score_table(event.scores, event.facts.get("targets"))
+            yield str(path), spectrogram_pictures(event.spectrograms), table, status, history.figure()
 
     yield from streamed(work, JobControl(state.BUDGET.limit("seconds")), outputs=5)
 

@@ -138,14 +138,25 @@ def multistyle_thumbnails(photo: ImageSource, size: int = 128) -> list[Image.Ima
         return [_card(f"style {i}", size, "not available") for i in range(onepass.STYLE_COUNT)]
 
 
-def score_table(scores: Scores) -> list[list]:
-    """The objective scores as the app's table rows: score, result, the content's baseline, how to read it."""
+def score_table(scores: Scores, targets: dict | None = None) -> list[list]:
+    """The objective scores as the app's table rows: score, result, the content's baseline, how to read it (and,
+    where the style strength set ``targets``, each target and whether the result met it)."""
+    def reading(text: str, name: str, sign: str) -> str:
+        if not targets or name not in targets:
+            return text
+        target = targets[name]
+        return f"{text}; target {sign} {target['target']:.2f}: {'met' if target['met'] else 'missed'}"
+
+    ratio = scores.balance.gram_ratio
     return [
         ["Gram distance to style (random shallow net)", round(scores.style_gram_result, 4),
-         round(scores.style_gram_content, 4), "lower is closer to the style"],
+         round(scores.style_gram_content, 4),
+         reading(f"lower is closer to the style ({ratio:.2f} of the content's)", "gram_ratio", "<=")],
         ["MFCC-statistics distance to style", round(scores.mfcc_result, 3), round(scores.mfcc_content, 3),
          "lower is closer to the style"],
-        ["Onset-envelope correlation with content", round(scores.onset_correlation, 3), 1.0, "higher keeps the rhythm"],
-        ["Chroma correlation with content", round(scores.chroma_correlation, 3), 1.0, "higher keeps the notes"],
+        ["Onset-envelope correlation with content", round(scores.onset_correlation, 3), 1.0,
+         reading("higher keeps the rhythm", "onset", ">=")],
+        ["Chroma correlation with content", round(scores.chroma_correlation, 3), 1.0,
+         reading("higher keeps the notes", "chroma", ">=")],
         ["Log-spectral distance to content (dB)", round(scores.log_spectral_distance, 2), 0.0, ""],
     ]

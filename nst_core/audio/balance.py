@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from .descriptors import Descriptors
-from .metrics import Judge
+from .metrics import BalanceScores, Judge
 
 # The controller aims this far past each content target: its quick reconstruction (16 Griffin-Lim
 # iterations) and the result's (100 by default) read onsets and chroma a few hundredths apart.
@@ -67,6 +67,44 @@ class BalanceTargets:
         """Strength 0 keeps the content; 0.5 (the default) keeps onsets >= 0.8 and chroma >= 0.7 while
         halving the style distance; 1 asks for as much style as onsets >= 0.6 and chroma >= 0.5 allow."""
         return cls(onset=1.0 - 0.4 * strength, chroma=0.9 - 0.4 * strength, gram_ratio=1.0 - strength)
+
+
+@dataclass(frozen=True)
+class TargetOutcome:
+    """One of the strength's targets: what was asked and what the result reached, as the run's scores read it."""
+
+    name: str        # "onset", "chroma" or "gram_ratio"
+    target: float
+    reached: float
+
+    @property
+    def met(self) -> bool:
+        return self.reached <= self.target if self.name == "gram_ratio" else self.reached >= self.target
+
+    def fact(self) -> dict[str, float | bool]:
+        return {"target": round(self.target, 4), "reached": round(self.reached, 4), "met": self.met}
+
+    def notice(self) -> str:
+        """The miss in plain words, with both numbers and what to change."""
+        lead, reading, advice = _MISSED[self.name]
+        return f"{lead}: {reading.format(reached=self.reached, target=self.target)}; {advice}."
+
+
+_MISSED = {  # target -> (what was missed, the reading, what to change)
+    "onset": ("The rhythm is kept less than asked", "onset correlation {reached:.2f} for a target of {target:.2f}",
+              "lower the strength to keep more"),
+    "chroma": ("The notes are kept less than asked", "chroma {reached:.2f} for a target of {target:.2f}",
+               "lower the strength to keep more"),
+    "gram_ratio": ("The style is taken less than asked", "the Gram distance to the style is {reached:.2f} of the "
+                   "content's own for a target of {target:.2f}", "raise the strength or the steps for more"),
+}
+
+
+def outcomes(targets: BalanceTargets, reached: BalanceScores) -> list[TargetOutcome]:
+    """Each target beside the result's reading of it."""
+    return [TargetOutcome("onset", targets.onset, reached.onset_correlation),
+            TargetOutcome("chroma", targets.chroma, reached.chroma_correlation),
+            TargetOutcome("gram_ratio", targets.gram_ratio, reached.gram_ratio)]
 
 
 @dataclass(frozen=True)

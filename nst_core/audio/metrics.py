@@ -27,6 +27,9 @@ RATE = 22050
 FRAME = SpectralFrame(RATE, 2048, 512)
 _STFT = {"n_fft": FRAME.n_fft, "hop_length": FRAME.hop}
 REFERENCE_RMS = 0.1
+# Who reads the style strength's targets on a result (AudioResult.facts["judge"]).
+JUDGE = ("the result's own scores: librosa's onset envelope and chroma against the content's, and the largest Gram "
+         "ratio of a panel of three random 1-D nets (kernels 11, 3 and 21 frames), on the final audio")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,12 @@ class Scores:
     onset_correlation: float   # result vs content
     chroma_correlation: float
     log_spectral_distance: float
+
+    @property
+    def balance(self) -> BalanceScores:
+        """The three scores the style strength's targets are stated in."""
+        return BalanceScores(self.onset_correlation, self.chroma_correlation,
+                             self.style_gram_result / max(self.style_gram_content, 1e-12))
 
 
 def _at_rate(samples: np.ndarray, rate: int) -> np.ndarray:

@@ -34,10 +34,10 @@ from ..optim import Descent, run_to_result
 from ..options import Limits, check_settings, setting
 from ..runtime import Precision, PreparedModels, pick_runtime
 from .backends import AUDIO_BACKENDS, AudioBackend, BackendOptions, checked_options, load_backend
-from .balance import BalanceController, BalanceReading, BalanceTargets
+from .balance import BalanceController, BalanceReading, BalanceTargets, outcomes
 from .descriptors import Descriptors
 from .io import AudioSource, load_audio
-from .metrics import Judge, Scores
+from .metrics import JUDGE, Judge, Scores
 from .spectral import EnvelopeLoss, SpectralFrame, Spectrogram, griffin_lim, keep_silences, log_magnitude
 
 log = logging.getLogger(__name__)
@@ -295,14 +295,19 @@ def _iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Au
     samples = samples / max(float(np.abs(samples).max()), 1e-6) * 0.9
     phase_seconds = time.perf_counter() - phase_started
     record = {**dataclasses.asdict(settings), "num_styles": len(styles), "runtime": runtime.label}
+    scores = judge.scores(samples)
+    facts: dict = {}
+    if settings.adaptive:  # the strength's promise, as the result's own scores read it
+        reached = outcomes(BalanceTargets.for_strength(settings.style_strength), scores.balance)
+        facts = {"targets": {o.name: o.fact() for o in reached}, "judge": JUDGE}
+        notices += [o.notice() for o in reached if not o.met]
     yield AudioResult(
         samples=samples.astype(np.float32), sample_rate=rate,
         # Several style clips are one style: pictured together too.
         spectrograms={"content": Spectrogram.of(content_log, frame),
                       "style": Spectrogram.of(torch.cat([log.cpu() for log in style_logs], dim=1), frame),
                       "result": Spectrogram.of(result_log, frame)},
-        scores=judge.scores(samples),
-        settings=record,
+        scores=scores, settings=record, facts=facts,
         seconds=time.perf_counter() - started, phase_seconds=phase_seconds, runtime=runtime.label,
         backend_note=backend.weights_note, notices=notices, balance=readings, stopped_at_budget=stopped,
     )

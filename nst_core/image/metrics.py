@@ -19,7 +19,8 @@ from PIL import Image
 from ..runtime import pick_runtime
 from .backbones import FeatureNet, load_backbone
 from .io import ImageSource, fit_long_side, load_image, to_tensor
-from .optimize import ImageSettings, image_objective
+from .objective import image_objective
+from .settings import ImageSettings
 
 # Fixed projection directions: the three channels, the grey axis and twelve seeded ones, so figures repeat.
 _DIRECTIONS = np.concatenate([np.eye(3), np.ones((1, 3)) / np.sqrt(3),

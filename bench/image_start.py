@@ -1,0 +1,95 @@
+"""Benchmark the Image tab's starts: the default run (from the photo) against a run from the one-pass result.
+
+    python bench/image_start.py                                  # the 8 reference pairs at 512 px
+    python bench/image_start.py --pairs boston.jpg:udnie.jpg --size 256
+    python bench/image_start.py --new schedule=0,0,40,30,25 content_weight=1.5   # another one-pass schedule
+
+"photo" is the default (``init="content"``, five scales from 128 px, 40 L-BFGS steps each); "one-pass" starts
+from the one-pass result with ``ONE_PASS_SCHEDULE`` (the first two scales skipped, 20, 15 and 15 steps at 256,
+362 and 512 px), with any ``--new`` overrides. Each pair runs both, one after
+the other in this process, so their times compare under the same load. Each result is judged by
+``nst_core.image.metrics.judge_image`` at its own size (content and style distance exactly as the loss defines
+them, under the bundled VGG19 in fp32; lower is better). The last lines give, per pair, the one-pass run's
+distances relative to the photo run's, and the targets: no worse than the photo run by more than 3 % on either
+distance on any pair, in at most a third of its time (median over the pairs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from common import machine  # noqa: E402 (after the path set-up)
+from image_quality import PAIRS  # noqa: E402
+
+PHOTO_START = {"init": "content", "min_size": 128, "steps": 40, "schedule": None}
+WORSE_AT_MOST, TIME_SHARE = 0.03, 1 / 3
+
+
+def override(text: str) -> tuple[str, object]:
+    """``name=value`` -> (name, value), the value read as an int, a float, a tuple of ints or left a string."""
+    name, _, value = text.partition("=")
+    for read in (int, float, lambda v: tuple(int(n) for n in v.split(","))):
+        try:
+            return name, read(value)
+        except ValueError:
+            continue
+    return name, value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=Path, default=ROOT.parent / "shared" / "reference-images")
+    parser.add_argument("--pairs", nargs="+", default=list(PAIRS), help="content:style file names")
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--new", nargs="*", default=[], type=override, help="ImageSettings overrides, name=value")
+    args = parser.parse_args()
+
+    from nst_core import ImageSettings, stylize_image
+    from nst_core.image.metrics import judge_image
+    from nst_core.image.settings import ONE_PASS_SCHEDULE
+
+    runs = {"photo": PHOTO_START, "one-pass": {"init": "one-pass", "schedule": ONE_PASS_SCHEDULE, **dict(args.new)}}
+    print(machine())
+    print(f"one-pass settings: {ImageSettings(size=args.size, **runs['one-pass'])}")
+    print("| content | style | start | seconds | content distance | style distance |")
+    print("|---|---|---|---|---|---|")
+    scores: dict[str, dict[str, tuple[float, float, float]]] = {}
+    for pair in args.pairs:
+        content_name, style_name = pair.split(":")
+        content, style = args.images / content_name, args.images / style_name
+        for name, overrides in runs.items():
+            started = time.perf_counter()
+            result = stylize_image(content, [style], ImageSettings(size=args.size, **overrides))
+            seconds = time.perf_counter() - started
+            judged = judge_image(result.image, content, style)
+            scores.setdefault(pair, {})[name] = (seconds, judged.content_distance, judged.style_distance)
+            print(f"| {content_name} | {style_name} | {name} | {seconds:.1f} | {judged.content_distance:.3f} | "
+                  f"{judged.style_distance:.4f} |", flush=True)
+    summarize(scores)
+
+
+def summarize(scores: dict[str, dict[str, tuple[float, float, float]]]) -> None:
+    print("\n| pair | time share | content | style |\n|---|---|---|---|")
+    shares, misses = [], []
+    for pair, runs in scores.items():
+        (t0, c0, s0), (t1, c1, s1) = runs["photo"], runs["one-pass"]
+        shares.append(t1 / t0)
+        content, style = c1 / c0 - 1, s1 / s0 - 1
+        misses += [f"{pair} {what} {change:+.1%}" for what, change in (("content", content), ("style", style))
+                   if change > WORSE_AT_MOST]
+        print(f"| {pair} | {t1 / t0:.2f} | {content:+.1%} | {style:+.1%} |")
+    share = statistics.median(shares)
+    print(f"\nmedian time share {share:.2f} (target <= {TIME_SHARE:.2f}): {'met' if share <= TIME_SHARE else 'missed'}")
+    print(f"distances no worse than +{WORSE_AT_MOST:.0%}: " + ("met on every pair" if not misses else
+                                                              "missed on " + "; ".join(misses)))
+
+
+if __name__ == "__main__":
+    main()

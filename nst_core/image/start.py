@@ -1,0 +1,82 @@
+"""The picture an optimization starts from: the one-pass network's result, the photo, or noise.
+
+The optimization's step is at the machine's roofline, so the way to a faster run is fewer steps, and the way to
+fewer steps is a start that is already near the end. The arbitrary network (Ghiasi et al. 2017;
+:mod:`nst_core.image.onepass`) gives one in a fraction of a second: conditioned on the same style pictures,
+blended by the same weights, recoloured as ``color`` asks, at the size of the first scale. Where a region mask
+applies, the start is the network's result inside and the photo (or the second style's result) outside.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ..errors import NSTError
+from ..runtime import PreparedModels, pick_runtime
+from .color import ColorMode, keep_content_colors, recolor_style
+from .fast.model import FastModel
+from .fast.run import MIN_FAST_SIDE, network_pass
+from .settings import Start
+
+log = logging.getLogger(__name__)
+
+_PREPARED = PreparedModels()  # the transformer laid out for the runtime, kept between runs
+
+
+def start_image(start: Start, content: torch.Tensor, styles: Sequence[Image.Image], *, color: ColorMode,
+                blend: Sequence[float] | None, guide: torch.Tensor | None, outside: Sequence[Image.Image],
+                generator: torch.Generator, device: str = "auto",
+                precision: str = "auto") -> tuple[torch.Tensor, list[str]]:
+    """The first scale's starting picture for ``content`` (RGB in [0, 1] at that scale) and any notice.
+
+    ``styles`` are the pictures that apply inside the region (everywhere without one), ``outside`` the one that
+    applies outside it (none: the photo stays there). If the one-pass network cannot be loaded, the run starts
+    from the photo and says so.
+    """
+    if start == "noise":
+        return torch.rand(content.shape, generator=generator), []
+    if start == "content":
+        return content.clone(), []
+    try:
+        inside = one_pass(content, styles, blend, color, device, precision)
+        around = one_pass(content, outside, None, color, device, precision) if outside else content
+    except NSTError as exc:
+        log.warning("one-pass start unavailable: %s", exc)
+        return content.clone(), [f"The one-pass start is unavailable on this server ({_reason(exc)}); the run "
+                                 "started from the photo instead and takes more steps to reach the same style."]
+    return (inside if guide is None else guide * inside + (1 - guide) * around), []
+
+
+def one_pass(content: torch.Tensor, styles: Sequence[Image.Image], blend: Sequence[float] | None, color: ColorMode,
+             device: str = "auto", precision: str = "auto", strength: float = 1.0) -> torch.Tensor:
+    """The arbitrary network's result for ``content`` (RGB in [0, 1]) with ``styles`` blended by ``blend``, at
+    ``strength`` (the style vector moved that far from the photo's own)."""
+    from .onepass.catalogue import load_network
+    from .onepass.styles import ANY_PICTURE, blend_weights, style_picture, vector_of
+
+    shares = blend_weights(blend, len(styles))
+    vector = sum(share * vector_of(recolor_style(style_picture(style), content, color))
+                 for share, style in zip(shares, styles))
+    if strength < 1.0:
+        vector = strength * vector + (1.0 - strength) * vector_of(content)
+    runtime = pick_runtime(device, precision)
+    net = runtime.prepare_model(load_network("onepass-transformer"), _PREPARED)
+    model = FastModel(net, ANY_PICTURE, vector)
+    height, width = content.shape[-2:]
+    grow = max(1.0, MIN_FAST_SIDE / min(height, width))  # the network's padded convolutions need 16 px a side
+    picture = F.interpolate(content, scale_factor=grow, mode="bilinear", align_corners=False) if grow > 1 else content
+    with torch.no_grad():
+        styled = network_pass(model, picture, runtime, condition=model.condition).clone()
+    if grow > 1:
+        styled = F.interpolate(styled, size=(height, width), mode="area")
+    styled = styled.cpu().clamp(0, 1).contiguous()  # the network's output may be channels_last; L-BFGS views it flat
+    return keep_content_colors(styled, content) if color == "luminance" else styled
+
+
+def _reason(exc: NSTError) -> str:
+    return exc.reason if hasattr(exc, "reason") else type(exc).__name__
