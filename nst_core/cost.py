@@ -173,9 +173,7 @@ def image_cost(settings: ImageSettings, runtime: Runtime, content: tuple[int, in
     refine = predict(image_key(settings.backbone, runtime), *image_features(settings, content, styles))
     if settings.init != "one-pass":
         return refine
-    sizes = settings.scales()
-    begins = next(i for i in range(len(sizes)) if settings.steps_at(i, len(sizes)) > 0)  # as the loop starts
-    first = fitted_size(*content, sizes[begins], MIN_SIDE)
+    first = fitted_size(*content, settings.scales()[settings.first_scale_index()], MIN_SIDE)
     start = fast_cost(FastSettings(), runtime, first, compiled=False, network="onepass-any")
     return Cost(refine.seconds + start.seconds, max(refine.memory_mb, start.memory_mb))
 

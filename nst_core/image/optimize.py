@@ -87,8 +87,8 @@ def _iter_stylize_image(content: ImageSource, styles: Sequence[ImageSource], set
     done, image, terms, stopped = 0, None, {}, False
     hold = StyleHold(settings.hold_style_from)
     for index, long_side in enumerate(sizes):
-        if image is None and settings.steps_at(index, len(sizes)) == 0:
-            continue  # the run starts at the first scale with steps: a schedule 0, 0, 20, ... starts at 256 px
+        if index < settings.first_scale_index():
+            continue  # a schedule 0, 0, 20, ... starts at 256 px
         scale = scale_targets(long_side, loaded_content, loaded_styles, regions, settings, net, runtime)
         if image is None:
             start, start_notices = _start(settings, scale, loaded_styles, regions, generator)

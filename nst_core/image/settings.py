@@ -134,6 +134,11 @@ class ImageSettings:
         count = math.ceil(math.log(self.size / self.min_size) / math.log(self.scale_ratio))
         return [round(self.size / self.scale_ratio**k) for k in range(count, -1, -1)]
 
+    def first_scale_index(self) -> int:
+        """The scale a run starts at: the first with steps (a schedule's leading zeros skip scales)."""
+        count = len(self.scales())
+        return next((i for i in range(count) if self.steps_at(i, count) > 0), count - 1)
+
     def steps_at(self, scale_index: int, num_scales: int) -> int:
         if self.schedule is not None:
             return self.schedule[scale_index]

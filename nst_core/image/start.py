@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..errors import NSTError
+from ..errors import InvalidInput, NSTError
 from ..runtime import PreparedModels, pick_runtime
 from .color import ColorMode, keep_content_colors, recolor_style
 from .fast.model import FastModel
@@ -45,10 +45,13 @@ def start_image(start: Start, content: torch.Tensor, styles: Sequence[Image.Imag
     try:
         inside = one_pass(content, styles, blend, color, device, precision)
         around = one_pass(content, outside, None, color, device, precision) if outside else content
-    except NSTError as exc:
+    except InvalidInput as exc:  # a style picture the predictor cannot use (too small): the photo, and why
+        return content.clone(), [f"No one-pass start: {exc} The run started from the photo instead."]
+    except NSTError as exc:  # the network's weights: the reason goes to the log, which may name server files
         log.warning("one-pass start unavailable: %s", exc)
-        return content.clone(), [f"The one-pass start is unavailable on this server ({_reason(exc)}); the run "
-                                 "started from the photo instead and takes more steps to reach the same style."]
+        return content.clone(), ["The one-pass start is unavailable on this server (its network could not be "
+                                 "loaded); the run started from the photo instead and takes more steps to reach "
+                                 "the same style."]
     return (inside if guide is None else guide * inside + (1 - guide) * around), []
 
 
@@ -76,7 +79,3 @@ def one_pass(content: torch.Tensor, styles: Sequence[Image.Image], blend: Sequen
         styled = F.interpolate(styled, size=(height, width), mode="area")
     styled = styled.cpu().clamp(0, 1).contiguous()  # the network's output may be channels_last; L-BFGS views it flat
     return keep_content_colors(styled, content) if color == "luminance" else styled
-
-
-def _reason(exc: NSTError) -> str:
-    return exc.reason if hasattr(exc, "reason") else type(exc).__name__
