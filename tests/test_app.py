@@ -105,6 +105,16 @@ def test_image_endpoint_takes_a_schedule(client):
                        schedule="2, 3, 4", api_name="/image")
 
 
+def test_image_endpoint_starts_from_the_one_pass_result_and_shows_it_first(client):
+    files = (handle_file(EXAMPLES / "chelsea.jpg"), [handle_file(EXAMPLES / "style_mosaic.jpg")])
+    job = client.submit(**_image_args(*files, size=181, init="one-pass"), schedule="0, 3", api_name="/image")
+    _, download, status, _ = job.result()
+    assert read_png_settings(download)["init"] == "one-pass" and "Done" in status
+    # The stream also carries "no change" updates (the worker's heartbeats); the first real status:
+    statuses = [output[2] for output in job.outputs() if isinstance(output[2], str)]
+    assert statuses[0].startswith("**The one-pass result**"), statuses[:2]
+
+
 def test_image_endpoint_takes_a_scale_spacing(client):
     """x2 spacing: 128 and 256 px only (x1.41 would add 181 px, and two counts would not fit its three scales)."""
     files = (handle_file(EXAMPLES / "chelsea.jpg"), [handle_file(EXAMPLES / "style_mosaic.jpg")])
