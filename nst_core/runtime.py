@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import threading
 import typing
 import weakref
@@ -108,6 +109,22 @@ def cpu_supports_bf16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def separate_compiled_kernels() -> str:
+    """Give each CPU kernel level its own Inductor cache folder (unless ``TORCHINDUCTOR_CACHE_DIR`` names one).
+
+    Inductor's on-disk cache does not tell AVX-512 code from AVX2 code: on one machine switched to AVX2 kernels
+    (``ATEN_CPU_CAPABILITY=avx2``), the feed-forward network compiled from the AVX-512 entries came out wrong
+    (5.7 dB from eager), and a server image whose cache moves to another CPU kind could meet the same.
+    Returns the folder in use.
+    """
+    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+        level = torch.backends.cpu.get_cpu_capability().lower()
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(default_cache_dir(), f"cpu-{level}")
+    return os.environ["TORCHINDUCTOR_CACHE_DIR"]
 
 
 def pick_runtime(device: str = "auto", precision: Precision = "auto") -> Runtime:

@@ -22,6 +22,8 @@ from nst_core.audio.backends import (
     VGGish,
     load_backend,
 )
+from nst_core.audio.balance import BalanceController, BalanceTargets
+from nst_core.audio.descriptors import Descriptors
 from nst_core.audio.io import load_audio
 from nst_core.audio.optimize import (
     AudioProgress,
@@ -572,3 +574,49 @@ def test_the_stft_pair_is_torchaudios_and_matches_torch_stft():
     reference = torch.stft(clip, 2048, 512, None, frame.window(), center=True, pad_mode="reflect", return_complex=True)
     assert torch.equal(spectrum, reference)
     assert torch.allclose(frame.istft(spectrum, len(clip)), clip, atol=1e-5)
+
+
+class ScriptedJudge:
+    """Gives the controller the readings a test scripts: (onset, chroma, Gram ratio) per read."""
+
+    def __init__(self, readings: list[tuple[float, float, float]]) -> None:
+        self.readings = iter(readings)
+
+    def balance(self, samples: np.ndarray) -> metrics.BalanceScores:
+        return metrics.BalanceScores(*next(self.readings))
+
+
+def _scripted_controller(readings: list[tuple[float, float, float]]) -> BalanceController:
+    frame = SpectralFrame(RATE, 512, 128)
+    return BalanceController(BalanceTargets.for_strength(0.5), ScriptedJudge(readings), lambda x: x.numpy(),
+                             Descriptors(frame), torch.rand(frame.bins, 20))
+
+
+def _decisions(controller: BalanceController, count: int) -> list[tuple[str, float]]:
+    x = torch.rand(257, 20)
+    return [(controller.adjust(controller.read(10 * (i + 1), x)), controller.style_scale) for i in range(count)]
+
+
+def test_the_balance_does_not_read_the_first_slow_steps_as_a_stall():
+    """Speech under rain read Gram 0.99 after ten steps (a fresh L-BFGS starts small) and the factor was doubled
+    when it needed a thirtieth: the first reading, and the first after a rewind, never double it."""
+    controller = _scripted_controller([(0.99, 0.95, 0.99), (0.99, 0.95, 0.98)])
+    assert _decisions(controller, 2) == [("continue", 1.0), ("reweighted", 2.0)]  # the second is a real stall
+
+
+def test_the_balance_cuts_in_proportion_once_the_style_has_moved_and_halves_before():
+    """Content 0.12 short with the style moved: the factor falls 16-fold at once; short while the style has not
+    moved yet (the optimizer's first steps, not the style): a halving."""
+    moved = _scripted_controller([(0.99, 0.95, 0.99), (0.69, 0.9, 0.55)])
+    assert _decisions(moved, 2)[-1] == ("rewind", pytest.approx(1 / 16))
+    unmoved = _scripted_controller([(0.69, 0.9, 0.99)])
+    assert _decisions(unmoved, 1) == [("reweighted", 0.5)]  # nothing kept to go back to yet
+
+
+def test_the_balance_ends_when_cutting_the_style_no_longer_brings_the_content_back():
+    """A 4 s piano clip's onsets stayed near 0.89 at every factor and strength 0.2 asks 0.92: the factor was
+    halved twelve times while the style was lost. Two cuts that do not shrink the shortfall end the run."""
+    controller = _scripted_controller([(0.78, 0.97, 0.99), (0.783, 0.97, 0.9), (0.78, 0.97, 0.9)])  # aim: 0.81
+    assert [d for d, _ in _decisions(controller, 3)] == ["reweighted", "reweighted", "done"]
+    improving = _scripted_controller([(0.74, 0.97, 0.99), (0.76, 0.97, 0.99), (0.78, 0.97, 0.99)])
+    assert [d for d, _ in _decisions(improving, 3)] == ["reweighted"] * 3  # each cut helped: go on

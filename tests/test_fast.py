@@ -326,6 +326,24 @@ def test_a_failing_compiler_falls_back_to_eager_once(textured_net, monkeypatch):
     assert len(attempts) == 1
 
 
+def test_each_cpu_kernel_level_compiles_into_its_own_inductor_cache(monkeypatch, tmp_path):
+    """AVX-512 entries served to an AVX2 run gave a wrong picture: a compiler keeps the levels apart, and a
+    folder the user names is left as it is."""
+    from torch._inductor.runtime.cache_dir_utils import cache_dir, default_cache_dir
+
+    folders = {}
+    for level in ("AVX2", "AVX512"):
+        monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda level=level: level)
+        fast.Compiler()
+        folders[level] = cache_dir()  # where Inductor itself will write
+    assert folders == {"AVX2": str(Path(default_cache_dir()) / "cpu-avx2"),
+                       "AVX512": str(Path(default_cache_dir()) / "cpu-avx512")}
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    fast.Compiler()
+    assert cache_dir() == str(tmp_path)
+
+
 @pytest.fixture
 def photo_folder(tmp_path):
     folder = tmp_path / "photos"

@@ -29,7 +29,7 @@ from ...errors import InvalidInput
 from ...events import Progress, Result
 from ...optim import run_to_result
 from ...options import Limits, check_settings, setting
-from ...runtime import Precision, PreparedModels, Runtime, freeze, pick_runtime
+from ...runtime import Precision, PreparedModels, Runtime, freeze, pick_runtime, separate_compiled_kernels
 from ..color import keep_content_colors
 from ..io import ImageSource, load_image, to_pil, to_tensor
 from .model import FastModel, FastStyle, from_network, pad4, to_network
@@ -100,6 +100,7 @@ class Compiler:
     """
 
     def __init__(self) -> None:
+        separate_compiled_kernels()
         self.lock = threading.Lock()  # one compilation at a time; warm-up and requests queue here
         self.error: str | None = None
         self._compiled: dict[Callable, Callable] = {}
