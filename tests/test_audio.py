@@ -22,7 +22,7 @@ from nst_core.audio.backends import (
     VGGish,
     load_backend,
 )
-from nst_core.audio.balance import BalanceController, BalanceTargets
+from nst_core.audio.balance import BalanceController, BalanceTargets, TargetOutcome
 from nst_core.audio.descriptors import Descriptors
 from nst_core.audio.io import load_audio
 from nst_core.audio.optimize import (
@@ -376,6 +376,7 @@ def test_a_target_the_run_cannot_reach_is_named_with_both_numbers_in_a_notice_an
     assert missed == [f"The style is taken less than asked: the Gram distance to the style is {reached:.2f} of the "
                       "content's own for a target of 0.10; raise the strength or the steps for more."]
     assert "Judge" in result.facts["judge"] or "scores" in result.facts["judge"]
+    assert result.facts["content_out_of_reach"] is False  # one reading in ten steps: no cut was ever judged futile
     for name in ("onset", "chroma"):  # the content targets: each reported, a notice only where missed
         fact = result.facts["targets"][name]
         assert fact["met"] == (fact["reached"] >= fact["target"])
@@ -618,5 +619,15 @@ def test_the_balance_ends_when_cutting_the_style_no_longer_brings_the_content_ba
     halved twelve times while the style was lost. Two cuts that do not shrink the shortfall end the run."""
     controller = _scripted_controller([(0.78, 0.97, 0.99), (0.783, 0.97, 0.9), (0.78, 0.97, 0.9)])  # aim: 0.81
     assert [d for d, _ in _decisions(controller, 3)] == ["reweighted", "reweighted", "done"]
+    assert controller.out_of_reach
+    # The notice then does not advise a lower strength, which would not help either.
+    onset = TargetOutcome("onset", 0.92, 0.9)
+    assert onset.notice(out_of_reach=True) == ("The rhythm is kept less than asked: onset correlation 0.90 for a "
+                                               "target of 0.92; less style did not bring it closer on this clip, so "
+                                               "the run ended early at its best balance.")
+    assert onset.notice().endswith("lower the strength to keep more.")
+    style = TargetOutcome("gram_ratio", 0.5, 0.6)
+    assert style.notice(out_of_reach=True) == style.notice()
     improving = _scripted_controller([(0.74, 0.97, 0.99), (0.76, 0.97, 0.99), (0.78, 0.97, 0.99)])
     assert [d for d, _ in _decisions(improving, 3)] == ["reweighted"] * 3  # each cut helped: go on
+    assert not improving.out_of_reach

@@ -95,12 +95,16 @@ class TargetOutcome:
     def fact(self) -> dict[str, float | bool]:
         return {"target": round(self.target, 4), "reached": round(self.reached, 4), "met": self.met}
 
-    def notice(self) -> str:
-        """The miss in plain words, with both numbers and what to change."""
+    def notice(self, out_of_reach: bool = False) -> str:
+        """The miss in plain words, with both numbers and what to change; ``out_of_reach``: the run found that
+        less style did not bring the content closer, so a lower strength would not either."""
         lead, reading, advice = _MISSED[self.name]
+        if out_of_reach and self.name != "gram_ratio":
+            advice = OUT_OF_REACH
         return f"{lead}: {reading.format(reached=self.reached, target=self.target)}; {advice}."
 
 
+OUT_OF_REACH = "less style did not bring it closer on this clip, so the run ended early at its best balance"
 _MISSED = {  # target -> (what was missed, the reading, what to change)
     "onset": ("The rhythm is kept less than asked", "onset correlation {reached:.2f} for a target of {target:.2f}",
               "lower the strength to keep more"),
@@ -146,6 +150,7 @@ class BalanceController:
         self.settled = False  # holding at the edge of the content (see SETTLE_BRACKET)
         self.last_cut: float | None = None  # the content's deficit at the last plain cut
         self.futile = 0  # plain cuts in a row that did not shrink it (see CUT_PROGRESS)
+        self.out_of_reach = False  # the run ended because of them
         self.best: tuple[tuple[bool, float], BalanceReading, torch.Tensor] | None = None
 
     def read(self, step: int, x: torch.Tensor) -> BalanceReading:
@@ -225,9 +230,10 @@ class BalanceController:
         puts the content target out of this pair's reach."""
         moved = self.last_cut is None or deficit < self.last_cut - CUT_PROGRESS
         self.futile, self.last_cut = (0 if moved else self.futile + 1), deficit
-        if self.futile >= 2:
+        self.out_of_reach = self.futile >= 2
+        if self.out_of_reach:
             log.info("balance: the content target is out of reach (two cuts of the style without effect)")
-        return self.futile >= 2
+        return self.out_of_reach
 
     def descriptor_loss(self, x: torch.Tensor) -> torch.Tensor:
         """Content term on what the scores measure: relative error of the onset envelope and the chroma."""

@@ -237,7 +237,7 @@ def _iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Au
     steps = settings.steps or backend.defaults.steps
     ceiling = max(float(content_log.max()), *(float(log.max()) for log in style_logs)) + math.log(10.0)  # +20 dB
     total = steps * len(segments)
-    parts, done, terms, readings, stopped = [], 0, {}, [], False
+    parts, done, terms, readings, stopped, out_of_reach = [], 0, {}, [], False, False
     for index, (start, end) in enumerate(segments):
         target = content_log[:, start:end].contiguous().to(runtime.device)
         if stopped:  # past the time budget: this segment keeps the content
@@ -283,6 +283,7 @@ def _iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Au
         if controller:
             x = controller.best_result(x.detach())
             readings += controller.readings
+            out_of_reach |= controller.out_of_reach
         parts.append(x.detach().clamp_min(0).cpu())
 
     result_log = windows.blend(parts, segments, frames)
@@ -299,8 +300,8 @@ def _iter_stylize_audio(content: AudioSource, styles: Sequence[AudioSource] | Au
     facts: dict = {}
     if settings.adaptive:  # the strength's promise, as the result's own scores read it
         reached = outcomes(BalanceTargets.for_strength(settings.style_strength), scores.balance)
-        facts = {"targets": {o.name: o.fact() for o in reached}, "judge": JUDGE}
-        notices += [o.notice() for o in reached if not o.met]
+        facts = {"targets": {o.name: o.fact() for o in reached}, "judge": JUDGE, "content_out_of_reach": out_of_reach}
+        notices += [o.notice(out_of_reach) for o in reached if not o.met]
     yield AudioResult(
         samples=samples.astype(np.float32), sample_rate=rate,
         # Several style clips are one style: pictured together too.
