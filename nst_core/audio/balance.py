@@ -17,7 +17,7 @@ chroma read up to 0.2 higher on the spectrogram than on the audio it becomes.
 
 One factor on the style terms (Gram and long-term spectrum) does the steering, over 1/4096 to 4096: the
 style weight is a thousand times the content's, so holding a pair like speech and rain needed factors
-near 1/100. Content below target halves it (quarters it when far below); content kept but style short of
+near 1/100. Content below target cuts it (see ``_cut``); content kept but style short of
 its target and no longer moving (less than ``stall`` relative progress since the last reading) doubles
 it (never on the first reading from the start or after a rewind: a fresh L-BFGS starts with tiny steps, and
 reading those ten steps as a stall doubled speech under rain's factor when it needed a thirtieth, which cost it
@@ -60,9 +60,9 @@ GRAM_MARGIN = 0.1
 NEAR_MISS = 0.03
 SETTLE_BRACKET = 1.5
 # A cut of the style factor that shrinks the content's deficit by less than this has not helped. Two such cuts in a
-# row end the run at its best reading: a 4 s piano clip's onsets
-# read at most 0.89 whatever the factor, and for strength 0.2's 0.92 the controller halved the factor twelve times
-# while the style was lost (Gram ratio 0.39 -> 0.82) and every step to the cap was spent.
+# row end the run at its best reading: a 4 s piano clip's onsets read about 0.9 whatever the factor, and for
+# strength 0.2's 0.92 the controller halved the factor twelve times while the style was lost (Gram ratio
+# 0.39 -> 0.82) and every step to the cap was spent.
 CUT_PROGRESS = 0.005
 CUT_PER_HALVING, MAX_CUT, STYLE_MOVED = 0.03, 16.0, 0.95
 
