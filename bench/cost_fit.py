@@ -7,7 +7,8 @@ non-negative least squares on relative errors; ``nst_core/data/cost_model.json``
 point's measured and estimated figures, and the table printed here is the check: the estimate must be within
 about 30 % of the measurement on the grid.
 
-    python bench/cost_fit.py                 # every group (about 15 minutes on 2 cores), then the reference units
+    python bench/cost_fit.py                 # every group (about 45 minutes on 2 cores), then the reference units
+                                             # (with --groups: the units that stand for those groups)
     python bench/cost_fit.py --groups image/vgg19/fast audio/shallow/fast
     python bench/cost_fit.py --units         # only record the calibration units (nst_core.calibration) of this machine
     python bench/cost_fit.py --check         # a few jobs on this machine: each estimate's error before and after
@@ -313,15 +314,20 @@ def check() -> None:
               f"{after / seconds - 1:+.0%} |", flush=True)
 
 
-def record_units() -> dict[str, float]:
-    """The calibration units of this machine, measured in a fresh interpreter, written beside the fit."""
+def record_units(groups: list[str] | None = None) -> dict[str, float]:
+    """The calibration units of this machine, measured in a fresh interpreter, written beside the fit: those that
+    stand for ``groups`` (all without), so that each unit is recorded with the fit it calibrates."""
     import subprocess
 
-    done = subprocess.run([sys.executable, "-c", "import json; from nst_core.calibration import measure_units; "
-                           "print(json.dumps(measure_units()))"], capture_output=True, text=True, check=True, cwd=ROOT)
+    from nst_core.calibration import UNIT_OF_FAMILY, UNITS
+
+    names = sorted({UNIT_OF_FAMILY[group.split("/")[0]] for group in groups} if groups else UNITS)
+    done = subprocess.run([sys.executable, "-c", "import json; from nst_core.calibration import UNITS, measure_units; "
+                           f"print(json.dumps(measure_units({{n: UNITS[n] for n in {names!r}}})))"],
+                          capture_output=True, text=True, check=True, cwd=ROOT)
     units = json.loads(done.stdout.strip().splitlines()[-1])
     saved = json.loads(MODEL_PATH.read_text())
-    saved["units"], saved["units_machine"] = units, machine()
+    saved["units"], saved["units_machine"] = {**saved.get("units", {}), **units}, machine()
     MODEL_PATH.write_text(json.dumps(saved, indent=1) + "\n")
     print("# reference units: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in sorted(units.items())))
     return units
@@ -369,7 +375,7 @@ def main() -> None:
         saved["grid"][group] = points
     saved["machine"] = machine()
     MODEL_PATH.write_text(json.dumps(saved, indent=1) + "\n")
-    record_units()
+    record_units(args.groups)
 
 
 if __name__ == "__main__":

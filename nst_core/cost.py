@@ -21,14 +21,14 @@ from .audio.backends import AudioBackend, ShallowNet
 from .audio.optimize import AudioSettings
 from .budget import Budget, OverBudget
 from .calibration import CALIBRATION
-from .image.fast.run import TILE_OVERLAP, FastSettings
+from .image.fast.run import ALIGN, TILE_OVERLAP, FastSettings
 from .image.io import fitted_size
 from .image.objective import MIN_SIDE
 from .image.optimize import ImageSettings
 from .optim import LBFGS_HISTORY as HISTORY
 from .runtime import Runtime
 from .video.stylize import VideoSettings
-from .windows import spans
+from .windows import fitted_spans, spans
 
 Features = dict[str, float]
 MODEL_FILE = "cost_model.json"
@@ -84,10 +84,10 @@ def fast_features(size: tuple[int, int], settings: FastSettings) -> tuple[Featur
     if width * height <= settings.tile_pixels:
         return {"const": 1.0, "mp": mp}, {"const": 1.0, "mp": mp, "pass_mp": mp}
     tile = max(256, int(math.sqrt(settings.tile_pixels)))
-    tiles = len(spans(height, tile, TILE_OVERLAP)) * len(spans(width, tile, TILE_OVERLAP))
+    rows, columns = (fitted_spans(side, tile, TILE_OVERLAP, ALIGN) for side in (height, width))
     stats_mp = min(mp, (settings.stats_pixels or 4 * settings.tile_pixels) / 1e6)
-    tile_mp = min(tile, width) * min(tile, height) / 1e6
-    return ({"const": 1.0, "mp": mp, "tiled_mp": tiles * tile_mp, "stats_mp": stats_mp},
+    tile_mp = (rows[0][1] - rows[0][0]) * (columns[0][1] - columns[0][0]) / 1e6
+    return ({"const": 1.0, "mp": mp, "tiled_mp": len(rows) * len(columns) * tile_mp, "stats_mp": stats_mp},
             {"const": 1.0, "mp": mp, "pass_mp": max(tile_mp, stats_mp)})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import pickle
 from collections import OrderedDict
 from pathlib import Path
@@ -15,7 +16,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from conftest import EXAMPLES, put_in_hub_cache
-from nst_core import InvalidInput, WeightsMismatch, WeightsUnavailable, hub
+from nst_core import InvalidInput, WeightsMismatch, WeightsUnavailable, hub, windows
 from nst_core.health import CHECK_PHOTO
 from nst_core.image import fast
 from nst_core.image.backbones import random_backbone
@@ -29,7 +30,9 @@ from nst_core.image.fast import (
     save_fast_model,
     stylize_fast,
 )
+from nst_core.image.fast.run import ALIGN, TILE_OVERLAP
 from nst_core.image.io import to_tensor
+from nst_core.image.norms import instance_norm
 from nst_core.image.train_fast import TrainConfig, train
 
 STYLE = FastStyle("test", "Test", "nobody", value_range=255, channel_order="rgb")
@@ -262,10 +265,12 @@ def test_strength_and_luminance(textured_net):
         _stylize(image, textured_net, strength=2.0)
 
 
-def test_tiles_leave_no_seams(textured_net):
-    image = Image.open(EXAMPLES / "astronaut.jpg").resize((420, 300))
+@pytest.mark.parametrize("size", [(420, 300), (430, 301)])  # 301: a fixed 256 px tile would start at row 45
+def test_tiles_leave_no_seams(textured_net, size):
+    image = Image.open(EXAMPLES / "astronaut.jpg").resize(size)
     whole = _stylize(image, textured_net, precision="fp32", tile_pixels=10**7)
-    # With statistics from the full-size picture, tiling alone must change next to nothing.
+    # With statistics from the full-size picture, tiling alone must change next to nothing: tiles start on the
+    # whole picture's stride-2 grid (a tile off it is a shifted rendering: 17 dB with this net).
     exact = _stylize(image, textured_net, precision="fp32", tile_pixels=256 * 256, stats_pixels=10**7)
     assert whole.tiles == 1 and exact.tiles == 4
     assert _psnr(whole.image, exact.image) > 45
@@ -273,8 +278,51 @@ def test_tiles_leave_no_seams(textured_net):
     bounded = _stylize(image, textured_net, precision="fp32", tile_pixels=256 * 256, stats_pixels=256 * 256)
     assert _psnr(whole.image, bounded.image) > 30
     difference = np.abs(np.asarray(whole.image, float) - np.asarray(bounded.image, float)).mean(axis=(0, 2))
-    seam = difference[256 - 64:256].mean()  # the overlap of the two tile columns
+    (_, left_end), (right_start, _) = windows.fitted_spans(size[0], 256, TILE_OVERLAP, ALIGN)
+    seam = difference[right_start:left_end].mean()  # the overlap of the two tile columns
     assert seam < 1.5 * difference.mean()
+
+
+@pytest.mark.parametrize("length", [257, 300, 1025, 1225, 1632, 2000, 4001, 6000])
+def test_tiles_are_few_small_and_on_the_pictures_grid(length):
+    """Tiles cover the side with the overlap the cross-fade needs, start on multiples of 4 and are no larger than
+    their count needs: a 1632x1225 picture runs on 1.3x its pixels (fixed 1024 px tiles: 2.1x)."""
+    tile = 256 if length < 512 else 1024
+    spans = windows.fitted_spans(length, tile, TILE_OVERLAP, ALIGN)
+    assert spans[0][0] == 0 and spans[-1][1] == length
+    assert all(start % ALIGN == 0 for start, _ in spans)
+    assert all(end - start <= tile + ALIGN for start, end in spans)
+    assert all(previous_end - start >= TILE_OVERLAP for (_, previous_end), (start, _) in zip(spans, spans[1:]))
+    # no fewer windows would do, and together they cover little more than the side and its overlaps
+    assert len(spans) == math.ceil((length - TILE_OVERLAP - ALIGN) / (tile - TILE_OVERLAP - ALIGN))
+    assert sum(end - start for start, end in spans) <= length + len(spans) * (TILE_OVERLAP + 2 * ALIGN)
+    rows, columns = (windows.fitted_spans(side, 1024, TILE_OVERLAP, ALIGN) for side in (1225, 1632))
+    covered = sum((r1 - r0) * (c1 - c0) for r0, r1 in rows for c0, c1 in columns)
+    assert covered < 1.35 * 1225 * 1632
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_fused_instance_norm_is_the_instance_norm(dtype):
+    """One picture goes through the batch-norm kernels (one pass, layout kept), several through the composed
+    form; both normalize per picture and channel, on their own statistics or on given ones."""
+    torch.manual_seed(0)
+    x = (torch.randn(2, 8, 20, 24) * 3 + 1).to(dtype).contiguous(memory_format=torch.channels_last)
+    scale, shift = torch.rand(8) + 0.5, torch.randn(8)
+    expected = torch.nn.functional.instance_norm(x.float(), weight=scale, bias=shift, eps=1e-5)
+    tolerance = 1e-4 if dtype == torch.float32 else 0.05
+    record: list = []
+    one = instance_norm(x[:1], scale, shift, 1e-5, record=record)
+    assert one.dtype == dtype and one.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(one.float(), expected[:1], atol=tolerance)
+    both = instance_norm(x, scale, shift, 1e-5, record=record)
+    assert torch.allclose(both.float(), expected, atol=tolerance)
+    (mean, var), (means, variances) = record
+    assert mean.dtype == var.dtype == torch.float32 and mean.shape == var.shape == (1, 8, 1, 1)
+    assert torch.allclose(mean, means[:1], atol=1e-3) and torch.allclose(var, variances[:1], rtol=2e-3)
+    # given statistics: another picture's, so the output is that picture's normalization applied to this one
+    shifted = instance_norm(x[1:] + 1, scale, shift, 1e-5, given=(mean, var))
+    by_hand = (x[1:].float() + 1 - mean) / torch.sqrt(var + 1e-5) * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)
+    assert torch.allclose(shifted.float(), by_hand, atol=tolerance)
 
 
 def test_fast_path_output_matches_fp32(textured_net):

@@ -26,9 +26,9 @@ from ..control import JobControl, checkpoint, controlled
 from ..errors import InvalidInput
 from ..events import Progress, Result
 from ..image.fast.catalogue import FastModel
-from ..image.fast.network import NormStatistics
 from ..image.fast.run import Compiler, FastSettings, blend, network_pass, statistics_of
 from ..image.io import array_to_tensor, tensor_to_array
+from ..image.norms import NormStatistics
 from ..optim import run_to_result
 from ..options import setting
 from ..runtime import Precision, PreparedModels, pick_runtime

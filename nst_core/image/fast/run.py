@@ -32,14 +32,16 @@ from ...options import Limits, check_settings, setting
 from ...runtime import Precision, PreparedModels, Runtime, freeze, pick_runtime, separate_compiled_kernels
 from ..color import keep_content_colors
 from ..io import ImageSource, load_image, to_pil, to_tensor
+from ..norms import NormStatistics
 from .model import FastModel, FastStyle, from_network, pad4, to_network
-from .network import NormStatistics, TransformerNet
+from .network import TransformerNet
 
 log = logging.getLogger(__name__)
 
 TILE_PIXELS = 1024 * 1024
 MIN_FAST_SIDE = 16  # the network's 9x9 reflection-padded convolutions need pictures larger than that
 TILE_OVERLAP = 64
+ALIGN = 4  # the networks' two stride-2 stages: tiles start on the whole picture's grid (see pad4)
 MAX_FAST_SIDE = 6000
 
 
@@ -157,7 +159,7 @@ def _tiles(net: TransformerNet, x: torch.Tensor, runtime: Runtime, compiler: Com
     then the blended output."""
     height, width = x.shape[-2:]
     stats = _statistics(net, x, runtime, compiler, stats_pixels, condition)
-    rows, columns = windows.spans(height, tile, TILE_OVERLAP), windows.spans(width, tile, TILE_OVERLAP)
+    rows, columns = (windows.fitted_spans(side, tile, TILE_OVERLAP, ALIGN) for side in (height, width))
     out = torch.zeros(1, 3, height, width)
     total = torch.zeros(1, 1, height, width)
     for row, (y0, y1) in enumerate(rows):

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..fast.network import NormStatistics
+from ..norms import NormStatistics, instance_norm
 
 EPSILON = 1e-5  # the files' own: the arbitrary transformer's dequantized "batchnorm/add/y", the 26-style's Add
 
@@ -38,18 +38,11 @@ class ConditionalNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor, stats: NormStatistics | None,
                 record: list | None) -> torch.Tensor:
-        if stats is None:
-            var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, correction=0)
-            if record is not None:
-                record.append((mean, var))
-        else:
-            mean, var = stats[self.index]
         condition = condition.float()
-        scale = F.linear(condition, self.gamma, self.gamma_offset)[..., None, None]
-        shift = F.linear(condition, self.beta, self.beta_offset)[..., None, None]
-        # (x - mean) / std * scale + shift as one multiply-add over the picture: x * a + b
-        a = torch.rsqrt(var + EPSILON) * scale
-        return torch.addcmul(shift - mean * a, x.float(), a).to(x.dtype)
+        scale = F.linear(condition, self.gamma, self.gamma_offset)
+        shift = F.linear(condition, self.beta, self.beta_offset)
+        given = None if stats is None else stats[self.index]
+        return instance_norm(x, scale, shift, EPSILON, given=given, record=record)
 
 
 class Layer(nn.Module):
