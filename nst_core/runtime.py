@@ -112,16 +112,17 @@ def cpu_supports_bf16() -> bool:
 
 
 def separate_compiled_kernels() -> str:
-    """Give each CPU kernel level its own Inductor cache folder (unless ``TORCHINDUCTOR_CACHE_DIR`` names one).
+    """Give each CPU kernel level its own Inductor cache folder (unless ``TORCHINDUCTOR_CACHE_DIR`` names another).
 
     Inductor's on-disk cache does not tell AVX-512 code from AVX2 code: on one machine switched to AVX2 kernels
     (``ATEN_CPU_CAPABILITY=avx2``), the feed-forward network compiled from the AVX-512 entries came out wrong
-    (5.7 dB from eager), and a server image whose cache moves to another CPU kind could meet the same.
-    Returns the folder in use.
+    (5.7 dB from eager), and a server image whose cache moves to another CPU kind could meet the same. Torch
+    itself writes its default folder into ``TORCHINDUCTOR_CACHE_DIR`` when ``torch._dynamo`` is imported, so
+    that value counts as unset. Returns the folder in use.
     """
-    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
-        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
 
+    if os.environ.get("TORCHINDUCTOR_CACHE_DIR", default_cache_dir()) == default_cache_dir():
         level = torch.backends.cpu.get_cpu_capability().lower()
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(default_cache_dir(), f"cpu-{level}")
     return os.environ["TORCHINDUCTOR_CACHE_DIR"]

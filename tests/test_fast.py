@@ -380,13 +380,18 @@ def test_each_cpu_kernel_level_compiles_into_its_own_inductor_cache(monkeypatch,
     from torch._inductor.runtime.cache_dir_utils import cache_dir, default_cache_dir
 
     folders = {}
-    for level in ("AVX2", "AVX512"):
-        monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    for level, variable in (("AVX2", None), ("AVX512", None), ("AVX2", default_cache_dir())):
+        # unset, or torch's own default (which importing torch._dynamo writes into the variable)
+        if variable is None:
+            monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+        else:
+            monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", variable)
         monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda level=level: level)
         fast.Compiler()
-        folders[level] = cache_dir()  # where Inductor itself will write
-    assert folders == {"AVX2": str(Path(default_cache_dir()) / "cpu-avx2"),
-                       "AVX512": str(Path(default_cache_dir()) / "cpu-avx512")}
+        folders[level, variable] = cache_dir()  # where Inductor itself will write
+    assert folders == {("AVX2", None): str(Path(default_cache_dir()) / "cpu-avx2"),
+                       ("AVX512", None): str(Path(default_cache_dir()) / "cpu-avx512"),
+                       ("AVX2", default_cache_dir()): str(Path(default_cache_dir()) / "cpu-avx2")}
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
     fast.Compiler()
     assert cache_dir() == str(tmp_path)
