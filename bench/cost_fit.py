@@ -222,7 +222,7 @@ def audio_group(backend_name: str, precision: str) -> list[dict]:
         else:
             backend = load_backend(backend_name, options)
         settings = AudioSettings(backend=backend_name, steps=steps, precision=precision, griffin_lim_iterations=30,
-                                 style_strength=0.5 if balance else None, options=options)
+                                 adaptive=balance, options=options)
         done = []
         seconds, peak = meter.measure(lambda s=settings, b=backend, n=seconds_of_sound, d=done: stylize_audio(
             clip(content, n), [clip(style, 10)], s, backend=b, on_progress=lambda e: d.append(e.done)))
@@ -316,16 +316,19 @@ def check() -> None:
 
 def record_units(groups: list[str] | None = None) -> dict[str, float]:
     """The calibration units of this machine, measured in a fresh interpreter, written beside the fit: those that
-    stand for ``groups`` (all without), so that each unit is recorded with the fit it calibrates."""
+    stand for ``groups`` (all without), at the groups' precision classes only, so that each reference unit is
+    recorded with the fit it calibrates."""
     import subprocess
 
-    from nst_core.calibration import UNIT_OF_FAMILY, UNITS
+    from nst_core.calibration import UNITS, unit_key
 
-    names = sorted({UNIT_OF_FAMILY[group.split("/")[0]] for group in groups} if groups else UNITS)
+    keys = {unit_key(group) for group in groups} if groups else None
+    names = sorted({key.split("/")[0] for key in keys} if keys else UNITS)
     done = subprocess.run([sys.executable, "-c", "import json; from nst_core.calibration import UNITS, measure_units; "
                            f"print(json.dumps(measure_units({{n: UNITS[n] for n in {names!r}}})))"],
                           capture_output=True, text=True, check=True, cwd=ROOT)
-    units = json.loads(done.stdout.strip().splitlines()[-1])
+    units = {key: seconds for key, seconds in json.loads(done.stdout.strip().splitlines()[-1]).items()
+             if keys is None or key in keys}
     saved = json.loads(MODEL_PATH.read_text())
     saved["units"], saved["units_machine"] = {**saved.get("units", {}), **units}, machine()
     MODEL_PATH.write_text(json.dumps(saved, indent=1) + "\n")

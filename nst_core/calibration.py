@@ -91,6 +91,13 @@ def audio_unit(runtime: Runtime) -> float:
 UNITS: dict[str, Callable[[Runtime], float]] = {"image": image_unit, "fast": fast_unit, "audio": audio_unit}
 
 
+def unit_key(model_key: str) -> str:
+    """The calibration unit that stands for a cost model: ``image/vgg19/fp32`` -> ``image/fp32``."""
+    family, *rest = model_key.split("/")
+    precision_class = next((part for part in rest if part in PRECISION_CLASSES), "")
+    return f"{UNIT_OF_FAMILY.get(family, family)}/{precision_class}"
+
+
 def measure_units(units: Mapping[str, Callable[[Runtime], float]] | None = None) -> dict[str, float]:
     """Every unit at both precision classes on this machine: ``{"<unit>/<class>": seconds}``."""
     measured = {}
@@ -110,9 +117,7 @@ class Calibration:
 
     def factor(self, model_key: str) -> float:
         """The factor for a cost model's key, e.g. ``image/vgg19/fp32``: its unit at its precision class."""
-        family, *rest = model_key.split("/")
-        precision_class = next((part for part in rest if part in PRECISION_CLASSES), "")
-        return self.factors.get(f"{UNIT_OF_FAMILY.get(family, family)}/{precision_class}", 1.0)
+        return self.factors.get(unit_key(model_key), 1.0)
 
     def run(self, reference: Mapping[str, float],
             units: Mapping[str, Callable[[Runtime], float]] | None = None) -> dict[str, float]:

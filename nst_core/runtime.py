@@ -141,7 +141,10 @@ def pick_runtime(device: str = "auto", precision: Precision = "auto") -> Runtime
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InvalidInput("device 'cuda' was asked for, but this machine has no usable CUDA GPU.")
     if precision == "fp32":
-        return Runtime(dev, None, channels_last=False)
+        # The layout the automatic choice takes on a CPU without bf16: one fp32 runtime, not two. channels_last
+        # is the faster fp32 layout as well (CPU units, channels_last over contiguous: VGG19 0.90-0.96,
+        # feed-forward 0.78-0.88, audio 0.98), and the fp32 cost models are fitted with it.
+        return Runtime(dev, None, channels_last=True)
     if dev.type == "cuda":
         dtype = torch.float16 if precision == "fp16" else torch.bfloat16
         if precision == "auto" and not torch.cuda.is_bf16_supported():

@@ -65,6 +65,17 @@ def test_the_real_units_run_and_the_committed_model_records_them():
         assert all(factors[f"{unit}/fast"] > 1 for unit in UNITS), factors
 
 
+def test_the_fp32_class_is_timed_with_the_runtime_a_cpu_without_bf16_picks(monkeypatch):
+    """The fp32 cost models and their unit must describe what an AVX2-only CPU runs by itself: the same layout.
+    (Fitted contiguous while such a CPU ran channels_last, the calibrated estimates were 26-160 % long there.)"""
+    import nst_core.runtime as runtime_module
+
+    monkeypatch.setattr(runtime_module, "cpu_supports_bf16", lambda: False)
+    assert pick_runtime("cpu", "auto") == pick_runtime("cpu", PRECISION_CLASSES["fp32"])
+    monkeypatch.setattr(runtime_module, "cpu_supports_bf16", lambda: True)
+    assert pick_runtime("cpu", "auto") == pick_runtime("cpu", PRECISION_CLASSES["fast"])
+
+
 def test_calibration_never_blocks_and_is_skipped_when_off(monkeypatch):
     started = threading.Event()
     monkeypatch.setattr(Calibration, "run", lambda self, reference, units=None: (started.set(), time.sleep(5)))
