@@ -80,6 +80,19 @@ def warm_up_fast_styles() -> None:
         log.exception("fast styles: warm-up failed")
 
 
+CALIBRATION_WAITS_FOR_WEIGHTS_S = 60.0
+
+
+def start_up_in_background() -> None:
+    """Calibrate the costs (about 15 s on two cores; the fitted times apply until then), then compile the Fast
+    styles networks. The units are timed alone: beside the compile warm-up or the page's construction they read
+    2-8x slow (and every estimate and refusal with them), so they also wait for the weights' verification
+    (hashing the files), though not more than a minute for a first start's downloads."""
+    weights.FETCHER.join(CALIBRATION_WAITS_FOR_WEIGHTS_S)
+    CALIBRATION.measure(cost.reference_units())
+    warm_up_fast_styles()
+
+
 def stop(warming: threading.Thread) -> None:
     """SIGTERM: cancel running jobs and remove the results folder and Gradio's cache (the exit handlers), then
     leave. A compilation under way is not waited for: the process ends without unwinding the thread inside
@@ -96,12 +109,13 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO)
     # A Space (or a container) stops the app with SIGTERM: exit through Python, so that running jobs are
     # cancelled and the results folder and Gradio's cache are removed (atexit), instead of dying where it stands.
-    warming = threading.Thread(target=warm_up_fast_styles, name="fast-styles-warm-up", daemon=True)
+    warming = threading.Thread(target=start_up_in_background, name="start-up", daemon=True)
     signal.signal(signal.SIGTERM, lambda *_: stop(warming))
-    warming.start()
-    CALIBRATION.start(cost.reference_units())  # a few seconds in the background; fitted times apply until then
     fetch_weights_at_start_up()
-    build_app().launch(**LAUNCH)
+    demo = build_app()
+    demo.launch(**LAUNCH, prevent_thread_lock=True)
+    warming.start()  # once the page is built (its thumbnails run networks) and served
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -266,9 +267,12 @@ def fit(points: list[dict], kind: str) -> dict[str, float]:
 
 
 def check() -> None:
-    """Default-looking jobs of each kind on this machine: the estimate before and after calibration, and the
-    measured time (a job's second run: the first loads its network). The units are measured first, in this
-    process, as the app does at start-up."""
+    """Default-looking jobs of each kind on this machine: the estimate before and after calibration against the
+    measured time. Each job is measured as the fit's grid measured it and as a visitor's request meets it: after
+    a warm-up at another size (which loads the network), runs at sizes not yet seen (the job's, 16 px less, 16 px
+    more), so the kernels for their shapes are still to be picked; the table gives the medians of those runs
+    (one job's time varies by a third from run to run on a shared machine). The units are measured first, in
+    this process, as the app does at start-up."""
     import torch
 
     from nst_core import AudioSettings, FastSettings, ImageSettings, cost, stylize_audio, stylize_fast, stylize_image
@@ -285,33 +289,41 @@ def check() -> None:
     content, style = IMAGES / "chelsea.jpg", IMAGES / "style_mosaic.jpg"
     model = FastModel(TransformerNet().eval().requires_grad_(False),
                       FastStyle("bench", "bench", "", value_range=255, channel_order="rgb"))
-    jobs = []
+    jobs = []  # (label, run at a size, estimate, the job's size, the warm-up's)
     for size, steps in ((256, 10), (512, 10)):
-        settings = ImageSettings(size=size, steps=steps, hold_style_from=None)
-        jobs.append((f"image {size} px, {steps} steps/scale", lambda s=settings: stylize_image(content, [style], s),
-                     lambda s=settings, z=size: cost.image_cost(s, runtime, (z, round(z * 0.67)), [(z, z)])))
+        image = lambda z, n=steps: ImageSettings(size=z, steps=n, hold_style_from=None)  # noqa: E731
+        jobs.append((f"image {size} px, {steps} steps/scale",
+                     lambda z, i=image: stylize_image(content, [style], i(z)),
+                     lambda z, i=image: cost.image_cost(i(z), runtime, (z, round(z * 0.67)), [(z, z)]),
+                     size, size - 32))
     for megapixels in (0.5, 2.0):
         width = int((megapixels * 1e6 * 4 / 3) ** 0.5)
-        picture = to_pil(torch.rand(1, 3, int(megapixels * 1e6 / width), width))
-        jobs.append((f"fast {picture.width}x{picture.height} eager",
-                     lambda p=picture: stylize_fast(p, model, FastSettings()),
-                     lambda p=picture: cost.fast_cost(FastSettings(), runtime, p.size, compiled=False)))
+        height = int(megapixels * 1e6 / width)
+        jobs.append((f"fast {width}x{height} eager",
+                     lambda w, h=height: stylize_fast(to_pil(torch.rand(1, 3, h, w)), model, FastSettings()),
+                     lambda w, h=height: cost.fast_cost(FastSettings(), runtime, (w, h), compiled=False),
+                     width, width - 32))
     audio_settings = AudioSettings(steps=20, adaptive=False, griffin_lim_iterations=30)
+    # An audio job's shapes are its segments', the same for every clip: the warm-up is the job itself.
     jobs.append(("audio shallow 10 s, 20 steps",
-                 lambda: stylize_audio(AUDIO / "piano_melody.flac", [AUDIO / "string_pad.flac"], audio_settings),
-                 lambda: cost.audio_cost(load_backend("shallow", None), audio_settings, runtime, 8.0)))
+                 lambda _: stylize_audio(AUDIO / "piano_melody.flac", [AUDIO / "string_pad.flac"], audio_settings),
+                 lambda _: cost.audio_cost(load_backend("shallow", None), audio_settings, runtime, 8.0), 0, 0))
     print("| job | measured s | estimate before | error | estimate after | error |\n|---|---|---|---|---|---|")
-    for label, run, estimate in jobs:
-        after = estimate().seconds
-        saved, CALIBRATION.factors = CALIBRATION.factors, {}
-        before = estimate().seconds
-        CALIBRATION.factors = saved
-        run()  # the first run loads the network and picks kernels, as the fit's grid did before measuring
-        started = time.perf_counter()
-        run()
-        seconds = time.perf_counter() - started
-        print(f"| {label} | {seconds:.1f} | {before:.1f} | {before / seconds - 1:+.0%} | {after:.1f} | "
-              f"{after / seconds - 1:+.0%} |", flush=True)
+    for label, run, estimate, size, warm_up_size in jobs:
+        run(warm_up_size)
+        measured, before, after = [], [], []
+        for offset in ((0, -16, 16) if size else (0, 0, 0)):
+            after.append(estimate(size + offset).seconds)
+            saved, CALIBRATION.factors = CALIBRATION.factors, {}
+            before.append(estimate(size + offset).seconds)
+            CALIBRATION.factors = saved
+            started = time.perf_counter()
+            run(size + offset)
+            measured.append(time.perf_counter() - started)
+        seconds = statistics.median(measured)
+        errors = [statistics.median(e / m - 1 for e, m in zip(estimates, measured)) for estimates in (before, after)]
+        print(f"| {label} | {seconds:.1f} | {statistics.median(before):.1f} | {errors[0]:+.0%} | "
+              f"{statistics.median(after):.1f} | {errors[1]:+.0%} |", flush=True)
 
 
 def record_units(groups: list[str] | None = None) -> dict[str, float]:

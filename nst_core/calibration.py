@@ -1,11 +1,11 @@
-"""Costs calibrated where the studio runs: a few seconds of measured work scale the fitted time coefficients.
+"""Costs calibrated where the studio runs: seconds of measured work scale the fitted time coefficients.
 
 The cost model (:mod:`nst_core.cost`) was fitted on one machine. CPUs differ several-fold (a CPU without bf16
 kernels runs the engine in fp32, and bf16 there is emulated), so at start-up the server times a few small
 *units* of the work each job kind does, at both precision classes, and compares them with the same units timed
 on the fit's machine (``units`` in ``data/cost_model.json``, recorded by ``bench/cost_fit.py``). Each ratio
 scales the time coefficients of the models its unit stands for; until the measurement ends (in the background,
-a few seconds) the committed coefficients apply. Memory is not scaled: a job allocates the same tensors on any
+about 15 s on two cores) the committed coefficients apply. Memory is not scaled: a job allocates the same tensors on any
 CPU; the precision class, which does change memory, has models of its own.
 
 ``NST_COST_CALIBRATION=off`` skips it.
@@ -32,10 +32,14 @@ UNIT_OF_FAMILY = {"image": "image", "fast": "fast", "video": "fast", "onepass-an
                   "audio": "audio"}
 
 
-def _timed(step: Callable[[], object], repeats: int = 3) -> float:
+def _timed(step: Callable[[], object], least: int = 3, most: int = 25, seconds: float = 1.0) -> float:
+    """The median time of ``step``: at least ``least`` runs, more while they add up to under ``seconds``.
+
+    A unit of tens of milliseconds read from three runs moved the factors by +-15 % on a shared machine; an
+    emulated one (bf16 without bf16 kernels, seconds a run) still stops after three."""
     step()  # the first call allocates and picks kernels
-    times = []
-    for _ in range(repeats):
+    times: list[float] = []
+    while len(times) < least or (sum(times) < seconds and len(times) < most):
         started = time.perf_counter()
         step()
         times.append(time.perf_counter() - started)
@@ -98,12 +102,21 @@ def unit_key(model_key: str) -> str:
     return f"{UNIT_OF_FAMILY.get(family, family)}/{precision_class}"
 
 
-def measure_units(units: Mapping[str, Callable[[Runtime], float]] | None = None) -> dict[str, float]:
-    """Every unit at both precision classes on this machine: ``{"<unit>/<class>": seconds}``."""
-    measured = {}
-    for name, unit in (units or UNITS).items():
-        for precision_class, precision in PRECISION_CLASSES.items():
-            measured[f"{name}/{precision_class}"] = unit(pick_runtime("cpu", precision))
+def measure_units(units: Mapping[str, Callable[[Runtime], float]] | None = None, passes: int = 2,
+                  slow: float = 0.5) -> dict[str, float]:
+    """Every unit at both precision classes on this machine: ``{"<unit>/<class>": seconds}``.
+
+    Units are read in ``passes`` passes over all of them and the faster reading is kept: other work on a shared
+    machine slows one pass, not both (one pass alone read a unit 1.8x slow in about one start in four). A unit
+    slower than ``slow`` seconds a run (bf16 emulated on a CPU without bf16 kernels) is read once."""
+    measured: dict[str, float] = {}
+    for done in range(passes):
+        for name, unit in (units or UNITS).items():
+            for precision_class, precision in PRECISION_CLASSES.items():
+                key = f"{name}/{precision_class}"
+                if done and measured[key] > slow:
+                    continue
+                measured[key] = min(unit(pick_runtime("cpu", precision)), measured.get(key, float("inf")))
     return measured
 
 
@@ -129,18 +142,33 @@ class Calibration:
         log.info("cost model %s", self.detail)
         return self.factors
 
+    def measure(self, reference: Mapping[str, float]) -> bool:
+        """:meth:`run` on this thread, unless ``NST_COST_CALIBRATION=off``; a failure leaves the fitted times.
+
+        For a start-up thread that has more to do: the units must not share the cores with other work (measured
+        beside the compile warm-up, they read up to twice as slow and the estimates twice as long)."""
+        if self._skipped(reference):
+            return False
+        self._run_logged(reference)
+        return True
+
     def start(self, reference: Mapping[str, float]) -> bool:
         """:meth:`run` in a background thread, unless ``NST_COST_CALIBRATION=off``; never waits."""
-        if os.environ.get("NST_COST_CALIBRATION", "").lower() in ("off", "0", "false", "no"):
-            self.detail = "not calibrated (NST_COST_CALIBRATION=off)"
-            return False
-        if not reference:
-            self.detail = "not calibrated (the cost model records no reference units)"
+        if self._skipped(reference):
             return False
         self._thread = threading.Thread(target=self._run_logged, args=(reference,), name="cost-calibration",
                                         daemon=True)
         self._thread.start()
         return True
+
+    def _skipped(self, reference: Mapping[str, float]) -> bool:
+        if os.environ.get("NST_COST_CALIBRATION", "").lower() in ("off", "0", "false", "no"):
+            self.detail = "not calibrated (NST_COST_CALIBRATION=off)"
+            return True
+        if not reference:
+            self.detail = "not calibrated (the cost model records no reference units)"
+            return True
+        return False
 
     def _run_logged(self, reference: Mapping[str, float]) -> None:
         try:

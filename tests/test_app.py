@@ -475,3 +475,21 @@ def test_python_app_py_serves_the_page_offline_and_verifies_the_bundled_network(
     finally:
         server.terminate()
         server.wait(30)
+
+
+def test_start_up_calibrates_the_costs_before_it_compiles(monkeypatch):
+    """The calibration units and the compile warm-up must not share the cores: beside a compilation the units
+    read up to twice as slow, and every estimate (and every refusal) would be twice too long."""
+    import app
+    from nst_core.calibration import CALIBRATION
+
+    order = []
+    monkeypatch.setattr(CALIBRATION, "run", lambda reference, units=None: order.append("calibrated"))
+    monkeypatch.setattr(app, "warm_up_fast_styles", lambda: order.append("compiled"))
+    monkeypatch.delenv("NST_COST_CALIBRATION", raising=False)
+    app.start_up_in_background()
+    assert order == ["calibrated", "compiled"]
+    monkeypatch.setenv("NST_COST_CALIBRATION", "off")
+    order.clear()
+    app.start_up_in_background()
+    assert order == ["compiled"]

@@ -65,6 +65,24 @@ def test_the_real_units_run_and_the_committed_model_records_them():
         assert all(factors[f"{unit}/fast"] > 1 for unit in UNITS), factors
 
 
+def test_a_unit_keeps_its_faster_pass_and_a_slow_one_is_read_once():
+    """A burst of other work slows one pass over the units, not both; an emulated unit (seconds) is read once."""
+    from nst_core.calibration import measure_units
+
+    readings = {"quick": iter([0.3, 0.1]), "slow": iter([2.0, 1.0])}
+    calls = {"quick": 0, "slow": 0}
+
+    def unit(name):
+        def read(runtime):
+            calls[name] += 1
+            return next(readings[name]) if calls[name] <= 2 else 0.1
+        return read
+
+    measured = measure_units({"quick": unit("quick"), "slow": unit("slow")})
+    assert measured["quick/fast"] == 0.1  # its second pass (the first read 0.3)
+    assert measured["slow/fast"] == 2.0 and calls["slow"] == 2  # one reading per class, none again
+
+
 def test_the_fp32_class_is_timed_with_the_runtime_a_cpu_without_bf16_picks(monkeypatch):
     """The fp32 cost models and their unit must describe what an AVX2-only CPU runs by itself: the same layout.
     (Fitted contiguous while such a CPU ran channels_last, the calibrated estimates were 26-160 % long there.)"""
