@@ -146,7 +146,7 @@ class Calibration:
         """:meth:`run` on this thread, unless ``NST_COST_CALIBRATION=off``; a failure leaves the fitted times.
 
         For a start-up thread that has more to do: the units must not share the cores with other work (measured
-        beside the compile warm-up, they read up to twice as slow and the estimates twice as long)."""
+        beside the compile warm-up and the page's construction, they read 2-8x slow, and the estimates with them)."""
         if self._skipped(reference):
             return False
         self._run_logged(reference)
