@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import statistics
-import threading
 import time
 from collections.abc import Callable, Mapping
 
@@ -126,7 +125,6 @@ class Calibration:
     def __init__(self) -> None:
         self.factors: dict[str, float] = {}
         self.detail = "not calibrated (the fitted machine's times apply)"
-        self._thread: threading.Thread | None = None
 
     def factor(self, model_key: str) -> float:
         """The factor for a cost model's key, e.g. ``image/vgg19/fp32``: its unit at its precision class."""
@@ -147,38 +145,17 @@ class Calibration:
 
         For a start-up thread that has more to do: the units must not share the cores with other work (measured
         beside the compile warm-up and the page's construction, they read 2-8x slow, and the estimates with them)."""
-        if self._skipped(reference):
-            return False
-        self._run_logged(reference)
-        return True
-
-    def start(self, reference: Mapping[str, float]) -> bool:
-        """:meth:`run` in a background thread, unless ``NST_COST_CALIBRATION=off``; never waits."""
-        if self._skipped(reference):
-            return False
-        self._thread = threading.Thread(target=self._run_logged, args=(reference,), name="cost-calibration",
-                                        daemon=True)
-        self._thread.start()
-        return True
-
-    def _skipped(self, reference: Mapping[str, float]) -> bool:
         if os.environ.get("NST_COST_CALIBRATION", "").lower() in ("off", "0", "false", "no"):
             self.detail = "not calibrated (NST_COST_CALIBRATION=off)"
-            return True
+            return False
         if not reference:
             self.detail = "not calibrated (the cost model records no reference units)"
-            return True
-        return False
-
-    def _run_logged(self, reference: Mapping[str, float]) -> None:
+            return False
         try:
             self.run(reference)
         except Exception:  # noqa: BLE001 - calibration is an improvement; the fitted times still apply
             log.exception("cost calibration failed; the fitted machine's times apply")
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
+            return False
+        return True
 
 CALIBRATION = Calibration()

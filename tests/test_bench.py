@@ -9,7 +9,9 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,3 +43,61 @@ def test_each_kind_of_cost_fit_group_measures_a_point(cost_fit, monkeypatch, gro
         assert point["seconds"] > 0 and point["memory_mb"] >= 0, point
         assert point["time_features"] and point["memory_features"], point
         assert all(value >= 0 for value in point["time_features"].values()), point
+
+
+@pytest.fixture(scope="module")
+def image_descent():
+    sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+    spec = importlib.util.spec_from_file_location("image_descent_under_test", ROOT / "bench" / "image_descent.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+def test_the_pyramid_starts_at_its_start_and_its_coarse_layers_move_blocks(image_descent):
+    start = torch.rand(1, 3, 40, 64)
+    pyramid = image_descent.Pyramid(start, gain=1.41, min_side=8)
+    assert [tuple(layer.shape[-2:]) for layer in pyramid.layers] == [(40, 64), (20, 32), (10, 16)]
+    assert torch.equal(pyramid.picture(), start)
+    pyramid.picture()[0, 0, :5, :8].sum().backward()  # a corner's gradient reaches the coarsest layer's corner
+    assert pyramid.layers[2].grad[0, 0, 0, 0] > 0 and pyramid.layers[2].grad[0, 0, -1, -1] == 0
+
+
+def test_the_carried_history_keeps_each_pairs_curvature(image_descent):
+    small, large = (6, 8), (12, 16)
+    # Smooth steps, as a coarse scale's are: enlarging them keeps their energy (white noise would be smoothed).
+    steps = [torch.nn.functional.interpolate(torch.randn(1, 3, 3, 4), size=small, mode="bilinear").reshape(-1)
+             for _ in range(3)]
+    differences = [2 * s for s in steps]  # positive curvature along each step
+    state = image_descent.carried_history({"old_stps": steps, "old_dirs": differences}, small, large)
+    assert len(state["old_stps"]) == 3 and state["old_stps"][0].numel() == 3 * 12 * 16
+    for y, s, y0, s0 in zip(state["old_dirs"], state["old_stps"], differences, steps):
+        assert float(y.dot(s)) == pytest.approx(float(y0.dot(s0)), rel=0.2)  # not 4x: the area ratio is divided out
+    assert image_descent.carried_history({"old_stps": [], "old_dirs": []}, small, large) is None
+
+
+@pytest.mark.parametrize("name", ["photo", "one-pass-carry", "one-pass-pyramid"])
+def test_each_descent_variant_runs_and_is_judged_at_its_checkpoints(image_descent, tmp_path, name):
+    from PIL import Image
+
+    from nst_core.image.backbones import random_backbone
+    from nst_core.runtime import pick_runtime
+
+    generator = np.random.default_rng(0)
+    content, style = tmp_path / "content.png", tmp_path / "style.png"
+    for path in (content, style):
+        Image.fromarray(generator.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(path)
+    net = random_backbone("vgg19")
+    runtime = pick_runtime("cpu", "fp32")
+    starts = {f"content.png:style.png:{side}": torch.rand(1, 3, 24, 32) for side in (32, 45)}
+    variant = {**image_descent.VARIANTS[name], "schedule": (0, 3, 2, 4)}  # aligned to the last three scales
+    record = image_descent.run(variant, content, style, net=runtime.prepare_model(net), judge_net=net,
+                               runtime=runtime, size=64, min_size=32, starts=starts, checkpoints=(2,))
+    assert record["schedule"] == (3, 2, 4) and len(record["pixels"]) == 3
+    assert sorted(record["judged"]) == [2, 4]
+    assert all(np.isfinite(value) and value > 0 for pair in record["judged"].values() for value in pair)
+    share = image_descent.cost_share(record, {"pixels": record["pixels"]}, 4)
+    pixel_steps = sum(n * p for n, p in zip((3, 2, 4), record["pixels"]))
+    assert share == pytest.approx(pixel_steps / (40 * sum(record["pixels"])))

@@ -1,0 +1,280 @@
+"""How many full-size steps each start and each way of descending needs to reach the default Image run's distances.
+
+    python bench/image_descent.py --device cuda                          # every variant, 8 pairs, 512 px
+    python bench/image_descent.py --variants photo one-pass-pyramid --pairs boston.jpg:udnie.jpg
+    python bench/image_descent.py --save-starts starts.pt --variants     # one-pass starts made here ...
+    python bench/image_descent.py --starts starts.pt --device cuda       # ... for a machine without the network
+
+Each variant runs its coarse scales, then many steps at the final size; the final scale's result is judged
+(:func:`nst_core.image.metrics.judge_image`, fp32, after the engine's own finishing) at checkpoints, so one run
+gives the whole curve. The summary gives, per variant and pair, the share of the default's cost at which both
+distances first come within 3 % of the default run's (40 steps at each of five scales from the photo), and the
+distances at a third of its cost. Cost is counted in pixel-steps (steps x pixels, summed over the scales; the
+one-pass pass, about 1 % of the default, is left out): on the CPU the measured time share of a schedule lies
+within a few hundredths of it (docs/benchmarks.md).
+
+Ways of descending besides the engine's L-BFGS restarted at each scale (``"plain"``):
+- ``"carry"``: the L-BFGS history goes on to the next scale, its steps enlarged and its gradient differences
+  enlarged and divided by the area ratio (so that each pair's curvature, y.s, is kept);
+- ``"pyramid"``: at each scale the picture is the sum of a full-size layer and coarser layers (halved down to
+  32 px), the k-th weighted gain^k / 2^k, so that one step moves large areas as a coarser scale would
+  (a preconditioner for L-BFGS's first steps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from common import machine  # noqa: E402 (after the path set-up)
+from image_quality import PAIRS  # noqa: E402
+
+from nst_core.image import metrics  # noqa: E402
+from nst_core.image.backbones import FeatureNet, load_backbone  # noqa: E402
+from nst_core.image.io import load_image, resize_tensor  # noqa: E402
+from nst_core.image.objective import scale_images, scale_targets  # noqa: E402
+from nst_core.image.optimize import _finish  # noqa: E402
+from nst_core.image.settings import ImageSettings  # noqa: E402
+from nst_core.image.start import one_pass  # noqa: E402
+from nst_core.optim import LBFGS_HISTORY  # noqa: E402
+from nst_core.runtime import Runtime, pick_runtime  # noqa: E402
+
+WITHIN, SHARE = 0.03, 1 / 3
+CHECKPOINTS = (5, 10, 15, 20, 25, 30, 35, 40, 50, 60, 80)
+# Steps per scale, the final scale's count being the curve's length; "photo" at 40 is today's default.
+VARIANTS = {
+    "photo": {"init": "content", "schedule": (40, 40, 40, 40, 60)},
+    "one-pass": {"init": "one-pass", "schedule": (0, 0, 20, 15, 60)},
+    "one-pass-362": {"init": "one-pass", "schedule": (0, 0, 0, 20, 60)},
+    "one-pass-512": {"init": "one-pass", "schedule": (0, 0, 0, 0, 80)},
+    "one-pass-carry": {"init": "one-pass", "schedule": (0, 0, 20, 15, 60), "descent": "carry"},
+    "one-pass-362-carry": {"init": "one-pass", "schedule": (0, 0, 0, 20, 60), "descent": "carry"},
+    "one-pass-512-pyramid-1": {"init": "one-pass", "schedule": (0, 0, 0, 0, 80), "descent": "pyramid", "gain": 1.0},
+    "one-pass-512-pyramid": {"init": "one-pass", "schedule": (0, 0, 0, 0, 80), "descent": "pyramid", "gain": 1.41},
+    "one-pass-512-pyramid-2": {"init": "one-pass", "schedule": (0, 0, 0, 0, 80), "descent": "pyramid", "gain": 2.0},
+    "one-pass-512-pyramid-2.83": {"init": "one-pass", "schedule": (0, 0, 0, 0, 80), "descent": "pyramid",
+                                  "gain": 2.83},
+    "one-pass-pyramid": {"init": "one-pass", "schedule": (0, 0, 0, 20, 60), "descent": "pyramid", "gain": 1.41},
+    "one-pass-pyramid-2": {"init": "one-pass", "schedule": (0, 0, 0, 20, 60), "descent": "pyramid", "gain": 2.0},
+    "photo-512-pyramid-2": {"init": "content", "schedule": (0, 0, 0, 0, 80), "descent": "pyramid", "gain": 2.0},
+    "one-pass-no-tv": {"init": "one-pass", "schedule": (0, 0, 20, 15, 60), "tv_weight": 0.0},
+    "one-pass-fp32": {"init": "one-pass", "schedule": (0, 0, 20, 15, 60), "precision": "fp32"},
+}
+
+
+class Pyramid:
+    """The picture as a full-size layer plus coarser ones: x = p0 + sum_k gain^k / 2^k * up(p_k).
+
+    A step on p_k moves a 2^k-pixel block at once; with the 1 / 2^k weight each band's gain in the step is gain^2k.
+    """
+
+    def __init__(self, start: torch.Tensor, gain: float, min_side: int = 32) -> None:
+        height, width = start.shape[-2:]
+        self.size, self.gain = (height, width), gain
+        self.layers = [start.detach().clone().requires_grad_(True)]
+        k = 1
+        while min(height, width) / 2**k >= min_side:
+            shape = (*start.shape[:2], math.ceil(height / 2**k), math.ceil(width / 2**k))
+            self.layers.append(torch.zeros(shape, device=start.device, requires_grad=True))
+            k += 1
+
+    def picture(self) -> torch.Tensor:
+        x = self.layers[0]
+        for k, layer in enumerate(self.layers[1:], 1):
+            x = x + self.gain**k / 2**k * F.interpolate(layer, size=self.size, mode="bilinear", align_corners=False)
+        return x
+
+
+def carried_history(state: dict, old_size: tuple[int, int], new_size: tuple[int, int]) -> dict | None:
+    """An L-BFGS state for the next scale from the last one's (None when it holds no curvature pairs yet).
+
+    A loss that reads the same picture at more pixels has gradients spread over the area ratio r: a step s becomes
+    up(s), a gradient difference y becomes up(y) / r, and y.s stays what it was.
+    """
+    ratio = new_size[0] * new_size[1] / (old_size[0] * old_size[1])
+
+    def enlarge(vector: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(vector.view(1, -1, *old_size), size=new_size, mode="bilinear",
+                             align_corners=False).reshape(-1)
+
+    pairs = [(enlarge(y) / ratio, enlarge(s)) for y, s in zip(state.get("old_dirs", []), state.get("old_stps", []))]
+    pairs = [(y, s) for y, s in pairs if float(y.dot(s)) > 0]
+    if not pairs:
+        return None
+    size = pairs[0][0].numel()
+    last_y, last_s = pairs[-1]
+    # n_iter 1 with a zero last step: the next step() uses this history and adds no pair across the two scales.
+    return {"n_iter": 1, "func_evals": 0, "d": last_s.new_zeros(size), "t": 0.0,
+            "prev_flat_grad": last_s.new_zeros(size), "prev_loss": None,
+            "old_dirs": [y for y, _ in pairs], "old_stps": [s for _, s in pairs],
+            "ro": [1.0 / float(y.dot(s)) for y, s in pairs], "H_diag": float(last_y.dot(last_s) / last_y.dot(last_y))}
+
+
+def aligned(schedule: tuple[int, ...], count: int) -> tuple[int, ...]:
+    """A schedule written for five scales, fitted to ``count`` (the final scales kept)."""
+    return ((0,) * count + tuple(schedule))[-count:]
+
+
+def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net: FeatureNet, runtime: Runtime,
+        size: int = 512, min_size: int = 128, starts: dict | None = None,
+        checkpoints: tuple[int, ...] = CHECKPOINTS) -> dict:
+    """One variant on one pair: its judged distances at the final scale's checkpoints and its cost per step."""
+    fields = {k: v for k, v in variant.items() if k in ("content_weight", "style_weight", "tv_weight", "precision")}
+    settings = ImageSettings(size=size, min_size=min_size, **fields)
+    sides = settings.scales()
+    schedule = aligned(variant["schedule"], len(sides))
+    loaded_content, loaded_style = load_image(content), load_image(style)
+    picture, state, last_size, judged, pixels = None, None, None, {}, []
+    started = time.perf_counter()
+    for index, (side, steps) in enumerate(zip(sides, schedule)):
+        height, width = scale_images(side, loaded_content, [loaded_style], None, settings).content.shape[-2:]
+        pixels.append(height * width)
+        if steps == 0:
+            continue
+        scale = scale_targets(side, loaded_content, [loaded_style], None, settings, net, runtime)
+        if picture is None:
+            picture = (one_pass_start(starts, content, style, side, scale.content, loaded_style)
+                       if variant["init"] == "one-pass" else scale.content)
+        x = resize_tensor(picture.detach().to(runtime.device), (height, width)).clamp(0, 1)
+        if variant.get("descent") == "pyramid":
+            pyramid = Pyramid(x, variant["gain"])
+            params, compose = pyramid.layers, pyramid.picture
+        else:
+            params, compose = [x.requires_grad_(True)], (lambda x=x: x)
+        optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=1, history_size=LBFGS_HISTORY, tolerance_grad=0.0,
+                                      tolerance_change=0.0)
+        if variant.get("descent") == "carry" and state is not None:
+            optimizer.state[params[0]].update(carried_history(state, last_size, (height, width)) or {})
+        last = index == len(sides) - 1
+        for step in descend(optimizer, scale.objective, compose, steps):
+            if last and (step in checkpoints or step == steps):
+                with torch.no_grad():
+                    result = _finish(compose().cpu(), scale.content, scale.styles, settings, False,
+                                     judge=scale.objective)
+                scores = metrics.judge_image(result, content, style, network=judge_net)
+                judged[step] = (scores.content_distance, scores.style_distance)
+        picture, state, last_size = compose().detach(), optimizer.state[params[0]], (height, width)
+    return {"seconds": time.perf_counter() - started, "judged": judged, "pixels": pixels, "schedule": schedule}
+
+
+def descend(optimizer: torch.optim.LBFGS, objective, compose, steps: int):
+    """``steps`` L-BFGS steps on ``objective(compose())``, yielding each step's number from 1."""
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss, _ = objective(compose())
+        loss.backward()
+        return loss
+
+    for step in range(1, steps + 1):
+        optimizer.step(closure)
+        yield step
+
+
+def one_pass_start(starts: dict | None, content: Path, style: Path, side: int, photo: torch.Tensor,
+                   loaded_style) -> torch.Tensor:
+    """The one-pass result at the first scale: from ``starts`` (made by --save-starts) or the network here."""
+    key = f"{content.name}:{style.name}:{side}"
+    if starts is not None and key in starts:
+        return starts[key].float()
+    return one_pass(photo, [loaded_style.image], None, "none")
+
+
+def cost_share(record: dict, default: dict, final_steps: int) -> float:
+    """Pixel-steps of ``record``'s schedule with ``final_steps`` at the final scale, over the default's."""
+    schedule = (*record["schedule"][:-1], final_steps)
+    return (sum(n * p for n, p in zip(schedule, record["pixels"]))
+            / sum(40 * p for p in default["pixels"]))
+
+
+def summarize(records: list[dict]) -> None:
+    by_pair: dict[str, dict[str, dict]] = {}
+    for record in records:
+        by_pair.setdefault(record["pair"], {})[record["variant"]] = record
+    variants = [v for v in dict.fromkeys(r["variant"] for r in records) if v != "photo"]
+    print(f"\nShare of the default's cost at which both distances come within {WITHIN:.0%} of its own (-: not within "
+          "the curve), then the content / style change at a third of its cost:")
+    print("| variant | " + " | ".join(by_pair) + " | median |\n|---|" + "---|" * (len(by_pair) + 1))
+    for name in variants:
+        cells, needed = [], []
+        for runs in by_pair.values():
+            if name not in runs or "photo" not in runs:
+                cells.append("")  # not run
+                continue
+            default, record = runs["photo"], runs[name]
+            c0, s0 = {int(k): v for k, v in default["judged"].items()}[40]
+            curve = {int(k): v for k, v in record["judged"].items()}
+            met = [k for k, (c, s) in curve.items() if c <= (1 + WITHIN) * c0 and s <= (1 + WITHIN) * s0]
+            needed.append(cost_share(record, default, min(met)) if met else math.inf)
+            within = [k for k in sorted(curve) if cost_share(record, default, k) <= SHARE + 0.01] or [min(curve)]
+            c, s = curve[within[-1]]
+            share = f"{needed[-1]:.2f}" if met else "-"
+            cells.append(f"{share}; {c / c0 - 1:+.0%} / {s / s0 - 1:+.0%}")
+        median = statistics.median(needed)
+        print(f"| {name} | " + " | ".join(cells) + f" | {median:.2f} of {len(needed)} |")
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=Path, default=ROOT.parent / "shared" / "reference-images")
+    parser.add_argument("--pairs", nargs="+", default=list(PAIRS), help="content:style file names")
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--starts", type=Path, help="one-pass starts saved by --save-starts")
+    parser.add_argument("--save-starts", type=Path, help="make the one-pass starts of every pair and scale, save them")
+    parser.add_argument("--out", type=Path, help="also write each run as a JSON line here")
+    parser.add_argument("--summarize", type=Path, nargs="+", help="only summarize runs written by --out")
+    args = parser.parse_args()
+    if args.summarize:
+        summarize([json.loads(line) for path in args.summarize for line in path.read_text().splitlines()])
+        return
+    pairs = [tuple(args.images / name for name in pair.split(":")) for pair in args.pairs]
+    if args.save_starts:
+        save_starts(pairs, args.size, args.save_starts)
+    starts = torch.load(args.starts, weights_only=True) if args.starts else None
+    print(machine() + (f"; device {torch.cuda.get_device_name()}" if args.device.startswith("cuda") else ""))
+    net = load_backbone("vgg19")
+    judging = pick_runtime(args.device, "fp32")
+    metrics.pick_runtime = lambda *_, **__: judging  # judge where the runs are (fp32 as always)
+    judge_net = judging.prepare_model(net)
+    runtimes = {p: pick_runtime(args.device, p) for p in ("auto", "fp32")}
+    prepared = {p: runtime.prepare_model(net) for p, runtime in runtimes.items()}
+    records = []
+    for content, style in pairs:  # pair by pair, so that a run cut short still compares every variant
+        for name in args.variants:
+            variant = VARIANTS[name]
+            precision = variant.get("precision", "auto")
+            record = {"variant": name, "pair": f"{content.name}:{style.name}",
+                      **run(variant, content, style, net=prepared[precision], judge_net=judge_net,
+                            runtime=runtimes[precision], size=args.size, starts=starts)}
+            records.append(record)
+            if args.out:
+                with args.out.open("a") as out:
+                    out.write(json.dumps(record) + "\n")
+            print(name, record["pair"], f"{record['seconds']:.1f} s", flush=True)
+    summarize(records)
+
+
+def save_starts(pairs: list[tuple[Path, Path]], size: int, path: Path) -> None:
+    starts = {}
+    settings = ImageSettings(size=size)
+    for content, style in pairs:
+        loaded_content, loaded_style = load_image(content), load_image(style)
+        for side in settings.scales():
+            photo = scale_images(side, loaded_content, [loaded_style], None, settings).content
+            starts[f"{content.name}:{style.name}:{side}"] = one_pass(photo, [loaded_style.image], None, "none").half()
+    torch.save(starts, path)
+
+
+if __name__ == "__main__":
+    main()
