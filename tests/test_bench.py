@@ -16,14 +16,23 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def cost_fit():
-    spec = importlib.util.spec_from_file_location("cost_fit_under_test", ROOT / "bench" / "cost_fit.py")
+def bench_module(name: str):
+    """``bench/<name>.py`` as a module (its imports of the other bench scripts resolved); unloaded afterwards."""
+    saved_path, saved_modules = list(sys.path), set(sys.modules)
+    sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+    spec = importlib.util.spec_from_file_location(f"{name}_under_test", ROOT / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     yield module
-    sys.modules.pop(spec.name, None)
+    sys.path[:] = saved_path
+    for added in {spec.name, "common", "image_quality"} - saved_modules:
+        sys.modules.pop(added, None)
+
+
+@pytest.fixture(scope="module")
+def cost_fit():
+    yield from bench_module("cost_fit")
 
 
 TINY = {"IMAGE_POINTS": [(64, 1.0, 1)], "IMAGE_MULTISCALE": (96, 1.0, 1), "FAST_MEGAPIXELS": [0.02],
@@ -47,13 +56,7 @@ def test_each_kind_of_cost_fit_group_measures_a_point(cost_fit, monkeypatch, gro
 
 @pytest.fixture(scope="module")
 def image_descent():
-    sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-    spec = importlib.util.spec_from_file_location("image_descent_under_test", ROOT / "bench" / "image_descent.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    yield from bench_module("image_descent")
 
 
 def test_the_pyramid_starts_at_its_start_and_its_coarse_layers_move_blocks(image_descent):
