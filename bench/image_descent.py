@@ -241,6 +241,8 @@ def main() -> None:
     pairs = [tuple(args.images / name for name in pair.split(":")) for pair in args.pairs]
     if args.save_starts:
         save_starts(pairs, args.size, args.save_starts)
+        if not args.variants:
+            return
     starts = torch.load(args.starts, weights_only=True) if args.starts else None
     print(machine() + (f"; device {torch.cuda.get_device_name()}" if args.device.startswith("cuda") else ""))
     net = load_backbone("vgg19")
