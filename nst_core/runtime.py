@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import re
 import threading
 import typing
 import weakref
@@ -126,6 +127,32 @@ def separate_compiled_kernels() -> str:
         level = torch.backends.cpu.get_cpu_capability().lower()
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(default_cache_dir(), f"cpu-{level}")
     return os.environ["TORCHINDUCTOR_CACHE_DIR"]
+
+
+_LIBRARY = re.compile(r"/[^\s:'\"]+\.so\b")
+
+
+def remove_broken_kernel(error: BaseException) -> bool:
+    """Delete the compiled library that ``error`` (or its causes) names, if it lies in Inductor's cache folder;
+    True when one was deleted.
+
+    A process stopped while Inductor wrote a kernel leaves it truncated (seen: a 0-byte ``.so``, left by an
+    interrupted start). Every later compile that needs it fails to load it ("file too short"), and the server
+    would run eagerly from then on; without the file, the next compile builds it again.
+    """
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    folder = os.path.realpath(cache_dir())
+    causes = []
+    while error is not None and error not in causes:
+        causes.append(error)
+        error = error.__cause__ or error.__context__
+    for match in (m for cause in causes for m in _LIBRARY.finditer(str(cause))):
+        path = os.path.realpath(match.group())
+        if path.startswith(folder + os.sep) and os.path.isfile(path):
+            os.remove(path)
+            return True
+    return False
 
 
 def pick_runtime(device: str = "auto", precision: Precision = "auto") -> Runtime:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import pickle
+import subprocess
+import sys
 from collections import OrderedDict
 from pathlib import Path
 
@@ -15,7 +18,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from conftest import EXAMPLES, put_in_hub_cache
+from conftest import EXAMPLES, ROOT, put_in_hub_cache
 from nst_core import InvalidInput, WeightsMismatch, WeightsUnavailable, hub, windows
 from nst_core.health import CHECK_PHOTO
 from nst_core.image import fast
@@ -354,13 +357,16 @@ def test_compiled_network_matches_eager_for_every_size_after_one_warm_up(texture
     assert counters["stats"]["unique_graphs"] == graphs
 
 
-def test_a_failing_compiler_falls_back_to_eager_once(textured_net, monkeypatch):
+def test_a_failing_compiler_falls_back_to_eager_once_and_names_no_server_file(textured_net, monkeypatch, tmp_path):
     attempts = []
+    outside_the_cache = tmp_path / "lib" / "kernel.so"  # named by the error, but not Inductor's: left alone
+    outside_the_cache.parent.mkdir()
+    outside_the_cache.write_bytes(b"")
 
     def broken_compile(function, **options):
         def compiled(*args):
             attempts.append(args)
-            raise RuntimeError("no C++ compiler found\nmore detail")
+            raise RuntimeError(f"no C++ compiler found\n{outside_the_cache}: file too short")
         return compiled
 
     monkeypatch.setattr(torch, "compile", broken_compile)
@@ -369,9 +375,42 @@ def test_a_failing_compiler_falls_back_to_eager_once(textured_net, monkeypatch):
     eager = _stylize(image, textured_net, precision="fp32")
     for _ in range(2):
         result = _stylize(image, textured_net, precision="fp32", compiler=compiler)
-        assert result.runtime.endswith("eager (compile failed: RuntimeError: no C++ compiler found)")
+        assert result.runtime.endswith(", eager (compiling is unavailable on this server)")
+        assert str(tmp_path) not in json.dumps(result.settings)
         assert np.array_equal(np.asarray(result.image), np.asarray(eager.image))
-    assert len(attempts) == 1
+    assert len(attempts) == 1 and outside_the_cache.exists()
+    assert compiler.error == "RuntimeError: no C++ compiler found"  # for the server's log
+
+
+COMPILE_ONCE = """
+import logging, torch
+from nst_core.image.fast.run import Compiler
+logging.basicConfig(level=logging.WARNING)
+x = torch.randn(64, 64)
+compiler = Compiler()
+y = compiler.run(lambda x: torch.relu(x) * 2 + 1, x)
+print(compiler.error, torch.allclose(y, torch.relu(x) * 2 + 1))
+"""
+
+
+def test_a_kernel_left_broken_in_the_compile_cache_is_built_again(tmp_path):
+    """A start stopped while Inductor wrote a kernel leaves it truncated (seen: a 0-byte .so); the next start must
+    build it again, not run eagerly from then on."""
+    environment = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}
+
+    def start() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", COMPILE_ONCE], env=environment, capture_output=True, text=True,
+                              cwd=ROOT, timeout=300)
+
+    first = start()
+    assert first.stdout.split() == ["None", "True"], first.stderr[-2000:]
+    libraries = list(tmp_path.rglob("*.so"))
+    assert libraries
+    for library in libraries:
+        library.write_bytes(b"")
+    second = start()
+    assert second.stdout.split() == ["None", "True"], second.stderr[-2000:]
+    assert "broken compiled kernel was removed" in second.stderr
 
 
 def test_each_cpu_kernel_level_compiles_into_its_own_inductor_cache(monkeypatch, tmp_path):

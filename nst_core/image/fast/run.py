@@ -29,7 +29,15 @@ from ...errors import InvalidInput
 from ...events import Progress, Result
 from ...optim import run_to_result
 from ...options import Limits, check_settings, setting
-from ...runtime import Precision, PreparedModels, Runtime, freeze, pick_runtime, separate_compiled_kernels
+from ...runtime import (
+    Precision,
+    PreparedModels,
+    Runtime,
+    freeze,
+    pick_runtime,
+    remove_broken_kernel,
+    separate_compiled_kernels,
+)
 from ..color import keep_content_colors
 from ..io import ImageSource, load_image, to_pil, to_tensor
 from ..norms import NormStatistics
@@ -91,6 +99,10 @@ def _autocast_statistics(net: TransformerNet, x: torch.Tensor, device_type: str,
         return net.statistics(x, condition)
 
 
+# Broken cached kernels removed, each followed by a new compile, before a compiler gives up for good.
+KERNEL_REBUILDS = 16
+
+
 class Compiler:
     """Runs the network through ``torch.compile`` where that works, eagerly where it does not.
 
@@ -111,23 +123,32 @@ class Compiler:
         """``function(*args)`` compiled (once per function), or eagerly once compiling has failed."""
         if self.error is not None:
             return function(*args)
-        try:
-            with self.lock:  # held while the graph is built, not while it runs: passes run side by side
-                compiled = self._compiled.get(function)
-                if compiled is None:
-                    compiled = self._compiled[function] = torch.compile(function, dynamic=True)
-                    return compiled(*args)  # the first call compiles: other callers wait for it
-            return compiled(*args)
-        except Exception as exc:  # noqa: BLE001 - any compiler failure; eager below re-raises real errors
-            result = function(*args)  # if this fails too, the input or memory is at fault, not the compiler
-            first_line = (str(exc).strip().splitlines() or [""])[0]
-            self.error = f"{type(exc).__name__}: {first_line}"
-            log.warning("torch.compile is unavailable, running eagerly: %s", self.error)
-            return result
+        for _ in range(KERNEL_REBUILDS + 1):
+            try:
+                return self._compiled_call(function, args)
+            except Exception as exc:  # noqa: BLE001 - any compiler failure; eager below re-raises real errors
+                failure = exc
+                if not remove_broken_kernel(exc):
+                    break
+                self._compiled.pop(function, None)
+                log.warning("a broken compiled kernel was removed from the compile cache; compiling again")
+        result = function(*args)  # if this fails too, the input or memory is at fault, not the compiler
+        first_line = (str(failure).strip().splitlines() or [""])[0]
+        self.error = f"{type(failure).__name__}: {first_line}"
+        log.warning("torch.compile is unavailable, running eagerly: %s", failure)
+        return result
+
+    def _compiled_call(self, function: Callable, args: tuple) -> object:
+        with self.lock:  # held while the graph is built, not while it runs: passes run side by side
+            compiled = self._compiled.get(function)
+            if compiled is None:
+                compiled = self._compiled[function] = torch.compile(function, dynamic=True)
+                return compiled(*args)  # the first call compiles: other callers wait for it
+        return compiled(*args)
 
     def label(self) -> str:
-        return f"eager (compile failed: {self.error})" if self.error else "compiled"
-
+        """For the page and the result's record: the reason stays in the server's log (it may name server files)."""
+        return "eager (compiling is unavailable on this server)" if self.error else "compiled"
 
 def _run(net: nn.Module, x: torch.Tensor, runtime: Runtime, compiler: Compiler | None,
          stats: NormStatistics | None = None, condition: torch.Tensor | None = None) -> torch.Tensor:
