@@ -158,4 +158,5 @@ class Calibration:
             return False
         return True
 
+
 CALIBRATION = Calibration()

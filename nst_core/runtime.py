@@ -132,9 +132,10 @@ def separate_compiled_kernels() -> str:
 _LIBRARY = re.compile(r"/[^\s:'\"]+\.so\b")
 
 
-def remove_broken_kernel(error: BaseException) -> bool:
-    """Delete the compiled library that ``error`` (or its causes) names, if it lies in Inductor's cache folder;
-    True when one was deleted.
+def remove_broken_kernel(error: BaseException, removed: set[str]) -> bool:
+    """Delete the compiled library that ``error`` (or its causes) names, if it lies in Inductor's cache folder and
+    is not in ``removed`` (the ones already deleted and built again: failing anew, they are not the cause); True
+    when one was deleted, and its path is added to ``removed``.
 
     A process stopped while Inductor wrote a kernel leaves it truncated (seen: a 0-byte ``.so``, left by an
     interrupted start). Every later compile that needs it fails to load it ("file too short"), and the server
@@ -149,8 +150,9 @@ def remove_broken_kernel(error: BaseException) -> bool:
         error = error.__cause__ or error.__context__
     for match in (m for cause in causes for m in _LIBRARY.finditer(str(cause))):
         path = os.path.realpath(match.group())
-        if path.startswith(folder + os.sep) and os.path.isfile(path):
+        if path.startswith(folder + os.sep) and path not in removed and os.path.isfile(path):
             os.remove(path)
+            removed.add(path)
             return True
     return False
 

@@ -382,6 +382,30 @@ def test_a_failing_compiler_falls_back_to_eager_once_and_names_no_server_file(te
     assert compiler.error == "RuntimeError: no C++ compiler found"  # for the server's log
 
 
+def test_a_kernel_that_fails_again_after_its_rebuild_is_not_rebuilt_again(textured_net, monkeypatch, tmp_path):
+    """A failure that names a cached library for another reason (its rebuild fails too) costs one rebuild, not
+    one per allowed retry: each compile can take minutes while requests wait."""
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    library = tmp_path / "ab" / "kernel.so"
+    library.parent.mkdir()
+    library.write_bytes(b"\x7fELF")
+    attempts = []
+
+    def failing_compile(function, **options):
+        def compiled(*args):
+            attempts.append(args)
+            library.write_bytes(b"\x7fELF")  # built again, and failing again
+            raise ImportError(f"{library}: undefined symbol")
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", failing_compile)
+    compiler = fast.Compiler()
+    image = Image.open(EXAMPLES / "coffee.jpg").resize((64, 48))
+    result = _stylize(image, textured_net, precision="fp32", compiler=compiler)
+    assert len(attempts) == 2 and compiler.error is not None
+    assert result.runtime.endswith("eager (compiling is unavailable on this server)")
+
+
 COMPILE_ONCE = """
 import logging, torch
 from nst_core.image.fast.run import Compiler

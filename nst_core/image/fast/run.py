@@ -99,7 +99,8 @@ def _autocast_statistics(net: TransformerNet, x: torch.Tensor, device_type: str,
         return net.statistics(x, condition)
 
 
-# Broken cached kernels removed, each followed by a new compile, before a compiler gives up for good.
+# At most this many broken cached kernels removed (each a different file, each followed by a new compile) before
+# a compiler gives up for good.
 KERNEL_REBUILDS = 16
 
 
@@ -123,12 +124,13 @@ class Compiler:
         """``function(*args)`` compiled (once per function), or eagerly once compiling has failed."""
         if self.error is not None:
             return function(*args)
+        removed: set[str] = set()
         for _ in range(KERNEL_REBUILDS + 1):
             try:
                 return self._compiled_call(function, args)
             except Exception as exc:  # noqa: BLE001 - any compiler failure; eager below re-raises real errors
                 failure = exc
-                if not remove_broken_kernel(exc):
+                if not remove_broken_kernel(exc, removed):
                     break
                 self._compiled.pop(function, None)
                 log.warning("a broken compiled kernel was removed from the compile cache; compiling again")
@@ -149,6 +151,7 @@ class Compiler:
     def label(self) -> str:
         """For the page and the result's record: the reason stays in the server's log (it may name server files)."""
         return "eager (compiling is unavailable on this server)" if self.error else "compiled"
+
 
 def _run(net: nn.Module, x: torch.Tensor, runtime: Runtime, compiler: Compiler | None,
          stats: NormStatistics | None = None, condition: torch.Tensor | None = None) -> torch.Tensor:
