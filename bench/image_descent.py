@@ -138,11 +138,12 @@ def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net
     picture, state, last_size, judged, pixels = None, None, None, {}, []
     started = time.perf_counter()
     for index, (side, steps) in enumerate(zip(sides, schedule)):
-        height, width = scale_images(side, loaded_content, [loaded_style], None, settings).content.shape[-2:]
+        scale = (scale_targets(side, loaded_content, [loaded_style], None, settings, net, runtime) if steps else
+                 scale_images(side, loaded_content, [loaded_style], None, settings))  # a skipped scale: its size
+        height, width = scale.content.shape[-2:]
         pixels.append(height * width)
         if steps == 0:
             continue
-        scale = scale_targets(side, loaded_content, [loaded_style], None, settings, net, runtime)
         if picture is None:
             picture = (one_pass_start(starts, content, style, side, scale.content, loaded_style)
                        if variant["init"] == "one-pass" else scale.content)
