@@ -16,9 +16,11 @@ within a few hundredths of it (docs/benchmarks.md).
 Ways of descending besides the engine's L-BFGS restarted at each scale (``"plain"``):
 - ``"carry"``: the L-BFGS history goes on to the next scale, its steps enlarged and its gradient differences
   enlarged and divided by the area ratio (so that each pair's curvature, y.s, is kept);
-- ``"pyramid"``: at each scale the picture is the sum of a full-size layer and coarser layers (halved down to
-  32 px), the k-th weighted gain^k / 2^k, so that one step moves large areas as a coarser scale would
-  (a preconditioner for L-BFGS's first steps).
+- ``"pyramid"``: :class:`nst_core.image.pyramid.Pyramid` with the variant's gain (the picture as the sum of a
+  full-size layer and coarser layers, halved down to 32 px, the k-th weighted gain^k / 2^k: a preconditioner).
+Other starts: ``strength`` (the one-pass style vector moved that far from the photo's own), ``mix`` (the start's
+pixels mixed with the photo's); ``detail``: each enlargement to the next scale gets the band it lacks from the
+photo or from the one-pass result at that scale.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from nst_core.image.backbones import FeatureNet, load_backbone  # noqa: E402
 from nst_core.image.io import load_image, resize_tensor  # noqa: E402
 from nst_core.image.objective import scale_images, scale_targets  # noqa: E402
 from nst_core.image.optimize import _finish  # noqa: E402
+from nst_core.image.pyramid import Pyramid  # noqa: E402
 from nst_core.image.settings import ImageSettings  # noqa: E402
 from nst_core.image.start import one_pass  # noqa: E402
 from nst_core.optim import LBFGS_HISTORY  # noqa: E402
@@ -70,30 +73,27 @@ VARIANTS = {
     "photo-512-pyramid-2": {"init": "content", "schedule": (0, 0, 0, 0, 80), "descent": "pyramid", "gain": 2.0},
     "one-pass-no-tv": {"init": "one-pass", "schedule": (0, 0, 20, 15, 60), "tv_weight": 0.0},
     "one-pass-fp32": {"init": "one-pass", "schedule": (0, 0, 20, 15, 60), "precision": "fp32"},
+    # Starts nearer the photo: the style vector moved part of the way from the photo's own, or the pixels mixed.
+    "one-pass-0.5-pyramid": {"init": "one-pass", "strength": 0.5, "schedule": (0, 0, 0, 20, 40), "descent": "pyramid",
+                             "gain": 1.41},
+    "one-pass-0.7-pyramid": {"init": "one-pass", "strength": 0.7, "schedule": (0, 0, 0, 20, 40), "descent": "pyramid",
+                             "gain": 1.41},
+    "one-pass-0.5-362-10-pyramid": {"init": "one-pass", "strength": 0.5, "schedule": (0, 0, 0, 10, 40),
+                                    "descent": "pyramid", "gain": 1.41},
+    "one-pass-0.5-512-pyramid": {"init": "one-pass", "strength": 0.5, "schedule": (0, 0, 0, 0, 40),
+                                 "descent": "pyramid", "gain": 1.41},
+    "mix-0.5-pyramid": {"init": "one-pass", "mix": 0.5, "schedule": (0, 0, 0, 20, 40), "descent": "pyramid",
+                        "gain": 1.41},
+    "one-pass-pyramid-cw2": {"init": "one-pass", "schedule": (0, 0, 0, 20, 40), "descent": "pyramid", "gain": 1.41,
+                             "content_weight": 2.0},
+    "photo-362-pyramid": {"init": "content", "schedule": (0, 0, 0, 20, 40), "descent": "pyramid", "gain": 1.41},
+    # Enlarged to the next scale with the detail an enlargement lacks: the photo's, or the one-pass result's there.
+    "one-pass-pyramid-photo-detail": {"init": "one-pass", "schedule": (0, 0, 0, 20, 40), "descent": "pyramid",
+                                      "gain": 1.41, "detail": "photo"},
+    "one-pass-pyramid-one-pass-detail": {"init": "one-pass", "schedule": (0, 0, 0, 20, 40), "descent": "pyramid",
+                                         "gain": 1.41, "detail": "one-pass"},
+    "photo-detail": {"init": "content", "schedule": (40, 40, 40, 40, 40), "detail": "photo"},
 }
-
-
-class Pyramid:
-    """The picture as a full-size layer plus coarser ones: x = p0 + sum_k gain^k / 2^k * up(p_k).
-
-    A step on p_k moves a 2^k-pixel block at once; with the 1 / 2^k weight each band's gain in the step is gain^2k.
-    """
-
-    def __init__(self, start: torch.Tensor, gain: float, min_side: int = 32) -> None:
-        height, width = start.shape[-2:]
-        self.size, self.gain = (height, width), gain
-        self.layers = [start.detach().clone().requires_grad_(True)]
-        k = 1
-        while min(height, width) / 2**k >= min_side:
-            shape = (*start.shape[:2], math.ceil(height / 2**k), math.ceil(width / 2**k))
-            self.layers.append(torch.zeros(shape, device=start.device, requires_grad=True))
-            k += 1
-
-    def picture(self) -> torch.Tensor:
-        x = self.layers[0]
-        for k, layer in enumerate(self.layers[1:], 1):
-            x = x + self.gain**k / 2**k * F.interpolate(layer, size=self.size, mode="bilinear", align_corners=False)
-        return x
 
 
 def carried_history(state: dict, old_size: tuple[int, int], new_size: tuple[int, int]) -> dict | None:
@@ -145,12 +145,22 @@ def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net
         if steps == 0:
             continue
         if picture is None:
-            picture = (one_pass_start(starts, content, style, side, scale.content, loaded_style)
+            picture = (one_pass_start(starts, content, style, side, scale.content, loaded_style,
+                                      variant.get("strength", 1.0))
                        if variant["init"] == "one-pass" else scale.content)
-        x = resize_tensor(picture.detach().to(runtime.device), (height, width)).clamp(0, 1)
+            if "mix" in variant:  # the start's pixels mixed with the photo's
+                picture = (variant["mix"] * resize_tensor(picture, (height, width))
+                           + (1 - variant["mix"]) * scale.content)
+        x = resize_tensor(picture.detach().to(runtime.device), (height, width))
+        if variant.get("detail") and last_size is not None:  # the band the enlargement cannot make, from elsewhere
+            source = (scale.content if variant["detail"] == "photo" else
+                      one_pass_start(starts, content, style, side, scale.content, loaded_style))
+            source = resize_tensor(source.to(runtime.device), (height, width))
+            x = x + source - resize_tensor(resize_tensor(source, last_size), (height, width))
+        x = x.clamp(0, 1)
         if variant.get("descent") == "pyramid":
-            pyramid = Pyramid(x, variant["gain"])
-            params, compose = pyramid.layers, pyramid.picture
+            layers = Pyramid(x, variant["gain"])
+            params, compose = [layers.params], layers.picture
         else:
             params, compose = [x.requires_grad_(True)], (lambda x=x: x)
         optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=1, history_size=LBFGS_HISTORY, tolerance_grad=0.0,
@@ -183,12 +193,12 @@ def descend(optimizer: torch.optim.LBFGS, objective, compose, steps: int):
 
 
 def one_pass_start(starts: dict | None, content: Path, style: Path, side: int, photo: torch.Tensor,
-                   loaded_style) -> torch.Tensor:
+                   loaded_style, strength: float = 1.0) -> torch.Tensor:
     """The one-pass result at the first scale: from ``starts`` (made by --save-starts) or the network here."""
-    key = f"{content.name}:{style.name}:{side}"
+    key = f"{content.name}:{style.name}:{side}" + (f":{strength}" if strength != 1.0 else "")
     if starts is not None and key in starts:
         return starts[key].float()
-    return one_pass(photo, [loaded_style.image], None, "none")
+    return one_pass(photo, [loaded_style.image], None, "none", strength=strength)
 
 
 def cost_share(record: dict, default: dict, final_steps: int) -> float:

@@ -21,6 +21,7 @@ from .audio.backends import AudioBackend, ShallowNet
 from .audio.optimize import AudioSettings
 from .budget import Budget, OverBudget
 from .calibration import CALIBRATION
+from .image import pyramid
 from .image.fast.run import ALIGN, TILE_OVERLAP, FastSettings
 from .image.io import fitted_size
 from .image.objective import MIN_SIDE
@@ -71,6 +72,8 @@ def image_features(settings: ImageSettings, content: tuple[int, int],
     # the image for each of its last HISTORY steps.
     prior = scale_mp[-2] if len(scale_mp) > 1 else 0.0
     history = min(settings.steps_at(len(sizes) - 1, len(sizes)), HISTORY) if settings.optimizer == "lbfgs" else 0
+    if settings.on_pyramid():  # the history's vectors hold the pyramid's layers (about 4/3 of the pixels)
+        history *= pyramid.size_ratio(*reversed(fitted_size(*content, sizes[-1], MIN_SIDE)))
     return ({"const": 1.0, "step_mp": step_mp, "target_mp": target_mp},
             {"const": 1.0, "content_mp": final_content, "style_mp": final_style, "prior_mp": prior,
              "history_mp": history * final_content})

@@ -129,8 +129,8 @@ def test_tiny_pictures_get_a_one_pass_start_of_their_own_size():
 
 def test_the_cost_of_a_one_pass_start_is_the_networks_time_on_top_and_the_larger_memory():
     runtime = pick_runtime(precision="fp32")
-    photo = ImageSettings(init="content", schedule=(0, 0, 20, 15, 15))
-    restyled = ImageSettings(init="one-pass", schedule=(0, 0, 20, 15, 15))
+    photo = ImageSettings(init="content", schedule=(0, 0, 20, 15, 15), parametrization="pyramid")
+    restyled = ImageSettings(init="one-pass", schedule=(0, 0, 20, 15, 15))  # on the pyramid too (auto)
     content, styles = (512, 341), [(512, 512)]
     without = cost.image_cost(photo, runtime, content, styles)
     with_start = cost.image_cost(restyled, runtime, content, styles)

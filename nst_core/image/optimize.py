@@ -28,6 +28,7 @@ from .color import ColorMode, keep_content_colors, match_shadows, to_greyscale
 from .hold import StyleHold
 from .io import ImageSource, LoadedImage, load_image, resize_tensor, to_pil
 from .objective import ScaleTargets, scale_images, scale_targets
+from .pyramid import Pixels, Pyramid, canvas
 from .regions import Regions, load_regions
 from .settings import ImageSettings
 from .shadows import judged_shadows
@@ -98,12 +99,14 @@ def _iter_stylize_image(content: ImageSource, styles: Sequence[ImageSource], set
                                     {}, _finish(start, scale.content, scale.styles, settings, greyscale, scale.guide))
         else:
             start = image.detach()
-        image = resize_tensor(start, tuple(scale.content.shape[-2:])).clamp(0, 1).requires_grad_(True)
+        moved = canvas(resize_tensor(start, tuple(scale.content.shape[-2:])).clamp(0, 1), settings.on_pyramid())
+        image = moved.picture().detach()
         steps = settings.steps_at(index, len(sizes))
-        for step, terms in enumerate(_descend(image, scale.objective, steps, settings, hold, long_side,
+        for step, terms in enumerate(_descend(moved, scale.objective, steps, settings, hold, long_side,
                                               last_scale=index == len(sizes) - 1)):
             done += 1
             show = step == steps - 1 or (settings.preview_every and done % settings.preview_every == 0)
+            image = moved.picture().detach()
             preview = _finish(image, scale.content, scale.styles, settings, greyscale, scale.guide) if show else None
             yield ImageProgress(done, total, index, len(sizes), (scale.content.shape[-1], scale.content.shape[-2]),
                                 terms, preview)
@@ -145,15 +148,15 @@ def _budget_notice(control: JobControl, done: int, total: int, long_side: int, s
             f"this is the best image reached so far{enlarged}. Fewer steps or a smaller size finish in time.")
 
 
-def _descend(image: torch.Tensor, objective: Objective, steps: int, settings: ImageSettings, hold: StyleHold,
+def _descend(moved: Pyramid | Pixels, objective: Objective, steps: int, settings: ImageSettings, hold: StyleHold,
              long_side: int, *, last_scale: bool) -> Iterator[dict[str, float]]:
-    """``steps`` optimizer steps on ``image`` at one scale, yielding each step's loss terms; the style hold may
-    raise the style weight between steps."""
+    """``steps`` optimizer steps on ``moved`` (the pixels or the pyramid) at one scale, yielding each step's loss
+    terms; the style hold may raise the style weight between steps."""
     objective.scales = hold.scales()
-    descent = Descent(settings.optimizer, image, settings.learning_rate,
+    descent = Descent(settings.optimizer, moved.params, settings.learning_rate,
                       clamp=(0.0, 1.0) if settings.optimizer == "adam" else None)
     for step in range(steps):
-        terms = descent.step(objective)
+        terms = descent.step(lambda params: objective(moved.picture(params)))
         # A raise after the very last step would change nothing but the notice.
         if (step < steps - 1 or not last_scale) and hold.raise_weight(long_side, step, steps, terms):
             objective.scales = hold.scales()

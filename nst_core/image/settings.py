@@ -17,9 +17,11 @@ from .regions import Outside
 
 # What an optimization starts from (see start.py).
 Start = Literal["one-pass", "content", "noise"]
-# Steps per scale at 512 px that refine a one-pass start in about a third of the default's time
+# What the optimizer moves (see pyramid.py); auto: the pyramid from a one-pass start with L-BFGS, else the pixels.
+Parametrization = Literal["auto", "pixels", "pyramid"]
+# Steps per scale at 512 px that refine a one-pass start, on the pyramid, in about a third of the default's time
 # (bench/image_start.py; docs/benchmarks.md has what it costs in distances).
-ONE_PASS_SCHEDULE = (0, 0, 20, 15, 15)
+ONE_PASS_SCHEDULE = (0, 0, 0, 20, 17)
 MIN_SIZE, MAX_SIZE = 32, 2048
 MAX_STEPS = 5000
 MAX_STYLES = 8
@@ -56,6 +58,10 @@ class ImageSettings:
                           "arbitrary network's result for the same styles, shown at once and refined (with the steps "
                           f"for each scale {', '.join(map(str, ONE_PASS_SCHEDULE))}: about a third of the time, the "
                           "photo's structure kept less); noise", panel="advanced")
+    parametrization: Parametrization = setting(
+        "auto", "Descend on", "pyramid: the picture as a sum of layers from full size down to 32 px, so early steps "
+        "move large areas (L-BFGS only; faster from a one-pass start, the style lags from the photo); auto: the "
+        "pyramid from a one-pass start, the pixels otherwise", panel="advanced")
     optimizer: Literal["lbfgs", "adam"] = setting("lbfgs", "Optimizer", "L-BFGS converges in far fewer steps",
                                                   panel="advanced")
     pooling: Pooling = setting("max", "Pooling", "avg: smoother gradients (Gatys et al. preferred it)",
@@ -109,6 +115,9 @@ class ImageSettings:
                                    f"scales ({', '.join(map(str, self.scales()))} px).")
             if self.schedule[-1] < 1:
                 raise InvalidInput("The schedule's last scale needs at least one step.")
+        if self.parametrization == "pyramid" and self.optimizer != "lbfgs":
+            raise InvalidInput("Descending on the pyramid needs the L-BFGS optimizer (Adam scales each number "
+                               "on its own, which undoes the pyramid's weighting).")
         if not 1 <= num_styles <= MAX_STYLES:
             raise InvalidInput(f"Give between 1 and {MAX_STYLES} style images (got {num_styles}).")
         if self.outside == "second-style" and self.style_blend is not None:
@@ -126,6 +135,12 @@ class ImageSettings:
         for layer in (*(self.content_layers or ()), *style_layers):
             if layer not in known:
                 raise InvalidInput(f"{self.backbone} has no layer {layer!r}; it has {', '.join(known)}.")
+
+    def on_pyramid(self) -> bool:
+        """Whether the optimizer moves the pyramid's layers (pyramid.py) rather than the pixels."""
+        if self.parametrization == "auto":
+            return self.init == "one-pass" and self.optimizer == "lbfgs"
+        return self.parametrization == "pyramid"
 
     def scales(self) -> list[int]:
         """Long sides from coarse to fine, ``scale_ratio`` apart, ending exactly at ``size``."""
