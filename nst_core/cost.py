@@ -26,6 +26,7 @@ from .image.fast.run import ALIGN, TILE_OVERLAP, FastSettings
 from .image.io import fitted_size
 from .image.objective import MIN_SIDE
 from .image.optimize import ImageSettings
+from .image.settings import STEPS
 from .optim import LBFGS_HISTORY as HISTORY
 from .runtime import Runtime
 from .video.stylize import VideoSettings
@@ -233,7 +234,7 @@ def image_advice(settings: ImageSettings, runtime: Runtime, content: tuple[int, 
         if fits(image_cost(smaller, runtime, content, styles), budget):
             hints.append(f"use {size} px or less")
             break
-    if not hints or settings.steps > 40:
+    if not hints or settings.steps > STEPS:
         hints.append("or fewer steps per scale")
     return ", ".join(hints)
 

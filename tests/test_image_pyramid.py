@@ -62,7 +62,7 @@ def test_auto_descends_on_the_pyramid_from_a_one_pass_start_with_lbfgs_only():
 
 
 def _result(network, **fields) -> ImageResult:
-    settings = ImageSettings(size=96, min_size=68, steps=3, precision="fp32", **fields)
+    settings = ImageSettings(size=96, min_size=68, schedule=(3, 3), precision="fp32", **fields)
     return list(iter_stylize_image(CONTENT, [STYLE], settings, network=network))[-1]
 
 

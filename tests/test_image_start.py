@@ -41,8 +41,8 @@ def test_the_one_pass_start_is_shown_first_and_recorded(tiny_vgg, tmp_path):
     assert ImageSettings().init == "content"  # the most faithful start stays the default (docs/benchmarks.md)
     settings = ImageSettings(**TINY)
     progress, result = _run(settings, tiny_vgg)
-    first, side = progress[0], settings.scales()[0]
-    assert (first.done, first.scale_index, first.losses) == (0, 0, {})
+    first, side = progress[0], settings.scales()[settings.first_scale_index()]
+    assert (first.done, first.scale_index, first.losses) == (0, settings.first_scale_index(), {})
     expected = one_pass(_at(CONTENT, side), [Image.open(STYLE).convert("RGB")], None, "none", precision="fp32")
     shown = to_tensor(first.preview)
     assert shown.shape == expected.shape
@@ -176,3 +176,26 @@ def test_a_style_picture_too_small_for_the_predictor_starts_from_the_photo_and_s
     progress, result = _run(ImageSettings(**TINY), tiny_vgg, styles=(tiny,))
     assert progress[0].done == 1  # no one-pass preview
     assert any(n.startswith("No one-pass start: A style image is 10x10 pixels") for n in result.notices)
+
+
+def test_a_one_pass_start_without_a_schedule_refines_at_the_last_two_scales_in_proportion_to_the_steps():
+    from nst_core.image.settings import ONE_PASS_SCHEDULE
+
+    def schedule(**fields) -> list[int]:
+        settings = ImageSettings(init="one-pass", **fields)
+        return [settings.steps_at(i, len(settings.scales())) for i in range(len(settings.scales()))]
+
+    assert schedule() == list(ONE_PASS_SCHEDULE) == [0, 0, 0, 20, 17]
+    assert ImageSettings(init="one-pass").first_scale_index() == 3  # the one-pass picture is made at 362 px
+    assert schedule(steps=80) == [0, 0, 0, 40, 34]
+    assert schedule(size=1024) == [0, 0, 0, 0, 0, 20, 17]
+    assert schedule(size=256) == [0, 20, 17]
+    assert schedule(steps=1) == [0, 0, 0, 0, 1]  # the final scale keeps a step
+    assert schedule(schedule=(0, 0, 40, 40, 40)) == [0, 0, 40, 40, 40]  # a schedule given is followed
+    # The cost model counts the same steps as the schedule written out.
+    runtime, content, styles = pick_runtime(precision="fp32"), (512, 341), [(512, 512)]
+    implicit = cost.image_cost(ImageSettings(init="one-pass"), runtime, content, styles)
+    explicit = cost.image_cost(ImageSettings(init="one-pass", schedule=ONE_PASS_SCHEDULE), runtime, content, styles)
+    assert implicit == explicit
+    photo = cost.image_cost(ImageSettings(), runtime, content, styles)
+    assert 0.25 < implicit.seconds / photo.seconds < 0.45

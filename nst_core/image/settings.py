@@ -19,15 +19,18 @@ from .regions import Outside
 Start = Literal["one-pass", "content", "noise"]
 # What the optimizer moves (see pyramid.py); auto: the pyramid from a one-pass start with L-BFGS, else the pixels.
 Parametrization = Literal["auto", "pixels", "pyramid"]
+STEPS = 40  # L-BFGS steps per scale by default
 # Steps per scale at 512 px that refine a one-pass start, on the pyramid, in about a third of the default's time
-# (bench/image_start.py; docs/benchmarks.md has what it costs in distances).
+# (bench/image_start.py; docs/benchmarks.md has what it costs in distances). Without a schedule a one-pass start
+# takes its last scales' steps, in proportion to the steps per scale (see ImageSettings.steps_at).
 ONE_PASS_SCHEDULE = (0, 0, 0, 20, 17)
+ONE_PASS_STEPS = ", ".join(map(str, ONE_PASS_SCHEDULE))
 MIN_SIZE, MAX_SIZE = 32, 2048
 MAX_STEPS = 5000
 MAX_STYLES = 8
 
 
-STEPS = dict(minimum=1, maximum=MAX_STEPS, budget="image_steps")
+STEP_COUNT = dict(minimum=1, maximum=MAX_STEPS, budget="image_steps")
 SIZE = dict(minimum=MIN_SIZE, maximum=MAX_SIZE, unit=" px")
 WEIGHT = dict(minimum=0.0, maximum=1e9)
 
@@ -40,7 +43,9 @@ class ImageSettings:
                             choices=tuple(BACKBONES), choice_labels=tuple(s.label for s in BACKBONES.values()))
     size: int = setting(512, "Output size (long side)", "long side of the result", step=16, panel="basic",
                         budget="image_size", **SIZE)
-    steps: int = setting(40, "Steps per scale", "optimizer iterations at each scale", panel="basic", **STEPS)
+    steps: int = setting(STEPS, "Steps per scale", "optimizer iterations at each scale (from a one-pass start "
+                         f"without a schedule: {ONE_PASS_STEPS} at 512 px for {STEPS}, in proportion)", panel="basic",
+                         **STEP_COUNT)
     style_weight: float = setting(5.0, "Style weight", "how strongly the style's feature statistics are matched",
                                   panel="basic", **WEIGHT)
     color: ColorMode = setting("none", "Colour", "luminance: keep the photo's colours; match-*: recolour the style "
@@ -55,9 +60,9 @@ class ImageSettings:
     style_scale: float = setting(1.0, "Style scale", "style image size relative to the content's, at every scale",
                                  minimum=0.1, maximum=4.0, step=0.05, panel="advanced")
     init: Start = setting("content", "Start from", "content: the photo itself (the most faithful); one-pass: the "
-                          "arbitrary network's result for the same styles, shown at once and refined (with the steps "
-                          f"for each scale {', '.join(map(str, ONE_PASS_SCHEDULE))}: about a third of the time, the "
-                          "photo's structure kept less); noise", panel="advanced")
+                          "arbitrary network's result for the same styles, shown at once and refined at the last two "
+                          f"scales only ({ONE_PASS_STEPS} steps at 512 px unless a schedule is given: about a third "
+                          "of the time, the photo's structure kept less); noise", panel="advanced")
     parametrization: Parametrization = setting(
         "auto", "Descend on", "pyramid: the picture as a sum of layers from full size down to 32 px, so early steps "
         "move large areas (L-BFGS only; faster from a one-pass start, the style lags from the photo); auto: the "
@@ -68,8 +73,8 @@ class ImageSettings:
                                panel="advanced")
     schedule: tuple[int, ...] | None = setting(
         None, "Steps for each scale, coarse to fine", "one count per scale, from the first scale up to the output "
-        "size, e.g. 40, 40, 40, 40, 40 at 512 px (empty: the steps per scale everywhere); the run starts at the "
-        "first scale with steps", panel="advanced",
+        "size, e.g. 40, 40, 40, 40, 40 at 512 px (empty: the steps per scale everywhere, or from a one-pass "
+        f"start {ONE_PASS_STEPS} at 512 px); the run starts at the first scale with steps", panel="advanced",
         minimum=0, maximum=MAX_STEPS, budget="image_steps", max_count=32, example=(40, 40, 40, 40, 40))
     scale_ratio: float = setting(math.sqrt(2), "Scale spacing", "x2 takes about 0.75x the time; its distances were "
                                  "within 3 % on some pairs and up to 6 % less stylized on others", panel="advanced",
@@ -157,4 +162,13 @@ class ImageSettings:
     def steps_at(self, scale_index: int, num_scales: int) -> int:
         if self.schedule is not None:
             return self.schedule[scale_index]
+        if self.init == "one-pass":
+            return self.one_pass_schedule(num_scales)[scale_index]
         return self.steps
+
+    def one_pass_schedule(self, num_scales: int) -> tuple[int, ...]:
+        """A one-pass start's steps without a schedule: ``ONE_PASS_SCHEDULE``'s last ``num_scales`` counts, scaled
+        by the steps per scale against the default's (the final scale keeps at least one step)."""
+        counts = [round(n * self.steps / STEPS) for n in ((0,) * num_scales + ONE_PASS_SCHEDULE)[-num_scales:]]
+        counts[-1] = max(1, counts[-1])
+        return tuple(counts)
