@@ -382,6 +382,24 @@ def test_a_failing_compiler_falls_back_to_eager_once_and_names_no_server_file(te
     assert compiler.error == "RuntimeError: no C++ compiler found"  # for the server's log
 
 
+def test_when_the_eager_call_fails_too_the_compilers_reason_is_still_logged(monkeypatch, caplog):
+    """The eager call after a failed compile raises its own error; the compiler's is the clue to why both failed."""
+    def broken_compile(function, **options):
+        def compiled(*args):
+            raise RuntimeError("backend compiler failed: reason one")
+        return compiled
+
+    def failing_eagerly(x):
+        raise RuntimeError("mixed dtype (CPU)")
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    compiler = fast.Compiler()
+    with caplog.at_level("WARNING", logger="nst_core.image.fast.run"), pytest.raises(RuntimeError, match="mixed"):
+        compiler.run(failing_eagerly, torch.zeros(1))
+    assert "backend compiler failed: reason one" in caplog.text
+    assert compiler.error is None  # not given up on: the next call compiles again
+
+
 def test_a_kernel_that_fails_again_after_its_rebuild_is_not_rebuilt_again(textured_net, monkeypatch, tmp_path):
     """A failure that names a cached library for another reason (its rebuild fails too) costs one rebuild, not
     one per allowed retry: each compile can take minutes while requests wait."""

@@ -134,10 +134,11 @@ class Compiler:
                     break
                 self._compiled.pop(function, None)
                 log.warning("a broken compiled kernel was removed from the compile cache; compiling again")
+        # Logged before the eager call, so that the compiler's reason is on record even if that call fails too.
+        log.warning("torch.compile is unavailable, running eagerly: %s", failure)
         result = function(*args)  # if this fails too, the input or memory is at fault, not the compiler
         first_line = (str(failure).strip().splitlines() or [""])[0]
         self.error = f"{type(failure).__name__}: {first_line}"
-        log.warning("torch.compile is unavailable, running eagerly: %s", failure)
         return result
 
     def _compiled_call(self, function: Callable, args: tuple) -> object:
