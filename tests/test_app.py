@@ -115,6 +115,18 @@ def test_image_endpoint_starts_from_the_one_pass_result_and_shows_it_first(clien
     assert statuses[0].startswith("**The one-pass result**"), statuses[:2]
 
 
+def test_image_endpoint_refines_a_one_pass_start_at_the_last_scales_and_checks_the_descent(client):
+    """No schedule: the one-pass schedule's last counts, in proportion to 3 steps per scale (2 and 1 at 128 and
+    181 px); the pyramid with Adam is refused with a reason."""
+    files = (handle_file(EXAMPLES / "chelsea.jpg"), [handle_file(EXAMPLES / "style_mosaic.jpg")])
+    _, download, status, _ = client.predict(**_image_args(*files, size=181, init="one-pass"), api_name="/image")
+    assert "(3 steps over 2 scales)" in status
+    assert read_png_settings(download)["parametrization"] == "auto"
+    with pytest.raises(Exception, match="pyramid needs the L-BFGS optimizer"):
+        client.predict(**_image_args(*files, size=64, optimizer="adam"), parametrization="pyramid",
+                       api_name="/image")
+
+
 def test_image_endpoint_takes_a_scale_spacing(client):
     """x2 spacing: 128 and 256 px only (x1.41 would add 181 px, and two counts would not fit its three scales)."""
     files = (handle_file(EXAMPLES / "chelsea.jpg"), [handle_file(EXAMPLES / "style_mosaic.jpg")])

@@ -100,19 +100,19 @@ def _iter_stylize_image(content: ImageSource, styles: Sequence[ImageSource], set
         else:
             start = image.detach()
         moved = canvas(resize_tensor(start, tuple(scale.content.shape[-2:])).clamp(0, 1), settings.on_pyramid())
-        image = moved.picture().detach()
         steps = settings.steps_at(index, len(sizes))
         for step, terms in enumerate(_descend(moved, scale.objective, steps, settings, hold, long_side,
                                               last_scale=index == len(sizes) - 1)):
             done += 1
             show = step == steps - 1 or (settings.preview_every and done % settings.preview_every == 0)
-            image = moved.picture().detach()
-            preview = _finish(image, scale.content, scale.styles, settings, greyscale, scale.guide) if show else None
+            preview = (_finish(moved.picture().detach(), scale.content, scale.styles, settings, greyscale,
+                               scale.guide) if show else None)
             yield ImageProgress(done, total, index, len(sizes), (scale.content.shape[-1], scale.content.shape[-2]),
                                 terms, preview)
             stopped = done < total and control.out_of_time()
             if stopped:
                 break
+        image = moved.picture().detach()  # the picture the scale ended at (on the pyramid: composed once)
         if stopped:
             notices.append(_budget_notice(control, done, total, long_side, sizes[-1]))
             break
@@ -155,8 +155,11 @@ def _descend(moved: Pyramid | Pixels, objective: Objective, steps: int, settings
     objective.scales = hold.scales()
     descent = Descent(settings.optimizer, moved.params, settings.learning_rate,
                       clamp=(0.0, 1.0) if settings.optimizer == "adam" else None)
+    def on_picture(params: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        return objective(moved.picture(params))
+
     for step in range(steps):
-        terms = descent.step(lambda params: objective(moved.picture(params)))
+        terms = descent.step(on_picture)
         # A raise after the very last step would change nothing but the notice.
         if (step < steps - 1 or not last_scale) and hold.raise_weight(long_side, step, steps, terms):
             objective.scales = hold.scales()
