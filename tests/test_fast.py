@@ -33,10 +33,12 @@ from nst_core.image.fast import (
     save_fast_model,
     stylize_fast,
 )
+from nst_core.image.fast import run as fast_run
 from nst_core.image.fast.run import ALIGN, TILE_OVERLAP
 from nst_core.image.io import to_tensor
 from nst_core.image.norms import instance_norm
 from nst_core.image.train_fast import TrainConfig, train
+from nst_core.runtime import pick_runtime
 
 STYLE = FastStyle("test", "Test", "nobody", value_range=255, channel_order="rgb")
 
@@ -355,6 +357,19 @@ def test_compiled_network_matches_eager_for_every_size_after_one_warm_up(texture
         assert compiled.image.size == size
         assert _psnr(eager.image, compiled.image) > 40, size
     assert counters["stats"]["unique_graphs"] == graphs
+    # The compiled statistics are fp32, as the eager ones are: a tile graph that then fails to run (here: made
+    # to) falls back to eager tiles normalized with them, which once refused bf16 statistics ("mixed dtype").
+    statistics = fast_run.statistics_of(FastModel(textured_net, STYLE), to_tensor(image), pick_runtime(precision=precision),
+                                    compiler)
+    assert {tensor.dtype for pair in statistics for tensor in pair} == {torch.float32}
+
+    def failing_graph(*args):
+        raise RuntimeError("backend compiler failed")
+
+    compiler._compiled[fast_run._autocast_forward] = failing_graph
+    fallback = _stylize(image, textured_net, precision=precision, tile_pixels=256 * 256, compiler=compiler)
+    assert fallback.runtime.endswith("eager (compiling is unavailable on this server)")
+    assert _psnr(eager.image, fallback.image) > 40
 
 
 def test_a_failing_compiler_falls_back_to_eager_once_and_names_no_server_file(textured_net, monkeypatch, tmp_path):

@@ -31,11 +31,15 @@ def instance_norm(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, eps
         scale, shift = scale.reshape(channels).float(), shift.reshape(channels).float()
         if given is not None:
             mean, var = given
-            return torch.batch_norm(x, scale, shift, mean.reshape(channels), var.reshape(channels), False, 0.0, eps,
-                                    False)
+            # fp32 statistics for any input: the compiled statistics graph may hand them over in bf16, and the
+            # eager kernel refuses a bf16 mean with fp32 weights ("mixed dtype").
+            return torch.batch_norm(x, scale, shift, mean.reshape(channels).float(), var.reshape(channels).float(),
+                                    False, 0.0, eps, False)
         out, mean, inverse_std = torch.native_batch_norm(x, scale, shift, None, None, True, 0.0, eps)
         if record is not None:
-            record.append((mean.view(1, channels, 1, 1), (inverse_std.pow(-2) - eps).view(1, channels, 1, 1)))
+            # .float(): eager returns fp32 statistics for a bf16 input, the compiled graph bf16 unless told.
+            record.append((mean.float().view(1, channels, 1, 1),
+                           (inverse_std.float().pow(-2) - eps).view(1, channels, 1, 1)))
         return out
     if given is None:
         var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, correction=0)
