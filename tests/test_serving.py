@@ -213,6 +213,16 @@ def test_a_mask_or_a_live_frame_that_is_not_an_image_gets_a_clear_message(served
                        fast_model_files], repo_id="", strength=1.0, color="none", frame_size=384, api_name="/fast_live")
 
 
+@pytest.mark.parametrize("parameter, label", [("backbone", "Network"), ("color", "Colour"), ("init", "Start from")])
+def test_a_choice_not_offered_is_refused_under_its_own_name(served, parameter, label):
+    """The refusal names the parameter that held the value (not the first one) and lists what is offered."""
+    with pytest.raises(Exception) as refused:
+        _client(served).predict(**_image(**{parameter: "bogus"}), api_name="/image")
+    message = str(refused.value)
+    assert f"- {parameter}: {label}: 'bogus' is not one of the choices (" in message, message
+    assert "content:" not in message and "<class" not in message
+
+
 # --------------------------------------------------------------------------- plain HTTP, raw JSON
 
 def _raw_call(url: str, api: str, data: list) -> str:

@@ -30,7 +30,8 @@ Check = Callable[[Mapping[str, Any]], Any]  # an endpoint's values -> its prepar
 def validator_for(check: Check, concurrency_id: str, per_visitor: bool = True) -> Callable:
     """A validator refusing a request before it is queued: the visitor's share of jobs, then ``check``."""
     def validate(request: gr.Request, **values: Any) -> list[dict]:  # Gradio fills in a leading request only
-        message = rejection(values.values())
+        rejected = rejection(values.values())
+        message = rejected[1] if rejected else None
         limit = state.BUDGET.limit("jobs_per_client")
         if message:
             pass
@@ -49,7 +50,8 @@ def validator_for(check: Check, concurrency_id: str, per_visitor: bool = True) -
             return [gr.validate(True, "") for _ in values]
         log.info("refused before queueing: %s", message)
         names = list(values)
-        named = next((i for i, name in enumerate(names) if re.search(rf"\b{name}\b", message, re.IGNORECASE)), 0)
+        named = rejected[0] if rejected else next(
+            (i for i, name in enumerate(names) if re.search(rf"\b{name}\b", message, re.IGNORECASE)), 0)
         return [gr.validate(i != named, message if i == named else "") for i in range(len(names))]
     return validate
 

@@ -86,8 +86,11 @@ def lenient(base: type) -> type:
                 if numeric:
                     return payload
                 label = str(self.label or "input")
+                if getattr(self, "choices", None) and isinstance(exc, gr.Error):  # a value that is not offered
+                    offered = ", ".join(str(value) for _, value in self.choices)
+                    return Rejected(f"{label}: {str(payload)[:60]!r} is not one of the choices ({offered}).")
                 if isinstance(exc, gr.Error):
-                    return Rejected(f"{label}: {exc}")
+                    return Rejected(f"{label}: {exc.message}")
                 if isinstance(exc, PIL.Image.DecompressionBombError):
                     return Rejected(f"The {label.lower()} is too large to open (it claims more pixels than this "
                                     "server reads).")
@@ -122,13 +125,13 @@ UNREADABLE = {gr.Image: "an image that can be read (PNG, JPEG, WebP, ...)",
               gr.Video: "a video that can be read (mp4, webm, mov)"}
 
 
-def rejection(values: Iterable[Any]) -> str | None:
-    """The message of the first :class:`Rejected` among ``values`` (lists looked into), else None."""
-    for value in values:
+def rejection(values: Iterable[Any]) -> tuple[int, str] | None:
+    """The position among ``values`` (lists looked into) and the message of the first :class:`Rejected`."""
+    for position, value in enumerate(values):
         inner = value if isinstance(value, (list, tuple)) else [value]
         for item in inner:
             if isinstance(item, Rejected):
-                return item.message
+                return position, item.message
     return None
 
 
@@ -149,9 +152,9 @@ def user_error(exc: Exception) -> gr.Error:
 def user_errors(handler: Callable) -> Callable:
     """``handler`` (a function or a generator) with :class:`NSTError` turned into :func:`user_error`."""
     def refuse_rejected(args: tuple, kwargs: dict) -> None:
-        message = rejection([*args, *kwargs.values()])
-        if message:
-            raise user_error(InvalidInput(message))
+        rejected = rejection([*args, *kwargs.values()])
+        if rejected:
+            raise user_error(InvalidInput(rejected[1]))
 
     if inspect.isgeneratorfunction(handler):
         @functools.wraps(handler)
