@@ -6,6 +6,7 @@ import contextlib
 import copy
 import os
 import re
+import sys
 import threading
 import typing
 import weakref
@@ -110,6 +111,21 @@ def cpu_supports_bf16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def lower_thread_priority(niceness: int) -> bool:
+    """Lower the calling thread's CPU priority by ``niceness`` (0-19): under contention it gets a smaller share
+    of the cores, alone it runs at full speed. On Linux the niceness is the thread's own, and the threads and
+    processes it starts (torch's workers, the compiler's) inherit it. Returns False where the system has no
+    per-thread priority (the thread then runs as it was)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + niceness))
+    except OSError:
+        return False
+    return True
 
 
 def separate_compiled_kernels() -> str:

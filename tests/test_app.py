@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import threading
 import time
 
 import numpy as np
@@ -505,3 +508,35 @@ def test_start_up_calibrates_the_costs_before_it_compiles(monkeypatch):
     order.clear()
     app.start_up_in_background()
     assert order == ["compiled"]
+
+
+def test_the_warm_up_compiles_at_a_low_priority_and_requests_meanwhile_do_not_wait(monkeypatch):
+    """Beside the warm-up at the same priority, an Image run took 4-5x its time; now the warm-up's thread (and
+    the compiler processes it starts) yields the cores, and a Fast pass meanwhile runs eagerly instead of waiting
+    for a compilation that, on a cold cache, takes minutes."""
+    import app
+    from nst_core.image import fast
+    from ui import state
+
+    seen = {}
+
+    def warm_up(compiler, models, stop):
+        seen["niceness"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        seen["child"] = subprocess.run(["sh", "-c", "nice"], capture_output=True, text=True).stdout.strip()
+        with compiler.lock:  # compiling: a request meanwhile runs eagerly and says so
+            request = threading.Thread(target=lambda: seen.update(request=(compiler.run(lambda x: x + 1, 1),
+                                                                           compiler.label())))
+            request.start()
+            request.join(10)
+        return 0.0
+
+    monkeypatch.setattr(fast, "warm_up", warm_up)
+    monkeypatch.setattr(state, "FAST_COMPILER", fast.Compiler())
+    start = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    warming = threading.Thread(target=app.warm_up_fast_styles)  # the niceness stays with the thread that took it
+    warming.start()
+    warming.join(60)
+    assert app.WARM_UP_NICENESS >= 10
+    assert seen["niceness"] == min(19, start + app.WARM_UP_NICENESS) == int(seen["child"])
+    assert seen["request"] == (2, "eager (the compiled network was still being built)")
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == start

@@ -359,8 +359,8 @@ def test_compiled_network_matches_eager_for_every_size_after_one_warm_up(texture
     assert counters["stats"]["unique_graphs"] == graphs
     # The compiled statistics are fp32, as the eager ones are: a tile graph that then fails to run (here: made
     # to) falls back to eager tiles normalized with them, which once refused bf16 statistics ("mixed dtype").
-    statistics = fast_run.statistics_of(FastModel(textured_net, STYLE), to_tensor(image), pick_runtime(precision=precision),
-                                    compiler)
+    statistics = fast_run.statistics_of(FastModel(textured_net, STYLE), to_tensor(image),
+                                        pick_runtime(precision=precision), compiler)
     assert {tensor.dtype for pair in statistics for tensor in pair} == {torch.float32}
 
     def failing_graph(*args):
@@ -395,6 +395,24 @@ def test_a_failing_compiler_falls_back_to_eager_once_and_names_no_server_file(te
         assert np.array_equal(np.asarray(result.image), np.asarray(eager.image))
     assert len(attempts) == 1 and outside_the_cache.exists()
     assert compiler.error == "RuntimeError: no C++ compiler found"  # for the server's log
+
+
+def test_the_warm_up_waits_for_a_compilation_under_way_and_compiles_every_graph(textured_net, monkeypatch):
+    """Requests do not wait for another thread's compilation (see test_app); the warm-up does, or it would leave
+    graphs uncompiled for the requests after it."""
+    import threading
+    import time
+
+    monkeypatch.setattr(torch, "compile", lambda function, **options: function)  # "compiling" costs nothing here
+    compiler = fast.Compiler()
+    busy = threading.Thread(target=lambda: (compiler.lock.acquire(), time.sleep(1.0), compiler.lock.release()))
+    busy.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    fast.warm_up(compiler, "fp32", models=[FastModel(textured_net, STYLE)])
+    assert time.monotonic() - started > 0.8 and compiler.label() == "compiled"
+    assert {fast_run._autocast_forward, fast_run._autocast_statistics} <= set(compiler._compiled)
+    busy.join()
 
 
 def test_when_the_eager_call_fails_too_the_compilers_reason_is_still_logged(monkeypatch, caplog):

@@ -112,17 +112,25 @@ class Compiler:
     (dynamic shapes) and every TransformerNet (weights are graph inputs). Inductor needs a C++ compiler on
     CPU and costs ~20 s on a 2-core CPU the first time (less with its on-disk cache); afterwards a pass is
     ~2x faster than eager bf16. If compiling fails once, the reason is kept and every later call runs eagerly.
+    A call that finds another thread compiling (the app's warm-up, tens of seconds on a cold cache) does not
+    wait for it: it runs eagerly, and :meth:`label` says so.
     """
 
     def __init__(self) -> None:
         separate_compiled_kernels()
-        self.lock = threading.Lock()  # one compilation at a time; warm-up and requests queue here
+        self.lock = threading.Lock()  # one compilation at a time
         self.error: str | None = None
         self._compiled: dict[Callable, Callable] = {}
+        self._thread = threading.local()  # per thread: ``eager`` (a call ran eagerly while another compiled),
+                                          # ``patient`` (waits for the lock instead: the warm-up)
 
     def run(self, function: Callable, *args: object) -> object:
-        """``function(*args)`` compiled (once per function), or eagerly once compiling has failed."""
+        """``function(*args)`` compiled (once per function), or eagerly once compiling has failed or while
+        another thread compiles."""
         if self.error is not None:
+            return function(*args)
+        if function not in self._compiled and self.lock.locked() and not getattr(self._thread, "patient", False):
+            self._thread.eager = True
             return function(*args)
         removed: set[str] = set()
         for _ in range(KERNEL_REBUILDS + 1):
@@ -150,8 +158,12 @@ class Compiler:
         return compiled(*args)
 
     def label(self) -> str:
-        """For the page and the result's record: the reason stays in the server's log (it may name server files)."""
-        return "eager (compiling is unavailable on this server)" if self.error else "compiled"
+        """How this thread's passes since its last label ran, for the page and the result's record (a compiler's
+        failure is named in the server's log only: it may name server files)."""
+        if self.error:
+            return "eager (compiling is unavailable on this server)"
+        waited, self._thread.eager = getattr(self._thread, "eager", False), False
+        return "eager (the compiled network was still being built)" if waited else "compiled"
 
 
 def _run(net: nn.Module, x: torch.Tensor, runtime: Runtime, compiler: Compiler | None,
@@ -296,10 +308,14 @@ def warm_up(compiler: Compiler, precision: Precision = "auto", device: str = "au
                 for h, w in ((72, 100), (88, 124), (300, 280))]
     # Whole pictures of two sizes, and tiles of two (a 256 px tile and the edge's remainder): a graph that has seen
     # its sizes vary is compiled for any size (one that has seen a single size may be specialized to it).
-    for model in models or warm_up_models():
-        for image, tile_pixels in zip(pictures, (TILE_PIXELS, TILE_PIXELS, 64 * 64)):
-            if stop is not None and stop.is_set():
-                return time.perf_counter() - started
-            stylize_fast(image, model, FastSettings(precision=precision, device=device, tile_pixels=tile_pixels),
-                         compiler=compiler)
+    compiler._thread.patient = True  # requests meanwhile run eagerly; the warm-up compiles every graph
+    try:
+        for model in models or warm_up_models():
+            for image, tile_pixels in zip(pictures, (TILE_PIXELS, TILE_PIXELS, 64 * 64)):
+                if stop is not None and stop.is_set():
+                    break
+                stylize_fast(image, model, FastSettings(precision=precision, device=device,
+                                                        tile_pixels=tile_pixels), compiler=compiler)
+    finally:
+        compiler._thread.patient = False
     return time.perf_counter() - started
