@@ -516,7 +516,7 @@ def test_the_warm_up_compiles_at_a_low_priority_and_requests_meanwhile_do_not_wa
     for a compilation that, on a cold cache, takes minutes."""
     import app
     from nst_core.image import fast
-    from ui import state
+    from ui import state, style_choice
 
     seen = {}
 
@@ -528,6 +528,7 @@ def test_the_warm_up_compiles_at_a_low_priority_and_requests_meanwhile_do_not_wa
                                                                            compiler.label())))
             request.start()
             request.join(10)
+            seen["estimated compiled"] = style_choice.runs_compiled({})  # its cost is the eager pass's
         return 0.0
 
     monkeypatch.setattr(fast, "warm_up", warm_up)
@@ -539,4 +540,5 @@ def test_the_warm_up_compiles_at_a_low_priority_and_requests_meanwhile_do_not_wa
     assert app.WARM_UP_NICENESS >= 10
     assert seen["niceness"] == min(19, start + app.WARM_UP_NICENESS) == int(seen["child"])
     assert seen["request"] == (2, "eager (the compiled network was still being built)")
+    assert not seen["estimated compiled"] and style_choice.runs_compiled({})
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == start

@@ -22,7 +22,7 @@ from .layout import content_picture, intro
 from .live import live_section
 from .models import models_panel
 from .serving import JobControl, streamed
-from .style_choice import advanced_panel, check_style, chosen_model, compiled, cost_network, style_choice
+from .style_choice import advanced_panel, check_style, chosen_model, compiled, cost_network, runs_compiled, style_choice
 from .video import video_section
 
 DESCRIPTION = ("Restyle a photo in one pass of a feed-forward network: any picture as the style (style='Any picture' "
@@ -51,7 +51,7 @@ def fast_job(form: Form, values: Mapping[str, Any]) -> FastJob:
     settings.check(state.BUDGET.limit)
     scale = min(1.0, settings.max_side / math.sqrt(width * height))
     estimate = cost.fast_cost(settings, pick_runtime(settings.device, settings.precision),
-                              (round(width * scale), round(height * scale)), compiled=compiled(values) is not None,
+                              (round(width * scale), round(height * scale)), compiled=runs_compiled(values),
                               network=cost_network(values))
     return FastJob(content, settings, estimate)
 

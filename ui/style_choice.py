@@ -117,6 +117,12 @@ def compiled(values: Mapping[str, Any]) -> fast.Compiler | None:
     return state.FAST_COMPILER if values.get("compiled", True) is not False else None
 
 
+def runs_compiled(values: Mapping[str, Any]) -> bool:
+    """Whether the request's passes would run compiled now, for its cost: not while a graph is being built."""
+    compiler = compiled(values)
+    return compiler is not None and compiler.ready
+
+
 def usable_styles() -> dict[str, bool]:
     """Per catalogue title, whether its network can be had here now (on disk, or downloadable)."""
     return {title: weights.status(style.key).state not in ("unavailable", "failed")

@@ -17,7 +17,7 @@ from . import state
 from .endpoint import notes, offer
 from .form import Form
 from .serving import JobControl, Video, streamed
-from .style_choice import StyleChoice, check_style, chosen_model, compiled
+from .style_choice import StyleChoice, check_style, chosen_model, compiled, runs_compiled
 
 DESCRIPTION = ("Restyle a video (mp4, webm, mov) frame by frame with a Fast style, keeping its frame rate and "
                "sound; one set of normalization statistics for the clip keeps it steady. Returns (the MP4, the "
@@ -45,7 +45,7 @@ def video_job(choice: StyleChoice, form: Form, values: Mapping[str, Any]) -> Vid
     info = probe(video, settings.max_seconds)
     size, _ = output_size(info, settings.long_side)
     estimate = cost.video_cost(settings, pick_runtime(settings.device, settings.precision), info.frames, size,
-                               compiled=compiled(values) is not None)
+                               compiled=runs_compiled(values))
     cost.admit(estimate, state.BUDGET, f"This video ({info.frames} frames at {size[0]}x{size[1]})",
                "choose a smaller long side or a shorter clip")
     return VideoJob(video, settings, estimate)

@@ -157,6 +157,12 @@ class Compiler:
                 return compiled(*args)  # the first call compiles: other callers wait for it
         return compiled(*args)
 
+    @property
+    def ready(self) -> bool:
+        """Whether a call now would run compiled: no failure, and no thread building a graph (a call then runs
+        eagerly; a call whose graph is not built yet builds it, which is not counted here)."""
+        return self.error is None and not self.lock.locked()
+
     def label(self) -> str:
         """How this thread's passes since its last label ran, for the page and the result's record (a compiler's
         failure is named in the server's log only: it may name server files)."""
