@@ -415,6 +415,32 @@ def test_the_warm_up_waits_for_a_compilation_under_way_and_compiles_every_graph(
     busy.join()
 
 
+def test_a_call_that_needs_a_new_graph_runs_eagerly_while_another_is_being_built(monkeypatch):
+    """Graphs are told apart by architecture, not only by function: a one-pass network arriving while the warm-up
+    built a graph once went through the feed-forward network's compiled function and compiled for a minute
+    beside it; now it runs eagerly, and a network whose graph is built runs compiled without the lock."""
+    compiled_runs = []
+
+    def compile_(function, **options):
+        return lambda net, x: compiled_runs.append(type(net).__name__) or function(net, x)
+
+    def forward(net, x):
+        return net(x)
+
+    monkeypatch.setattr(torch, "compile", compile_)
+    compiler = fast.Compiler()
+    linear, convolution, x = torch.nn.Linear(4, 4), torch.nn.Conv1d(4, 4, 1), torch.ones(1, 4, 4)
+    compiler.run(forward, linear, x)
+    assert compiled_runs == ["Linear"] and compiler.label() == "compiled"
+    with compiler.lock:  # another thread is building a graph
+        compiler.run(forward, convolution, x)
+        assert compiled_runs == ["Linear"] and compiler.label().startswith("eager (the compiled network")
+        compiler.run(forward, torch.nn.Linear(4, 4), 2 * x)  # same architecture, size and inputs: built
+        assert compiled_runs == ["Linear", "Linear"] and compiler.label() == "compiled"
+    compiler.run(forward, convolution, x)
+    assert compiled_runs[-1] == "Conv1d"
+
+
 def test_when_the_eager_call_fails_too_the_compilers_reason_is_still_logged(monkeypatch, caplog):
     """The eager call after a failed compile raises its own error; the compiler's is the clue to why both failed."""
     def broken_compile(function, **options):

@@ -104,6 +104,20 @@ def _autocast_statistics(net: TransformerNet, x: torch.Tensor, device_type: str,
 KERNEL_REBUILDS = 16
 
 
+def graph_key(function: Callable, args: tuple) -> tuple:
+    """What decides whether ``function(*args)`` needs a graph of its own (shapes are dynamic, weights are inputs):
+    the network's architecture and size, which inputs are given, dtypes and devices, the other values."""
+    def part(value: object) -> object:
+        if isinstance(value, torch.Tensor):
+            return "tensor", value.dtype, value.dim(), value.device.type
+        if isinstance(value, nn.Module):
+            return type(value), sum(parameter.numel() for parameter in value.parameters())
+        if isinstance(value, (list, tuple)):
+            return tuple(part(item) for item in value)
+        return value
+    return function, *(part(value) for value in args)
+
+
 class Compiler:
     """Runs the network through ``torch.compile`` where that works, eagerly where it does not.
 
@@ -118,24 +132,39 @@ class Compiler:
 
     def __init__(self) -> None:
         separate_compiled_kernels()
-        self.lock = threading.Lock()  # one compilation at a time
+        self.lock = threading.Lock()  # held while a graph is built, not while a built one runs
         self.error: str | None = None
         self._compiled: dict[Callable, Callable] = {}
+        self._built: set[tuple] = set()  # graph_key of every call that ran compiled
         self._thread = threading.local()  # per thread: ``eager`` (a call ran eagerly while another compiled),
                                           # ``patient`` (waits for the lock instead: the warm-up)
 
     def run(self, function: Callable, *args: object) -> object:
-        """``function(*args)`` compiled (once per function), or eagerly once compiling has failed or while
-        another thread compiles."""
+        """``function(*args)`` compiled, or eagerly once compiling has failed or while another thread builds a
+        graph and this call would need a new one."""
         if self.error is not None:
             return function(*args)
-        if function not in self._compiled and self.lock.locked() and not getattr(self._thread, "patient", False):
+        key = graph_key(function, args)
+        if key in self._built:
+            return self._compiled_call(function, args, key)
+        if not self.lock.acquire(blocking=getattr(self._thread, "patient", False)):
             self._thread.eager = True
             return function(*args)
+        try:
+            return self._compiled_call(function, args, key)
+        finally:
+            self.lock.release()
+
+    def _compiled_call(self, function: Callable, args: tuple, key: tuple) -> object:
         removed: set[str] = set()
         for _ in range(KERNEL_REBUILDS + 1):
             try:
-                return self._compiled_call(function, args)
+                compiled = self._compiled.get(function)
+                if compiled is None:
+                    compiled = self._compiled[function] = torch.compile(function, dynamic=True)
+                result = compiled(*args)
+                self._built.add(key)
+                return result
             except Exception as exc:  # noqa: BLE001 - any compiler failure; eager below re-raises real errors
                 failure = exc
                 if not remove_broken_kernel(exc, removed):
@@ -148,14 +177,6 @@ class Compiler:
         first_line = (str(failure).strip().splitlines() or [""])[0]
         self.error = f"{type(failure).__name__}: {first_line}"
         return result
-
-    def _compiled_call(self, function: Callable, args: tuple) -> object:
-        with self.lock:  # held while the graph is built, not while it runs: passes run side by side
-            compiled = self._compiled.get(function)
-            if compiled is None:
-                compiled = self._compiled[function] = torch.compile(function, dynamic=True)
-                return compiled(*args)  # the first call compiles: other callers wait for it
-        return compiled(*args)
 
     @property
     def ready(self) -> bool:
