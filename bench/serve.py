@@ -91,9 +91,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_app(folder: Path) -> tuple[subprocess.Popen, str]:
+def start_app(folder: Path, environment: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """``python app.py`` offline on a free port of 127.0.0.1, its files under ``folder`` (its log: app.log), with
+    ``environment`` added; returns the process and its URL once it answers."""
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(folder / "hf"), "GRADIO_SERVER_NAME": "127.0.0.1",
+    env = {**os.environ, **(environment or {}), "HF_HUB_OFFLINE": "1", "HF_HOME": str(folder / "hf"),
+           "GRADIO_SERVER_NAME": "127.0.0.1",
            "GRADIO_SERVER_PORT": str(port), "GRADIO_TEMP_DIR": str(folder / "gradio"),
            "NST_RESULTS_DIR": str(folder / "results"), "GRADIO_ANALYTICS_ENABLED": "False"}
     with open(folder / "app.log", "w") as log:  # the child keeps its own copy of the handle
