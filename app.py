@@ -73,7 +73,7 @@ WARM_UP_NICENESS = 19  # requests meanwhile run eagerly, not waiting for it: it 
 
 def warm_up_fast_styles() -> None:
     """Compile the Fast styles networks in the background, at a low CPU priority (on a cold cache, over three
-    minutes on two cores; at the same priority an Image run beside it took 4x its time); a shutdown ends it after
+    minutes on two cores; at the same priority an Image run beside it took 5x its time); a shutdown ends it after
     the graph being compiled."""
     if state.FAST_COMPILER is None:
         return

@@ -9,6 +9,7 @@ pass over a copy of the whole picture, so that tiles agree and no seams show; ti
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -126,8 +127,8 @@ class Compiler:
     (dynamic shapes) and every TransformerNet (weights are graph inputs). Inductor needs a C++ compiler on
     CPU and costs ~20 s on a 2-core CPU the first time (less with its on-disk cache); afterwards a pass is
     ~2x faster than eager bf16. If compiling fails once, the reason is kept and every later call runs eagerly.
-    A call that finds another thread compiling (the app's warm-up, tens of seconds on a cold cache) does not
-    wait for it: it runs eagerly, and :meth:`label` says so.
+    A call that needs a graph not built yet while another thread builds one (the app's warm-up: minutes on a
+    cold cache) does not wait for it: it runs eagerly, and :meth:`label` says so; only :meth:`patiently` waits.
     """
 
     def __init__(self) -> None:
@@ -177,6 +178,16 @@ class Compiler:
         first_line = (str(failure).strip().splitlines() or [""])[0]
         self.error = f"{type(failure).__name__}: {first_line}"
         return result
+
+    @contextlib.contextmanager
+    def patiently(self) -> Iterator[None]:
+        """Calls of this thread wait for another thread's build instead of running eagerly (the warm-up: it is
+        there to build every graph)."""
+        self._thread.patient = True
+        try:
+            yield
+        finally:
+            self._thread.patient = False
 
     @property
     def ready(self) -> bool:
@@ -335,14 +346,11 @@ def warm_up(compiler: Compiler, precision: Precision = "auto", device: str = "au
                 for h, w in ((72, 100), (88, 124), (300, 280))]
     # Whole pictures of two sizes, and tiles of two (a 256 px tile and the edge's remainder): a graph that has seen
     # its sizes vary is compiled for any size (one that has seen a single size may be specialized to it).
-    compiler._thread.patient = True  # requests meanwhile run eagerly; the warm-up compiles every graph
-    try:
+    with compiler.patiently():  # requests meanwhile run eagerly; the warm-up builds every graph
         for model in models or warm_up_models():
             for image, tile_pixels in zip(pictures, (TILE_PIXELS, TILE_PIXELS, 64 * 64)):
                 if stop is not None and stop.is_set():
-                    break
+                    return time.perf_counter() - started
                 stylize_fast(image, model, FastSettings(precision=precision, device=device,
                                                         tile_pixels=tile_pixels), compiler=compiler)
-    finally:
-        compiler._thread.patient = False
     return time.perf_counter() - started
