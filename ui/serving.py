@@ -86,10 +86,10 @@ def lenient(base: type) -> type:
                 if numeric:
                     return payload
                 label = str(self.label or "input")
-                if getattr(self, "choices", None) and isinstance(exc, gr.Error):  # a value that is not offered
-                    offered = ", ".join(str(value) for _, value in self.choices)
-                    return Rejected(f"{label}: {str(payload)[:60]!r} is not one of the choices ({offered}).")
                 if isinstance(exc, gr.Error):
+                    if getattr(self, "choices", None):  # a choice component's only refusal: a value not offered
+                        offered = ", ".join(str(value) for _, value in self.choices)
+                        return Rejected(f"{label}: {str(payload)[:60]!r} is not one of the choices ({offered}).")
                     return Rejected(f"{label}: {exc.message}")
                 if isinstance(exc, PIL.Image.DecompressionBombError):
                     return Rejected(f"The {label.lower()} is too large to open (it claims more pixels than this "
