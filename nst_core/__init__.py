@@ -18,12 +18,41 @@ Every progress event is a :class:`Progress` (``done`` of ``total``) and every re
 Errors leave the engine as :class:`NSTError` subclasses only.
 """
 
-from .audio.optimize import AudioProgress, AudioResult, AudioSettings, iter_stylize_audio, stylize_audio
-from .errors import InvalidInput, NSTError, WeightsMismatch, WeightsUnavailable
-from .events import Progress, Result
-from .image.fast import FastModel, FastProgress, FastResult, FastSettings, FastStyle, iter_stylize_fast, stylize_fast
-from .image.optimize import ImageProgress, ImageResult, ImageSettings, iter_stylize_image, stylize_image
-from .video import LiveSettings, VideoProgress, VideoResult, VideoSettings, iter_stylize_video, stylize_video
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+# Each public name and the module that defines it. A name is imported on first use (PEP 562), so that
+# ``import nst_core.image.fast`` or ``nst image`` does not load the audio stack (librosa) and the other way round.
+_HOME = {
+    **dict.fromkeys(("AudioProgress", "AudioResult", "AudioSettings", "iter_stylize_audio", "stylize_audio"),
+                    ".audio.optimize"),
+    **dict.fromkeys(("InvalidInput", "NSTError", "WeightsMismatch", "WeightsUnavailable"), ".errors"),
+    **dict.fromkeys(("Progress", "Result"), ".events"),
+    **dict.fromkeys(("FastModel", "FastProgress", "FastResult", "FastSettings", "FastStyle", "iter_stylize_fast",
+                     "stylize_fast"), ".image.fast"),
+    **dict.fromkeys(("ImageProgress", "ImageResult", "ImageSettings", "iter_stylize_image", "stylize_image"),
+                    ".image.optimize"),
+    **dict.fromkeys(("LiveSettings", "VideoProgress", "VideoResult", "VideoSettings", "iter_stylize_video",
+                     "stylize_video"), ".video"),
+}
+
+if TYPE_CHECKING:
+    from .audio.optimize import AudioProgress, AudioResult, AudioSettings, iter_stylize_audio, stylize_audio
+    from .errors import InvalidInput, NSTError, WeightsMismatch, WeightsUnavailable
+    from .events import Progress, Result
+    from .image.fast import (
+        FastModel,
+        FastProgress,
+        FastResult,
+        FastSettings,
+        FastStyle,
+        iter_stylize_fast,
+        stylize_fast,
+    )
+    from .image.optimize import ImageProgress, ImageResult, ImageSettings, iter_stylize_image, stylize_image
+    from .video import LiveSettings, VideoProgress, VideoResult, VideoSettings, iter_stylize_video, stylize_video
 
 __version__ = "0.1.0"
 
@@ -58,3 +87,15 @@ __all__ = [
     "stylize_image",
     "stylize_video",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME[name], __name__), name)
+    globals()[name] = value  # the next lookup is an ordinary one
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

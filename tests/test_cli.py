@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -30,6 +31,33 @@ def _nst(*args, tmp_path, module=False):
     command = [sys.executable, "-m", "nst_core"] if module else [NST]
     return subprocess.run([*command, *map(str, args)], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=300)
+
+
+# Which heavy packages a command's parser loads: a command loads its own modality only (nst_core imports a
+# modality on first use), and ``nst -h`` loads no torch at all.
+LOADED = """
+import json, sys
+from nst_core.cli import build_parser
+try:
+    build_parser(json.loads(sys.argv[1])).parse_args(json.loads(sys.argv[2]))
+except SystemExit:  # --help
+    pass
+print(json.dumps(sorted({'torch', 'torchvision', 'librosa', 'torchaudio'} & set(sys.modules))))
+"""
+
+
+@pytest.mark.parametrize(("argv", "loaded"), [
+    (["--help"], []),
+    (["image", "a.jpg", "b.jpg", "-o", "c.png"], ["torch"]),
+    (["fast", "a.jpg", "--mix", "3", "-o", "c.png"], ["torch"]),
+    (["video", "a.mp4", "--mix", "3", "-o", "c.mp4"], ["torch"]),
+    (["audio", "a.wav", "b.wav", "-o", "c.wav"], ["librosa", "torch", "torchaudio"]),
+])
+def test_a_command_loads_only_its_own_modality(argv, loaded):
+    done = subprocess.run([sys.executable, "-c", LOADED, json.dumps(argv[:1]), json.dumps(argv)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == loaded
 
 
 def test_every_setting_is_a_flag():

@@ -15,7 +15,6 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models import resnet50
 
 from .. import hub
 from ..errors import InvalidInput
@@ -93,6 +92,9 @@ def build_vgg(plan: tuple, normalize: nn.Module, pooling: Pooling) -> FeatureNet
 
 def build_resnet50(pooling: Pooling) -> FeatureNet:
     """ResNet50 up to ``layer4``; stage outputs named stem (after the first ReLU), pool, layer1..layer4."""
+    # Imported here: torchvision loads torch._dynamo (about 1.3 s), which only this backbone needs.
+    from torchvision.models import resnet50
+
     net = resnet50(weights=None)
     if pooling == "avg":
         net.maxpool = nn.AvgPool2d(3, 2, 1)

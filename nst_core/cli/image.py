@@ -1,0 +1,26 @@
+"""``nst image``: Gatys et al.'s optimization, one result PNG per content picture."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..image.io import save_png
+from ..image.optimize import ImageSettings, iter_stylize_image
+from ..options import add_flags, from_flags
+from .jobs import IMAGE_SUFFIXES, NOT_FLAGS, jobs, report, with_bar
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("content", type=Path, help="a content image, or a folder of them")
+    parser.add_argument("styles", type=Path, nargs="+", metavar="STYLE", help="one or more style images")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="the result PNG (a folder for a folder)")
+    add_flags(parser.add_argument_group("settings (ImageSettings)"), ImageSettings, skip=NOT_FLAGS)
+
+
+def run(args: argparse.Namespace) -> None:
+    settings = from_flags(ImageSettings, args)
+    for content, out in jobs(args.content, args.output, IMAGE_SUFFIXES, ".png"):
+        result = with_bar(iter_stylize_image(content, args.styles, settings), content.name)
+        save_png(result.image, out, result.settings)
+        report(out, result.seconds, result.runtime, result.notices)
