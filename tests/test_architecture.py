@@ -113,3 +113,16 @@ def test_the_rule_can_fail():
     graph = _graph()
     assert "nst_core.image.onepass.styles" in graph["nst_core.image.start"] or \
         "nst_core.image.onepass.catalogue" in graph["nst_core.image.start"]
+
+
+def test_the_package_names_its_api_without_loading_it_and_each_name_resolves():
+    """``import nst_core`` loads no modality (each loads on first use); every exported name then resolves."""
+    import subprocess
+    import sys
+
+    script = ("import sys, nst_core; loaded = {'torch', 'librosa'} & set(sys.modules); "
+              "assert not loaded, loaded; assert sorted(nst_core._HOME) == sorted(nst_core.__all__); "
+              "[getattr(nst_core, name) for name in nst_core.__all__]; print(len(nst_core.__all__))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) >= 25
