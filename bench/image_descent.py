@@ -18,6 +18,10 @@ Ways of descending besides the engine's L-BFGS restarted at each scale (``"plain
   enlarged and divided by the area ratio (so that each pair's curvature, y.s, is kept);
 - ``"pyramid"``: :class:`nst_core.image.pyramid.Pyramid` with the variant's gain (the picture as the sum of a
   full-size layer and coarser layers, halved down to 32 px, the k-th weighted gain^k / 2^k: a preconditioner).
+- ``"network"``: the coarse scales move the one-pass transformer's weights and style vector (L-BFGS on all of
+  them, :class:`NetworkStart`), and the final scale starts from the network's rendering at its size, then
+  descends on the pyramid. A network step costs about a pixel step at the same size (the transformer is small
+  beside VGG19) and is counted as one.
 Other starts: ``strength`` (the one-pass style vector moved that far from the photo's own), ``mix`` (the start's
 pixels mixed with the photo's); ``detail``: each enlargement to the next scale gets the band it lacks from the
 photo or from the one-pass result at that scale.
@@ -26,6 +30,7 @@ photo or from the one-pass result at that scale.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import statistics
@@ -44,8 +49,11 @@ from image_quality import PAIRS  # noqa: E402
 
 from nst_core.image import metrics  # noqa: E402
 from nst_core.image.backbones import FeatureNet, load_backbone  # noqa: E402
+from nst_core.image.fast.model import from_network, pad4, to_network  # noqa: E402
 from nst_core.image.io import load_image, resize_tensor  # noqa: E402
 from nst_core.image.objective import scale_images, scale_targets  # noqa: E402
+from nst_core.image.onepass.catalogue import load_network  # noqa: E402
+from nst_core.image.onepass.styles import ANY_PICTURE, style_picture, vector_of  # noqa: E402
 from nst_core.image.optimize import _finish  # noqa: E402
 from nst_core.image.pyramid import Pyramid  # noqa: E402
 from nst_core.image.settings import ImageSettings  # noqa: E402
@@ -93,7 +101,32 @@ VARIANTS = {
     "one-pass-pyramid-one-pass-detail": {"init": "one-pass", "schedule": (0, 0, 0, 20, 40), "descent": "pyramid",
                                          "gain": 1.41, "detail": "one-pass"},
     "photo-detail": {"init": "content", "schedule": (40, 40, 40, 40, 40), "detail": "photo"},
+    # The coarse scales move the one-pass network's weights and style vector instead of pixels; the final scale
+    # starts from the network's own rendering at full size (no enlargement), then descends on the pyramid.
+    "one-pass-network": {"init": "one-pass", "schedule": (0, 0, 20, 0, 60), "descent": "network", "gain": 1.41},
+    "one-pass-network-362": {"init": "one-pass", "schedule": (0, 0, 0, 20, 60), "descent": "network", "gain": 1.41},
+    "one-pass-network-sw1.2": {"init": "one-pass", "schedule": (0, 0, 20, 0, 60), "descent": "network", "gain": 1.41,
+                               "style_weight": 6.0},
 }
+
+
+class NetworkStart:
+    """The one-pass transformer (a trainable fp32 copy) and its style vector, optimized on a scale's objective; it
+    renders a start at any size."""
+
+    def __init__(self, style: Path, runtime: Runtime) -> None:
+        self.net = copy.deepcopy(load_network("onepass-transformer")).float().to(runtime.device)
+        self.condition = vector_of(style_picture(style)).clone().to(runtime.device).requires_grad_(True)
+        self.params = [*self.net.parameters(), self.condition]
+        for param in self.params:
+            param.requires_grad_(True)
+        self.runtime = runtime
+
+    def render(self, photo: torch.Tensor) -> torch.Tensor:
+        height, width = photo.shape[-2:]
+        with self.runtime.autocast():
+            styled = self.net(to_network(pad4(photo.to(self.runtime.device)), ANY_PICTURE), None, None, self.condition)
+        return from_network(styled[..., :height, :width].float(), ANY_PICTURE, clamp=False)
 
 
 def carried_history(state: dict, old_size: tuple[int, int], new_size: tuple[int, int]) -> dict | None:
@@ -131,6 +164,7 @@ def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net
         checkpoints: tuple[int, ...] = CHECKPOINTS) -> dict:
     """One variant on one pair: its judged distances at the final scale's checkpoints and its cost per step."""
     fields = {k: v for k, v in variant.items() if k in ("content_weight", "style_weight", "tv_weight", "precision")}
+    network = NetworkStart(style, runtime) if variant.get("descent") == "network" else None
     settings = ImageSettings(size=size, min_size=min_size, **fields)
     sides = settings.scales()
     schedule = aligned(variant["schedule"], len(sides))
@@ -144,6 +178,16 @@ def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net
         pixels.append(height * width)
         if steps == 0:
             continue
+        last = index == len(sides) - 1
+        if network is not None and not last:  # a coarse scale moves the network, not a picture
+            for _ in descend(torch.optim.LBFGS(network.params, lr=1.0, max_iter=1, history_size=LBFGS_HISTORY,
+                                               tolerance_grad=0.0, tolerance_change=0.0),
+                             scale.objective, lambda scale=scale: network.render(scale.content), steps):
+                pass
+            continue
+        if network is not None:
+            with torch.no_grad():
+                picture = network.render(scale.content).clamp(0, 1)
         if picture is None:
             picture = (one_pass_start(starts, content, style, side, scale.content, loaded_style,
                                       variant.get("strength", 1.0))
@@ -158,7 +202,7 @@ def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net
             source = resize_tensor(source.to(runtime.device), (height, width))
             x = x + source - resize_tensor(resize_tensor(source, last_size), (height, width))
         x = x.clamp(0, 1)
-        if variant.get("descent") == "pyramid":
+        if variant.get("descent") in ("pyramid", "network"):
             layers = Pyramid(x, variant["gain"])
             params, compose = [layers.params], layers.picture
         else:
@@ -167,7 +211,6 @@ def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net
                                       tolerance_change=0.0)
         if variant.get("descent") == "carry" and state is not None:
             optimizer.state[params[0]].update(carried_history(state, last_size, (height, width)) or {})
-        last = index == len(sides) - 1
         for step in descend(optimizer, scale.objective, compose, steps):
             if last and (step in checkpoints or step == steps):
                 with torch.no_grad():
@@ -231,8 +274,8 @@ def summarize(records: list[dict]) -> None:
             c, s = curve[within[-1]]
             share = f"{needed[-1]:.2f}" if met else "-"
             cells.append(f"{share}; {c / c0 - 1:+.0%} / {s / s0 - 1:+.0%}")
-        median = statistics.median(needed)
-        print(f"| {name} | " + " | ".join(cells) + f" | {median:.2f} of {len(needed)} |")
+        median = f"{statistics.median(needed):.2f} of {len(needed)}" if needed else "-"  # no default run beside it
+        print(f"| {name} | " + " | ".join(cells) + f" | {median} |")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
