@@ -180,9 +180,8 @@ def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net
             continue
         last = index == len(sides) - 1
         if network is not None and not last:  # a coarse scale moves the network, not a picture
-            for _ in descend(torch.optim.LBFGS(network.params, lr=1.0, max_iter=1, history_size=LBFGS_HISTORY,
-                                               tolerance_grad=0.0, tolerance_change=0.0),
-                             scale.objective, lambda scale=scale: network.render(scale.content), steps):
+            for _ in descend(lbfgs(network.params), scale.objective, lambda scale=scale: network.render(scale.content),
+                             steps):
                 pass
             continue
         if network is not None:
@@ -207,8 +206,7 @@ def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net
             params, compose = [layers.params], layers.picture
         else:
             params, compose = [x.requires_grad_(True)], (lambda x=x: x)
-        optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=1, history_size=LBFGS_HISTORY, tolerance_grad=0.0,
-                                      tolerance_change=0.0)
+        optimizer = lbfgs(params)
         if variant.get("descent") == "carry" and state is not None:
             optimizer.state[params[0]].update(carried_history(state, last_size, (height, width)) or {})
         for step in descend(optimizer, scale.objective, compose, steps):
@@ -220,6 +218,12 @@ def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net
                 judged[step] = (scores.content_distance, scores.style_distance)
         picture, state, last_size = compose().detach(), optimizer.state[params[0]], (height, width)
     return {"seconds": time.perf_counter() - started, "judged": judged, "pixels": pixels, "schedule": schedule}
+
+
+def lbfgs(params: list[torch.Tensor]) -> torch.optim.LBFGS:
+    """The engine's L-BFGS (one iteration a step, its history length, no tolerance stop) on ``params``."""
+    return torch.optim.LBFGS(params, lr=1.0, max_iter=1, history_size=LBFGS_HISTORY, tolerance_grad=0.0,
+                             tolerance_change=0.0)
 
 
 def descend(optimizer: torch.optim.LBFGS, objective, compose, steps: int):
