@@ -461,25 +461,27 @@ def test_every_client_api_parameter_has_a_name_that_says_what_it_is(client):
         "model_files", "model_repo_id"]
 
 
-def test_python_app_py_serves_the_page_offline_and_verifies_the_bundled_network(tmp_path):
-    """The README's own start command, as a user runs it: the page is up within a minute, offline."""
-    import os
+def test_python_app_py_serves_offline_and_a_sigterm_stops_it_cleanly(tmp_path):
+    """The README's own start command, as a user runs it: the page is up within a minute, offline, with the bundled
+    networks verified; a one-pass request is answered; stopped as a Space stops it (SIGTERM), it exits cleanly,
+    not waiting for a compilation under way, and its results folder goes."""
+    import signal
     import socket
-    import subprocess
     import sys
     import urllib.request
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    results = tmp_path / "results"
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
-           "HF_HOME": str(tmp_path / "hf")}
+           "HF_HOME": str(tmp_path / "hf"), "NST_RESULTS_DIR": str(results), "GRADIO_ANALYTICS_ENABLED": "False"}
     log_path = tmp_path / "app.log"
     with open(log_path, "w") as log:
         server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline, status = time.monotonic() + 90, None
-        while time.monotonic() < deadline and status is None:
+        while time.monotonic() < deadline and status is None and server.poll() is None:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
                     status = response.status
@@ -487,9 +489,17 @@ def test_python_app_py_serves_the_page_offline_and_verifies_the_bundled_network(
                 time.sleep(1)
         assert status == 200, log_path.read_text()[-2000:]
         assert "verifying the 4 networks on disk" in log_path.read_text()  # VGG19 and the one-pass networks
+        Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
+            content=handle_file(EXAMPLES / "coffee.jpg"), style="Any picture",
+            style_images=[handle_file(EXAMPLES / "style_waves.jpg")], api_name="/fast")
+        assert any(results.iterdir())
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)  # a compilation under way is not waited for
     finally:
-        server.terminate()
-        server.wait(30)
+        if server.poll() is None:
+            server.kill()
+    assert server.returncode == 0, log_path.read_text()[-2000:]
+    assert not results.exists()
 
 
 def test_start_up_calibrates_the_costs_before_it_compiles(monkeypatch):
