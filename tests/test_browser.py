@@ -306,7 +306,8 @@ def live_frame_address(page: Page) -> str | None:
 
 def test_the_live_webcam_keeps_showing_new_stylized_frames_and_stop_stops(page):
     """Chromium's synthetic camera (a moving pattern) with a style picture (Any picture, offline): the Live result
-    keeps changing, and Stop stops it. The rate is measured by bench/live_browser.py, not asserted here."""
+    keeps changing (three distinct frames within 10 s), and Stop stops it. The rate is measured by
+    bench/live_browser.py, not asserted here."""
     page.tab("Fast styles")
     time.sleep(1)
     open_accordion(page, "Live: your webcam")
@@ -315,16 +316,12 @@ def test_the_live_webcam_keeps_showing_new_stylized_frames_and_stop_stops(page):
                                    && b.innerText.trim() === 'Record')"""), 20, "the camera is on")
     click_button(page, "Record")
     wait_until(lambda: live_frame_address(page), 60, "a first stylized frame")
-    seen, started = [], time.monotonic()
-    while time.monotonic() - started < 10:
-        seen.append(live_frame_address(page))
+    seen, started = set(), time.monotonic()
+    while len(seen) < 3 and time.monotonic() - started < 10:
+        seen.add(live_frame_address(page))
         time.sleep(0.05)
     page.shot("live-running")
-    distinct = len(set(seen))
-    rate = distinct / 10
-    print(f"live webcam: {distinct} distinct stylized frames in 10 s ({rate:.1f} frames/s seen in the browser)")
-    (page.shots / "rate.txt").write_text(f"{rate:.2f} frames/s ({distinct} distinct frames in 10 s)\n")
-    assert distinct >= 3, f"the live result changed {distinct} times in 10 s"
+    assert len(seen) >= 3, f"the live result changed {len(seen)} times in 10 s"
     click_button(page, "Stop")
     time.sleep(2)  # a frame already on its way may still land
     after = live_frame_address(page)
