@@ -11,8 +11,9 @@ before the pyramid (20, 15 and 15 steps at 256, 362 and 512 px on the pixels). E
 the other in this process, so their times compare under the same load. Each result is judged by
 ``nst_core.image.metrics.judge_image`` at its own size (content and style distance exactly as the loss defines
 them, under the bundled VGG19 in fp32; lower is better). The last lines give, per pair, the one-pass run's
-distances relative to the photo run's, and the targets: no worse than the photo run by more than 3 % on either
-distance on any pair, in at most a third of its time (median over the pairs).
+distances relative to the photo run's, where the style change comes from (each style layer's part of it, in
+points of the photo run's style distance; the parts sum to the change), and the targets: no worse than the photo
+run by more than 3 % on either distance on any pair, in at most a third of its time (median over the pairs).
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common import machine  # noqa: E402 (after the path set-up)
 from image_quality import PAIRS  # noqa: E402
+
+if TYPE_CHECKING:
+    from nst_core.image.metrics import ImageScores
 
 PHOTO_START = {"init": "content", "min_size": 128, "steps": 40, "schedule": None}
 PREVIOUS_ONE_PASS = {"init": "one-pass", "schedule": (0, 0, 20, 15, 15), "parametrization": "pixels"}
@@ -65,7 +70,7 @@ def main() -> None:
     print(f"one-pass settings: {ImageSettings(size=args.size, **runs['one-pass'])}")
     print("| content | style | start | seconds | content distance | style distance |")
     print("|---|---|---|---|---|---|")
-    scores: dict[str, dict[str, tuple[float, float, float]]] = {}
+    scores: dict[str, dict[str, tuple[float, ImageScores]]] = {}
     for pair in args.pairs:
         content_name, style_name = pair.split(":")
         content, style = args.images / content_name, args.images / style_name
@@ -74,27 +79,32 @@ def main() -> None:
             result = stylize_image(content, [style], ImageSettings(size=args.size, **overrides))
             seconds = time.perf_counter() - started
             judged = judge_image(result.image, content, style)
-            scores.setdefault(pair, {})[name] = (seconds, judged.content_distance, judged.style_distance)
+            scores.setdefault(pair, {})[name] = (seconds, judged)
             print(f"| {content_name} | {style_name} | {name} | {seconds:.1f} | {judged.content_distance:.3f} | "
                   f"{judged.style_distance:.4f} |", flush=True)
     summarize(scores)
 
 
-def summarize(scores: dict[str, dict[str, tuple[float, float, float]]]) -> None:
-    print("\n| pair | start | time share | content | style |\n|---|---|---|---|---|")
+def summarize(scores: dict[str, dict[str, tuple[float, ImageScores]]]) -> None:
+    layers = list(next(iter(scores.values()))["photo"][1].style_by_layer)
+    print(f"\n| pair | start | time share | content | style | {' | '.join(layers)} |\n"
+          f"|{'---|' * (5 + len(layers))}")
     shares, misses = [], []
     for pair, runs in scores.items():
-        t0, c0, s0 = runs["photo"]
-        for name, (t1, c1, s1) in runs.items():
+        t0, photo = runs["photo"]
+        c0, s0 = photo.content_distance, photo.style_distance
+        for name, (t1, judged) in runs.items():
             if name == "photo":
                 continue
-            content, style = c1 / c0 - 1, s1 / s0 - 1
+            content, style = judged.content_distance / c0 - 1, judged.style_distance / s0 - 1
+            by_layer = [(judged.style_by_layer[layer] - photo.style_by_layer[layer]) / s0 for layer in layers]
             if name == "one-pass":
                 shares.append(t1 / t0)
                 misses += [f"{pair} {what} {change:+.1%}" for what, change in (("content", content),
                                                                                  ("style", style))
                            if change > WORSE_AT_MOST]
-            print(f"| {pair} | {name} | {t1 / t0:.2f} | {content:+.1%} | {style:+.1%} |")
+            print(f"| {pair} | {name} | {t1 / t0:.2f} | {content:+.1%} | {style:+.1%} | "
+                  + " | ".join(f"{part * 100:+.1f}" for part in by_layer) + " |")
     share = statistics.median(shares)
     print(f"\nmedian time share {share:.2f} (target <= {TIME_SHARE:.2f}): {'met' if share <= TIME_SHARE else 'missed'}")
     print(f"distances no worse than +{WORSE_AT_MOST:.0%}: " + ("met on every pair" if not misses else

@@ -162,22 +162,28 @@ class LayerLosses(nn.Module):
     def layers(self) -> frozenset[str]:
         return frozenset(self.losses.keys())
 
+    def by_layer(self, features: Features) -> dict[str, torch.Tensor]:
+        """Each layer's weighted loss: the parts :meth:`forward` sums."""
+        return {layer: self.weights[layer] * loss(features[layer]) for layer, loss in self.losses.items()}
+
     def forward(self, features: Features) -> torch.Tensor:
-        return sum(self.weights[layer] * loss(features[layer]) for layer, loss in self.losses.items())
+        return sum(self.by_layer(features).values())
 
 
 @dataclass
 class Term:
-    """One named part of an objective: ``weight * loss(x, features)``; ``layers`` are the features it reads."""
+    """One named part of an objective: ``weight * loss(x, features)``; ``layers`` are the features it reads, and
+    ``parts`` (a term on features) its per-layer losses."""
 
     name: str
     weight: float
     loss: Callable[[torch.Tensor, Features], torch.Tensor]
     layers: frozenset[str] = frozenset()
+    parts: LayerLosses | None = None
 
     @classmethod
     def on_features(cls, name: str, weight: float, losses: LayerLosses) -> Term:
-        return cls(name, weight, lambda x, features: losses(features), losses.layers)
+        return cls(name, weight, lambda x, features: losses(features), losses.layers, losses)
 
     @classmethod
     def on_input(cls, name: str, weight: float, loss: Callable[[torch.Tensor], torch.Tensor]) -> Term:
@@ -213,3 +219,11 @@ class Objective:
             total = (x * 0).sum()
         report = {term.name: 0.0 for term in self.terms} | {name: float(v.detach()) for name, v in values.items()}
         return total, report | {"total": float(total.detach())}
+
+    @torch.no_grad()
+    def by_layer(self, x: torch.Tensor) -> dict[str, dict[str, float]]:
+        """Each term on features, layer by layer (unweighted by the term's own weight): what its value sums."""
+        terms = [term for term in self.terms if term.parts is not None]
+        features = self.features(x, set().union(*(term.layers for term in terms)))
+        return {term.name: {layer: float(value) for layer, value in term.parts.by_layer(features).items()}
+                for term in terms}

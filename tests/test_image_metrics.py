@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image, ImageFilter
 
 from conftest import EXAMPLES
@@ -45,6 +46,30 @@ def test_judge_scores_the_inputs_themselves_as_the_loss_defines_them():
     assert against_style.style_distance > 0.05 and against_style.colour_distance > 10
     blurred = judge_image(content.filter(ImageFilter.GaussianBlur(4)), CONTENT, STYLE, network=vgg)
     assert blurred.content_distance > 0.1
+
+
+def test_the_style_distance_splits_into_its_layers_as_the_loss_weighs_them():
+    """The per-layer parts are the loss's own: the five style layers in order, summing to the loss's style term."""
+    import torch
+
+    from nst_core.image.backbones import backbone_spec
+    from nst_core.image.io import fit_long_side, to_tensor
+    from nst_core.image.objective import image_objective
+    from nst_core.runtime import pick_runtime
+
+    vgg = load_backbone("vgg19")
+    result = Image.open(CONTENT).convert("RGB").filter(ImageFilter.GaussianBlur(2))
+    judged = judge_image(result, CONTENT, STYLE, network=vgg)
+    assert tuple(judged.style_by_layer) == backbone_spec("vgg19").style_layers
+    assert min(judged.style_by_layer.values()) > 0
+    assert sum(judged.style_by_layer.values()) == judged.style_distance
+    style = fit_long_side(Image.open(STYLE).convert("RGB"), max(result.size))
+    objective = image_objective(vgg, pick_runtime("cpu", "fp32"), ImageSettings(), to_tensor(result),
+                                [to_tensor(style)])
+    with torch.no_grad():
+        _, terms = objective(to_tensor(result))  # the content is the result itself here: only the style counts
+    assert judged.style_distance == pytest.approx(terms["style"], rel=1e-5)
+    assert judge_image(result, result, result, network=vgg).style_by_layer == dict.fromkeys(judged.style_by_layer, 0.0)
 
 
 def test_a_larger_result_is_at_least_as_stylized_as_the_smaller_one():

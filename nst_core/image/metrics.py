@@ -10,10 +10,9 @@ distributions, in levels of 255 (0: the same palette in the same proportions). I
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ..runtime import pick_runtime
@@ -37,6 +36,9 @@ class ImageScores:
     style_distance: float    # lower = more stylized
     colour_distance: float   # to the style's palette, levels of 255
     near_black: float        # share of pixels with luminance below NEAR_BLACK
+    # The style distance layer by layer (relu1_1: the finest texture ... relu5_1: the largest structures); the
+    # parts sum to ``style_distance``: where a result lags, they say at which scale of structure.
+    style_by_layer: dict[str, float] = field(default_factory=dict)
 
 
 def _pixels(image: Image.Image) -> np.ndarray:
@@ -62,6 +64,6 @@ def judge_image(result: Image.Image, content: ImageSource, style: ImageSource, *
     style_image = fit_long_side(load_image(style, label="style image").image, side)
     objective = image_objective(network or load_backbone("vgg19"), pick_runtime("cpu", "fp32"), ImageSettings(),
                                 to_tensor(content_image), [to_tensor(style_image)])
-    with torch.no_grad():
-        _, terms = objective(to_tensor(result))
-    return ImageScores(terms["content"], terms["style"], colour_distance(result, style_image), near_black(result))
+    parts = objective.by_layer(to_tensor(result))
+    return ImageScores(sum(parts["content"].values()), sum(parts["style"].values()),
+                       colour_distance(result, style_image), near_black(result), parts["style"])
