@@ -94,9 +94,13 @@ def start_up_in_background() -> None:
     styles networks. The units are timed alone: beside the compile warm-up or the page's construction they read
     2-8x slow (and every estimate and refusal with them), so they also wait for the weights' verification
     (hashing the files), though not more than a minute for a first start's downloads."""
-    weights.FETCHER.join(CALIBRATION_WAITS_FOR_WEIGHTS_S)
-    CALIBRATION.measure(cost.reference_units())
-    warm_up_fast_styles()
+    try:
+        weights.FETCHER.join(CALIBRATION_WAITS_FOR_WEIGHTS_S)
+        CALIBRATION.measure(cost.reference_units())
+        warm_up_fast_styles()
+    finally:
+        if state.FAST_COMPILER is not None:  # from now on a graph the warm-up did not build is built on request
+            state.FAST_COMPILER.release_builds()
 
 
 def stop(warming: threading.Thread) -> None:
@@ -116,6 +120,8 @@ def main() -> None:
     # A Space (or a container) stops the app with SIGTERM: exit through Python, so that running jobs are
     # cancelled and the results folder and Gradio's cache are removed (atexit), instead of dying where it stands.
     warming = threading.Thread(target=start_up_in_background, name="start-up", daemon=True)
+    if state.FAST_COMPILER is not None:  # until the warm-up has run, requests run eagerly rather than compile
+        state.FAST_COMPILER.hold_builds()
     signal.signal(signal.SIGTERM, lambda *_: stop(warming))
     fetch_weights_at_start_up()
     demo = build_app()

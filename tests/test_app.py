@@ -489,9 +489,12 @@ def test_python_app_py_serves_offline_and_a_sigterm_stops_it_cleanly(tmp_path):
                 time.sleep(1)
         assert status == 200, log_path.read_text()[-2000:]
         assert "verifying the 4 networks on disk" in log_path.read_text()  # VGG19 and the one-pass networks
-        Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
-            content=handle_file(EXAMPLES / "coffee.jpg"), style="Any picture",
-            style_images=[handle_file(EXAMPLES / "style_waves.jpg")], api_name="/fast")
+        client, asked = Client(f"http://127.0.0.1:{port}/", verbose=False), time.monotonic()
+        _, status = client.predict(content=handle_file(EXAMPLES / "coffee.jpg"), style="Any picture",
+                                   style_images=[handle_file(EXAMPLES / "style_waves.jpg")], api_name="/fast")
+        # Asked while the start-up calibrates and compiles: eager (a second), not a compile of its own (about 40 s
+        # on a cold cache), unless the warm-up had already finished.
+        assert time.monotonic() - asked < 20 and status.startswith("Any picture"), status
         assert any(results.iterdir())
         server.send_signal(signal.SIGTERM)
         server.wait(30)  # a compilation under way is not waited for
@@ -500,6 +503,25 @@ def test_python_app_py_serves_offline_and_a_sigterm_stops_it_cleanly(tmp_path):
             server.kill()
     assert server.returncode == 0, log_path.read_text()[-2000:]
     assert not results.exists()
+
+
+def test_start_up_releases_the_held_builds_even_when_it_fails(monkeypatch):
+    """``python app.py`` holds the compiler's builds until its warm-up has run; a start-up that fails must not
+    leave every later request eager for good."""
+    import app
+    from nst_core.calibration import CALIBRATION
+    from nst_core.image import fast
+    from ui import state
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("calibration failed")
+
+    monkeypatch.setattr(state, "FAST_COMPILER", fast.Compiler())
+    monkeypatch.setattr(CALIBRATION, "measure", broken)
+    state.FAST_COMPILER.hold_builds()
+    with pytest.raises(RuntimeError, match="calibration failed"):
+        app.start_up_in_background()
+    assert state.FAST_COMPILER.ready
 
 
 def test_start_up_calibrates_the_costs_before_it_compiles(monkeypatch):

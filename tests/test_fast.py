@@ -441,6 +441,40 @@ def test_a_call_that_needs_a_new_graph_runs_eagerly_while_another_is_being_built
     assert compiled_runs[-1] == "Conv1d"
 
 
+def test_while_builds_are_held_only_the_warm_up_builds_a_graph(monkeypatch):
+    """A server's first request came before its warm-up had taken the lock and built the graph itself: 37 s on a
+    cold cache, where an eager pass takes 1 s. Between hold and release a request that needs a new graph runs
+    eagerly (and the cost estimate counts it so); a built graph still runs compiled; the warm-up builds."""
+    compiled_runs = []
+
+    def compile_(function, **options):
+        return lambda net, x: compiled_runs.append(type(net).__name__) or function(net, x)
+
+    def forward(net, x):
+        return net(x)
+
+    monkeypatch.setattr(torch, "compile", compile_)
+    compiler = fast.Compiler()
+    linear, convolution, x = torch.nn.Linear(4, 4), torch.nn.Conv1d(4, 4, 1), torch.ones(1, 4, 4)
+    compiler.run(forward, linear, x)
+    compiler.hold_builds()
+    assert not compiler.ready
+    compiler.run(forward, convolution, x)
+    assert compiled_runs == ["Linear"] and compiler.label().startswith("eager (the compiled network")
+    compiler.run(forward, linear, x)
+    assert compiled_runs == ["Linear", "Linear"] and compiler.label() == "compiled"
+    with compiler.patiently():  # the warm-up
+        compiler.run(forward, convolution, x)
+    assert compiled_runs[-1] == "Conv1d"
+    compiler.hold_builds()
+    compiler.run(forward, torch.nn.Conv2d(4, 4, 1), x[..., None])
+    assert compiled_runs[-1] == "Conv1d" and compiler.label().startswith("eager")
+    compiler.release_builds()
+    assert compiler.ready
+    compiler.run(forward, torch.nn.Conv2d(4, 4, 1), x[..., None])
+    assert compiled_runs[-1] == "Conv2d" and compiler.label() == "compiled"
+
+
 def test_when_the_eager_call_fails_too_the_compilers_reason_is_still_logged(monkeypatch, caplog):
     """The eager call after a failed compile raises its own error; the compiler's is the clue to why both failed."""
     def broken_compile(function, **options):
