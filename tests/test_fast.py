@@ -415,63 +415,61 @@ def test_the_warm_up_waits_for_a_compilation_under_way_and_compiles_every_graph(
     busy.join()
 
 
-def test_a_call_that_needs_a_new_graph_runs_eagerly_while_another_is_being_built(monkeypatch):
+def _forward(net, x):
+    return net(x)
+
+
+@pytest.fixture
+def recording_compiler(monkeypatch) -> tuple[fast.Compiler, list[str]]:
+    """A compiler whose ``torch.compile`` records the network type of every compiled run (and runs it eagerly)."""
+    compiled_runs = []
+
+    def compile_(function, **options):
+        return lambda net, x: compiled_runs.append(type(net).__name__) or function(net, x)
+
+    monkeypatch.setattr(torch, "compile", compile_)
+    return fast.Compiler(), compiled_runs
+
+
+def test_a_call_that_needs_a_new_graph_runs_eagerly_while_another_is_being_built(recording_compiler):
     """Graphs are told apart by architecture, not only by function: a one-pass network arriving while the warm-up
     built a graph once went through the feed-forward network's compiled function and compiled for a minute
     beside it; now it runs eagerly, and a network whose graph is built runs compiled without the lock."""
-    compiled_runs = []
-
-    def compile_(function, **options):
-        return lambda net, x: compiled_runs.append(type(net).__name__) or function(net, x)
-
-    def forward(net, x):
-        return net(x)
-
-    monkeypatch.setattr(torch, "compile", compile_)
-    compiler = fast.Compiler()
+    compiler, compiled_runs = recording_compiler
     linear, convolution, x = torch.nn.Linear(4, 4), torch.nn.Conv1d(4, 4, 1), torch.ones(1, 4, 4)
-    compiler.run(forward, linear, x)
+    compiler.run(_forward, linear, x)
     assert compiled_runs == ["Linear"] and compiler.label() == "compiled"
     with compiler.lock:  # another thread is building a graph
-        compiler.run(forward, convolution, x)
+        compiler.run(_forward, convolution, x)
         assert compiled_runs == ["Linear"] and compiler.label().startswith("eager (the compiled network")
-        compiler.run(forward, torch.nn.Linear(4, 4), 2 * x)  # same architecture, size and inputs: built
+        compiler.run(_forward, torch.nn.Linear(4, 4), 2 * x)  # same architecture, size and inputs: built
         assert compiled_runs == ["Linear", "Linear"] and compiler.label() == "compiled"
-    compiler.run(forward, convolution, x)
+    compiler.run(_forward, convolution, x)
     assert compiled_runs[-1] == "Conv1d"
 
 
-def test_while_builds_are_held_only_the_warm_up_builds_a_graph(monkeypatch):
+def test_while_builds_are_held_only_the_warm_up_builds_a_graph(recording_compiler):
     """A server's first request came before its warm-up had taken the lock and built the graph itself: 37 s on a
     cold cache, where an eager pass takes 1 s. Between hold and release a request that needs a new graph runs
     eagerly (and the cost estimate counts it so); a built graph still runs compiled; the warm-up builds."""
-    compiled_runs = []
-
-    def compile_(function, **options):
-        return lambda net, x: compiled_runs.append(type(net).__name__) or function(net, x)
-
-    def forward(net, x):
-        return net(x)
-
-    monkeypatch.setattr(torch, "compile", compile_)
-    compiler = fast.Compiler()
+    compiler, compiled_runs = recording_compiler
     linear, convolution, x = torch.nn.Linear(4, 4), torch.nn.Conv1d(4, 4, 1), torch.ones(1, 4, 4)
-    compiler.run(forward, linear, x)
+    compiler.run(_forward, linear, x)
     compiler.hold_builds()
     assert not compiler.ready
-    compiler.run(forward, convolution, x)
+    compiler.run(_forward, convolution, x)
     assert compiled_runs == ["Linear"] and compiler.label().startswith("eager (the compiled network")
-    compiler.run(forward, linear, x)
+    compiler.run(_forward, linear, x)
     assert compiled_runs == ["Linear", "Linear"] and compiler.label() == "compiled"
     with compiler.patiently():  # the warm-up
-        compiler.run(forward, convolution, x)
+        compiler.run(_forward, convolution, x)
     assert compiled_runs[-1] == "Conv1d"
     compiler.hold_builds()
-    compiler.run(forward, torch.nn.Conv2d(4, 4, 1), x[..., None])
+    compiler.run(_forward, torch.nn.Conv2d(4, 4, 1), x[..., None])
     assert compiled_runs[-1] == "Conv1d" and compiler.label().startswith("eager")
     compiler.release_builds()
     assert compiler.ready
-    compiler.run(forward, torch.nn.Conv2d(4, 4, 1), x[..., None])
+    compiler.run(_forward, torch.nn.Conv2d(4, 4, 1), x[..., None])
     assert compiled_runs[-1] == "Conv2d" and compiler.label() == "compiled"
 
 
