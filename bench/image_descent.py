@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import math
 import statistics
@@ -58,7 +59,7 @@ from nst_core.image.optimize import _finish  # noqa: E402
 from nst_core.image.pyramid import Pyramid  # noqa: E402
 from nst_core.image.settings import ImageSettings  # noqa: E402
 from nst_core.image.start import one_pass  # noqa: E402
-from nst_core.optim import LBFGS_HISTORY  # noqa: E402
+from nst_core.optim import make_optimizer  # noqa: E402
 from nst_core.runtime import Runtime, pick_runtime  # noqa: E402
 
 WITHIN, SHARE = 0.03, 1 / 3
@@ -180,8 +181,8 @@ def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net
             continue
         last = index == len(sides) - 1
         if network is not None and not last:  # a coarse scale moves the network, not a picture
-            for _ in descend(lbfgs(network.params), scale.objective, lambda scale=scale: network.render(scale.content),
-                             steps):
+            render = functools.partial(network.render, scale.content)
+            for _ in descend(make_optimizer("lbfgs", network.params, 1.0), scale.objective, render, steps):
                 pass
             continue
         if network is not None:
@@ -206,7 +207,7 @@ def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net
             params, compose = [layers.params], layers.picture
         else:
             params, compose = [x.requires_grad_(True)], (lambda x=x: x)
-        optimizer = lbfgs(params)
+        optimizer = make_optimizer("lbfgs", params, 1.0)  # the engine's L-BFGS
         if variant.get("descent") == "carry" and state is not None:
             optimizer.state[params[0]].update(carried_history(state, last_size, (height, width)) or {})
         for step in descend(optimizer, scale.objective, compose, steps):
@@ -218,12 +219,6 @@ def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net
                 judged[step] = (scores.content_distance, scores.style_distance)
         picture, state, last_size = compose().detach(), optimizer.state[params[0]], (height, width)
     return {"seconds": time.perf_counter() - started, "judged": judged, "pixels": pixels, "schedule": schedule}
-
-
-def lbfgs(params: list[torch.Tensor]) -> torch.optim.LBFGS:
-    """The engine's L-BFGS (one iteration a step, its history length, no tolerance stop) on ``params``."""
-    return torch.optim.LBFGS(params, lr=1.0, max_iter=1, history_size=LBFGS_HISTORY, tolerance_grad=0.0,
-                             tolerance_change=0.0)
 
 
 def descend(optimizer: torch.optim.LBFGS, objective, compose, steps: int):

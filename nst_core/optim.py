@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Literal, TypeVar
 
 import torch
@@ -16,15 +16,18 @@ OptimizerKind = Literal["lbfgs", "adam"]
 Objective = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
 
 
-def make_optimizer(kind: OptimizerKind, tensor: torch.Tensor, learning_rate: float) -> torch.optim.Optimizer:
-    """Adam, or L-BFGS doing one iteration per ``step()`` so that progress can be reported between steps.
+def make_optimizer(kind: OptimizerKind, params: torch.Tensor | Sequence[torch.Tensor],
+                   learning_rate: float) -> torch.optim.Optimizer:
+    """Adam, or L-BFGS doing one iteration per ``step()`` so that progress can be reported between steps, on a
+    tensor (or several, optimized as one).
 
     L-BFGS keeps its curvature history across steps; zero tolerances stop a small relative loss from
     ending the run early.
     """
+    params = [params] if torch.is_tensor(params) else list(params)
     if kind == "adam":
-        return torch.optim.Adam([tensor], lr=learning_rate)
-    return torch.optim.LBFGS([tensor], lr=1.0, max_iter=1, history_size=LBFGS_HISTORY, tolerance_grad=0.0,
+        return torch.optim.Adam(params, lr=learning_rate)
+    return torch.optim.LBFGS(params, lr=1.0, max_iter=1, history_size=LBFGS_HISTORY, tolerance_grad=0.0,
                              tolerance_change=0.0)
 
 
