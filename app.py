@@ -19,13 +19,13 @@ import gradio as gr
 
 from nst_core import cost, hub, weights
 from nst_core.calibration import CALIBRATION
-from nst_core.image import fast, onepass
+from nst_core.image import compile_cache, fast
 from nst_core.runtime import lower_thread_priority
 from ui import layout, models, state
 from ui.audio_tab import audio_tab
 from ui.fast_tab import fast_tab
 from ui.image_tab import image_tab
-from ui.serving import own_gradio_cache
+from ui.serving import ACTIVITY, own_gradio_cache
 
 log = logging.getLogger("nst_studio")
 TITLE = "Neural style transfer studio"
@@ -73,34 +73,42 @@ WARM_UP_NICENESS = 19  # requests meanwhile run eagerly, not waiting for it: it 
 
 def warm_up_fast_styles() -> None:
     """Compile the Fast styles networks in the background, at a low CPU priority (on a cold cache, over three
-    minutes on two cores; at the same priority an Image run beside it took 5x its time); a shutdown ends it after
-    the graph being compiled."""
+    minutes on two cores; at the same priority an Image run beside it took 5x its time), first in a child
+    interpreter that fills the compile cache (compiling in this process holds its interpreter lock: requests
+    beside it ran up to 1.8x slow), then here from that cache (about 30 s), each graph in a moment without
+    requests; a shutdown ends it after the graph being compiled."""
     if state.FAST_COMPILER is None:
         return
     lower_thread_priority(WARM_UP_NICENESS)
     try:
-        models = [*fast.warm_up_models(), *onepass.warm_up_models()]
-        seconds = fast.warm_up(state.FAST_COMPILER, models=models, stop=STOPPING)
+        compile_cache.fill_in_child(stop=STOPPING)
+        seconds = fast.warm_up(state.FAST_COMPILER, models=compile_cache.warm_up_models(), stop=STOPPING,
+                               activity=ACTIVITY)
         log.info("fast styles: %s in %.0f s", "stopped" if STOPPING.is_set() else "compiled", seconds)
     except Exception:  # noqa: BLE001 - a failed warm-up must not stop the app; requests fall back to eager
         log.exception("fast styles: warm-up failed")
 
 
 CALIBRATION_WAITS_FOR_WEIGHTS_S = 60.0
+CALIBRATION_PATIENCE_S = 120.0  # for quiet moments before the warm-up; the units still pending are read after it
 
 
 def start_up_in_background() -> None:
     """Calibrate the costs (about 15 s on two cores; the fitted times apply until then), then compile the Fast
-    styles networks. The units are timed alone: beside the compile warm-up or the page's construction they read
-    2-8x slow (and every estimate and refusal with them), so they also wait for the weights' verification
-    (hashing the files), though not more than a minute for a first start's downloads."""
+    styles networks. The units are timed alone: beside the compile warm-up, the page's construction or a request
+    they read 2-8x slow (and every estimate and refusal with them), so they also wait for the weights'
+    verification (hashing the files), though not more than a minute for a first start's downloads, and for
+    moments without requests; a unit that found none before the warm-up is read after it."""
     try:
         weights.FETCHER.join(CALIBRATION_WAITS_FOR_WEIGHTS_S)
-        CALIBRATION.measure(cost.reference_units())
+        reference = cost.reference_units()
+        CALIBRATION.measure(reference, activity=ACTIVITY, patience_s=CALIBRATION_PATIENCE_S)
         warm_up_fast_styles()
     finally:
         if state.FAST_COMPILER is not None:  # from now on a graph the warm-up did not build is built on request
             state.FAST_COMPILER.release_builds()
+    if CALIBRATION.pending and not STOPPING.is_set():
+        CALIBRATION.measure(reference, activity=ACTIVITY, patience_s=float("inf"))
 
 
 def stop(warming: threading.Thread) -> None:

@@ -1,11 +1,12 @@
 """A cold start as the first visitors of a freshly started Space meet it: ``python app.py`` with an empty Inductor
 cache (so the Fast styles warm-up compiles everything, minutes on two cores), and requests sent meanwhile.
 
-Through gradio_client, to 127.0.0.1 only, once calibration has ended and the warm-up has begun:
+Through gradio_client, to 127.0.0.1 only, once calibration has ended and the warm-up has begun, in each phase of
+the warm-up (a child interpreter compiles and fills the cache; the server then loads the graphs from it) and
+after it (the seconds of each phase from the app's log):
 
-* a 256 px Image request (every other setting at its default), ``--repeats`` times, during the warm-up;
-* an "Any picture" Fast request, ``--repeats`` times, during the warm-up, with the status it shows;
-* when the warm-up has ended (its seconds from the app's log), the same requests again.
+* a 256 px Image request (every other setting at its default), ``--repeats`` times (once while loading);
+* an "Any picture" Fast request, as often, with the status it shows.
 
     python bench/cold_start.py              # about 6 minutes on 2 cores
 """
@@ -27,6 +28,7 @@ from bench.common import machine  # noqa: E402
 from bench.serve import IMAGES, image_values, start_app  # noqa: E402
 
 WARMED = re.compile(r"fast styles: (compiled|stopped) in (\d+) s")
+FILLED = re.compile(r"compile cache: (?:filled by a child|the child failed|the child was stopped)[^\n]*")
 
 
 def fast_values() -> dict:
@@ -48,7 +50,15 @@ def requests(client: Client, repeats: int, phase: str, log: Path) -> None:
         seconds, (_, status) = timed(lambda: client.predict(**fast_values(), api_name="/fast"))
         print(f"| {phase} | Fast, any picture #{index + 1} | {seconds:.1f} | {status.split(': ', 1)[-1]} |",
               flush=True)
-    print(f"| {phase} | (the warm-up had {'ended' if WARMED.search(log.read_text()) else 'not ended'}) | | |")
+    text = log.read_text()
+    print(f"| {phase} | (then: the child had {'ended' if FILLED.search(text) else 'not ended'}, the warm-up "
+          f"{'too' if WARMED.search(text) else 'had not'}) | | |")
+
+
+def wait_for(pattern: re.Pattern, log: Path) -> re.Match:
+    while not (found := pattern.search(log.read_text())):
+        time.sleep(0.5)
+    return found
 
 
 def main() -> None:
@@ -65,10 +75,11 @@ def main() -> None:
             time.sleep(0.5)
         client = Client(url, verbose=False)
         print("\n| phase | request | seconds | how the pass ran |\n|---|---|---|---|")
-        requests(client, args.repeats, "during the warm-up", log)
-        while not (warmed := WARMED.search(log.read_text())):
-            time.sleep(1.0)
-        print(f"| | warm-up: {warmed.group(1)} in {warmed.group(2)} s | | |")
+        requests(client, args.repeats, "while a child compiles", log)
+        print(f"| | {wait_for(FILLED, log).group(0)} | | |")
+        requests(client, 1, "while the server loads the graphs", log)
+        warmed = wait_for(WARMED, log)
+        print(f"| | warm-up: {warmed.group(1)} in {warmed.group(2)} s (the loading, after the child) | | |")
         requests(client, args.repeats, "after it", log)
     finally:
         app.terminate()

@@ -8,19 +8,26 @@ scales the time coefficients of the models its unit stands for; until the measur
 about 15 s on two cores) the committed coefficients apply. Memory is not scaled: a job allocates the same tensors on any
 CPU; the precision class, which does change memory, has models of its own.
 
+A unit read beside a request reads slow (an Image run beside it doubles it), and a factor read so would lengthen
+every estimate, and refuse jobs that fit, for as long as the server runs. Given the server's request activity,
+each unit is read only while no request runs, and read again when one ran beside it; a unit that finds no quiet
+moment within its patience stays *pending* (the fitted time applies to it) until a later :meth:`Calibration.measure`.
+
 ``NST_COST_CALIBRATION=off`` skips it.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 import torch
 
+from .control import Activity, wait_until_quiet
 from .runtime import Runtime, freeze, pick_runtime, seeded
 
 log = logging.getLogger(__name__)
@@ -101,21 +108,49 @@ def unit_key(model_key: str) -> str:
     return f"{UNIT_OF_FAMILY.get(family, family)}/{precision_class}"
 
 
+def all_keys(units: Mapping[str, Callable[[Runtime], float]] | None = None) -> list[str]:
+    """Every ``<unit>/<class>`` reading a calibration takes."""
+    return [f"{name}/{precision_class}" for name in (units or UNITS) for precision_class in PRECISION_CLASSES]
+
+
+def _quiet_reading(read: Callable[[], float], activity: Activity | None, deadline: float) -> float | None:
+    """``read()`` taken while no request ran: waited for, and taken again when one started meanwhile; None when
+    no quiet reading was had by ``deadline`` (``time.monotonic``)."""
+    while True:
+        if activity is None:
+            return read()
+        before = wait_until_quiet(activity, deadline)
+        if before[1]:
+            return None
+        seconds = read()
+        if activity()[0] == before[0]:
+            return seconds
+        log.info("a request ran beside a calibration unit; it is read again")
+        if time.monotonic() >= deadline:
+            return None
+
+
 def measure_units(units: Mapping[str, Callable[[Runtime], float]] | None = None, passes: int = 2,
-                  slow: float = 0.5) -> dict[str, float]:
-    """Every unit at both precision classes on this machine: ``{"<unit>/<class>": seconds}``.
+                  slow: float = 0.5, *, activity: Activity | None = None, patience_s: float = 300.0,
+                  keys: Collection[str] | None = None) -> dict[str, float]:
+    """The units (those of ``keys``, else all) at both precision classes on this machine: ``{"<unit>/<class>":
+    seconds}``, each read while ``activity`` shows no request (see the module); a unit with no quiet reading
+    within ``patience_s`` is left out.
 
     Units are read in ``passes`` passes over all of them and the faster reading is kept: other work on a shared
     machine slows one pass, not both (one pass alone read a unit 1.8x slow in about one start in four). A unit
     slower than ``slow`` seconds a run (bf16 emulated on a CPU without bf16 kernels) is read once."""
+    deadline = time.monotonic() + patience_s
     measured: dict[str, float] = {}
     for done in range(passes):
         for name, unit in (units or UNITS).items():
             for precision_class, precision in PRECISION_CLASSES.items():
                 key = f"{name}/{precision_class}"
-                if done and measured[key] > slow:
+                if (keys is not None and key not in keys) or (done and measured.get(key, 0.0) > slow):
                     continue
-                measured[key] = min(unit(pick_runtime("cpu", precision)), measured.get(key, float("inf")))
+                seconds = _quiet_reading(functools.partial(unit, pick_runtime("cpu", precision)), activity, deadline)
+                if seconds is not None:
+                    measured[key] = min(seconds, measured.get(key, float("inf")))
     return measured
 
 
@@ -124,27 +159,37 @@ class Calibration:
 
     def __init__(self) -> None:
         self.factors: dict[str, float] = {}
+        self.pending: list[str] | None = None  # units still to read; None: none read yet
         self.detail = "not calibrated (the fitted machine's times apply)"
 
     def factor(self, model_key: str) -> float:
         """The factor for a cost model's key, e.g. ``image/vgg19/fp32``: its unit at its precision class."""
         return self.factors.get(unit_key(model_key), 1.0)
 
-    def run(self, reference: Mapping[str, float],
-            units: Mapping[str, Callable[[Runtime], float]] | None = None) -> dict[str, float]:
-        """Measure the units and set the factors (this machine's seconds over the reference's)."""
-        measured = measure_units(units)
-        self.factors = {key: seconds / reference[key] for key, seconds in measured.items()
-                        if reference.get(key, 0) > 0}
+    def run(self, reference: Mapping[str, float], units: Mapping[str, Callable[[Runtime], float]] | None = None, *,
+            activity: Activity | None = None, patience_s: float = 300.0,
+            keys: Collection[str] | None = None) -> dict[str, float]:
+        """Measure the units (those of ``keys``, else all) and set their factors (this machine's seconds over the
+        reference's); a unit not read quietly within ``patience_s`` stays in :attr:`pending`."""
+        wanted = list(keys) if keys is not None else all_keys(units)
+        measured = measure_units(units, activity=activity, patience_s=patience_s, keys=wanted)
+        self.factors = {**self.factors, **{key: seconds / reference[key] for key, seconds in measured.items()
+                                           if reference.get(key, 0) > 0}}
+        self.pending = [key for key in wanted if key not in measured]
         self.detail = "calibrated: " + ", ".join(f"{key} x{factor:.2f}" for key, factor in sorted(self.factors.items()))
+        if self.pending:
+            self.detail += f"; pending (requests ran throughout): {', '.join(self.pending)}"
         log.info("cost model %s", self.detail)
         return self.factors
 
-    def measure(self, reference: Mapping[str, float]) -> bool:
-        """:meth:`run` on this thread, unless ``NST_COST_CALIBRATION=off``; a failure leaves the fitted times.
+    def measure(self, reference: Mapping[str, float], *, activity: Activity | None = None,
+                patience_s: float = 300.0) -> bool:
+        """:meth:`run` on this thread for the units not yet read, unless ``NST_COST_CALIBRATION=off``; a failure
+        leaves the fitted times. True once every unit is read.
 
         For a start-up thread that has more to do: the units must not share the cores with other work (measured
-        beside the compile warm-up and the page's construction, they read 2-8x slow, and the estimates with them)."""
+        beside the compile warm-up and the page's construction, they read 2-8x slow, and the estimates with them),
+        nor with requests (``activity``: see the module)."""
         if os.environ.get("NST_COST_CALIBRATION", "").lower() in ("off", "0", "false", "no"):
             self.detail = "not calibrated (NST_COST_CALIBRATION=off)"
             return False
@@ -152,11 +197,11 @@ class Calibration:
             self.detail = "not calibrated (the cost model records no reference units)"
             return False
         try:
-            self.run(reference)
+            self.run(reference, activity=activity, patience_s=patience_s, keys=self.pending)
         except Exception:  # noqa: BLE001 - calibration is an improvement; the fitted times still apply
             log.exception("cost calibration failed; the fitted machine's times apply")
             return False
-        return True
+        return not self.pending
 
 
 CALIBRATION = Calibration()

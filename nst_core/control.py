@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import torch
@@ -20,6 +20,9 @@ from .errors import NSTError
 
 Event = TypeVar("Event")
 _bound = threading.local()
+# A server's requests, for background work that must not run beside them: (started so far, running now).
+Activity = Callable[[], tuple[int, int]]
+QUIET_POLL_S = 0.25
 
 
 class Cancelled(NSTError):
@@ -91,6 +94,15 @@ def controlled(events: Iterator[Event], control: JobControl | None) -> Iterator[
             yield event
     finally:
         events.close()  # a consumer that stops early ends the inner job (and its clean-up) now
+
+
+def wait_until_quiet(activity: Activity, deadline: float = float("inf"),
+                     stop: threading.Event | None = None) -> tuple[int, int]:
+    """Wait until ``activity`` shows no request running, ``deadline`` (``time.monotonic``) passes or ``stop`` is
+    set; returns the last reading (a request still runs where its second part is not 0)."""
+    while (reading := activity())[1] and time.monotonic() < deadline and not (stop is not None and stop.is_set()):
+        time.sleep(QUIET_POLL_S)
+    return reading
 
 
 def release_memory() -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -461,6 +463,14 @@ def test_every_client_api_parameter_has_a_name_that_says_what_it_is(client):
         "model_files", "model_repo_id"]
 
 
+def _wait_for(found, seconds: float):
+    """``found()`` once it is truthy, polled for at most ``seconds``; else its last value."""
+    deadline = time.monotonic() + seconds
+    while not (value := found()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return value
+
+
 def test_python_app_py_serves_offline_and_a_sigterm_stops_it_cleanly(tmp_path):
     """The README's own start command, as a user runs it: the page is up within a minute, offline, with the bundled
     networks verified; a one-pass request is answered; stopped as a Space stops it (SIGTERM), it exits cleanly,
@@ -496,6 +506,8 @@ def test_python_app_py_serves_offline_and_a_sigterm_stops_it_cleanly(tmp_path):
         # on a cold cache), unless the warm-up had already finished.
         assert time.monotonic() - asked < 20 and status.startswith("Any picture"), status
         assert any(results.iterdir())
+        child = _wait_for(lambda: re.search(r"compiling in a child \(pid (\d+)\)", log_path.read_text()), 90)
+        assert child, log_path.read_text()[-2000:]  # the warm-up compiles in a child, after the calibration
         server.send_signal(signal.SIGTERM)
         server.wait(30)  # a compilation under way is not waited for
     finally:
@@ -503,6 +515,7 @@ def test_python_app_py_serves_offline_and_a_sigterm_stops_it_cleanly(tmp_path):
             server.kill()
     assert server.returncode == 0, log_path.read_text()[-2000:]
     assert not results.exists()
+    assert not Path(f"/proc/{child[1]}").exists()  # the compiling child went with the server
 
 
 def test_start_up_releases_the_held_builds_even_when_it_fails(monkeypatch):
@@ -524,20 +537,35 @@ def test_start_up_releases_the_held_builds_even_when_it_fails(monkeypatch):
     assert state.FAST_COMPILER.ready
 
 
-def test_start_up_calibrates_the_costs_before_it_compiles(monkeypatch):
+def test_start_up_calibrates_the_costs_before_it_compiles_and_only_while_no_request_runs(monkeypatch):
     """The calibration units and the compile warm-up must not share the cores: beside a compilation the units
-    read up to twice as slow, and every estimate (and every refusal) would be twice too long."""
+    read up to twice as slow, and every estimate (and every refusal) would be twice too long. The same holds for
+    requests: the units wait for moments without one, and those still pending at the warm-up are read after it."""
     import app
     from nst_core.calibration import CALIBRATION
+    from ui.serving import ACTIVITY
 
-    order = []
-    monkeypatch.setattr(CALIBRATION, "run", lambda reference, units=None: order.append("calibrated"))
+    order, left_pending = [], []
+
+    def run(reference, units=None, *, activity=None, patience_s=0.0, keys=None):
+        order.append(("calibrated", keys, patience_s, activity))
+        CALIBRATION.pending = left_pending.pop(0) if left_pending else []
+        return {}
+
+    monkeypatch.setattr(CALIBRATION, "run", run)
+    monkeypatch.setattr(CALIBRATION, "pending", None)
     monkeypatch.setattr(app, "warm_up_fast_styles", lambda: order.append("compiled"))
     monkeypatch.delenv("NST_COST_CALIBRATION", raising=False)
     app.start_up_in_background()
-    assert order == ["calibrated", "compiled"]
+    assert order == [("calibrated", None, app.CALIBRATION_PATIENCE_S, ACTIVITY), "compiled"]
+    order.clear()
+    CALIBRATION.pending, left_pending[:] = None, [["image/fp32"]]  # requests ran throughout the first patience
+    app.start_up_in_background()
+    assert order == [("calibrated", None, app.CALIBRATION_PATIENCE_S, ACTIVITY), "compiled",
+                     ("calibrated", ["image/fp32"], float("inf"), ACTIVITY)]
     monkeypatch.setenv("NST_COST_CALIBRATION", "off")
     order.clear()
+    CALIBRATION.pending = None
     app.start_up_in_background()
     assert order == ["compiled"]
 
@@ -547,12 +575,22 @@ def test_the_warm_up_compiles_at_a_low_priority_and_requests_meanwhile_do_not_wa
     the compiler processes it starts) yields the cores, and a Fast pass meanwhile runs eagerly instead of waiting
     for a compilation that, on a cold cache, takes minutes."""
     import app
-    from nst_core.image import fast
+    from nst_core.image import compile_cache, fast
     from ui import state, style_choice
+    from ui.serving import ACTIVITY
 
-    seen = {}
+    seen = {"order": []}
 
-    def warm_up(compiler, models, stop):
+    def fill_in_child(stop):  # compiles in a child interpreter, which takes the thread's priority too
+        seen["order"].append("child")
+        seen["niceness of the child"] = subprocess.run(["sh", "-c", "nice"], capture_output=True,
+                                                       text=True).stdout.strip()
+        return True
+
+    def warm_up(compiler, models, stop, activity):
+        seen["order"].append("here")
+        seen["activity"] = activity
+        seen["models"] = [model.style.key for model in models]
         seen["niceness"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         seen["child"] = subprocess.run(["sh", "-c", "nice"], capture_output=True, text=True).stdout.strip()
         with compiler.lock:  # compiling: a request meanwhile runs eagerly and says so
@@ -564,6 +602,7 @@ def test_the_warm_up_compiles_at_a_low_priority_and_requests_meanwhile_do_not_wa
         return 0.0
 
     monkeypatch.setattr(fast, "warm_up", warm_up)
+    monkeypatch.setattr(compile_cache, "fill_in_child", fill_in_child)
     monkeypatch.setattr(state, "FAST_COMPILER", fast.Compiler())
     start = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     warming = threading.Thread(target=app.warm_up_fast_styles)  # the niceness stays with the thread that took it
@@ -571,6 +610,9 @@ def test_the_warm_up_compiles_at_a_low_priority_and_requests_meanwhile_do_not_wa
     warming.join(60)
     assert app.WARM_UP_NICENESS >= 10
     assert seen["niceness"] == min(19, start + app.WARM_UP_NICENESS) == int(seen["child"])
+    assert seen["order"] == ["child", "here"] and int(seen["niceness of the child"]) == seen["niceness"]
+    assert seen["models"] == [model.style.key for model in compile_cache.warm_up_models()]
+    assert seen["activity"] is ACTIVITY  # each graph is built in a moment without requests
     assert seen["request"] == (2, "eager (the compiled network was still being built)")
     assert not seen["estimated compiled"] and style_choice.runs_compiled({})
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == start

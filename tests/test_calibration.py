@@ -80,6 +80,61 @@ def test_a_unit_keeps_its_faster_pass_and_a_slow_one_is_read_once():
     assert measured["slow/fast"] == 2.0 and calls["slow"] == 2  # one reading per class, none again
 
 
+class Requests:
+    """Stand-in request activity for the units below: ``beside`` readings have a request start during them (they
+    read 5x slow), and one request runs for the first ``busy_looks`` looks at the activity."""
+
+    def __init__(self, beside: int = 0, busy_looks: int = 0) -> None:
+        self.beside, self.busy_looks = beside, busy_looks
+        self.started = self.looks = self.readings = 0
+
+    def __call__(self) -> tuple[int, int]:
+        self.looks += 1
+        return self.started, int(self.looks <= self.busy_looks)
+
+    def unit(self, runtime) -> float:
+        assert self.looks > self.busy_looks or not self.busy_looks, "read while a request ran"
+        self.readings += 1
+        if self.readings <= self.beside:
+            self.started += 1
+            return 0.5
+        return 0.1
+
+
+@pytest.fixture
+def no_waiting(monkeypatch):
+    import nst_core.control as control
+
+    monkeypatch.setattr(control, "QUIET_POLL_S", 0.0)
+
+
+def test_a_unit_is_read_while_no_request_runs_and_again_when_one_ran_beside_it(no_waiting):
+    """Beside an Image run the units read slow, and the factors with them for as long as the server runs."""
+    from nst_core.calibration import measure_units
+
+    beside = Requests(beside=3)
+    assert measure_units({"quick": beside.unit}, activity=beside) == {"quick/fast": 0.1, "quick/fp32": 0.1}
+    assert beside.readings == 4 + 3  # two passes of two classes, and the three readings a request disturbed
+    waiting = Requests(busy_looks=5)
+    assert measure_units({"quick": waiting.unit}, activity=waiting) == {"quick/fast": 0.1, "quick/fp32": 0.1}
+    assert waiting.readings == 4  # no reading was taken (the unit asserts it) until the request had ended
+    assert measure_units({"quick": Requests(beside=3).unit}) == {"quick/fast": 0.5, "quick/fp32": 0.1}  # blind
+
+
+def test_a_unit_with_no_quiet_moment_stays_pending_until_a_later_measure(no_waiting):
+    busy = Requests(busy_looks=10**9)
+    calibration = Calibration()
+    reference = {"quick/fast": 0.05, "quick/fp32": 0.05}
+    calibration.run(reference, {"quick": busy.unit}, activity=busy, patience_s=0.05)
+    assert calibration.factors == {} and calibration.pending == ["quick/fast", "quick/fp32"]
+    assert busy.readings == 0 and "pending" in calibration.detail
+    calibration.factors = {"quick/fp32": 3.0}
+    quiet = Requests(beside=1)
+    calibration.run(reference, {"quick": quiet.unit}, activity=quiet, keys=["quick/fast"])
+    assert calibration.factors == {"quick/fast": pytest.approx(2.0), "quick/fp32": 3.0}
+    assert calibration.pending == [] and quiet.readings == 3  # two passes, one disturbed; fp32 not asked for
+
+
 def test_the_fp32_class_is_timed_with_the_runtime_a_cpu_without_bf16_picks(monkeypatch):
     """The fp32 cost models and their unit must describe what an AVX2-only CPU runs by itself: the same layout.
     (Fitted contiguous while such a CPU ran channels_last, the calibrated estimates were 26-160 % long there.)"""
@@ -92,7 +147,7 @@ def test_the_fp32_class_is_timed_with_the_runtime_a_cpu_without_bf16_picks(monke
 
 
 def test_calibration_is_skipped_when_off_and_a_failure_keeps_the_fitted_times(monkeypatch):
-    def broken(self, reference, units=None):
+    def broken(self, reference, units=None, **kwargs):
         raise RuntimeError("a unit failed")
 
     monkeypatch.delenv("NST_COST_CALIBRATION", raising=False)
@@ -100,7 +155,7 @@ def test_calibration_is_skipped_when_off_and_a_failure_keeps_the_fitted_times(mo
     failing = Calibration()
     assert not failing.measure({"image/fp32": 1.0})
     assert failing.factors == {} and failing.factor("image/vgg19/fp32") == 1
-    monkeypatch.setattr(Calibration, "run", lambda self, reference, units=None: setattr(self, "factors", {"x": 2}))
+    monkeypatch.setattr(Calibration, "run", lambda self, reference, **kwargs: setattr(self, "factors", {"x": 2}))
     measured = Calibration()
     assert measured.measure({"image/fp32": 1.0}) and measured.factors == {"x": 2}
     assert not Calibration().measure({})  # no reference units recorded

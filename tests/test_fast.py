@@ -415,6 +415,37 @@ def test_the_warm_up_waits_for_a_compilation_under_way_and_compiles_every_graph(
     busy.join()
 
 
+def test_the_warm_up_builds_each_graph_in_a_moment_without_requests(textured_net, monkeypatch):
+    """Building a graph holds the interpreter lock for seconds, even from a warm cache: a request beside the
+    server's warm-up took twice its time. Each graph waits for no request to run, but not for ever."""
+    import time
+
+    import nst_core.control as control
+
+    monkeypatch.setattr(control, "QUIET_POLL_S", 0.0)
+    looks, running = [], [1]
+
+    def activity():
+        if len(looks) % 4 == 3:  # each request ends at the fourth look after it began
+            running[0] = 0
+        looks.append(running[0])
+        return len(looks), running[0]
+
+    built = []
+
+    def build(image, model, settings, compiler):
+        built.append(looks[-1])  # what the activity showed last before this graph
+        running[0] = 1  # and a request arrives while it is built
+
+    monkeypatch.setattr(fast_run, "stylize_fast", build)
+    models = [FastModel(textured_net, STYLE)]
+    fast.warm_up(fast.Compiler(), models=models, activity=activity)
+    assert built == [0, 0, 0] and len(looks) == 3 * 4
+    began = time.monotonic()
+    fast.warm_up(fast.Compiler(), models=models, activity=lambda: (0, 1), patience_s=0.05)  # requests never end
+    assert len(built) == 6 and time.monotonic() - began < 2
+
+
 def _forward(net, x):
     return net(x)
 

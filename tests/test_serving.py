@@ -405,6 +405,37 @@ def test_a_user_error_is_one_log_line_without_traceback(served, capfd, caplog):
     assert "Traceback" not in captured.err + captured.out
 
 
+def test_a_request_counts_as_running_while_its_handler_runs_and_is_counted_once(served, tmp_path, fast_model_files):
+    """The start-up calibration reads its units only while no request runs (:data:`ui.serving.ACTIVITY`): every
+    handler, a plain one or a generator, one that ends in a refusal included, counts while it runs."""
+    from nst_core import InvalidInput
+    from ui.serving import ACTIVITY, user_errors
+
+    seen = []
+
+    def plain():
+        seen.append(ACTIVITY())
+        raise InvalidInput("refused")
+
+    def streaming():
+        seen.append(ACTIVITY())
+        yield 1
+        seen.append(ACTIVITY())
+
+    started, running = ACTIVITY()
+    with pytest.raises(Exception, match="refused"):
+        user_errors(plain)()
+    assert list(user_errors(streaming)()) == [1]
+    assert seen == [(started + 1, running + 1), (started + 2, running + 1), (started + 2, running + 1)]
+    assert ACTIVITY() == (started + 2, running)
+    picture = tmp_path / "small.png"
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(picture)
+    _client(served).predict(
+        content=handle_file(picture), style="Custom model", model_files=[handle_file(f) for f in fast_model_files],
+        repo_id="", strength=1.0, color="none", precision="auto", compiled=False, api_name="/fast")
+    assert ACTIVITY()[0] > started + 2 and ACTIVITY()[1] == running
+
+
 # --------------------------------------------------------------------------- budgets and ZeroGPU
 
 def test_budgets_come_from_the_environment():

@@ -7,12 +7,15 @@
 * :func:`jobs_of` counts a visitor's queued and running jobs (by session and by address) for the validators
   that refuse a request before it joins the queue.
 * :class:`ResultStore` is the one folder results and previews go to, swept by age and count, removed at exit.
-* :func:`user_errors` turns the engine's typed errors into one readable ``gr.Error`` and one log line.
+* :func:`user_errors` turns the engine's typed errors into one readable ``gr.Error`` and one log line, and counts
+  the handler as a request in :data:`ACTIVITY` while it runs (the start-up calibration reads its units only
+  while none runs).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import html
 import inspect
@@ -45,6 +48,33 @@ def stop_running_jobs(timeout: float = 5.0) -> None:
     for thread, control in list(_RUNNING.items()):
         control.cancel()
         thread.join(timeout)
+
+
+class Activity:
+    """The requests being handled: how many started so far and how many run now, read as one pair."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.started = self.running = 0
+
+    def __call__(self) -> tuple[int, int]:
+        with self._lock:
+            return self.started, self.running
+
+    @contextlib.contextmanager
+    def request(self) -> Iterator[None]:
+        """Count the block as one request running."""
+        with self._lock:
+            self.started += 1
+            self.running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+ACTIVITY = Activity()
 
 
 class Rejected:
@@ -160,19 +190,21 @@ def user_errors(handler: Callable) -> Callable:
         @functools.wraps(handler)
         def generator(*args: Any, **kwargs: Any) -> Iterator:
             refuse_rejected(args, kwargs)
-            try:
-                yield from handler(*args, **kwargs)
-            except NSTError as exc:
-                raise user_error(exc) from None
+            with ACTIVITY.request():
+                try:
+                    yield from handler(*args, **kwargs)
+                except NSTError as exc:
+                    raise user_error(exc) from None
         return generator
 
     @functools.wraps(handler)
     def function(*args: Any, **kwargs: Any) -> Any:
         refuse_rejected(args, kwargs)
-        try:
-            return handler(*args, **kwargs)
-        except NSTError as exc:
-            raise user_error(exc) from None
+        with ACTIVITY.request():
+            try:
+                return handler(*args, **kwargs)
+            except NSTError as exc:
+                raise user_error(exc) from None
     return function
 
 

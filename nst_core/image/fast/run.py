@@ -25,7 +25,7 @@ from PIL import Image
 from torch import nn
 
 from ... import windows
-from ...control import JobControl, checkpoint, controlled
+from ...control import Activity, JobControl, checkpoint, controlled, wait_until_quiet
 from ...errors import InvalidInput
 from ...events import Progress, Result
 from ...optim import run_to_result
@@ -52,6 +52,7 @@ MIN_FAST_SIDE = 16  # the network's 9x9 reflection-padded convolutions need pict
 TILE_OVERLAP = 64
 ALIGN = 4  # the networks' two stride-2 stages: tiles start on the whole picture's grid (see pad4)
 MAX_FAST_SIDE = 6000
+WARM_UP_PATIENCE_S = 60.0  # how long a warm-up waits for a moment without requests before it builds regardless
 
 
 @dataclass(frozen=True)
@@ -347,9 +348,13 @@ def warm_up_models() -> list[FastModel]:
 
 
 def warm_up(compiler: Compiler, precision: Precision = "auto", device: str = "auto", *,
-            models: list[FastModel] | None = None, stop: threading.Event | None = None) -> float:
+            models: list[FastModel] | None = None, stop: threading.Event | None = None,
+            activity: Activity | None = None, patience_s: float = WARM_UP_PATIENCE_S) -> float:
     """Compile the whole-image and the tile graphs of each of ``models`` (default :func:`warm_up_models`) ahead of
     the first request; returns the seconds spent. ``stop`` ends it between graphs (a server shutting down).
+    Given a server's request ``activity``, each graph waits (up to ``patience_s``) until no request runs:
+    building one holds the interpreter lock for seconds (even from a warm cache), and a request beside the
+    builds took twice its time.
 
     The graphs serve every network of the same architecture (weights are inputs) and every size; a non-square
     input keeps height and width independent symbols, so a later non-square image does not recompile.
@@ -362,6 +367,8 @@ def warm_up(compiler: Compiler, precision: Precision = "auto", device: str = "au
     with compiler.patiently():  # requests meanwhile run eagerly; the warm-up builds every graph
         for model in models or warm_up_models():
             for image, tile_pixels in zip(pictures, (TILE_PIXELS, TILE_PIXELS, 64 * 64)):
+                if activity is not None:
+                    wait_until_quiet(activity, time.monotonic() + patience_s, stop)
                 if stop is not None and stop.is_set():
                     return time.perf_counter() - started
                 stylize_fast(image, model, FastSettings(precision=precision, device=device,
