@@ -36,6 +36,7 @@ PRECISION_CLASSES = {"fast": "bf16", "fp32": "fp32"}
 # Which unit stands for which cost models, by the first part of the model's key.
 UNIT_OF_FAMILY = {"image": "image", "fast": "fast", "video": "fast", "onepass-any": "fast", "onepass-26": "fast",
                   "audio": "audio"}
+PATIENCE_S = 300.0  # how long a calibration waits for moments without requests before it leaves units pending
 
 
 def _timed(step: Callable[[], object], least: int = 3, most: int = 25, seconds: float = 1.0) -> float:
@@ -131,7 +132,7 @@ def _quiet_reading(read: Callable[[], float], activity: Activity | None, deadlin
 
 
 def measure_units(units: Mapping[str, Callable[[Runtime], float]] | None = None, passes: int = 2,
-                  slow: float = 0.5, *, activity: Activity | None = None, patience_s: float = 300.0,
+                  slow: float = 0.5, *, activity: Activity | None = None, patience_s: float = PATIENCE_S,
                   keys: Collection[str] | None = None) -> dict[str, float]:
     """The units (those of ``keys``, else all) at both precision classes on this machine: ``{"<unit>/<class>":
     seconds}``, each read while ``activity`` shows no request (see the module); a unit with no quiet reading
@@ -167,7 +168,7 @@ class Calibration:
         return self.factors.get(unit_key(model_key), 1.0)
 
     def run(self, reference: Mapping[str, float], units: Mapping[str, Callable[[Runtime], float]] | None = None, *,
-            activity: Activity | None = None, patience_s: float = 300.0,
+            activity: Activity | None = None, patience_s: float = PATIENCE_S,
             keys: Collection[str] | None = None) -> dict[str, float]:
         """Measure the units (those of ``keys``, else all) and set their factors (this machine's seconds over the
         reference's); a unit not read quietly within ``patience_s`` stays in :attr:`pending`."""
@@ -183,7 +184,7 @@ class Calibration:
         return self.factors
 
     def measure(self, reference: Mapping[str, float], *, activity: Activity | None = None,
-                patience_s: float = 300.0) -> bool:
+                patience_s: float = PATIENCE_S) -> bool:
         """:meth:`run` on this thread for the units not yet read, unless ``NST_COST_CALIBRATION=off``; a failure
         leaves the fitted times. True once every unit is read.
 

@@ -8,8 +8,8 @@
   that refuse a request before it joins the queue.
 * :class:`ResultStore` is the one folder results and previews go to, swept by age and count, removed at exit.
 * :func:`user_errors` turns the engine's typed errors into one readable ``gr.Error`` and one log line, and counts
-  the handler as a request in :data:`ACTIVITY` while it runs (the start-up calibration reads its units only
-  while none runs).
+  the handler as a request in :data:`ACTIVITY` while it runs (the start-up's calibration and graph builds run
+  only while none does).
 """
 
 from __future__ import annotations
@@ -50,8 +50,9 @@ def stop_running_jobs(timeout: float = 5.0) -> None:
         thread.join(timeout)
 
 
-class Activity:
-    """The requests being handled: how many started so far and how many run now, read as one pair."""
+class RequestActivity:
+    """The requests being handled: how many started so far and how many run now, read as one pair (an
+    :data:`nst_core.control.Activity`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -74,7 +75,7 @@ class Activity:
                 self.running -= 1
 
 
-ACTIVITY = Activity()
+ACTIVITY = RequestActivity()
 
 
 class Rejected:

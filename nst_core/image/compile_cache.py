@@ -49,6 +49,8 @@ def fill_in_child(*, stop: threading.Event | None = None, timeout_s: float = CHI
 
     ``stop`` (a server shutting down) ends the child, as does this process's exit. A child that fails says why
     in the log; the caller's own warm-up then compiles in process, as without it."""
+    if stop is not None and stop.is_set():
+        return False
     root = str(Path(__file__).resolve().parents[2])  # where nst_core is, wherever the server was started from
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     started = time.monotonic()
@@ -67,6 +69,9 @@ def fill_in_child(*, stop: threading.Event | None = None, timeout_s: float = CHI
         finally:
             child.wait()
             _CHILDREN.discard(child)
+        if child.returncode < 0:  # killed: this process is exiting, or the system ran short of memory
+            log.warning("compile cache: the child was ended by signal %d", -child.returncode)
+            return False
         if child.returncode:
             errors.seek(0)
             tail = errors.read()[-2000:].decode(errors="replace")
