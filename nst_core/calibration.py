@@ -40,11 +40,17 @@ PATIENCE_S = 300.0  # how long a calibration waits for moments without requests 
 
 
 def _timed(step: Callable[[], object], least: int = 3, most: int = 25, seconds: float = 1.0) -> float:
-    """The median time of ``step``: at least ``least`` runs, more while they add up to under ``seconds``.
+    """The median time of ``step``: at least ``least`` runs, more while they add up to under ``seconds``; a step
+    whose first run takes ``seconds`` or more is read from that run alone.
 
-    A unit of tens of milliseconds read from three runs moved the factors by +-15 % on a shared machine; an
-    emulated one (bf16 without bf16 kernels, seconds a run) still stops after three."""
-    step()  # the first call allocates and picks kernels
+    A unit of tens of milliseconds read from three runs moved the factors by +-15 % on a shared machine. The
+    first run allocates and picks kernels, which a slow unit hardly notices: bf16 emulated on a CPU without bf16
+    kernels (the image unit 10.8 s a run on an AVX2-only EPYC) took 43 s of the start-up for four runs."""
+    started = time.perf_counter()
+    step()
+    first = time.perf_counter() - started
+    if first >= seconds:
+        return first
     times: list[float] = []
     while len(times) < least or (sum(times) < seconds and len(times) < most):
         started = time.perf_counter()

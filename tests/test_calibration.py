@@ -80,6 +80,18 @@ def test_a_unit_keeps_its_faster_pass_and_a_slow_one_is_read_once():
     assert measured["slow/fast"] == 2.0 and calls["slow"] == 2  # one reading per class, none again
 
 
+def test_a_slow_unit_is_read_from_its_first_run_and_a_quick_one_from_several():
+    """An emulated unit (seconds a run) read four times held a CPU without bf16 kernels' start-up for a minute."""
+    import time
+
+    from nst_core.calibration import _timed
+
+    runs = []
+    assert _timed(lambda: runs.append(time.sleep(0.25)), seconds=0.2) >= 0.25 and len(runs) == 1
+    runs.clear()
+    assert _timed(lambda: runs.append(time.sleep(0.01)), seconds=0.2) < 0.05 and 1 + 3 <= len(runs) <= 1 + 25
+
+
 class Requests:
     """Stand-in request activity for the units below: ``beside`` readings have a request start during them (they
     read 5x slow), and one request runs for the first ``busy_looks`` looks at the activity."""
