@@ -28,7 +28,7 @@ from bench.common import machine  # noqa: E402
 from bench.serve import IMAGES, image_values, start_app  # noqa: E402
 
 WARMED = re.compile(r"fast styles: (compiled|stopped) in (\d+) s")
-FILLED = re.compile(r"compile cache: (?:filled by a child|the child failed|the child was stopped)[^\n]*")
+FILLED = re.compile(r"compile cache: (?:filled by a child|the child (?:failed|was stopped|was ended))[^\n]*")
 
 
 def fast_values() -> dict:
