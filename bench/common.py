@@ -9,6 +9,10 @@ import platform
 import resource
 import subprocess
 import sys
+import threading
+from collections.abc import Callable, Iterator
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def machine() -> str:
@@ -25,6 +29,32 @@ def machine() -> str:
     return (f"{cpu}; {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
             f"kernels {torch.backends.cpu.get_cpu_capability()}, "
             f"bf16 kernels: {cpu_supports_bf16()}, load average {os.getloadavg()[0]:.2f}")
+
+
+def resident_mb(pid: int | str = "self") -> float:
+    """A process's resident memory now, from /proc."""
+    with open(f"/proc/{pid}/statm") as statm:
+        return int(statm.read().split()[1]) * PAGE / 2**20
+
+
+@contextlib.contextmanager
+def peak_resident_mb(pid: int | str = "self", every_s: float = 0.002) -> Iterator[Callable[[], float]]:
+    """Samples a process's resident memory on a thread while the block runs (and only then: a sampler left
+    running would load the CPU of whatever runs next); yields a function that gives the peak so far."""
+    peak, done = [resident_mb(pid)], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(every_s):
+            with contextlib.suppress(OSError):  # the process ended
+                peak[0] = max(peak[0], resident_mb(pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield lambda: peak[0]
+    finally:
+        done.set()
+        sampler.join()
 
 
 def report(result: dict) -> None:

@@ -19,22 +19,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import machine  # noqa: E402
+from bench.common import machine, peak_resident_mb, resident_mb  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES, AUDIO = ROOT / "examples" / "images", ROOT / "examples" / "audio"
 MODEL_PATH = ROOT / "nst_core" / "data" / "cost_model.json"
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 # (long side, style scale, steps): single-scale runs (min_size = size), then one coarse-to-fine run.
 IMAGE_POINTS = [(192, 1.0, 1), (192, 1.0, 4), (384, 1.0, 1), (384, 1.0, 4), (384, 2.0, 2), (640, 1.0, 2),
@@ -54,36 +51,19 @@ SHALLOW_POINTS = [((1024,), 11, 5, 10, False), ((1024,), 11, 10, 20, False), ((2
 FIXED_POINTS = [(5, 10, False), (10, 10, False), (20, 6, False), (30, 4, False), (15, 8, False), (10, 30, True)]
 
 
-class PeakMemory:
-    """Resident memory sampled every 2 ms on a thread; :meth:`measure` gives the peak above the start."""
+def measure(work) -> tuple[float, float]:
+    """(seconds, peak MB above the resident memory before) of ``work()``."""
+    from nst_core.control import release_memory
 
-    def __init__(self) -> None:
-        self.peak, self.running = 0, True
-        threading.Thread(target=self._sample, daemon=True).start()
-
-    @staticmethod
-    def rss() -> int:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * PAGE
-
-    def _sample(self) -> None:
-        while self.running:
-            self.peak = max(self.peak, self.rss())
-            time.sleep(0.002)
-
-    def measure(self, work) -> tuple[float, float]:
-        """(seconds, peak MB above the resident memory before) of ``work()``."""
-        from nst_core.control import release_memory
-
-        release_memory()
-        time.sleep(0.05)
-        base = self.rss()
-        self.peak = base
+    release_memory()
+    time.sleep(0.05)
+    base = resident_mb()
+    with peak_resident_mb() as peak:
         started = time.perf_counter()
         work()
         seconds = time.perf_counter() - started
         time.sleep(0.01)
-        return seconds, (self.peak - base) / 2**20
+    return seconds, peak() - base
 
 
 def image_group(backbone: str, precision: str) -> list[dict]:
@@ -96,14 +76,14 @@ def image_group(backbone: str, precision: str) -> list[dict]:
     net = random_backbone(backbone)
     content, style = IMAGES / "chelsea.jpg", IMAGES / "style_mosaic.jpg"
     sizes = (Image.open(content).size, [Image.open(style).size])
-    meter, points = PeakMemory(), []
+    points = []
     warm_up = ImageSettings(backbone=backbone, size=64, min_size=64, steps=1, precision=precision)
     stylize_image(content, [style], warm_up, network=net)
     for size, style_scale, steps in [*IMAGE_POINTS, IMAGE_MULTISCALE]:
         single = (size, style_scale, steps) != IMAGE_MULTISCALE
         settings = ImageSettings(backbone=backbone, size=size, min_size=size if single else 128, steps=steps,
                                  style_scale=style_scale, precision=precision, hold_style_from=None)
-        seconds, peak = meter.measure(lambda s=settings: stylize_image(content, [style], s, network=net))
+        seconds, peak = measure(lambda s=settings: stylize_image(content, [style], s, network=net))
         time_f, memory_f = image_features(settings, *sizes)
         points.append({"point": f"{size} px, style x{style_scale:g}, {steps} steps" + ("" if single else ", 5 scales"),
                        "time_features": time_f, "memory_features": memory_f, "seconds": seconds, "memory_mb": peak})
@@ -151,14 +131,14 @@ def fast_group(precision: str, compiled: bool, network: str = "johnson") -> list
         make = lambda: model  # noqa: E731 (the same network for every call)
     else:
         make, compiler = onepass_network(network, precision, compiled)
-    meter, points, settings = PeakMemory(), [], fast.FastSettings(precision=precision)
+    points, settings = [], fast.FastSettings(precision=precision)
     tiled = to_pil(torch.rand(1, 3, 1000, 1200, generator=torch.Generator().manual_seed(1)))
     fast.stylize_fast(tiled, make(), settings, compiler=compiler)  # the first tiled picture may still compile
     for megapixels in FAST_MEGAPIXELS:
         width = int((megapixels * 1e6 * 4 / 3) ** 0.5)
         height = int(megapixels * 1e6 / width)
         picture = to_pil(torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0)))
-        seconds, peak = meter.measure(lambda p=picture: fast.stylize_fast(p, make(), settings, compiler=compiler))
+        seconds, peak = measure(lambda p=picture: fast.stylize_fast(p, make(), settings, compiler=compiler))
         points.append({"point": f"{width}x{height}", "seconds": seconds, "memory_mb": peak,
                        **dict(zip(("time_features", "memory_features"), fast_features((width, height), settings)))})
     return points
@@ -172,7 +152,7 @@ def video_group(precision: str, compiled: bool) -> list[dict]:
     from nst_core.video import VideoSettings, stylize_video
 
     model, compiler = fast_network(precision, compiled)
-    meter, points, folder = PeakMemory(), [], Path(tempfile.mkdtemp())
+    points, folder = [], Path(tempfile.mkdtemp())
     rng = np.random.default_rng(0)
     for index, (width, height, frames) in enumerate([(160, 120, 4), *VIDEO_POINTS]):  # the first one warms up
         clip = folder / f"{width}x{height}x{frames}.mp4"
@@ -185,7 +165,7 @@ def video_group(precision: str, compiled: bool) -> list[dict]:
             container.mux(stream.encode(None))
         settings = VideoSettings(precision=precision)
         # Twice: a video's peak varies from run to run (the encoder's buffers); the larger one is its cost.
-        runs = [meter.measure(lambda c=clip, s=settings: stylize_video(c, model, s, output=folder / "out.mp4",
+        runs = [measure(lambda c=clip, s=settings: stylize_video(c, model, s, output=folder / "out.mp4",
                                                                        compiler=compiler)) for _ in range(2)]
         seconds, peak = sum(r[0] for r in runs) / 2, max(r[1] for r in runs)
         if index:
@@ -214,7 +194,7 @@ def audio_group(backend_name: str, precision: str) -> list[dict]:
     else:
         options = {"vggish": None, "cnn14": None, "genre": None}[backend_name]
         grid = [(options, s, n, b) for s, n, b in FIXED_POINTS]
-    meter, points = PeakMemory(), []
+    points = []
     for options, seconds_of_sound, steps, balance in grid:
         if backend_name == "vggish":
             backend = VGGish().eval().requires_grad_(False)
@@ -225,7 +205,7 @@ def audio_group(backend_name: str, precision: str) -> list[dict]:
         settings = AudioSettings(backend=backend_name, steps=steps, precision=precision, griffin_lim_iterations=30,
                                  adaptive=balance, options=options)
         done = []
-        seconds, peak = meter.measure(lambda s=settings, b=backend, n=seconds_of_sound, d=done: stylize_audio(
+        seconds, peak = measure(lambda s=settings, b=backend, n=seconds_of_sound, d=done: stylize_audio(
             clip(content, n), [clip(style, 10)], s, backend=b, on_progress=lambda e: d.append(e.done)))
         ran = settings
         if balance:  # the balance may stop early: the model is fitted on the steps it ran

@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -34,46 +33,36 @@ import soundfile  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from bench.common import machine  # noqa: E402
+from bench.common import machine, peak_resident_mb, resident_mb  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES, AUDIO = ROOT / "examples" / "images", ROOT / "examples" / "audio"
-PAGE, TICKS = os.sysconf("SC_PAGE_SIZE"), os.sysconf("SC_CLK_TCK")
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class Process:
     """The app's process, watched from outside: resident memory and CPU time from /proc."""
 
     def __init__(self, pid: int) -> None:
-        self.pid, self.peak, self.watching = pid, 0, False
-        threading.Thread(target=self._sample, daemon=True).start()
+        self.pid = pid
 
     def rss_mb(self) -> float:
-        with open(f"/proc/{self.pid}/statm") as statm:
-            return int(statm.read().split()[1]) * PAGE / 2**20
+        return resident_mb(self.pid)
 
     def cpu_s(self) -> float:
         with open(f"/proc/{self.pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / TICKS
 
-    def _sample(self) -> None:
-        while True:
-            with contextlib.suppress(OSError):
-                if self.watching:
-                    self.peak = max(self.peak, self.rss_mb())
-            time.sleep(0.01)
-
     def measure(self, call) -> tuple[float, float, object]:
         """(seconds, peak MB above the level before, result) of ``call()``."""
         time.sleep(1.0)
         base = self.rss_mb()
-        self.peak, self.watching = base, True
-        started = time.perf_counter()
-        result = call()
-        seconds = time.perf_counter() - started
-        self.watching = False
-        return seconds, self.peak - base, result
+        with peak_resident_mb(self.pid, every_s=0.01) as peak:
+            started = time.perf_counter()
+            result = call()
+            seconds = time.perf_counter() - started
+        return seconds, peak() - base, result
 
     def idle_after(self, since: float, window: float = 0.25, limit: float = 30.0) -> float:
         """Seconds from ``since`` until the process used under 10 % of a core over ``window``."""

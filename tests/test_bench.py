@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +47,11 @@ def test_each_kind_of_cost_fit_group_measures_a_point(cost_fit, monkeypatch, gro
     for name, grid in TINY.items():
         monkeypatch.setattr(cost_fit, name, grid)
     function, arguments = cost_fit.GROUPS[group]
+    threads = set(threading.enumerate())
     points = function(*arguments)
     assert len(points) >= 1
+    # Its memory sampler ends with each measure: five left polling every 2 ms loaded every test after them.
+    assert not set(threading.enumerate()) - threads
     for point in points:
         assert point["seconds"] > 0 and point["memory_mb"] >= 0, point
         assert point["time_features"] and point["memory_features"], point
