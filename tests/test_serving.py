@@ -8,6 +8,7 @@ notice, a job that stops when cancelled, a fair share of the queue.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -178,14 +179,19 @@ def _flat_png(width: int, height: int, zlib) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
 
 
-def test_fast_caps_a_large_picture_with_a_notice(served, tmp_path, fast_model_files):
+def test_fast_caps_a_large_picture_with_a_notice(served, tmp_path, fast_model_files, monkeypatch):
+    from ui import state
+
+    # A tenth of the default 4 MP, so that the capped picture is quick to stylize; the same code path.
+    monkeypatch.setattr(state, "BUDGET", dataclasses.replace(state.BUDGET, fast_megapixels=0.4))
     big = tmp_path / "big.png"
     Image.new("RGB", (3000, 2000), (200, 120, 40)).save(big)
     result, status = _client(served).predict(
         content=handle_file(big), style="Custom model", model_files=[handle_file(f) for f in fast_model_files],
         repo_id="", strength=1.0, color="none", precision="auto", compiled=False, api_name="/fast")
     width, height = Image.open(result).size
-    assert width * height <= 4_000_000 and "downscaled" in status
+    assert 0.3e6 < width * height <= 0.4e6 and width / height == pytest.approx(1.5, abs=0.01)
+    assert "downscaled" in status
 
 
 @pytest.mark.parametrize("side", [1, 2])
@@ -385,13 +391,15 @@ def _refused(job) -> bool:
 
 # --------------------------------------------------------------------------- a clean disk, quiet logs
 
-def test_results_are_swept_and_the_store_stays_bounded(served, fast_model_files, monkeypatch):
+def test_results_are_swept_and_the_store_stays_bounded(served, fast_model_files, monkeypatch, tmp_path):
     from ui import state
 
     monkeypatch.setattr(state.STORE, "max_files", 12)
     client = _client(served)
+    small = tmp_path / "small.png"  # the store's bound, not the network, is under test
+    Image.new("RGB", (48, 32), (90, 160, 40)).save(small)
     for _ in range(20):
-        client.predict(content=handle_file(EXAMPLES / "coffee.jpg"), style="Custom model",
+        client.predict(content=handle_file(small), style="Custom model",
                        model_files=[handle_file(f) for f in fast_model_files], repo_id="", strength=1.0,
                        color="none", precision="auto", compiled=False, api_name="/fast")
     assert state.STORE.count() <= 13  # the newest twelve, and the one being written
@@ -409,7 +417,7 @@ def test_a_request_counts_as_running_while_its_handler_runs_and_is_counted_once(
     """The start-up calibration reads its units only while no request runs (:data:`ui.serving.ACTIVITY`): every
     handler, a plain one or a generator, one that ends in a refusal included, counts while it runs."""
     from nst_core import InvalidInput
-    from ui.serving import ACTIVITY, user_errors
+    from ui.serving import ACTIVITY, as_request
 
     seen = []
 
@@ -424,8 +432,8 @@ def test_a_request_counts_as_running_while_its_handler_runs_and_is_counted_once(
 
     started, running = ACTIVITY()
     with pytest.raises(Exception, match="refused"):
-        user_errors(plain)()
-    assert list(user_errors(streaming)()) == [1]
+        as_request(plain)()
+    assert list(as_request(streaming)()) == [1]
     assert seen == [(started + 1, running + 1), (started + 2, running + 1), (started + 2, running + 1)]
     assert ACTIVITY() == (started + 2, running)
     picture = tmp_path / "small.png"

@@ -20,7 +20,7 @@ from nst_core import NSTError
 from nst_core.image.io import image_size
 
 from . import mcp_files, state
-from .serving import jobs_of, rejection, user_errors
+from .serving import as_request, jobs_of, rejection
 
 log = logging.getLogger("nst_studio")
 mcp_files.accept_file_lists()  # lists of files reach MCP tools as files
@@ -77,7 +77,7 @@ def offer(button: gr.Button, handler: Callable, *, check: Check, inputs: Mapping
           per_visitor: bool = True, gpu: bool = True, **event: Any) -> None:
     """``button`` runs ``handler(**values)`` (named as ``inputs``); refused early by ``check``, leased a GPU by
     its estimate; ``description`` is what the client API and the MCP tool say the endpoint does."""
-    function = user_errors(handler)
+    function = as_request(handler)
     if gpu:
         function = on_gpu(lambda **values: check(values).cost.seconds)(function)
     button.click(function, inputs_kwargs=dict(inputs), outputs=outputs, api_name=api_name,

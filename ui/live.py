@@ -16,7 +16,7 @@ from nst_core.video import FrameStylizer, LiveSettings
 from . import state
 from .endpoint import offer
 from .form import Form
-from .serving import Image, user_errors
+from .serving import Image, as_request
 from .style_choice import StyleChoice, check_style, chosen_model
 
 DESCRIPTION = ("Stylize one webcam frame (a picture) with a Fast style, scaled to the frame size: what the page's "
@@ -64,7 +64,7 @@ def live_section(choice: StyleChoice) -> None:
 
     # No trigger_mode here: Gradio 6.31 with trigger_mode="always_last" sends a stream's first frame only.
     webcam.stream(
-        user_errors(stylize_live_frame), inputs_kwargs=inputs, outputs=live, stream_every=0.1, time_limit=300,
+        as_request(stylize_live_frame), inputs_kwargs=inputs, outputs=live, stream_every=0.1, time_limit=300,
         concurrency_limit=1, concurrency_id="live", show_progress="hidden",
         # The browser's stream; gradio_client cannot read streaming replies, so clients get the same handler, one
         # frame per call, as /fast_live below.

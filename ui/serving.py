@@ -7,9 +7,9 @@
 * :func:`jobs_of` counts a visitor's queued and running jobs (by session and by address) for the validators
   that refuse a request before it joins the queue.
 * :class:`ResultStore` is the one folder results and previews go to, swept by age and count, removed at exit.
-* :func:`user_errors` turns the engine's typed errors into one readable ``gr.Error`` and one log line, and counts
-  the handler as a request in :data:`ACTIVITY` while it runs (the start-up's calibration and graph builds run
-  only while none does).
+* :func:`as_request` wraps every handler as the server runs it: a rejected upload is refused, the engine's typed
+  errors become one readable ``gr.Error`` and one log line, and the handler counts as a request in
+  :data:`ACTIVITY` while it runs (the start-up's calibration and graph builds run only while none does).
 """
 
 from __future__ import annotations
@@ -180,8 +180,9 @@ def user_error(exc: Exception) -> gr.Error:
     return gr.Error(html.escape(str(exc), quote=False), title="This cannot run as it is", print_exception=False)
 
 
-def user_errors(handler: Callable) -> Callable:
-    """``handler`` (a function or a generator) with :class:`NSTError` turned into :func:`user_error`."""
+def as_request(handler: Callable) -> Callable:
+    """``handler`` (a function or a generator) as a request: refused when an input was rejected, counted in
+    :data:`ACTIVITY` while it runs, :class:`NSTError` turned into :func:`user_error`."""
     def refuse_rejected(args: tuple, kwargs: dict) -> None:
         rejected = rejection([*args, *kwargs.values()])
         if rejected:
