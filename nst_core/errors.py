@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+ECHO_CHARACTERS = 40
+
+
+def shown(value: object) -> str:
+    """A value a user gave, quoted for a message, cut to about :data:`ECHO_CHARACTERS` (a hundred kilobytes of
+    text typed into a number field comes back as a line, not as a hundred kilobytes of message)."""
+    text = repr(value)
+    if len(text) <= ECHO_CHARACTERS:
+        return text
+    if isinstance(value, str):
+        return repr(value[:ECHO_CHARACTERS])[:-1] + "..." + repr(value)[-1]
+    return text[:ECHO_CHARACTERS] + "..."
+
 
 class NSTError(Exception):
     """Base class for every error nst_core raises on purpose."""

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .errors import InvalidInput
+from .errors import InvalidInput, shown
 
 Panel = Literal["basic", "advanced", "engine"]
 Kind = Literal["integer", "number", "flag", "choice", "integers", "numbers", "names", "text", "model", "picture"]
@@ -127,22 +127,22 @@ def _check_value(field: Declared, value: Any, limits: Limits | None) -> None:
     name = field.name
     if field.kind == "choice":
         if value not in field.choices:
-            raise InvalidInput(f"{name} must be one of {', '.join(map(str, field.choices))} (got {value!r}).")
+            raise InvalidInput(f"{name} must be one of {', '.join(map(str, field.choices))} (got {shown(value)}).")
     elif field.kind == "flag":
         if not isinstance(value, bool):
-            raise InvalidInput(f"{name} must be true or false (got {value!r}).")
+            raise InvalidInput(f"{name} must be true or false (got {shown(value)}).")
     elif field.kind in ("integers", "numbers"):
         count = field.setting.max_count
         if not isinstance(value, (tuple, list)) or not value or (count and len(value) > count):
             raise InvalidInput(f"{name} takes 1 to {count or 'any number of'} "
-                               f"{'whole numbers' if field.kind == 'integers' else 'numbers'} (got {value!r}).")
+                               f"{'whole numbers' if field.kind == 'integers' else 'numbers'} (got {shown(value)}).")
         for item in value:
             _check_number(field, item, limits, integer=field.kind == "integers")
     elif field.kind in ("integer", "number"):
         _check_number(field, value, limits, integer=field.kind == "integer")
     elif field.kind == "names":
         if not isinstance(value, (tuple, list)) or not all(isinstance(item, str) for item in value):
-            raise InvalidInput(f"{name} takes names (got {value!r}).")
+            raise InvalidInput(f"{name} takes names (got {shown(value)}).")
     elif field.kind == "model":
         if not isinstance(value, str) and not hasattr(value, "files"):  # text, or a sources.ModelSource
             raise InvalidInput(f"{name} must be a Hub repo id or a model file (got {type(value).__name__}).")
@@ -154,7 +154,7 @@ def _check_number(field: Declared, value: Any, limits: Limits | None, *, integer
     kinds = (int,) if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
         raise InvalidInput(f"{field.name} must be a {'whole number' if integer else 'finite number'} "
-                           f"(got {value!r}).")
+                           f"(got {shown(value)}).")
     unit = field.setting.unit
     low = -math.inf if field.setting.minimum is None else field.setting.minimum
     high = field.maximum(limits)
@@ -184,20 +184,20 @@ def whole(value: object, name: str) -> int:
     """A whole number from a widget or a client's raw JSON; a readable refusal for NaN, infinity or text."""
     number = real(value, name)
     if number != int(number):
-        raise InvalidInput(f"{name} must be a whole number (got {value!r}).")
+        raise InvalidInput(f"{name} must be a whole number (got {shown(value)}).")
     return int(number)
 
 
 def real(value: object, name: str) -> float:
     """A finite number from a widget or a client's raw JSON; a readable refusal for anything else."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise InvalidInput(f"{name} must be a number (got {value!r}).")
+        raise InvalidInput(f"{name} must be a number (got {shown(value)}).")
     try:
         number = float(value)
     except ValueError:
-        raise InvalidInput(f"{name} must be a number (got {value!r}).") from None
+        raise InvalidInput(f"{name} must be a number (got {shown(value)}).") from None
     if not math.isfinite(number):
-        raise InvalidInput(f"{name} must be a finite number (got {value!r}).")
+        raise InvalidInput(f"{name} must be a finite number (got {shown(value)}).")
     return number
 
 

@@ -16,7 +16,7 @@ from typing import Literal
 
 import torch
 
-from .errors import InvalidInput
+from .errors import InvalidInput, shown
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 PRECISIONS = typing.get_args(Precision)
@@ -176,13 +176,13 @@ def remove_broken_kernel(error: BaseException, removed: set[str]) -> bool:
 def pick_runtime(device: str = "auto", precision: Precision = "auto") -> Runtime:
     """Choose the fastest sound settings for ``device`` unless ``precision`` forces one."""
     if precision not in PRECISIONS:
-        raise InvalidInput(f"precision must be one of {', '.join(PRECISIONS)} (got {precision!r}).")
+        raise InvalidInput(f"precision must be one of {', '.join(PRECISIONS)} (got {shown(precision)}).")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
-        raise InvalidInput(f"device must be 'auto', 'cpu' or 'cuda[:N]' (got {device!r}).") from None
+        raise InvalidInput(f"device must be 'auto', 'cpu' or 'cuda[:N]' (got {shown(device)}).") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InvalidInput("device 'cuda' was asked for, but this machine has no usable CUDA GPU.")
     if precision == "fp32":

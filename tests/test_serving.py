@@ -124,6 +124,22 @@ def test_costly_or_broken_image_requests_are_refused_with_the_limit(served, over
     assert "/tmp" not in str(info.value) and "Traceback" not in str(info.value)
 
 
+@pytest.mark.parametrize("endpoint, overrides", [
+    ("/image", {"schedule": "x" * 100_000}),
+    ("/image", {"style_blend": "1" * 100_000}),  # a number, but not a finite one
+    ("/image", {"precision": "p" * 100_000}),
+    ("/fast", {"style": "26 styles", "style_mix": "a" * 100_000}),
+])
+def test_a_huge_value_is_refused_in_a_short_message(served, fast_model_files, endpoint, overrides):
+    """The refusal quotes what was typed, cut short: 100 kB in a text field came back as a 100 kB message."""
+    values = _image(**overrides) if endpoint == "/image" else {
+        "content": handle_file(EXAMPLES / "coffee.jpg"), "style_images": [], "style_blend": "", "model_files": [],
+        "repo_id": "", "strength": 1.0, "color": "none", "precision": "auto", "compiled": False, **overrides}
+    with pytest.raises(Exception, match=r"\.\.\.'") as info:
+        _client(served).predict(**values, api_name=endpoint)
+    assert len(str(info.value)) < 300, str(info.value)[:400]
+
+
 def test_the_widest_shallow_net_and_the_longest_run_are_refused(served, tmp_path):
     client = _client(served)
     with pytest.raises(Exception, match="allows 4096 filters"):
@@ -156,12 +172,17 @@ def test_a_huge_picture_is_refused_before_decoding(served, tmp_path, side):
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(_flat_png(side, side, zlib))
     client = _client(served)
+    fast = dict(content=handle_file(EXAMPLES / "coffee.jpg"), style="Any picture", style_blend="", model_files=[],
+                repo_id="", strength=1.0, color="none", precision="auto")
     for api, values in (("/image", _image(content=handle_file(bomb))),
-                        ("/fast", dict(content=handle_file(bomb), style="Custom model", model_files=[],
-                                       repo_id="", strength=1.0, color="none", precision="auto"))):
-        with pytest.raises(Exception, match="too large|allows 100 MP") as info:
+                        ("/image", _image(styles=[handle_file(bomb)])),
+                        ("/fast", {**fast, "content": handle_file(bomb), "style": "Custom model"}),
+                        ("/fast", {**fast, "style_images": [handle_file(bomb)]})):
+        # Pillow refuses to open above 800 MP; below, the budget refuses at the size the header claims.
+        with pytest.raises(Exception, match="too large to open" if side > 20000 else "allows 100 MP") as info:
             client.predict(**values, api_name=api)
         assert "bomb.png" not in str(info.value) or "/" not in str(info.value)
+        assert "attack" not in str(info.value)  # Pillow's own words are not for a visitor
 
 
 def _flat_png(width: int, height: int, zlib) -> bytes:

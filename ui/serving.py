@@ -35,6 +35,7 @@ import PIL.Image
 
 from nst_core import InvalidInput, NSTError, WeightsUnavailable
 from nst_core.control import Cancelled, JobControl, release_memory
+from nst_core.errors import shown
 
 log = logging.getLogger("nst_studio.serving")
 HEARTBEAT_S = 0.5  # how long a handler may stay inside the job before it hands control back to Gradio
@@ -120,7 +121,7 @@ def lenient(base: type) -> type:
                 if isinstance(exc, gr.Error):
                     if getattr(self, "choices", None):  # a choice component's only refusal: a value not offered
                         offered = ", ".join(str(value) for _, value in self.choices)
-                        return Rejected(f"{label}: {str(payload)[:60]!r} is not one of the choices ({offered}).")
+                        return Rejected(f"{label}: {shown(payload)} is not one of the choices ({offered}).")
                     return Rejected(f"{label}: {exc.message}")
                 if isinstance(exc, PIL.Image.DecompressionBombError):
                     return Rejected(f"The {label.lower()} is too large to open (it claims more pixels than this "

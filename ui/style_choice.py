@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 
 from nst_core import InvalidInput, weights
+from nst_core.errors import shown
 from nst_core.image import fast, onepass
 from nst_core.options import parse_numbers
 from nst_core.sources import ModelSource, model_source
@@ -105,7 +106,7 @@ def resolve_fast_model(style: object, source: ModelSource | None) -> fast.FastMo
     if style != CUSTOM:
         if style not in fast.CATALOGUE:
             raise InvalidInput(f"style must be one of {', '.join([ANY, MIX, *fast.CATALOGUE, CUSTOM])} "
-                               f"(got {style!r}).")
+                               f"(got {shown(style)}).")
         return fast.load_catalogue_style(style)
     if source is None:
         raise InvalidInput("For a custom model, upload model.safetensors + config.json or type a Hub repo id.")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, shown
 from ..image import fast, onepass
 from ..image.io import save_png
 from ..options import add_flags, from_flags, parse_numbers
@@ -54,7 +54,7 @@ def network(args: argparse.Namespace) -> fast.FastModel:
     try:
         source = model_source(args.style, local_paths=True)
     except InvalidInput:
-        raise InvalidInput(f"--style {args.style!r} is neither a catalogue style ({', '.join(fast.CATALOGUE)}), "
+        raise InvalidInput(f"--style {shown(args.style)} is neither a catalogue style ({', '.join(fast.CATALOGUE)}), "
                            "a .safetensors model nor a Hub repo id.") from None
     return fast.load_user_model(source)
 

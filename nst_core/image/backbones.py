@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import hub
-from ..errors import InvalidInput
+from ..errors import InvalidInput, shown
 from ..health import CHECK_PHOTO, HealthResult
 from ..layers import NamedStages
 from ..runtime import freeze, seeded
@@ -152,7 +152,7 @@ def backbone_spec(name: str) -> BackboneSpec:
     try:
         return BACKBONES[name]
     except KeyError:
-        raise InvalidInput(f"Unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}.") from None
+        raise InvalidInput(f"Unknown backbone {shown(name)}; choose one of {', '.join(BACKBONES)}.") from None
 
 
 @functools.cache

@@ -98,7 +98,9 @@ def _open(source: ImageSource, label: str) -> Image.Image:
         # Decoding is lazy: a large JPEG can still be drafted at reduced size before its pixels load.
         return Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
     except Image.DecompressionBombError as exc:
-        raise InvalidInput(f"The {label} is too large to open ({exc}).") from exc
+        # Pillow refuses above twice its limit (below that it only warns, and budgets refuse at the size).
+        raise InvalidInput(f"The {label} is too large to open: its header claims more than "
+                           f"{2 * MAX_FILE_PIXELS / 1e6:g} megapixels.") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise InvalidInput(f"The {label} is not an image that can be read (PNG, JPEG, WebP, ...).") from exc
 

@@ -12,7 +12,7 @@ from typing import Literal
 
 import torch
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, shown
 from .io import ImageSource, load_image, resize_tensor, to_tensor
 
 Outside = Literal["content", "second-style"]
@@ -39,7 +39,7 @@ def load_regions(mask: ImageSource | None, outside: Outside, content_size: tuple
                  num_styles: int) -> tuple[Regions | None, list[str]]:
     """The regions for a run (None without a mask) and any notices about the mask."""
     if outside not in OUTSIDE_CHOICES:
-        raise InvalidInput(f"outside must be one of {', '.join(OUTSIDE_CHOICES)} (got {outside!r}).")
+        raise InvalidInput(f"outside must be one of {', '.join(OUTSIDE_CHOICES)} (got {shown(outside)}).")
     if mask is None:
         if outside == "second-style":
             raise InvalidInput("A second style outside a region needs a mask.")

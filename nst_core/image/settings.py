@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, shown
 from ..options import Limits, check_settings, setting
 from ..runtime import Precision
 from .backbones import BACKBONES, Pooling, backbone_spec, layer_names
@@ -139,7 +139,7 @@ class ImageSettings:
         known = layer_names(self.backbone)
         for layer in (*(self.content_layers or ()), *style_layers):
             if layer not in known:
-                raise InvalidInput(f"{self.backbone} has no layer {layer!r}; it has {', '.join(known)}.")
+                raise InvalidInput(f"{self.backbone} has no layer {shown(layer)}; it has {', '.join(known)}.")
 
     def on_pyramid(self) -> bool:
         """Whether the optimizer moves the pyramid's layers (pyramid.py) rather than the pixels."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from .. import hub
 from ..audio.backends import AUDIO_BACKENDS, cnn14, load_backend, vggish
-from ..errors import InvalidInput, NSTError
+from ..errors import InvalidInput, NSTError, shown
 from ..health import file_identity
 from ..image import backbones, fast, onepass
 from ..image.backbones import BACKBONES, load_backbone
@@ -66,7 +66,7 @@ def network(key: str) -> Network:
     try:
         return BY_KEY[key]
     except KeyError:
-        raise InvalidInput(f"Unknown network {key!r}; known: {', '.join(BY_KEY)}.") from None
+        raise InvalidInput(f"Unknown network {shown(key)}; known: {', '.join(BY_KEY)}.") from None
 
 
 def entry(key: str) -> hub.WeightEntry:
@@ -74,7 +74,7 @@ def entry(key: str) -> hub.WeightEntry:
     for table in WEIGHT_TABLES:
         if key in table:
             return table[key]
-    raise InvalidInput(f"Unknown weights {key!r}; known: {', '.join(k for t in WEIGHT_TABLES for k in t)}.")
+    raise InvalidInput(f"Unknown weights {shown(key)}; known: {', '.join(k for t in WEIGHT_TABLES for k in t)}.")
 
 
 @dataclass(frozen=True)

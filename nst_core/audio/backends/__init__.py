@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from ...errors import InvalidInput
+from ...errors import InvalidInput, shown
 from ...options import check_settings, setting
 from ...sources import ModelSource
 from .base import AudioBackend, BackendDefaults
@@ -101,7 +101,7 @@ AUDIO_BACKENDS: dict[str, AudioBackendSpec] = {spec.name: spec for spec in (
 def backend_spec(name: str) -> AudioBackendSpec:
     spec = AUDIO_BACKENDS.get(name)
     if spec is None:
-        raise InvalidInput(f"Unknown audio backend {name!r}; choose one of {', '.join(AUDIO_BACKENDS)}.")
+        raise InvalidInput(f"Unknown audio backend {shown(name)}; choose one of {', '.join(AUDIO_BACKENDS)}.")
     return spec
 
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ... import hub
-from ...errors import InvalidInput, WeightsMismatch
+from ...errors import InvalidInput, WeightsMismatch, shown
 from ...runtime import freeze
 from ...sources import ModelSource
 from .check import FAST_CHECK_SOURCE, settle_catalogue_style
@@ -97,7 +97,7 @@ def load_catalogue_style(title: str) -> FastModel:
     """A catalogue style, its file checksum-verified and its network health-checked (cached per title)."""
     style = CATALOGUE.get(title)
     if style is None:
-        raise InvalidInput(f"Unknown style {title!r}; choose one of {', '.join(CATALOGUE)}.")
+        raise InvalidInput(f"Unknown style {shown(title)}; choose one of {', '.join(CATALOGUE)}.")
     return _load_catalogue_style(style)
 
 

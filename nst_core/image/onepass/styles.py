@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-from ...errors import InvalidInput
+from ...errors import InvalidInput, shown
 from ...options import real, whole
 from ...runtime import PreparedModels, freeze, pick_runtime, seeded
 from ..fast.model import FastModel, FastStyle
@@ -127,7 +127,7 @@ def parse_mix(mix: object) -> torch.Tensor:
         for part in (p for p in mix.replace(";", ",").split(",") if p.strip()):
             match = _MIX_PART.match(part)
             if not match:
-                raise InvalidInput(f"Cannot read the style mix part {part!r}; write e.g. 7 or 3:0.5, 12:0.5.")
+                raise InvalidInput(f"Cannot read the style mix part {shown(part)}; write e.g. 7 or 3:0.5, 12:0.5.")
             pairs.append((match.group(1), match.group(2) if match.group(2) is not None else 1.0))
     elif isinstance(mix, Sequence) and len(mix) == STYLE_COUNT:
         pairs = list(enumerate(mix))
