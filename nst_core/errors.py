@@ -12,7 +12,8 @@ def shown(value: object) -> str:
     if len(text) <= ECHO_CHARACTERS:
         return text
     if isinstance(value, str):
-        return repr(value[:ECHO_CHARACTERS])[:-1] + "..." + repr(value)[-1]
+        quoted = repr(value[:ECHO_CHARACTERS])
+        return quoted[:-1] + "..." + quoted[-1]
     return text[:ECHO_CHARACTERS] + "..."
 
 
