@@ -121,7 +121,7 @@ def lenient(base: type) -> type:
                 if isinstance(exc, gr.Error):
                     if getattr(self, "choices", None):  # a choice component's only refusal: a value not offered
                         offered = ", ".join(str(value) for _, value in self.choices)
-                        return Rejected(f"{label}: {shown(payload)} is not one of the choices ({offered}).")
+                        return Rejected(f"{label}: {shown(str(payload))} is not one of the choices ({offered}).")
                     return Rejected(f"{label}: {exc.message}")
                 if isinstance(exc, PIL.Image.DecompressionBombError):
                     return Rejected(f"The {label.lower()} is too large to open (it claims more pixels than this "
