@@ -140,6 +140,26 @@ def test_a_huge_value_is_refused_in_a_short_message(served, fast_model_files, en
     assert len(str(info.value)) < 300, str(info.value)[:400]
 
 
+@pytest.mark.parametrize("endpoint, overrides, parameter", [
+    ("/image", {"styles": [STYLE] * 9}, "styles"),
+    ("/image", {"styles": [STYLE] * 2, "style_blend": "0, 0"}, "style_blend"),
+    ("/fast", {"style_images": [STYLE] * 9}, "style_images"),
+    ("/fast", {"style_images": [STYLE], "style_blend": "0"}, "style_blend"),
+    ("/fast", {"style": "Custom model", "repo_id": "../x"}, "repo_id"),
+])
+def test_a_refusal_is_shown_on_the_input_it_is_about(served, endpoint, overrides, parameter):
+    """The page marks the input a refusal names: nine style pictures were refused on the content picture."""
+    files = {key: [handle_file(path) for path in value] for key, value in overrides.items() if key.endswith("s")
+             and isinstance(value, list)}
+    values = _image(**{**overrides, **files}) if endpoint == "/image" else {
+        "content": handle_file(EXAMPLES / "coffee.jpg"), "style": "Any picture", "style_images": [],
+        "style_blend": "", "model_files": [], "repo_id": "", "strength": 1.0, "color": "none", "precision": "auto",
+        "compiled": False, **overrides, **files}
+    with pytest.raises(Exception, match=rf"failed validation:\n- {parameter}: ") as info:
+        _client(served).predict(**values, api_name=endpoint)
+    assert str(info.value).count("\n- ") == 1, str(info.value)
+
+
 def test_the_widest_shallow_net_and_the_longest_run_are_refused(served, tmp_path):
     client = _client(served)
     with pytest.raises(Exception, match="allows 4096 filters"):

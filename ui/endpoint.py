@@ -50,10 +50,26 @@ def validator_for(check: Check, concurrency_id: str, per_visitor: bool = True) -
             return [gr.validate(True, "") for _ in values]
         log.info("refused before queueing: %s", message)
         names = list(values)
-        named = rejected[0] if rejected else next(
-            (i for i, name in enumerate(names) if re.search(rf"\b{name}\b", message, re.IGNORECASE)), 0)
+        named = rejected[0] if rejected else concerned(message, names)
         return [gr.validate(i != named, message if i == named else "") for i in range(len(names))]
     return validate
+
+
+def concerned(message: str, names: list[str]) -> int:
+    """Which input a refusal is shown on (the page marks that one): the one whose name the message says, as it
+    is, with spaces for underscores, or as a run of two or more of its words, each also without an ending "s"
+    ("style_images": "A style image is 1x1 pixels"; "model_repo_id": "Give a Hub repo id"). The phrase said
+    first wins (a message names its subject before any alternative), then the longest; where none is said,
+    the first input."""
+    def phrases(name: str) -> set[str]:
+        words = name.split("_")
+        shortest = min(2, len(words))
+        runs = {" ".join(words[i:j]) for i in range(len(words)) for j in range(i + shortest, len(words) + 1)}
+        return {name} | runs | {run.removesuffix("s") for run in runs}
+
+    found = [(match.start(), -len(phrase), index) for index, name in enumerate(names) for phrase in phrases(name)
+             if (match := re.search(rf"\b{re.escape(phrase)}\b", message, re.IGNORECASE))]
+    return min(found)[2] if found else 0
 
 
 def on_gpu(duration: Callable[..., float]) -> Callable:

@@ -69,10 +69,12 @@ def chosen_model(values: Mapping[str, Any]) -> fast.FastModel:
 
 
 def check_style(values: Mapping[str, Any]) -> None:
-    """Refuse, before queueing, a style that cannot be used: no style picture, one too large to decode, blend
-    weights that do not fit, a mix that does not parse. Runs no network."""
+    """Refuse, before queueing, a style that cannot be used: no style picture or too many, one too large to
+    decode, blend weights that do not fit, a mix that does not parse, a custom model's files or repo id that are
+    not one. Runs no network."""
     paths = style_pictures(values)
     if values.get("style") == ANY:
+        onepass.styles.check_style_count(len(paths))
         for path in paths:
             checked_picture(path, "style image")
         blend = str(values.get("style_blend") or "")
@@ -80,6 +82,8 @@ def check_style(values: Mapping[str, Any]) -> None:
             onepass.styles.blend_weights(parse_numbers(blend, "style blend weights", integer=False), len(paths))
     elif values.get("style") == MIX:
         onepass.parse_mix(str(values.get("style_mix") or "0"))
+    elif values.get("style") == CUSTOM:
+        model_source(values.get("repo_id"), uploads=values.get("model_files") or ())
 
 
 def cost_network(values: Mapping[str, Any]) -> str:

@@ -103,10 +103,14 @@ def blend_weights(weights: Sequence[object] | None, count: int) -> list[float]:
     return [v / sum(values) for v in values]
 
 
+def check_style_count(count: int) -> None:
+    if not 1 <= count <= MAX_STYLE_PICTURES:
+        raise InvalidInput(f"Give between 1 and {MAX_STYLE_PICTURES} style images (got {count}).")
+
+
 def any_picture_model(styles: Sequence[ImageSource], weights: Sequence[object] | None = None) -> FastModel:
     """Any picture(s) as the style: the transformer conditioned on their (weighted) average style vector."""
-    if not 1 <= len(styles) <= MAX_STYLE_PICTURES:
-        raise InvalidInput(f"Give between 1 and {MAX_STYLE_PICTURES} style images (got {len(styles)}).")
+    check_style_count(len(styles))
     shares = blend_weights(weights, len(styles))
     vector = sum(share * vector_of(style_picture(s)) for share, s in zip(shares, styles))
     title = "Any picture" if len(styles) == 1 else f"Any picture ({len(styles)} blended)"
