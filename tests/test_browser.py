@@ -208,6 +208,30 @@ def test_fast_styles_offline_say_what_is_missing_before_a_click(page):
     assert "not on this server" in toast and "fast-mosaic" not in first and "hf://" not in first, toast
 
 
+def test_a_refusal_is_marked_on_the_upload_it_is_about(page, tmp_path):
+    """Nine style pictures for at most eight: the message stands on the style pictures, not on the photo."""
+    import shutil
+
+    from conftest import EXAMPLES
+
+    pictures = [shutil.copy(EXAMPLES / "style_waves.jpg", tmp_path / f"style-{i}.jpg") for i in range(9)]
+    page.tab("Fast styles")
+    click_example(page, 0)
+    upload(page, "Style pictures", *pictures)
+    wait_until(lambda: page.js("""return [...document.querySelectorAll('.block')].some(b => b.offsetParent
+        && b.innerText.includes('style-8'))"""), 20, "the nine pictures are uploaded")
+    click_button(page, "Stylize")
+    marked = wait_until(lambda: page.js("""
+        const block = [...document.querySelectorAll('.block')].find(b => b.offsetParent
+            && b.innerText.includes('Give between 1 and 8 style images')
+            && !b.querySelector('.block'));  // the innermost block that shows the message
+        if (block) block.scrollIntoView({block: 'center'});
+        return block && (block.querySelector('[data-testid=block-label], .label') || {}).textContent?.trim();"""),
+        30, "the refusal is shown on an input")
+    page.shot("refused")
+    assert marked.startswith("Style pictures"), marked
+
+
 def fast_status(page: Page, starts: str) -> str:
     return wait_until(lambda: next((line for line in text_of(page, ".status").splitlines()
                                     if line.startswith(starts)), None), 60, f"a status starting {starts!r}")
