@@ -47,9 +47,9 @@ def model_source(text: str | Path | None = None, *, uploads: Sequence[str | Path
         weights = [f for f in files if f.suffix == ".safetensors"]
         configs = [f for f in files if f.suffix == ".json"]
         if len(weights) + len(configs) < len(files):
-            raise InvalidInput("Models are loaded from .safetensors (+ .json) only; pickled files are refused.")
+            raise InvalidInput("Model files are read from .safetensors (+ .json) only; pickled files are refused.")
         if len(weights) != 1 or len(configs) > 1:
-            raise InvalidInput("Upload one model.safetensors and its config.json.")
+            raise InvalidInput("Model files: upload one model.safetensors and its config.json.")
         return ModelSource(weights[0], configs[0] if configs else None)
     if isinstance(text, Path):
         return ModelSource(text)

@@ -146,11 +146,15 @@ def test_a_huge_value_is_refused_in_a_short_message(served, fast_model_files, en
     ("/fast", {"style_images": [STYLE] * 9}, "style_images"),
     ("/fast", {"style_images": [STYLE], "style_blend": "0"}, "style_blend"),
     ("/fast", {"style": "Custom model", "repo_id": "../x"}, "repo_id"),
+    ("/fast", {"style": "Custom model", "model_files": ["model.pth"]}, "model_files"),
+    ("/fast", {"style": "Custom model", "model_files": ["a.safetensors", "b.safetensors"]}, "model_files"),
 ])
-def test_a_refusal_is_shown_on_the_input_it_is_about(served, endpoint, overrides, parameter):
+def test_a_refusal_is_shown_on_the_input_it_is_about(served, tmp_path, endpoint, overrides, parameter):
     """The page marks the input a refusal names: nine style pictures were refused on the content picture."""
-    files = {key: [handle_file(path) for path in value] for key, value in overrides.items() if key.endswith("s")
-             and isinstance(value, list)}
+    for name in overrides.get("model_files", []):
+        (tmp_path / name).write_bytes(b"not a model")
+    files = {key: [handle_file(tmp_path / path if key == "model_files" else path) for path in value]
+             for key, value in overrides.items() if key.endswith("s") and isinstance(value, list)}
     values = _image(**{**overrides, **files}) if endpoint == "/image" else {
         "content": handle_file(EXAMPLES / "coffee.jpg"), "style": "Any picture", "style_images": [],
         "style_blend": "", "model_files": [], "repo_id": "", "strength": 1.0, "color": "none", "precision": "auto",
