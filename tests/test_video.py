@@ -98,3 +98,26 @@ def test_bad_videos_and_settings_get_clear_errors(tmp_path, model):
     for bad in (VideoSettings(strength=3.0), VideoSettings(long_side=10), VideoSettings(stability="shared")):
         with pytest.raises(InvalidInput):
             bad.check()
+
+
+def test_a_clip_of_flat_frames_gets_a_picture_not_nan(tmp_path, model):
+    """Flat frames (a single colour each: a title card, a fade) leave channels without variance in the clip's
+    statistics; normalized by them, a frame's small departures grew by 300x a layer into NaN: a black video
+    and "flicker nan". Such a clip is normalized frame by frame, and says so."""
+    from nst_core.image import onepass
+
+    frames = [np.full((48, 64, 3), level, np.uint8) for level in (0, 10, 20, 30, 40, 50)]
+    source = write_video(tmp_path / "flat.mp4", frames, audio=False)
+    for network in (onepass.multistyle_model("3"), model):
+        result = stylize_video(source, network, VideoSettings(stability="clip"), output=tmp_path / "out.mp4")
+        styled, _ = _decoded(result.path)
+        assert np.isfinite(result.flicker), result.flicker
+        assert max(frame.std() for frame in styled) > 0 or min(frame.mean() for frame in styled) > 5
+        assert any("frame by frame" in notice for notice in result.notices), result.notices
+
+
+def test_an_audio_file_named_as_a_video_says_it_has_no_picture(tmp_path, model):
+    sound = tmp_path / "sound.mp4"
+    sound.write_bytes((Path(__file__).resolve().parents[1] / "examples" / "audio" / "rain.flac").read_bytes())
+    with pytest.raises(InvalidInput, match="no video stream"):
+        stylize_video(sound, model, output=tmp_path / "out.mp4")

@@ -35,15 +35,16 @@ def probe(source: VideoSource, max_seconds: float) -> VideoInfo:
 
     try:
         with av.open(str(source)) as container:
-            if not container.streams.video:
-                raise InvalidInput("The file has no video stream.")
-            stream = container.streams.video[0]
-            fps = stream.average_rate or stream.guessed_rate or Fraction(25)
-            duration = _duration(container, stream)
-            width, height = stream.codec_context.width, stream.codec_context.height
+            streams = list(container.streams.video)
+            stream = streams[0] if streams else None
+            fps = stream and (stream.average_rate or stream.guessed_rate or Fraction(25))
+            duration = stream and _duration(container, stream)
+            width, height = (stream.codec_context.width, stream.codec_context.height) if stream else (0, 0)
             has_audio = bool(container.streams.audio)
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        raise InvalidInput(f"The video cannot be read ({type(exc).__name__}); use mp4, webm or mov.") from None
+    except (av.FFmpegError, OSError, ValueError):
+        raise InvalidInput("The video cannot be read; use mp4, webm or mov.") from None
+    if stream is None:
+        raise InvalidInput("The file has no video stream" + (" (it holds only sound)." if has_audio else "."))
     if not width or not height:
         raise InvalidInput("The video has no picture size.")
     notices = []

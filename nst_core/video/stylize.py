@@ -36,6 +36,8 @@ from . import io
 
 MAX_VIDEO_SECONDS = 120.0
 MAX_VIDEO_SIDE = 1280  # without an explicit long side, larger videos are scaled down to this
+# A norm channel with less variance than this over the sampled frames (a tenth of the norms' eps) counts as flat.
+FLAT_VARIANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,12 @@ def _clip_statistics(source: io.VideoSource, info: io.VideoInfo, stylizer: Frame
     return pooled
 
 
+def flat(stats: NormStatistics) -> bool:
+    """Whether some norm's channel has (next to) no variance over the sampled frames: normalized by it, the
+    smallest departure of a frame grows by 1/sqrt(eps), about 300x, at each such layer, into NaN."""
+    return any(bool((variance <= FLAT_VARIANCE).any()) for _, variance in stats)
+
+
 def iter_stylize_video(source: io.VideoSource, model: FastModel, settings: VideoSettings | None = None, *,
                        output: Path | None = None, compiler: Compiler | None = None,
                        prepared: PreparedModels | None = None,
@@ -193,7 +201,12 @@ def _iter_stylize_video(source: io.VideoSource, model: FastModel, settings: Vide
     size, notice = output_size(info, settings.long_side)
     info.notices += [notice] if notice else []
     if settings.stability == "clip":
-        stylizer.stats = _clip_statistics(source, info, stylizer, size, settings.statistics_frames)
+        stats = _clip_statistics(source, info, stylizer, size, settings.statistics_frames)
+        if flat(stats):
+            info.notices.append("The frames the clip's statistics were read from are flat (one colour each), so "
+                                "each frame was normalized frame by frame, on its own.")
+        else:
+            stylizer.stats = stats
     writer = io.VideoWriter(Path(output), *size, info.fps, source if info.has_audio else None, info.seconds)
     meter, written = Flicker(), 0
     try:
