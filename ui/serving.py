@@ -36,6 +36,7 @@ import PIL.Image
 from nst_core import InvalidInput, NSTError, WeightsUnavailable
 from nst_core.control import Cancelled, JobControl, release_memory
 from nst_core.errors import shown
+from nst_core.image.io import too_large_to_open
 
 log = logging.getLogger("nst_studio.serving")
 HEARTBEAT_S = 0.5  # how long a handler may stay inside the job before it hands control back to Gradio
@@ -124,8 +125,7 @@ def lenient(base: type) -> type:
                         return Rejected(f"{label}: {shown(str(payload))} is not one of the choices ({offered}).")
                     return Rejected(f"{label}: {exc.message}")
                 if isinstance(exc, PIL.Image.DecompressionBombError):
-                    return Rejected(f"The {label.lower()} is too large to open (it claims more pixels than this "
-                                    "server reads).")
+                    return Rejected(str(too_large_to_open(label.lower())))
                 return Rejected(f"The {label.lower()} is not {UNREADABLE.get(base, 'a file that can be read')}.")
 
     Lenient.__name__ = Lenient.__qualname__ = f"Lenient{base.__name__}"

@@ -98,11 +98,16 @@ def _open(source: ImageSource, label: str) -> Image.Image:
         # Decoding is lazy: a large JPEG can still be drafted at reduced size before its pixels load.
         return Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
     except Image.DecompressionBombError as exc:
-        # Pillow refuses above twice its limit (below that it only warns, and budgets refuse at the size).
-        raise InvalidInput(f"The {label} is too large to open: its header claims more than "
-                           f"{2 * MAX_FILE_PIXELS / 1e6:g} megapixels.") from exc
+        raise too_large_to_open(label) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise InvalidInput(f"The {label} is not an image that can be read (PNG, JPEG, WebP, ...).") from exc
+
+
+def too_large_to_open(label: str) -> InvalidInput:
+    """The refusal of a picture Pillow will not open: above twice :data:`MAX_FILE_PIXELS` (below that it only
+    warns, and budgets refuse at the size its header claims)."""
+    return InvalidInput(f"The {label} is too large to open: its header claims more than "
+                        f"{2 * MAX_FILE_PIXELS / 1e6:g} megapixels.")
 
 
 def _from_array(array: np.ndarray, label: str) -> Image.Image:
