@@ -123,9 +123,9 @@ def all_keys(units: Mapping[str, Callable[[Runtime], float]] | None = None) -> l
 def _quiet_reading(read: Callable[[], float], activity: Activity | None, deadline: float) -> float | None:
     """``read()`` taken while no request ran: waited for, and taken again when one started meanwhile; None when
     no quiet reading was had by ``deadline`` (``time.monotonic``)."""
+    if activity is None:
+        return read()
     while True:
-        if activity is None:
-            return read()
         before = wait_until_quiet(activity, deadline)
         if before[1]:
             return None

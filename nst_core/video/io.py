@@ -35,16 +35,17 @@ def probe(source: VideoSource, max_seconds: float) -> VideoInfo:
 
     try:
         with av.open(str(source)) as container:
-            streams = list(container.streams.video)
-            stream = streams[0] if streams else None
-            fps = stream and (stream.average_rate or stream.guessed_rate or Fraction(25))
-            duration = stream and _duration(container, stream)
-            width, height = (stream.codec_context.width, stream.codec_context.height) if stream else (0, 0)
             has_audio = bool(container.streams.audio)
+            if not container.streams.video:
+                raise InvalidInput("The file has no video stream" + (" (it holds only sound)." if has_audio else "."))
+            stream = container.streams.video[0]
+            fps = stream.average_rate or stream.guessed_rate or Fraction(25)
+            duration = _duration(container, stream)
+            width, height = stream.codec_context.width, stream.codec_context.height
+    except InvalidInput:  # a ValueError too, and already the message to give
+        raise
     except (av.FFmpegError, OSError, ValueError):
         raise InvalidInput("The video cannot be read; use mp4, webm or mov.") from None
-    if stream is None:
-        raise InvalidInput("The file has no video stream" + (" (it holds only sound)." if has_audio else "."))
     if not width or not height:
         raise InvalidInput("The video has no picture size.")
     notices = []
