@@ -25,9 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gradio_client import Client, handle_file  # noqa: E402
 
 from bench.common import machine  # noqa: E402
-from bench.serve import IMAGES, image_values, start_app  # noqa: E402
+from bench.serve import IMAGES, WARMED, image_values, start_app, wait_for  # noqa: E402
 
-WARMED = re.compile(r"fast styles: (compiled|stopped) in (\d+) s")
 FILLED = re.compile(r"compile cache: (?:filled by a child|the child (?:failed|was stopped|was ended))[^\n]*")
 
 
@@ -53,12 +52,6 @@ def requests(client: Client, repeats: int, phase: str, log: Path) -> None:
     text = log.read_text()
     print(f"| {phase} | (then: the child had {'ended' if FILLED.search(text) else 'not ended'}, the warm-up "
           f"{'too' if WARMED.search(text) else 'had not'}) | | |")
-
-
-def wait_for(pattern: re.Pattern, log: Path) -> re.Match:
-    while not (found := pattern.search(log.read_text())):
-        time.sleep(0.5)
-    return found
 
 
 def main() -> None:
