@@ -14,6 +14,7 @@ import math
 import os
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -331,6 +332,108 @@ def test_raw_json_live_frame_size_gets_a_clear_message(served, fast_model_files,
                   model_files=[_uploaded(url, f) for f in fast_model_files], frame_size=value)
     text = _raw_call(url, "fast_live", _in_order(url, "fast_live", values))
     assert "upstream app has raised an exception" not in text.lower() and "frame_size" in text, text[-500:]
+
+
+# --------------------------------------------------------------------------- files named by path or URL
+
+def _file(path: str) -> dict:
+    return {"path": path, "meta": {"_type": "gradio.FileData"}}
+
+
+def test_a_path_that_was_not_uploaded_is_refused_without_naming_a_server_folder(served, tmp_path, fast_model_files):
+    """Gradio's refusal made a relative name absolute ("Cannot move /srv/app/x.png to the gradio cache dir"):
+    the server's working folder, told to anyone. Now one message, the same whether the file exists or not."""
+    url = served[1]
+    real = tmp_path / "exists.png"
+    Image.new("RGB", (32, 32)).save(real)
+    models, answers = [_uploaded(url, f) for f in fast_model_files], set()
+    for path in ("x.png", "", ".", "~/x", "/etc/passwd", "/nonexistent/x.png", str(real), "../" * 8 + "etc/hostname"):
+        values = dict(frame=_file(path), style="Custom model", model_files=models)
+        answers.add(_raw_call(url, "fast_live", _in_order(url, "fast_live", values)))
+    (answer,) = answers
+    assert "was not uploaded to this page" in answer
+    assert os.getcwd() not in answer and str(tmp_path) not in answer and "/etc" not in answer
+
+
+class _Files(BaseHTTPRequestHandler):
+    """A web server's answers: a picture, an endless file, one that claims 10 GB, a slow one, a redirect to a
+    host that is not public."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server name
+        picture = (EXAMPLES / "coffee.jpg").read_bytes()
+        if self.path == "/redirect.jpg":
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{self.server.server_port}/coffee.jpg")
+            self.end_headers()
+            return
+        self.send_response(200)
+        if self.path == "/coffee.jpg":
+            self.send_header("Content-Length", str(len(picture)))
+        elif self.path == "/claims-10-gb.jpg":
+            self.send_header("Content-Length", str(10 * 2**30))
+        self.end_headers()
+        try:
+            if self.path == "/coffee.jpg":
+                self.wfile.write(picture)
+            elif self.path == "/endless.jpg":
+                for _ in range(1000):  # 1 GB at most: the fetch stops long before
+                    self.wfile.write(picture[:2**10] * 2**10)
+            elif self.path == "/slow.jpg":
+                for _ in range(100):
+                    self.wfile.write(picture[:100])
+                    self.wfile.flush()
+                    time.sleep(0.2)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the fetch hung up, as it should
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def public_files(monkeypatch):
+    """``http://files.example:<port>/...``: a server on 127.0.0.1 that the fetch takes for a public host (every
+    other host is checked as the app checks it); the fetch's time limit cut to 2 s."""
+    import safehttpx
+
+    from ui import request_files
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    checked = safehttpx.async_validate_url
+
+    async def validate(host: str) -> str:
+        return "127.0.0.1" if host == "files.example" else await checked(host)
+
+    monkeypatch.setattr(safehttpx, "async_validate_url", validate)
+    monkeypatch.setattr(request_files, "FETCH_SECONDS", 2.0)
+    yield f"http://files.example:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_file_given_by_url_is_fetched_within_the_upload_limit(served, fast_model_files, public_files):
+    """Gradio read a URL's whole answer into memory before any check of ours: one link to a file of many
+    gigabytes could use up the server's memory. Now a picture by URL still works; a larger file than an
+    upload may be, a slow one and a redirect to a private host are refused, and nothing is left in the cache."""
+    url = served[1]
+    models = [_uploaded(url, f) for f in fast_model_files]
+
+    def fast_live(link: str) -> str:
+        values = dict(frame=_file(link), style="Custom model", model_files=models)
+        return _raw_call(url, "fast_live", _in_order(url, "fast_live", values))
+
+    picture = fast_live(f"{public_files}/coffee.jpg")
+    assert "event: complete" in picture and '"path"' in picture, picture[-300:]
+    cache = Path(os.environ["GRADIO_TEMP_DIR"])
+    before = sum(f.stat().st_size for f in cache.rglob("*") if f.is_file())
+    started = time.monotonic()
+    for name, refusal in (("endless.jpg", "larger than 60 MB"), ("claims-10-gb.jpg", "larger than 60 MB"),
+                          ("slow.jpg", "longer than 2 s"), ("redirect.jpg", "127.0.0.1 failed validation")):
+        answer = fast_live(f"{public_files}/{name}")
+        assert refusal in answer, (name, answer[-300:])
+    assert time.monotonic() - started < 20
+    assert sum(f.stat().st_size for f in cache.rglob("*") if f.is_file()) - before < 2**20  # no partial files
 
 
 # --------------------------------------------------------------------------- cancel, time budget
