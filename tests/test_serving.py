@@ -539,6 +539,25 @@ def _refused(job) -> bool:
 
 # --------------------------------------------------------------------------- a clean disk, quiet logs
 
+def test_one_visitor_cannot_fill_the_disk_with_uploads(tmp_path_factory, tmp_path):
+    """Gradio keeps any number of uploads for half an hour: a loop of 60 MB uploads could fill the disk before the
+    first was deleted. An address's uploads in that time now stop at ``upload_megabytes`` (2 MB here) with 429
+    and the reason; a refused upload is not written, and the page goes on serving."""
+    with live_app(tmp_path_factory, BUDGET=Budget(upload_megabytes=2)) as (_, demo), \
+            httpx.Client(base_url=demo.local_url, timeout=30) as http:
+        answers = []
+        for index in range(5):
+            noise = tmp_path / f"noise{index}.bin"
+            noise.write_bytes(os.urandom(700_000))
+            with open(noise, "rb") as handle:
+                answers.append(http.post("gradio_api/upload", files={"files": (noise.name, handle)}))
+        assert [a.status_code for a in answers] == [200, 200, 429, 429, 429]  # 1.4 MB kept; 2.1 would pass 2
+        assert "would pass the 2 MB this server takes from one visitor" in answers[-1].text, answers[-1].text
+        kept = sorted(f.name for f in Path(os.environ["GRADIO_TEMP_DIR"]).rglob("noise*.bin"))
+        assert kept == ["noise0.bin", "noise1.bin"]
+        assert http.get("/").status_code == 200 and http.get("gradio_api/info").status_code == 200
+
+
 def test_results_are_swept_and_the_store_stays_bounded(served, fast_model_files, monkeypatch, tmp_path):
     from ui import state
 

@@ -18,6 +18,7 @@ no file behind.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
@@ -98,7 +99,7 @@ async def fetch_within_limits(url: str, cache_dir: str) -> str:
     if target.exists():
         return str(target.resolve())
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{name}.partial")
+    partial = target.with_name(f".{name}.{uuid.uuid4().hex[:8]}.partial")  # requests for one URL at once
     try:
         async with asyncio.timeout(FETCH_SECONDS):
             await _stream_to(url, partial, max_bytes())
