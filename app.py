@@ -26,8 +26,8 @@ from ui import layout, models, state
 from ui.audio_tab import audio_tab
 from ui.fast_tab import fast_tab
 from ui.image_tab import image_tab
+from ui.request_limits import KEPT_S, RequestLimits
 from ui.serving import ACTIVITY, own_gradio_cache
-from ui.upload_quota import KEPT_S, UploadQuota
 
 log = logging.getLogger("nst_studio")
 TITLE = "Neural style transfer studio"
@@ -37,7 +37,7 @@ def launch_options() -> dict:
     dict each time, since Gradio adds its own entries to ``app_kwargs``."""
     return dict(max_file_size="60mb", theme=gr.themes.Soft(), css_paths=[HERE / "ui" / "page.css"],
                 js=(HERE / "ui" / "page.js").read_text(), mcp_server=True,
-                app_kwargs={"middleware": [Middleware(UploadQuota)]})
+                app_kwargs={"middleware": [Middleware(RequestLimits)]})
 
 
 def build_app() -> gr.Blocks:

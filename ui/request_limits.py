@@ -1,0 +1,103 @@
+"""What a request may send before any handler sees it: :class:`RequestLimits`, ASGI middleware given to
+``launch`` through ``app_kwargs``.
+
+* **Uploads.** Gradio takes any number of uploads of up to ``max_file_size`` each and keeps them for half an hour
+  (:data:`KEPT_S`), so one visitor sending files in a loop could fill the server's disk before the first was
+  deleted. Each address may upload ``upload_megabytes`` of the budget in that time; the next upload is refused
+  with 429 and the reason.
+* **Every other body.** Starlette reads a request's whole JSON body and parses it before Gradio looks at it: 30 MB
+  of nested empty lists took 2.3 GB and 11 s. A call's values are a few kilobytes (files are uploaded, or named
+  by URL), so a body may be :data:`MAX_BODY_BYTES`, except where :data:`LARGER_BODIES` carry a picture, and must
+  say its length; more is refused with 413 (411 without a length).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from . import state
+
+log = logging.getLogger("nst_studio")
+KEPT_S = 1800  # an upload older than this is deleted (``gr.Blocks(delete_cache=(..., KEPT_S))``)
+MAX_BODY_BYTES = 2**20
+LARGER_BODIES = {"/gradio_api/mcp": 16 * 2**20,     # a file passed to a tool as a data: URL
+                 "/gradio_api/stream/": 8 * 2**20}  # a webcam frame, a JPEG data: URL at the camera's size (4K)
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class RequestLimits:
+    """Refuses an upload over the address's quota and any other body over its size, before it is read."""
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+        self._sent: dict[str, collections.deque[tuple[float, int]]] = {}  # address -> (time, bytes) per upload
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        declared = int(length) if length and length.isdigit() else None
+        if scope["path"].endswith("/gradio_api/upload"):
+            return await self.upload(scope, receive, send, declared or 0)
+        largest = next((size for path, size in LARGER_BODIES.items() if path in scope["path"]), MAX_BODY_BYTES)
+        if declared is None:
+            return await refuse(send, 411, "Say the length of the request's body (Content-Length).")
+        if declared > largest:
+            return await refuse(send, 413, f"The request's body is {declared / 2**20:.1f} MB; this server takes "
+                                           f"{largest / 2**20:g} MB at most. Upload files, or give them by URL.")
+        return await self.app(scope, receive, send)
+
+    async def upload(self, scope: Scope, receive: Receive, send: Send, declared: int) -> None:
+        limit = state.BUDGET.limit("upload_megabytes")
+        if limit is None:
+            return await self.app(scope, receive, send)
+        address = (scope.get("client") or ("",))[0]
+        used = self.used(address)
+        if used + declared > limit * 1e6:
+            minutes = KEPT_S // 60
+            return await refuse(send, 429, f"Your uploads of the last {minutes} minutes ({used / 1e6:.1f} MB) and this "
+                                           f"one ({declared / 1e6:.1f} MB) would pass the {limit:g} MB this server "
+                                           f"takes from one visitor in that time; an upload stops counting when it "
+                                           f"is deleted, {minutes} minutes after it was sent.")
+        received = 0
+
+        async def counted() -> MutableMapping[str, Any]:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        finally:
+            with self._lock:
+                self._sent.setdefault(address, collections.deque()).append((time.monotonic(), received))
+            log.debug("upload: %d bytes from %s", received, address)
+
+    def used(self, address: str) -> int:
+        """Bytes ``address`` uploaded in the last :data:`KEPT_S`; older entries (of every address) are dropped."""
+        now = time.monotonic()
+        with self._lock:
+            for key in list(self._sent):
+                sent = self._sent[key]
+                while sent and now - sent[0][0] > KEPT_S:
+                    sent.popleft()
+                if not sent:
+                    del self._sent[key]
+            return sum(size for _, size in self._sent.get(address, ()))
+
+
+async def refuse(send: Send, status: int, message: str) -> None:
+    body = message.encode()  # plain text: the page shows it as it is ("HTTP 429: <message>")
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
