@@ -575,6 +575,12 @@ def test_one_visitor_cannot_fill_the_disk_with_uploads(tmp_path_factory, tmp_pat
         kept = sorted(f.name for f in Path(os.environ["GRADIO_TEMP_DIR"]).rglob("noise*.bin"))
         assert kept == ["noise0.bin", "noise1.bin"]
         assert http.get("/").status_code == 200 and http.get("gradio_api/info").status_code == 200
+    # Files of a few bytes count as well: each costs the disk two inodes (a folder and the file).
+    with live_app(tmp_path_factory, BUDGET=Budget(upload_megabytes=2)) as (_, demo), \
+            httpx.Client(base_url=demo.local_url, timeout=30) as http:
+        tiny = [("files", (f"tiny{i}.txt", os.urandom(8))) for i in range(20)]
+        statuses = [http.post("gradio_api/upload", files=tiny).status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]  # 20 files count 1.3 MB
 
 
 def test_results_are_swept_and_the_store_stays_bounded(served, fast_model_files, monkeypatch, tmp_path):

@@ -3,8 +3,9 @@
 
 * **Uploads.** Gradio takes any number of uploads of up to ``max_file_size`` each and keeps them for half an hour
   (:data:`KEPT_S`), so one visitor sending files in a loop could fill the server's disk before the first was
-  deleted. Each address may upload ``upload_megabytes`` of the budget in that time; the next upload is refused
-  with 429 and the reason.
+  deleted. Each address may upload ``upload_megabytes`` of the budget in that time, each file counting
+  :data:`FILE_CHARGE` besides its bytes (a request may hold 1000 files of a few bytes each); the next upload
+  is refused with 429 and the reason.
 * **Every other body.** Starlette reads a request's whole JSON body and parses it before Gradio looks at it: 30 MB
   of nested empty lists took 2.3 GB and 11 s. A call's values are a few kilobytes (files are uploaded, or named
   by URL), so a body may be :data:`MAX_BODY_BYTES`, except where :data:`LARGER_BODIES` carry a picture, and must
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import threading
 import time
@@ -24,6 +26,7 @@ from . import state
 
 log = logging.getLogger("nst_studio")
 KEPT_S = 1800  # an upload older than this is deleted (``gr.Blocks(delete_cache=(..., KEPT_S))``)
+FILE_CHARGE = 64 * 2**10  # what each uploaded file counts besides its bytes: 1000 tiny files are 2000 inodes
 MAX_BODY_BYTES = 2**20
 LARGER_BODIES = {"/gradio_api/mcp": 16 * 2**20,     # a file passed to a tool as a data: URL
                  "/gradio_api/stream/": 8 * 2**20}  # a webcam frame, a JPEG data: URL at the camera's size (4K)
@@ -67,7 +70,7 @@ class RequestLimits:
                                            f"one ({declared / 1e6:.1f} MB) would pass the {limit:g} MB this server "
                                            f"takes from one visitor in that time; an upload stops counting when it "
                                            f"is deleted, {minutes} minutes after it was sent.")
-        received = 0
+        received, answer = 0, bytearray()
 
         async def counted() -> MutableMapping[str, Any]:
             nonlocal received
@@ -75,12 +78,18 @@ class RequestLimits:
             received += len(message.get("body", b""))
             return message
 
+        async def read_answer(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.body" and len(answer) < 2**20:
+                answer.extend(message.get("body", b""))
+            await send(message)
+
         try:
-            await self.app(scope, counted, send)
+            await self.app(scope, counted, read_answer)
         finally:
+            charged = received + FILE_CHARGE * files_in(bytes(answer))
             with self._lock:
-                self._sent.setdefault(address, collections.deque()).append((time.monotonic(), received))
-            log.debug("upload: %d bytes from %s", received, address)
+                self._sent.setdefault(address, collections.deque()).append((time.monotonic(), charged))
+            log.debug("upload: %d bytes from %s, charged %d", received, address, charged)
 
     def used(self, address: str) -> int:
         """Bytes ``address`` uploaded in the last :data:`KEPT_S`; older entries (of every address) are dropped."""
@@ -93,6 +102,15 @@ class RequestLimits:
                 if not sent:
                     del self._sent[key]
             return sum(size for _, size in self._sent.get(address, ()))
+
+
+def files_in(answer: bytes) -> int:
+    """How many files Gradio's answer to an upload lists (a JSON list of their paths); 0 for a refusal."""
+    try:
+        paths = json.loads(answer)
+    except ValueError:
+        return 0
+    return len(paths) if isinstance(paths, list) else 0
 
 
 async def refuse(send: Send, status: int, message: str) -> None:
