@@ -55,12 +55,14 @@ def live_app(tmp_path_factory, **attributes):
         env.setenv("HF_HUB_OFFLINE", "1")
         for name, value in attributes.items():
             env.setattr(state, name, value)
+        served_before = list(state.BLOCKS)  # an app launched while another serves hands it back at the end
         demo = app.build_app()
         demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_options())
         try:
             yield app, demo
         finally:
             demo.close()
+            state.BLOCKS[:] = served_before
 
 
 def put_in_hub_cache(cache: Path, repo_id: str, filename: str, payload: bytes | Path, revision: str = "main",

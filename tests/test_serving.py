@@ -361,6 +361,7 @@ class _Files(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server name
         picture = (EXAMPLES / "coffee.jpg").read_bytes()
+        self.path = self.path.split("?")[0]  # a query makes another URL of the same file
         if self.path == "/redirect.jpg":
             self.send_response(302)
             self.send_header("Location", f"http://127.0.0.1:{self.server.server_port}/coffee.jpg")
@@ -434,6 +435,22 @@ def test_a_file_given_by_url_is_fetched_within_the_upload_limit(served, fast_mod
         assert refusal in answer, (name, answer[-300:])
     assert time.monotonic() - started < 20
     assert sum(f.stat().st_size for f in cache.rglob("*") if f.is_file()) - before < 2**20  # no partial files
+
+
+def test_files_fetched_by_url_count_toward_the_visitors_upload_quota(tmp_path_factory, public_files):
+    """A file given by URL lands in the same cache as an upload: a loop of links to large files would fill the
+    disk past the upload quota. Each fetch counts, as an upload does (54 KB + 64 KB here, of 0.25 MB)."""
+    with live_app(tmp_path_factory, BUDGET=Budget(upload_megabytes=0.25)) as (_, demo):
+        url = demo.local_url
+
+        def fast(link: str) -> str:
+            values = dict(content=_file(link), style="26 styles", style_mix="7")
+            return _raw_call(url, "fast", _in_order(url, "fast", values))
+
+        answers = [fast(f"{public_files}/coffee.jpg?copy={copy}") for copy in range(3)]
+        assert ["event: complete" in answer for answer in answers] == [True, True, False]
+        assert "would pass the 0.25 MB this server takes from one visitor" in answers[-1], answers[-1][-300:]
+        assert "event: complete" in fast(f"{public_files}/coffee.jpg?copy=0")  # fetched already: no new charge
 
 
 # --------------------------------------------------------------------------- cancel, time budget

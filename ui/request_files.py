@@ -11,13 +11,14 @@ budget of ours runs. Two of its answers there did not suit a public page:
 
 :func:`guard_request_files` keeps both behaviours and bounds them: the refusal names no path, and a URL is
 fetched as a stream into the cache, public hosts only (each redirect checked again, as Gradio does), at most
-the page's upload limit (``max_file_size`` of ``launch``) and :data:`FETCH_SECONDS`; a fetch cut short leaves
-no file behind.
+the page's upload limit (``max_file_size`` of ``launch``) and :data:`FETCH_SECONDS`, and counted in the asking
+address's upload quota (:mod:`.request_limits`); a fetch cut short leaves no file behind.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
@@ -28,6 +29,8 @@ from gradio import processing_utils
 from gradio.context import LocalContext
 from gradio.exceptions import InvalidPathError
 from gradio_client import utils as client_utils
+
+from . import request_limits
 
 FETCH_SECONDS = 30.0
 FALLBACK_MAX_BYTES = 100 * 2**20  # when the page sets no upload limit
@@ -66,7 +69,15 @@ async def _transport(url: str) -> httpx.AsyncBaseTransport | None:
     return safehttpx.AsyncSecureTransport(await safehttpx.async_validate_url(host))
 
 
-async def _stream_to(url: str, target: Path, limit: int) -> None:
+class _Overflow(Exception):
+    """The answer claimed, or reached, ``size`` bytes: more than its limit."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+async def _stream_to(url: str, target: Path, limit: float) -> int:
+    """``url``'s answer written to ``target``; its size."""
     for _ in range(processing_utils.MAX_REDIRECTS + 1):
         async with httpx.AsyncClient(transport=await _transport(url)) as client, \
                 client.stream("GET", url, follow_redirects=False) as response:
@@ -76,38 +87,43 @@ async def _stream_to(url: str, target: Path, limit: int) -> None:
             if response.status_code != 200:
                 raise FetchRefused(f"The file's URL answered with status {response.status_code}.")
             if int(response.headers.get("content-length") or 0) > limit:
-                raise FetchRefused(too_large(limit))
+                raise _Overflow(int(response.headers["content-length"]))
             size = 0
             with target.open("wb") as file:
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
                     if size > limit:
-                        raise FetchRefused(too_large(limit))
+                        raise _Overflow(size)
                     file.write(chunk)
-            return
+            return size
     raise FetchRefused(f"The file's URL redirected more than {processing_utils.MAX_REDIRECTS} times.")
 
 
-def too_large(limit: int) -> str:
-    return f"The file at that URL is larger than {limit / 2**20:.0f} MB, the most a file may be here."
-
-
 async def fetch_within_limits(url: str, cache_dir: str) -> str:
-    """``url``'s file in Gradio's cache (where Gradio's own fetch puts it), fetched once."""
+    """``url``'s file in Gradio's cache (where Gradio's own fetch puts it), fetched once and charged to the
+    quota of the address that asked for it, as an upload would be."""
     name = client_utils.strip_invalid_filename_characters(Path(urlparse(url).path.rstrip("/")).name) or "file"
     target = Path(cache_dir) / processing_utils.hash_url(url) / name
     if target.exists():
         return str(target.resolve())
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{name}.{uuid.uuid4().hex[:8]}.partial")  # requests for one URL at once
+    uploads, address = request_limits.SENDER.get() or (None, "")
+    largest = max_bytes()
     try:
         async with asyncio.timeout(FETCH_SECONDS):
-            await _stream_to(url, partial, max_bytes())
+            size = await _stream_to(url, partial, min(largest, uploads.room(address) if uploads else math.inf))
         partial.replace(target)
     except TimeoutError:
         raise FetchRefused(f"The file at that URL took longer than {FETCH_SECONDS:.0f} s to fetch.") from None
+    except _Overflow as over:
+        raise FetchRefused(f"The file at that URL is larger than {largest / 2**20:.0f} MB, the most a file may be "
+                           "here." if over.size > largest or not uploads else uploads.refusal(address, over.size)) \
+            from None
     finally:
         partial.unlink(missing_ok=True)
+    if uploads:
+        uploads.charge(address, size + request_limits.FILE_CHARGE)
     return str(target.resolve())
 
 

@@ -15,8 +15,10 @@
 from __future__ import annotations
 
 import collections
+import contextvars
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -35,16 +37,63 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
+class Uploads:
+    """What each address uploaded (or had fetched by URL) in the last :data:`KEPT_S`, against the budget."""
+
+    def __init__(self) -> None:
+        self._sent: dict[str, collections.deque[tuple[float, int]]] = {}  # address -> (time, bytes) per file sent
+        self._lock = threading.Lock()
+
+    def room(self, address: str) -> float:
+        """Bytes ``address`` may still send (infinite where the budget lifts the limit)."""
+        limit = state.BUDGET.limit("upload_megabytes")
+        return math.inf if limit is None else limit * 1e6 - self.used(address)
+
+    def refusal(self, address: str, size: float) -> str:
+        used, limit, minutes = self.used(address), state.BUDGET.limit("upload_megabytes"), KEPT_S // 60
+        return (f"Your uploads of the last {minutes} minutes ({used / 1e6:.1f} MB) and this one ({size / 1e6:.1f} MB) "
+                f"would pass the {limit:g} MB this server takes from one visitor in that time; an upload stops "
+                f"counting when it is deleted, {minutes} minutes after it was sent.")
+
+    def charge(self, address: str, size: int) -> None:
+        with self._lock:
+            self._sent.setdefault(address, collections.deque()).append((time.monotonic(), size))
+
+    def used(self, address: str) -> int:
+        """Bytes ``address`` sent in the last :data:`KEPT_S`; older entries (of every address) are dropped."""
+        now = time.monotonic()
+        with self._lock:
+            for key in list(self._sent):
+                sent = self._sent[key]
+                while sent and now - sent[0][0] > KEPT_S:
+                    sent.popleft()
+                if not sent:
+                    del self._sent[key]
+            return sum(size for _, size in self._sent.get(address, ()))
+
+
+SENDER: contextvars.ContextVar[tuple[Uploads, str] | None] = contextvars.ContextVar("sender", default=None)
+
+
 class RequestLimits:
-    """Refuses an upload over the address's quota and any other body over its size, before it is read."""
+    """Refuses an upload over the address's quota and any other body over its size, before it is read; while
+    a request is handled, :data:`SENDER` names its address and the quota it draws on (a fetch by URL does)."""
 
     def __init__(self, app: Callable) -> None:
         self.app = app
-        self._sent: dict[str, collections.deque[tuple[float, int]]] = {}  # address -> (time, bytes) per upload
-        self._lock = threading.Lock()
+        self.uploads = Uploads()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        token = SENDER.set((self.uploads, (scope.get("client") or ("",))[0]))
+        try:
+            await self.checked(scope, receive, send)
+        finally:
+            SENDER.reset(token)
+
+    async def checked(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
         declared = int(length) if length and length.isdigit() else None
@@ -59,17 +108,9 @@ class RequestLimits:
         return await self.app(scope, receive, send)
 
     async def upload(self, scope: Scope, receive: Receive, send: Send, declared: int) -> None:
-        limit = state.BUDGET.limit("upload_megabytes")
-        if limit is None:
-            return await self.app(scope, receive, send)
         address = (scope.get("client") or ("",))[0]
-        used = self.used(address)
-        if used + declared > limit * 1e6:
-            minutes = KEPT_S // 60
-            return await refuse(send, 429, f"Your uploads of the last {minutes} minutes ({used / 1e6:.1f} MB) and this "
-                                           f"one ({declared / 1e6:.1f} MB) would pass the {limit:g} MB this server "
-                                           f"takes from one visitor in that time; an upload stops counting when it "
-                                           f"is deleted, {minutes} minutes after it was sent.")
+        if declared > self.uploads.room(address):
+            return await refuse(send, 429, self.uploads.refusal(address, declared))
         received, answer = 0, bytearray()
 
         async def counted() -> MutableMapping[str, Any]:
@@ -87,21 +128,8 @@ class RequestLimits:
             await self.app(scope, counted, read_answer)
         finally:
             charged = received + FILE_CHARGE * files_in(bytes(answer))
-            with self._lock:
-                self._sent.setdefault(address, collections.deque()).append((time.monotonic(), charged))
+            self.uploads.charge(address, charged)
             log.debug("upload: %d bytes from %s, charged %d", received, address, charged)
-
-    def used(self, address: str) -> int:
-        """Bytes ``address`` uploaded in the last :data:`KEPT_S`; older entries (of every address) are dropped."""
-        now = time.monotonic()
-        with self._lock:
-            for key in list(self._sent):
-                sent = self._sent[key]
-                while sent and now - sent[0][0] > KEPT_S:
-                    sent.popleft()
-                if not sent:
-                    del self._sent[key]
-            return sum(size for _, size in self._sent.get(address, ()))
 
 
 def files_in(answer: bytes) -> int:
