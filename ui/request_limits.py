@@ -9,7 +9,8 @@
 * **Every other body.** Starlette reads a request's whole JSON body and parses it before Gradio looks at it: 30 MB
   of nested empty lists took 2.3 GB and 11 s. A call's values are a few kilobytes (files are uploaded, or named
   by URL), so a body may be :data:`MAX_BODY_BYTES`, except where :data:`LARGER_BODIES` carry a picture, and must
-  say its length; more is refused with 413 (411 without a length).
+  say its length; more is refused with 413 (411 without a length). An MCP message, which Gradio writes to the
+  cache where it holds a file, counts in the upload quota.
 """
 
 from __future__ import annotations
@@ -105,6 +106,11 @@ class RequestLimits:
         if declared > largest:
             return await refuse(send, 413, f"The request's body is {declared / 2**20:.1f} MB; this server takes "
                                            f"{largest / 2**20:g} MB at most. Upload files, or give them by URL.")
+        if "/gradio_api/mcp" in scope["path"]:  # a tool's files come inside its message, as data: URLs
+            address = (scope.get("client") or ("",))[0]
+            if declared > self.uploads.room(address):
+                return await refuse(send, 429, self.uploads.refusal(address, declared))
+            self.uploads.charge(address, declared)
         return await self.app(scope, receive, send)
 
     async def upload(self, scope: Scope, receive: Receive, send: Send, declared: int) -> None:
