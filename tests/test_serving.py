@@ -598,14 +598,16 @@ def test_one_visitor_cannot_fill_the_disk_with_uploads(tmp_path_factory, tmp_pat
         tiny = [("files", (f"tiny{i}.txt", os.urandom(8))) for i in range(20)]
         statuses = [http.post("gradio_api/upload", files=tiny).status_code for _ in range(3)]
         assert statuses == [200, 200, 429]  # 20 files count 1.3 MB
-    # So do MCP messages, which carry a tool's files as data: URLs that Gradio writes to its cache.
+    # So do MCP messages, which carry a tool's files as data: URLs that Gradio writes to its cache (sent from
+    # 127.0.0.2: the tool's own upload of the file, from 127.0.0.1, counts for the server's address).
     with live_app(tmp_path_factory, BUDGET=Budget(upload_megabytes=2)) as (_, demo), \
-            httpx.Client(base_url=demo.local_url, timeout=30) as http:
+            httpx.Client(base_url=demo.local_url, timeout=30,
+                         transport=httpx.HTTPTransport(local_address="127.0.0.2")) as http:
         message = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
             "name": "stylize_fast", "arguments": {"content": "data:image/png;base64," + "A" * 900_000}}})
         headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
         statuses = [http.post("gradio_api/mcp/", content=message, headers=headers).status_code for _ in range(3)]
-        assert 429 not in statuses[:2] and statuses[2] == 429
+        assert [status == 429 for status in statuses] == [False, False, True]
 
 
 def test_results_are_swept_and_the_store_stays_bounded(served, fast_model_files, monkeypatch, tmp_path):
