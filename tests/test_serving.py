@@ -277,15 +277,30 @@ def test_a_choice_not_offered_is_refused_under_its_own_name(served, parameter, l
 
 # --------------------------------------------------------------------------- plain HTTP, raw JSON
 
-def _raw_call(url: str, api: str, data: list) -> str:
-    """POST raw JSON (NaN and all) to /gradio_api/call/<api> and read the event stream to its end."""
+def _raw_call(url: str, api: str, data: list, sender: str = "127.0.0.1") -> str:
+    """POST raw JSON (NaN and all) to /gradio_api/call/<api> from ``sender`` and read the event stream to its end."""
     body = json.dumps({"data": data}, allow_nan=True)
-    with httpx.Client(base_url=url, timeout=60) as http:
+    with _http(url, sender) as http:
         answer = http.post(f"gradio_api/call/{api}", content=body, headers={"content-type": "application/json"})
         if answer.status_code != 200:
             return answer.text
         event = answer.json()["event_id"]
         return http.get(f"gradio_api/call/{api}/{event}").text
+
+
+def _http(url: str, sender: str = "127.0.0.1") -> httpx.Client:
+    """A client of ``url`` whose requests come from ``sender`` (any 127.x.y.z: another visitor's address)."""
+    return httpx.Client(base_url=url, timeout=60, transport=httpx.HTTPTransport(local_address=sender))
+
+
+@pytest.fixture
+def upload_quota(served, monkeypatch) -> str:
+    """The served app with 2 MB of uploads per visitor while a test runs (each sends from an address of its own,
+    so what the other tests uploaded does not count); its URL."""
+    from ui import state
+
+    monkeypatch.setattr(state, "BUDGET", dataclasses.replace(state.BUDGET, upload_megabytes=2))
+    return served[1]
 
 
 def _uploaded(url: str, path: Path) -> dict:
@@ -356,8 +371,8 @@ def test_a_path_that_was_not_uploaded_is_refused_without_naming_a_server_folder(
 
 
 class _Files(BaseHTTPRequestHandler):
-    """A web server's answers: a picture, an endless file, one that claims 10 GB, a slow one, a redirect to a
-    host that is not public."""
+    """A web server's answers: a picture (also padded to 0.75 MB), an endless file, one that claims 10 GB, a slow
+    one, a redirect to a host that is not public."""
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server name
         picture = (EXAMPLES / "coffee.jpg").read_bytes()
@@ -368,6 +383,8 @@ class _Files(BaseHTTPRequestHandler):
             self.end_headers()
             return
         self.send_response(200)
+        if self.path == "/padded.jpg":  # 0.75 MB: the picture, then bytes a JPEG reader ignores
+            picture, self.path = picture + bytes(700_000), "/coffee.jpg"
         if self.path == "/coffee.jpg":
             self.send_header("Content-Length", str(len(picture)))
         elif self.path == "/claims-10-gb.jpg":
@@ -437,20 +454,18 @@ def test_a_file_given_by_url_is_fetched_within_the_upload_limit(served, fast_mod
     assert sum(f.stat().st_size for f in cache.rglob("*") if f.is_file()) - before < 2**20  # no partial files
 
 
-def test_files_fetched_by_url_count_toward_the_visitors_upload_quota(tmp_path_factory, public_files):
+def test_files_fetched_by_url_count_toward_the_visitors_upload_quota(upload_quota, public_files):
     """A file given by URL lands in the same cache as an upload: a loop of links to large files would fill the
-    disk past the upload quota. Each fetch counts, as an upload does (54 KB + 64 KB here, of 0.25 MB)."""
-    with live_app(tmp_path_factory, BUDGET=Budget(upload_megabytes=0.25)) as (_, demo):
-        url = demo.local_url
+    disk past the upload quota. Each fetch counts, as an upload does (0.75 MB + 64 KB here, of 2 MB)."""
+    def fast(link: str) -> str:  # refused for its missing model once the picture is fetched: no work, quickly
+        values = dict(content=_file(link), style="Custom model")
+        return _raw_call(upload_quota, "fast", _in_order(upload_quota, "fast", values), sender="127.0.0.4")
 
-        def fast(link: str) -> str:
-            values = dict(content=_file(link), style="26 styles", style_mix="7")
-            return _raw_call(url, "fast", _in_order(url, "fast", values))
-
-        answers = [fast(f"{public_files}/coffee.jpg?copy={copy}") for copy in range(3)]
-        assert ["event: complete" in answer for answer in answers] == [True, True, False]
-        assert "would pass the 0.25 MB this server takes from one visitor" in answers[-1], answers[-1][-300:]
-        assert "event: complete" in fast(f"{public_files}/coffee.jpg?copy=0")  # fetched already: no new charge
+    quota = "would pass the 2 MB this server takes from one visitor"
+    answers = [fast(f"{public_files}/padded.jpg?copy={copy}") for copy in range(3)]
+    assert [quota in answer for answer in answers] == [False, False, True], answers[-1][-300:]
+    assert "For a custom model, upload" in answers[0]
+    assert quota not in fast(f"{public_files}/padded.jpg?copy=0")  # fetched already: no new charge
 
 
 # --------------------------------------------------------------------------- cancel, time budget
@@ -575,12 +590,11 @@ def test_a_body_over_its_size_is_refused_before_it_is_read(served):
         assert time.monotonic() - started < 10
 
 
-def test_one_visitor_cannot_fill_the_disk_with_uploads(tmp_path_factory, tmp_path):
+def test_one_visitor_cannot_fill_the_disk_with_uploads(upload_quota, tmp_path):
     """Gradio keeps any number of uploads for half an hour: a loop of 60 MB uploads could fill the disk before the
     first was deleted. An address's uploads in that time now stop at ``upload_megabytes`` (2 MB here) with 429
     and the reason; a refused upload is not written, and the page goes on serving."""
-    with live_app(tmp_path_factory, BUDGET=Budget(upload_megabytes=2)) as (_, demo), \
-            httpx.Client(base_url=demo.local_url, timeout=30) as http:
+    with _http(upload_quota, "127.0.0.5") as http:
         answers = []
         for index in range(5):
             noise = tmp_path / f"noise{index}.bin"
@@ -593,16 +607,13 @@ def test_one_visitor_cannot_fill_the_disk_with_uploads(tmp_path_factory, tmp_pat
         assert kept == ["noise0.bin", "noise1.bin"]
         assert http.get("/").status_code == 200 and http.get("gradio_api/info").status_code == 200
     # Files of a few bytes count as well: each costs the disk two inodes (a folder and the file).
-    with live_app(tmp_path_factory, BUDGET=Budget(upload_megabytes=2)) as (_, demo), \
-            httpx.Client(base_url=demo.local_url, timeout=30) as http:
+    with _http(upload_quota, "127.0.0.3") as http:
         tiny = [("files", (f"tiny{i}.txt", os.urandom(8))) for i in range(20)]
         statuses = [http.post("gradio_api/upload", files=tiny).status_code for _ in range(3)]
         assert statuses == [200, 200, 429]  # 20 files count 1.3 MB
-    # So do MCP messages, which carry a tool's files as data: URLs that Gradio writes to its cache (sent from
-    # 127.0.0.2: the tool's own upload of the file, from 127.0.0.1, counts for the server's address).
-    with live_app(tmp_path_factory, BUDGET=Budget(upload_megabytes=2)) as (_, demo), \
-            httpx.Client(base_url=demo.local_url, timeout=30,
-                         transport=httpx.HTTPTransport(local_address="127.0.0.2")) as http:
+    # So do MCP messages, which carry a tool's files as data: URLs that Gradio writes to its cache (the tool's
+    # own upload of the file comes from the server's address, 127.0.0.1, and counts there).
+    with _http(upload_quota, "127.0.0.2") as http:
         message = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
             "name": "stylize_fast", "arguments": {"content": "data:image/png;base64," + "A" * 900_000}}})
         headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
