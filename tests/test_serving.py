@@ -592,24 +592,27 @@ def test_a_body_over_its_size_is_refused_before_it_is_read(served):
 
 def test_one_visitor_cannot_fill_the_disk_with_uploads(upload_quota, tmp_path):
     """Gradio keeps any number of uploads for half an hour: a loop of 60 MB uploads could fill the disk before the
-    first was deleted. An address's uploads in that time now stop at ``upload_megabytes`` (2 MB here) with 429
-    and the reason; a refused upload is not written, and the page goes on serving."""
+    first was deleted. Once an address's uploads in that time reach ``upload_megabytes`` (2 MB here) the next is
+    refused with 429 and the reason; a refused upload is not written, and the page goes on serving."""
+    def noise(index: int, size: int) -> tuple[str, tuple[str, bytes]]:
+        return "files", (f"noise{index}.bin", os.urandom(size))
+
     with _http(upload_quota, "127.0.0.5") as http:
-        answers = []
-        for index in range(5):
-            noise = tmp_path / f"noise{index}.bin"
-            noise.write_bytes(os.urandom(700_000))
-            with open(noise, "rb") as handle:
-                answers.append(http.post("gradio_api/upload", files={"files": (noise.name, handle)}))
-        assert [a.status_code for a in answers] == [200, 200, 429, 429, 429]  # 1.4 MB kept; 2.1 would pass 2
-        assert "would pass the 2 MB this server takes from one visitor" in answers[-1].text, answers[-1].text
+        answers = [http.post("gradio_api/upload", files=[noise(index, 700_000)]) for index in range(5)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]  # 2.1 MB kept
+        assert "have reached the 2 MB this server takes from one visitor" in answers[-1].text, answers[-1].text
         kept = sorted(f.name for f in Path(os.environ["GRADIO_TEMP_DIR"]).rglob("noise*.bin"))
-        assert kept == ["noise0.bin", "noise1.bin"]
+        assert kept == ["noise0.bin", "noise1.bin", "noise2.bin"]
         assert http.get("/").status_code == 200 and http.get("gradio_api/info").status_code == 200
-    # Files of a few bytes count as well: each costs the disk two inodes (a folder and the file).
+    # The same file sent again adds nothing to the disk, and counts nothing (the region editor sends its layers
+    # again and again while a run goes on).
+    with _http(upload_quota, "127.0.0.6") as http:
+        again = [noise(9, 700_000)]
+        assert {http.post("gradio_api/upload", files=again).status_code for _ in range(6)} == {200}
+    # Files of a few bytes count: each costs the disk two inodes (a folder and the file).
     with _http(upload_quota, "127.0.0.3") as http:
-        tiny = [("files", (f"tiny{i}.txt", os.urandom(8))) for i in range(20)]
-        statuses = [http.post("gradio_api/upload", files=tiny).status_code for _ in range(3)]
+        statuses = [http.post("gradio_api/upload", files=[noise(i, 8) for i in range(20)]).status_code
+                    for _ in range(3)]
         assert statuses == [200, 200, 429]  # 20 files count 1.3 MB
     # So do MCP messages, which carry a tool's files as data: URLs that Gradio writes to its cache (the tool's
     # own upload of the file comes from the server's address, 127.0.0.1, and counts there).

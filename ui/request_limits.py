@@ -3,9 +3,9 @@
 
 * **Uploads.** Gradio takes any number of uploads of up to ``max_file_size`` each and keeps them for half an hour
   (:data:`KEPT_S`), so one visitor sending files in a loop could fill the server's disk before the first was
-  deleted. Each address may upload ``upload_megabytes`` of the budget in that time, each file counting
-  :data:`FILE_CHARGE` besides its bytes (a request may hold 1000 files of a few bytes each); the next upload
-  is refused with 429 and the reason.
+  deleted. Each address may add ``upload_megabytes`` of the budget in that time, each new file counting
+  :data:`FILE_CHARGE` besides its bytes (a request may hold 1000 files of a few bytes each); once it has, the
+  next upload is refused with 429 and the reason.
 * **Every other body.** Starlette reads a request's whole JSON body and parses it before Gradio looks at it: 30 MB
   of nested empty lists took 2.3 GB and 11 s. A call's values are a few kilobytes (files are uploaded, or named
   by URL), so a body may be :data:`MAX_BODY_BYTES`, except where :data:`LARGER_BODIES` carry a picture, and must
@@ -23,6 +23,7 @@ import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 from . import state
@@ -39,29 +40,42 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 class Uploads:
-    """What each address uploaded (or had fetched by URL) in the last :data:`KEPT_S`, against the budget."""
+    """What each address added to the server's disk in the last :data:`KEPT_S` (uploads, files fetched by URL,
+    MCP messages), against the budget. Gradio keeps an upload under its content's digest and its name, so a
+    file sent again (the region editor sends its layers again and again while a run goes on) adds nothing."""
 
     def __init__(self) -> None:
-        self._sent: dict[str, collections.deque[tuple[float, int]]] = {}  # address -> (time, bytes) per file sent
+        self._sent: dict[str, collections.deque[tuple[float, int]]] = {}  # address -> (time, bytes) per file kept
+        self._kept: dict[str, float] = {}  # the path of each upload counted -> when
         self._lock = threading.Lock()
 
     def room(self, address: str) -> float:
-        """Bytes ``address`` may still send (infinite where the budget lifts the limit)."""
+        """Bytes ``address`` may still add (infinite where the budget lifts the limit)."""
         limit = state.BUDGET.limit("upload_megabytes")
         return math.inf if limit is None else limit * 1e6 - self.used(address)
 
-    def refusal(self, address: str, size: float) -> str:
+    def refusal(self, address: str, size: float | None = None) -> str:
         used, limit, minutes = self.used(address), state.BUDGET.limit("upload_megabytes"), KEPT_S // 60
-        return (f"Your uploads of the last {minutes} minutes ({used / 1e6:.1f} MB) and this one ({size / 1e6:.1f} MB) "
-                f"would pass the {limit:g} MB this server takes from one visitor in that time; an upload stops "
-                f"counting when it is deleted, {minutes} minutes after it was sent.")
+        reached = "have reached" if size is None else f"and this one ({size / 1e6:.1f} MB) would pass"
+        return (f"Your uploads of the last {minutes} minutes ({used / 1e6:.1f} MB) {reached} the {limit:g} MB this "
+                f"server takes from one visitor in that time; an upload stops counting when it is deleted, "
+                f"{minutes} minutes after it was sent.")
 
     def charge(self, address: str, size: int) -> None:
         with self._lock:
             self._sent.setdefault(address, collections.deque()).append((time.monotonic(), size))
 
+    def charge_kept(self, address: str, paths: list[str]) -> int:
+        """Charge ``address`` for each uploaded file not counted before: its size and :data:`FILE_CHARGE`."""
+        with self._lock:
+            new = [path for path in dict.fromkeys(paths) if path not in self._kept]
+            self._kept.update(dict.fromkeys(new, time.monotonic()))
+        size = sum(FILE_CHARGE + (Path(path).stat().st_size if Path(path).is_file() else 0) for path in new)
+        self.charge(address, size)
+        return size
+
     def used(self, address: str) -> int:
-        """Bytes ``address`` sent in the last :data:`KEPT_S`; older entries (of every address) are dropped."""
+        """Bytes ``address`` added in the last :data:`KEPT_S`; older entries (of every address) are dropped."""
         now = time.monotonic()
         with self._lock:
             for key in list(self._sent):
@@ -70,6 +84,7 @@ class Uploads:
                     sent.popleft()
                 if not sent:
                     del self._sent[key]
+            self._kept = {path: when for path, when in self._kept.items() if now - when <= KEPT_S}
             return sum(size for _, size in self._sent.get(address, ()))
 
 
@@ -99,7 +114,7 @@ class RequestLimits:
         length = dict(scope["headers"]).get(b"content-length")
         declared = int(length) if length and length.isdigit() else None
         if scope["path"].endswith("/gradio_api/upload"):
-            return await self.upload(scope, receive, send, declared or 0)
+            return await self.upload(scope, receive, send)
         largest = next((size for path, size in LARGER_BODIES.items() if path in scope["path"]), MAX_BODY_BYTES)
         if declared is None:
             return await refuse(send, 411, "Say the length of the request's body (Content-Length).")
@@ -113,17 +128,11 @@ class RequestLimits:
             self.uploads.charge(address, declared)
         return await self.app(scope, receive, send)
 
-    async def upload(self, scope: Scope, receive: Receive, send: Send, declared: int) -> None:
+    async def upload(self, scope: Scope, receive: Receive, send: Send) -> None:
         address = (scope.get("client") or ("",))[0]
-        if declared > self.uploads.room(address):
-            return await refuse(send, 429, self.uploads.refusal(address, declared))
-        received, answer = 0, bytearray()
-
-        async def counted() -> MutableMapping[str, Any]:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            return message
+        if self.uploads.room(address) <= 0:
+            return await refuse(send, 429, self.uploads.refusal(address))
+        answer = bytearray()
 
         async def read_answer(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.body" and len(answer) < 2**20:
@@ -131,20 +140,19 @@ class RequestLimits:
             await send(message)
 
         try:
-            await self.app(scope, counted, read_answer)
+            await self.app(scope, receive, read_answer)
         finally:
-            charged = received + FILE_CHARGE * files_in(bytes(answer))
-            self.uploads.charge(address, charged)
-            log.debug("upload: %d bytes from %s, charged %d", received, address, charged)
+            charged = self.uploads.charge_kept(address, paths_in(bytes(answer)))
+            log.debug("upload from %s: %d bytes counted", address, charged)
 
 
-def files_in(answer: bytes) -> int:
-    """How many files Gradio's answer to an upload lists (a JSON list of their paths); 0 for a refusal."""
+def paths_in(answer: bytes) -> list[str]:
+    """The files Gradio's answer to an upload lists (a JSON list of their paths); none for a refusal."""
     try:
         paths = json.loads(answer)
     except ValueError:
-        return 0
-    return len(paths) if isinstance(paths, list) else 0
+        return []
+    return [path for path in paths if isinstance(path, str)] if isinstance(paths, list) else []
 
 
 async def refuse(send: Send, status: int, message: str) -> None:
