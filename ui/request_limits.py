@@ -46,7 +46,7 @@ class Uploads:
 
     def __init__(self) -> None:
         self._sent: dict[str, collections.deque[tuple[float, int]]] = {}  # address -> (time, bytes) per file kept
-        self._kept: dict[str, float] = {}  # the path of each upload counted -> when
+        self._kept: collections.OrderedDict[str, float] = collections.OrderedDict()  # path counted -> when
         self._lock = threading.Lock()
 
     def room(self, address: str) -> float:
@@ -71,7 +71,8 @@ class Uploads:
             new = [path for path in dict.fromkeys(paths) if path not in self._kept]
             self._kept.update(dict.fromkeys(new, time.monotonic()))
         size = sum(FILE_CHARGE + (Path(path).stat().st_size if Path(path).is_file() else 0) for path in new)
-        self.charge(address, size)
+        if size:
+            self.charge(address, size)
         return size
 
     def used(self, address: str) -> int:
@@ -84,7 +85,8 @@ class Uploads:
                     sent.popleft()
                 if not sent:
                     del self._sent[key]
-            self._kept = {path: when for path, when in self._kept.items() if now - when <= KEPT_S}
+            while self._kept and now - next(iter(self._kept.values())) > KEPT_S:
+                self._kept.popitem(last=False)
             return sum(size for _, size in self._sent.get(address, ()))
 
 
@@ -102,7 +104,7 @@ class RequestLimits:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        token = SENDER.set((self.uploads, (scope.get("client") or ("",))[0]))
+        token = SENDER.set((self.uploads, address_of(scope)))
         try:
             await self.checked(scope, receive, send)
         finally:
@@ -122,14 +124,14 @@ class RequestLimits:
             return await refuse(send, 413, f"The request's body is {declared / 2**20:.1f} MB; this server takes "
                                            f"{largest / 2**20:g} MB at most. Upload files, or give them by URL.")
         if "/gradio_api/mcp" in scope["path"]:  # a tool's files come inside its message, as data: URLs
-            address = (scope.get("client") or ("",))[0]
+            address = address_of(scope)
             if declared > self.uploads.room(address):
                 return await refuse(send, 429, self.uploads.refusal(address, declared))
             self.uploads.charge(address, declared)
         return await self.app(scope, receive, send)
 
     async def upload(self, scope: Scope, receive: Receive, send: Send) -> None:
-        address = (scope.get("client") or ("",))[0]
+        address = address_of(scope)
         if self.uploads.room(address) <= 0:
             return await refuse(send, 429, self.uploads.refusal(address))
         answer = bytearray()
@@ -144,6 +146,11 @@ class RequestLimits:
         finally:
             charged = self.uploads.charge_kept(address, paths_in(bytes(answer)))
             log.debug("upload from %s: %d bytes counted", address, charged)
+
+
+def address_of(scope: Scope) -> str:
+    """The address a request comes from (the one ``jobs_of`` counts a visitor's jobs by)."""
+    return (scope.get("client") or ("",))[0]
 
 
 def paths_in(answer: bytes) -> list[str]:
