@@ -624,6 +624,35 @@ def test_one_visitor_cannot_fill_the_disk_with_uploads(upload_quota, tmp_path):
         assert [status == 429 for status in statuses] == [False, False, True]
 
 
+def test_on_a_space_each_visitor_is_counted_by_the_address_the_proxy_saw(monkeypatch):
+    """On a Space every request comes from the Hub's proxies, on private addresses: counted by that, all the
+    visitors would share one upload quota and one share of the queue. The visitor's address is the nearest
+    public one in X-Forwarded-For; entries a visitor writes on its left change nothing."""
+    from ui.serving import visitor_address
+
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    assert visitor_address("10.16.3.80", "8.8.4.4") == "10.16.3.80"  # not on a Space: the header is anyone's
+    monkeypatch.setenv("SPACE_ID", "studio/nst")
+    assert visitor_address("10.16.3.80", "8.8.4.4") == "8.8.4.4"
+    assert visitor_address("10.16.3.80", "1.0.0.1, 8.8.4.4") == "8.8.4.4"  # the left entry is the visitor's
+    assert visitor_address("10.16.3.80", "8.8.4.4, 10.0.0.7") == "8.8.4.4"  # a second proxy inside the Hub
+    assert visitor_address("10.16.3.80", "not an address, 10.0.0.7") == "10.16.3.80"
+    assert visitor_address("9.9.9.9", "8.8.4.4") == "9.9.9.9"  # a direct connection is its own address
+
+
+def test_on_a_space_two_visitors_behind_the_proxy_have_a_quota_each(upload_quota, monkeypatch):
+    monkeypatch.setenv("SPACE_ID", "studio/nst")
+
+    def upload(forwarded_for: str) -> int:
+        with _http(upload_quota, "127.0.0.7") as http:
+            return http.post("gradio_api/upload", files=[("files", ("n.bin", os.urandom(700_000)))],
+                             headers={"x-forwarded-for": forwarded_for}).status_code
+
+    assert [upload("8.8.4.4") for _ in range(4)] == [200, 200, 200, 429]
+    assert upload("1.0.0.1, 8.8.4.4") == 429  # claiming another address on the left changes nothing
+    assert upload("1.0.0.1") == 200
+
+
 def test_results_are_swept_and_the_store_stays_bounded(served, fast_model_files, monkeypatch, tmp_path):
     from ui import state
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import state
+from .serving import visitor_address
 
 log = logging.getLogger("nst_studio")
 KEPT_S = 1800  # an upload older than this is deleted (``gr.Blocks(delete_cache=(..., KEPT_S))``)
@@ -149,8 +150,9 @@ class RequestLimits:
 
 
 def address_of(scope: Scope) -> str:
-    """The address a request comes from (the one ``jobs_of`` counts a visitor's jobs by)."""
-    return (scope.get("client") or ("",))[0]
+    """The address a request is counted by (as ``jobs_of`` counts a visitor's jobs)."""
+    forwarded = dict(scope["headers"]).get(b"x-forwarded-for")
+    return visitor_address((scope.get("client") or ("",))[0], forwarded.decode("latin-1") if forwarded else None)
 
 
 def paths_in(answer: bytes) -> list[str]:

@@ -4,8 +4,8 @@
   computes, the handler still hands control back twice a second, so Gradio can close it when the visitor
   cancels or leaves; closing cancels the job's :class:`~nst_core.control.JobControl`, and the engine stops
   within one network stage.
-* :func:`jobs_of` counts a visitor's queued and running jobs (by session and by address) for the validators
-  that refuse a request before it joins the queue.
+* :func:`jobs_of` counts a visitor's queued and running jobs (by session and by address, :func:`visitor_address`)
+  for the validators that refuse a request before it joins the queue.
 * :class:`ResultStore` is the one folder results and previews go to, swept by age and count, removed at exit.
 * :func:`as_request` wraps every handler as the server runs it: a rejected upload is refused, the engine's typed
   errors become one readable ``gr.Error`` and one log line, and the handler counts as a request in
@@ -19,7 +19,9 @@ import contextlib
 import functools
 import html
 import inspect
+import ipaddress
 import logging
+import os
 import queue
 import shutil
 import tempfile
@@ -261,19 +263,43 @@ def ignore_cancelled(work: Callable[[JobControl], Iterator[Any]]) -> Callable[[J
     return run
 
 
+def visitor_address(peer: str | None, forwarded_for: str | None) -> str:
+    """The address a visitor is counted by: the connection's own, except on a Hugging Face Space, where every
+    request arrives from the Hub's proxies on private addresses: there, the nearest public address in
+    X-Forwarded-For (read from the right: the entries on its left are the visitor's own to write)."""
+    if peer and forwarded_for and os.environ.get("SPACE_ID") and _private(peer):
+        for entry in reversed(forwarded_for.split(",")):
+            if not _private(entry.strip()):
+                return entry.strip()
+    return peer or ""
+
+
+def _private(address: str) -> bool:
+    """A private, loopback or link-local address, or no address at all."""
+    try:
+        return not ipaddress.ip_address(address).is_global
+    except ValueError:
+        return True
+
+
+def address_of(request: Any) -> str:
+    """:func:`visitor_address` of a request (Starlette's or Gradio's)."""
+    headers = getattr(request, "headers", None) or {}
+    return visitor_address(getattr(getattr(request, "client", None), "host", None), headers.get("x-forwarded-for"))
+
+
 def jobs_of(blocks: gr.Blocks, request: gr.Request | None, concurrency_id: str) -> int:
     """How many jobs of ``concurrency_id`` the visitor behind ``request`` has queued or running: those of its
     session, or of its address, whichever is more (one address opening many sessions is one visitor)."""
     if request is None:
         return 0
     queue_ = getattr(blocks, "_queue", None)
-    session, host = request.session_hash, getattr(request.client, "host", None)
+    session, host = request.session_hash, address_of(request)
     events = list(getattr(queue_.event_queue_per_concurrency_id.get(concurrency_id), "queue", [])) if queue_ else []
     for job in getattr(queue_, "active_jobs", None) or []:
         events += [event for event in job or [] if event.concurrency_id == concurrency_id]
     by_session = sum(1 for event in events if event.session_hash == session)
-    by_host = sum(1 for event in events if host and getattr(getattr(event.request, "client", None), "host", None)
-                  == host)
+    by_host = sum(1 for event in events if host and event.request is not None and address_of(event.request) == host)
     return max(by_session, by_host)
 
 
