@@ -4,11 +4,13 @@ Screenshots go to ``screenshots/<test name>/`` (not committed); the README's com
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import urllib.request
 
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
 from browser import DESKTOP, PHONE, SCREENSHOTS, Page, chromium, wait_until
@@ -149,6 +151,36 @@ def test_an_image_example_shows_previews_while_it_runs_and_the_result_at_the_end
     assert clock and clock == sorted(clock), f"the run's clock went back: {clock}"  # one clock, not one per preview
     assert final and "stylized" in final["src"] and final["visible"]
     assert final["width"] >= 300, f"the result is shown at {final['width']:.0f} px wide: too small to see"
+
+
+def test_a_region_painted_on_the_photo_reaches_the_run_and_is_sent_once(page, monkeypatch, caplog):
+    """The region editor starts from the photo. Set by the server, that value made Gradio upload the editor's
+    three layers again at every message of the running job: twice a second, about 1 MB/s, for the whole run."""
+    from ui import image_tab
+
+    received = []
+    mask_from_editor = image_tab.mask_from_editor
+    monkeypatch.setattr(image_tab, "mask_from_editor", lambda value, size: received.append(
+        (value, mask_from_editor(value, size))) or received[-1][1])
+    click_example(page, 0)
+    set_number(page, "Output size (long side) (px)", 192)
+    set_number(page, "Steps per scale", 20)
+    open_accordion(page, "Style by region")
+    canvas = wait_until(lambda: page.js("""return [...document.querySelectorAll('canvas')]
+        .filter(c => c.offsetParent && c.width > 100)[0]"""), 20, "the region editor shows the photo")
+    page.js("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    ActionChains(page.driver).move_to_element_with_offset(canvas, -40, -20).click_and_hold() \
+        .move_by_offset(60, 10).move_by_offset(20, 30).release().perform()
+    caplog.set_level(logging.DEBUG, logger="nst_studio")
+    click_button(page, "Stylize")
+    wait_until(lambda: "Done in" in text_of(page, ".status"), 240, "the run finishes and says so")
+    page.shot("region-done")
+    value, mask = received[-1]
+    photo = value["background"]
+    assert photo is not None and photo.shape[0] < photo.shape[1], "the editor did not start from the photo"
+    assert mask is not None and 0 < (mask > 0).mean() < 0.5, "the stroke did not reach the run"
+    uploads = [r for r in caplog.records if r.getMessage().startswith("upload from")]
+    assert len(uploads) <= 9, f"{len(uploads)} uploads for one run"  # the 3 layers, at the start and the end
 
 
 def open_accordion(page: Page, title: str) -> None:

@@ -143,8 +143,11 @@ def image_tab() -> None:
                 losses = loss_plot("Loss curves")
         models_panel({spec.label: spec.weights for spec in BACKBONES.values()})
     styles.change(style_previews, styles, previews, api_visibility="private", queue=False)
-    # The region editor starts from the photo, so that a visitor paints on it instead of loading it twice.
-    content.change(lambda photo: photo, content, region_mask, api_visibility="private", queue=False)
+    # The region editor starts from the photo, so that a visitor paints on it instead of loading it twice. It is
+    # set in the page: an editor value set by the server made Gradio 6.31 upload the editor's three layers again
+    # at every message of a running job (twice a second, about 1 MB/s for a 512 px photo).
+    content.change(None, content, region_mask, api_visibility="private", queue=False,
+                   js="(photo) => photo && {background: photo, layers: [], composite: photo}")
 
     def check(values: Mapping[str, Any]) -> ImageJob:
         return image_job(form, values)
