@@ -605,7 +605,7 @@ def test_one_visitor_cannot_fill_the_disk_with_uploads(upload_quota, tmp_path):
         assert kept == ["noise0.bin", "noise1.bin", "noise2.bin"]
         assert http.get("/").status_code == 200 and http.get("gradio_api/info").status_code == 200
     # The same file sent again adds nothing to the disk, and counts nothing (the region editor sends its layers
-    # again and again while a run goes on).
+    # with each run).
     with _http(upload_quota, "127.0.0.6") as http:
         again = [noise(9, 700_000)]
         assert {http.post("gradio_api/upload", files=again).status_code for _ in range(6)} == {200}

@@ -43,7 +43,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 class Uploads:
     """What each address added to the server's disk in the last :data:`KEPT_S` (uploads, files fetched by URL,
     MCP messages), against the budget. Gradio keeps an upload under its content's digest and its name, so a
-    file sent again (the region editor sends its layers again and again while a run goes on) adds nothing."""
+    file sent again (the region editor sends its layers with each run) adds nothing."""
 
     def __init__(self) -> None:
         self._sent: dict[str, collections.deque[tuple[float, int]]] = {}  # address -> (time, bytes) per file kept
