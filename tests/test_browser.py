@@ -145,7 +145,9 @@ def test_an_image_example_shows_previews_while_it_runs_and_the_result_at_the_end
         return "Done in" in text_of(page, ".status")
 
     wait_until(finished, 240, "the run finishes and says so")
-    final = result_picture(page)
+    # The status and the result come in one message; the picture may still be loading when the status shows.
+    final = wait_until(lambda: (shown := result_picture(page)) and "stylized" in shown["src"] and shown, 10,
+                       "the result is shown")
     page.shot("done")
     assert previews, "no preview was shown while the run went on"
     assert clock and clock == sorted(clock), f"the run's clock went back: {clock}"  # one clock, not one per preview
