@@ -76,8 +76,8 @@ class _Overflow(Exception):
         self.size = size
 
 
-async def _stream_to(url: str, target: Path, limit: float) -> int:
-    """``url``'s answer written to ``target``; its size."""
+async def _stream_to(url: str, target: Path, limit: float) -> None:
+    """``url``'s answer written to ``target``."""
     for _ in range(processing_utils.MAX_REDIRECTS + 1):
         async with httpx.AsyncClient(transport=await _transport(url)) as client, \
                 client.stream("GET", url, follow_redirects=False) as response:
@@ -95,7 +95,7 @@ async def _stream_to(url: str, target: Path, limit: float) -> int:
                     if size > limit:
                         raise _Overflow(size)
                     file.write(chunk)
-            return size
+            return
     raise FetchRefused(f"The file's URL redirected more than {processing_utils.MAX_REDIRECTS} times.")
 
 
@@ -112,7 +112,7 @@ async def fetch_within_limits(url: str, cache_dir: str) -> str:
     largest = max_bytes()
     try:
         async with asyncio.timeout(FETCH_SECONDS):
-            size = await _stream_to(url, partial, min(largest, uploads.room(address) if uploads else math.inf))
+            await _stream_to(url, partial, min(largest, uploads.room(address) if uploads else math.inf))
         partial.replace(target)
     except TimeoutError:
         raise FetchRefused(f"The file at that URL took longer than {FETCH_SECONDS:.0f} s to fetch.") from None
@@ -123,7 +123,7 @@ async def fetch_within_limits(url: str, cache_dir: str) -> str:
     finally:
         partial.unlink(missing_ok=True)
     if uploads:
-        uploads.charge(address, size + request_limits.FILE_CHARGE)
+        uploads.charge_kept(address, [str(target.resolve())])
     return str(target.resolve())
 
 

@@ -26,8 +26,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from starlette.requests import Request
+
 from . import state
-from .serving import visitor_address
+from .serving import address_of
 
 log = logging.getLogger("nst_studio")
 KEPT_S = 1800  # an upload older than this is deleted (``gr.Blocks(delete_cache=(..., KEPT_S))``)
@@ -105,7 +107,7 @@ class RequestLimits:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        token = SENDER.set((self.uploads, address_of(scope)))
+        token = SENDER.set((self.uploads, address_of(Request(scope))))
         try:
             await self.checked(scope, receive, send)
         finally:
@@ -125,14 +127,14 @@ class RequestLimits:
             return await refuse(send, 413, f"The request's body is {declared / 2**20:.1f} MB; this server takes "
                                            f"{largest / 2**20:g} MB at most. Upload files, or give them by URL.")
         if "/gradio_api/mcp" in scope["path"]:  # a tool's files come inside its message, as data: URLs
-            address = address_of(scope)
+            address = address_of(Request(scope))
             if declared > self.uploads.room(address):
                 return await refuse(send, 429, self.uploads.refusal(address, declared))
             self.uploads.charge(address, declared)
         return await self.app(scope, receive, send)
 
     async def upload(self, scope: Scope, receive: Receive, send: Send) -> None:
-        address = address_of(scope)
+        address = address_of(Request(scope))
         if self.uploads.room(address) <= 0:
             return await refuse(send, 429, self.uploads.refusal(address))
         answer = bytearray()
@@ -147,12 +149,6 @@ class RequestLimits:
         finally:
             charged = self.uploads.charge_kept(address, paths_in(bytes(answer)))
             log.debug("upload from %s: %d bytes counted", address, charged)
-
-
-def address_of(scope: Scope) -> str:
-    """The address a request is counted by (as ``jobs_of`` counts a visitor's jobs)."""
-    forwarded = dict(scope["headers"]).get(b"x-forwarded-for")
-    return visitor_address((scope.get("client") or ("",))[0], forwarded.decode("latin-1") if forwarded else None)
 
 
 def paths_in(answer: bytes) -> list[str]:
