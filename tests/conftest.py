@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
+import io
 import os
 import shutil
 from pathlib import Path
@@ -17,6 +19,17 @@ EXAMPLES = ROOT / "examples" / "images"
 
 # Keep every test away from the user's real cache and from the network.
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def data_url(path: Path, size: int = 64) -> str:
+    """A picture as an MCP client passes a file: a PNG ``data:`` URL, ``size`` px at most."""
+    from PIL import Image
+
+    picture = Image.open(path).convert("RGB")
+    picture.thumbnail((size, size))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 @pytest.fixture

@@ -4,17 +4,14 @@ validator all report the same range and choices, read from the settings dataclas
 from __future__ import annotations
 
 import argparse
-import base64
 import dataclasses
-import io
 import json
 import math
 
 import pytest
 from gradio_client import Client
-from PIL import Image
 
-from conftest import EXAMPLES, live_app
+from conftest import EXAMPLES, data_url, live_app
 from nst_core import AudioSettings, FastSettings, ImageSettings, InvalidInput, LiveSettings, VideoSettings
 from nst_core.audio.backends import AUDIO_BACKENDS
 from nst_core.budget import Budget
@@ -151,14 +148,6 @@ def test_the_api_page_describes_every_endpoint_and_names_every_output(served):
     assert [p["example_input"] for p in endpoints["/fast"]["parameters"] if p["parameter_name"] == "repo_id"] == [""]
 
 
-def _data_url(path, size: int = 64) -> str:
-    picture = Image.open(path).convert("RGB")
-    picture.thumbnail((size, size))
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
 def test_every_endpoint_is_an_mcp_tool_that_an_mcp_client_can_call(served):
     """The MCP schema lists one documented tool per endpoint; an MCP client lists them and runs one."""
     import anyio
@@ -181,7 +170,7 @@ def test_every_endpoint_is_an_mcp_tool_that_an_mcp_client_can_call(served):
             await client.initialize()
             listed = {tool.name for tool in (await client.list_tools()).tools}
             answer = await client.call_tool("stylize_image", {
-                "content": _data_url(EXAMPLES / "chelsea.jpg"), "styles": [_data_url(EXAMPLES / "style_mosaic.jpg")],
+                "content": data_url(EXAMPLES / "chelsea.jpg"), "styles": [data_url(EXAMPLES / "style_mosaic.jpg")],
                 "size": 64, "steps": 2, "precision": "fp32"})
             return listed, answer
 

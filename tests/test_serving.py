@@ -24,7 +24,7 @@ import soundfile
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from conftest import EXAMPLES, ROOT, live_app
+from conftest import EXAMPLES, ROOT, data_url, live_app
 from nst_core.budget import Budget, OverBudget
 
 AUDIO = ROOT / "examples" / "audio"
@@ -561,6 +561,70 @@ def test_one_visitor_cannot_fill_the_queue(served, fast_model_files):
         job.cancel()
 
 
+def _mcp_calls(url: str, sender: str, calls: list[dict], after: float = 0.0) -> list[str]:
+    """Make ``calls`` (stylize_image arguments) through one MCP session from ``sender``, half a second apart,
+    starting ``after`` seconds late; each answer's content as JSON text."""
+    import anyio
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    def from_sender(headers=None, timeout=None, auth=None) -> httpx.AsyncClient:
+        return httpx.AsyncClient(headers=headers, timeout=timeout, auth=auth,
+                                 transport=httpx.AsyncHTTPTransport(local_address=sender))
+
+    answers = [""] * len(calls)
+
+    async def call(client, index: int) -> None:
+        await anyio.sleep(0.5 * index)
+        answer = await client.call_tool("stylize_image", calls[index])
+        answers[index] = json.dumps([item.model_dump() for item in answer.content])
+
+    async def session() -> None:
+        await anyio.sleep(after)
+        async with streamablehttp_client(f"{url}gradio_api/mcp/", httpx_client_factory=from_sender) as \
+                (read, write, _), ClientSession(read, write) as client:
+            await client.initialize()
+            async with anyio.create_task_group() as group:
+                for index in range(len(calls)):
+                    group.start_soon(call, client, index)
+
+    anyio.run(session)
+    return answers
+
+
+def test_each_mcp_visitor_has_a_share_of_the_queue(served, monkeypatch):
+    """Gradio's MCP server makes every visitor's tool call through one client of its own, on one session, from
+    127.0.0.1: counted by that, every MCP visitor (and a visitor on 127.0.0.1) shared one visitor's share."""
+    from ui import state
+
+    monkeypatch.setattr(state, "BUDGET", dataclasses.replace(state.BUDGET, jobs_per_client=1))
+    picture, style = data_url(PIECE, 256), data_url(STYLE, 128)
+    long, short = ({"content": picture, "styles": [style], "size": size, "steps": steps}
+                   for size, steps in ((256, 20), (64, 2)))
+    answers: dict[str, list[str]] = {}
+
+    def visit(sender: str, calls: list[dict], after: float) -> None:
+        answers[sender] = _mcp_calls(served[1], sender, calls, after)
+
+    def visit_page() -> None:
+        time.sleep(2.0)
+        try:
+            answers["page"] = [str(_client(served).predict(**_image(), api_name="/image"))]
+        except Exception as exc:  # noqa: BLE001 - a refusal is the failure looked for
+            answers["page"] = [str(exc)]
+
+    visitors = [threading.Thread(target=visit, args=("127.0.0.12", [long, short], 0.0)),
+                threading.Thread(target=visit, args=("127.0.0.13", [short], 1.5)), threading.Thread(target=visit_page)]
+    for visitor in visitors:
+        visitor.start()
+    for visitor in visitors:
+        visitor.join(timeout=180)
+    greedy, other, page = answers["127.0.0.12"], answers["127.0.0.13"], answers["page"]
+    assert "Done in" in greedy[0] and "jobs waiting or running" in greedy[1]  # still one share per visitor
+    assert "Done in" in other[0], other
+    assert "Done in" in page[0], page
+
+
 def _refused(job) -> bool:
     try:
         job.result(timeout=0.5)
@@ -614,14 +678,28 @@ def test_one_visitor_cannot_fill_the_disk_with_uploads(upload_quota, tmp_path):
         statuses = [http.post("gradio_api/upload", files=[noise(i, 8) for i in range(20)]).status_code
                     for _ in range(3)]
         assert statuses == [200, 200, 429]  # 20 files count 1.3 MB
-    # So do MCP messages, which carry a tool's files as data: URLs that Gradio writes to its cache (the tool's
-    # own upload of the file comes from the server's address, 127.0.0.1, and counts there).
+    # So do MCP messages, which carry a tool's files as data: URLs that Gradio writes to its cache (the MCP
+    # server's own upload of those files again, from 127.0.0.1, counts nowhere: next test).
     with _http(upload_quota, "127.0.0.2") as http:
         message = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
             "name": "stylize_fast", "arguments": {"content": "data:image/png;base64," + "A" * 900_000}}})
         headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
         statuses = [http.post("gradio_api/mcp/", content=message, headers=headers).status_code for _ in range(3)]
         assert [status == 429 for status in statuses] == [False, False, True]
+
+
+def test_an_mcp_visitors_files_count_once_and_against_that_visitor(upload_quota):
+    """The MCP server sends a tool's files (counted in its message) to the app again, from 127.0.0.1: counted
+    there, once the server's own address had used its quota (here by a visitor on 127.0.0.1) every MCP visitor's
+    call with a file was refused."""
+    with _http(upload_quota, "127.0.0.1") as http:
+        statuses = [http.post("gradio_api/upload", files=[("files", (f"n{i}.bin", os.urandom(700_000)))])
+                    .status_code for i in range(4)]
+        assert statuses[-1] == 429
+    picture, style = data_url(PIECE, 256), data_url(STYLE, 256)
+    answers = _mcp_calls(upload_quota, "127.0.0.8", [{"content": picture, "styles": [style], "size": 64,
+                                                      "steps": 2}] * 2)
+    assert all("Done in" in answer for answer in answers), answers
 
 
 def test_on_a_space_each_visitor_is_counted_by_the_address_the_proxy_saw(monkeypatch):

@@ -10,7 +10,8 @@
   of nested empty lists took 2.3 GB and 11 s. A call's values are a few kilobytes (files are uploaded, or named
   by URL), so a body may be :data:`MAX_BODY_BYTES`, except where :data:`LARGER_BODIES` carry a picture, and must
   say its length; more is refused with 413 (411 without a length). An MCP message, which Gradio writes to the
-  cache where it holds a file, counts in the upload quota.
+  cache where it holds a file, counts in the upload quota (and the MCP server's own upload of those files not
+  again).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 from starlette.requests import Request
 
 from . import state
-from .serving import address_of
+from .serving import address_of, vouched
 
 log = logging.getLogger("nst_studio")
 KEPT_S = 1800  # an upload older than this is deleted (``gr.Blocks(delete_cache=(..., KEPT_S))``)
@@ -134,6 +135,8 @@ class RequestLimits:
         return await self.app(scope, receive, send)
 
     async def upload(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if vouched(Request(scope)):  # the MCP server sending a tool's files again: its message counted them
+            return await self.app(scope, receive, send)
         address = address_of(Request(scope))
         if self.uploads.room(address) <= 0:
             return await refuse(send, 429, self.uploads.refusal(address))

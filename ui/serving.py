@@ -4,8 +4,9 @@
   computes, the handler still hands control back twice a second, so Gradio can close it when the visitor
   cancels or leaves; closing cancels the job's :class:`~nst_core.control.JobControl`, and the engine stops
   within one network stage.
-* :func:`jobs_of` counts a visitor's queued and running jobs (by session and by address, :func:`visitor_address`)
-  for the validators that refuse a request before it joins the queue.
+* :func:`jobs_of` counts a visitor's queued and running jobs (by session and by address, :func:`address_of`)
+  for the validators that refuse a request before it joins the queue. The MCP server's own calls to the app
+  carry :data:`LOOPBACK_TOKEN` and the address of the visitor they are made for (:mod:`.mcp_visitors`).
 * :class:`ResultStore` is the one folder results and previews go to, swept by age and count, removed at exit.
 * :func:`as_request` wraps every handler as the server runs it: a rejected upload is refused, the engine's typed
   errors become one readable ``gr.Error`` and one log line, and the handler counts as a request in
@@ -17,12 +18,14 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import hmac
 import html
 import inspect
 import ipaddress
 import logging
 import os
 import queue
+import secrets
 import shutil
 import tempfile
 import threading
@@ -282,23 +285,39 @@ def _private(address: str) -> bool:
         return True
 
 
-def address_of(request: Any) -> str:
-    """:func:`visitor_address` of a request (Starlette's or Gradio's)."""
+# Gradio's MCP server makes every tool call through one client of its own, on one session, from this host: its
+# requests carry this process's secret (``VOUCHED``) and the address of the visitor who called the tool.
+LOOPBACK_TOKEN = secrets.token_urlsafe(32)
+VOUCHED, VISITOR = "x-nst-loopback", "x-nst-visitor"
+
+
+def vouched(request: Any) -> bool:
+    """Whether ``request`` (Starlette's or Gradio's) is one this process made for a visitor (an MCP tool call)."""
     headers = getattr(request, "headers", None) or {}
+    return hmac.compare_digest(headers.get(VOUCHED, ""), LOOPBACK_TOKEN)
+
+
+def address_of(request: Any) -> str:
+    """The address a request counts against: :func:`visitor_address`, or where this process made the request for
+    a visitor, that visitor's."""
+    headers = getattr(request, "headers", None) or {}
+    if vouched(request) and headers.get(VISITOR):
+        return headers[VISITOR]
     return visitor_address(getattr(getattr(request, "client", None), "host", None), headers.get("x-forwarded-for"))
 
 
 def jobs_of(blocks: gr.Blocks, request: gr.Request | None, concurrency_id: str) -> int:
     """How many jobs of ``concurrency_id`` the visitor behind ``request`` has queued or running: those of its
-    session, or of its address, whichever is more (one address opening many sessions is one visitor)."""
+    session, or of its address, whichever is more (one address opening many sessions is one visitor). The MCP
+    server's session is every MCP visitor's: its calls count by address alone."""
     if request is None:
         return 0
     queue_ = getattr(blocks, "_queue", None)
-    session, host = request.session_hash, address_of(request)
+    session, host = None if vouched(request) else request.session_hash, address_of(request)
     events = list(getattr(queue_.event_queue_per_concurrency_id.get(concurrency_id), "queue", [])) if queue_ else []
     for job in getattr(queue_, "active_jobs", None) or []:
         events += [event for event in job or [] if event.concurrency_id == concurrency_id]
-    by_session = sum(1 for event in events if event.session_hash == session)
+    by_session = sum(1 for event in events if session and event.session_hash == session)
     by_host = sum(1 for event in events if host and event.request is not None and address_of(event.request) == host)
     return max(by_session, by_host)
 
