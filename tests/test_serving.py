@@ -688,10 +688,14 @@ def test_one_visitor_cannot_fill_the_disk_with_uploads(upload_quota, tmp_path):
         assert [status == 429 for status in statuses] == [False, False, True]
 
 
-def test_an_mcp_visitors_files_count_once_and_against_that_visitor(upload_quota):
+def test_an_mcp_visitors_files_count_once_and_are_deleted_with_the_uploads(upload_quota):
     """The MCP server sends a tool's files (counted in its message) to the app again, from 127.0.0.1: counted
     there, once the server's own address had used its quota (here by a visitor on 127.0.0.1) every MCP visitor's
-    call with a file was refused."""
+    call with a file was refused. It wrote them to /tmp/gradio, where nothing deleted them."""
+    from gradio.processing_utils import hash_base64
+
+    from ui import state
+
     with _http(upload_quota, "127.0.0.1") as http:
         statuses = [http.post("gradio_api/upload", files=[("files", (f"n{i}.bin", os.urandom(700_000)))])
                     .status_code for i in range(4)]
@@ -700,6 +704,9 @@ def test_an_mcp_visitors_files_count_once_and_against_that_visitor(upload_quota)
     answers = _mcp_calls(upload_quota, "127.0.0.8", [{"content": picture, "styles": [style], "size": 64,
                                                       "steps": 2}] * 2)
     assert all("Done in" in answer for answer in answers), answers
+    for sent in (picture, style):
+        written = Path(os.environ["GRADIO_TEMP_DIR"], hash_base64(sent), "file.png")
+        assert written.is_file() and str(written) in state.BLOCKS[-1].upload_file_set  # swept as uploads are
 
 
 def test_on_a_space_each_visitor_is_counted_by_the_address_the_proxy_saw(monkeypatch):
@@ -716,6 +723,26 @@ def test_on_a_space_each_visitor_is_counted_by_the_address_the_proxy_saw(monkeyp
     assert visitor_address("10.16.3.80", "8.8.4.4, 10.0.0.7") == "8.8.4.4"  # a second proxy inside the Hub
     assert visitor_address("10.16.3.80", "not an address, 10.0.0.7") == "10.16.3.80"
     assert visitor_address("9.9.9.9", "8.8.4.4") == "9.9.9.9"  # a direct connection is its own address
+
+
+def test_only_this_process_can_say_whose_call_a_request_is(served):
+    """The MCP server's requests name the visitor they are made for; a visitor writing the same headers (without
+    the process's secret, or with a guess) is counted by their own address."""
+    from starlette.requests import Request
+
+    from ui.serving import LOOPBACK_TOKEN, VISITOR, VOUCHED, address_of, vouched
+
+    def request(**headers: str) -> Request:
+        return Request({"type": "http", "client": ("9.9.9.9", 5000),
+                        "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
+
+    assert address_of(request(**{VOUCHED: LOOPBACK_TOKEN, VISITOR: "8.8.4.4"})) == "8.8.4.4"
+    assert vouched(request(**{VOUCHED: LOOPBACK_TOKEN}))
+    for forged in ({VISITOR: "8.8.4.4"}, {VOUCHED: "guess", VISITOR: "8.8.4.4"}, {VOUCHED: "", VISITOR: "8.8.4.4"},
+                   {VOUCHED: LOOPBACK_TOKEN[:-1], VISITOR: "8.8.4.4"}, {VOUCHED: "\u00e9t\u00e9", VISITOR: "8.8.4.4"}):
+        assert address_of(request(**forged)) == "9.9.9.9" and not vouched(request(**forged))
+    with _http(served[1]) as http:  # every request is looked at: any bytes in the header get a page, not an error
+        assert http.get("/", headers={VOUCHED.encode(): "\u00e9t\u00e9".encode("latin-1")}).status_code == 200
 
 
 def test_on_a_space_two_visitors_behind_the_proxy_have_a_quota_each(upload_quota, monkeypatch):

@@ -1,15 +1,20 @@
-"""Lists of files through MCP tools (the style images, further style clips, model files).
+"""A tool's files through MCP: lists of them (the style images, further style clips, model files), and where
+the ones sent as ``data:`` URLs are kept.
 
 Gradio 6.31's MCP server records where a tool's file inputs are as schema paths: a list of files is recorded as
 ``[parameter, "items"]``, while the arguments it converts are walked by index (``[parameter, 0]``), so the
 strings of a list are never turned into files and the call is refused. :func:`accept_file_lists` expands each
-``items`` position to the indices the arguments hold (installed by :mod:`.endpoint`).
+``items`` position to the indices the arguments hold (installed by :mod:`.endpoint`). The server writes a
+``data:`` URL's file to a folder it chose at import (``/tmp/gradio``), where nothing ever deleted it: the file now
+goes to this process's cache and is deleted with the uploads, half an hour on.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from gradio import mcp
 from gradio.mcp import GradioMCPServer
 
 _original = GradioMCPServer.convert_strings_to_filedata
@@ -27,11 +32,22 @@ def _expanded(value: Any, position: list, done: list | None = None) -> list[list
     return _expanded(inner, rest, [*done, step])
 
 
+def _written(value: Any) -> list[str]:
+    """The paths of the files in converted arguments."""
+    if isinstance(value, dict):
+        return [value["path"]] if isinstance(value.get("path"), str) else \
+            [path for item in value.values() for path in _written(item)]
+    return [path for item in value for path in _written(item)] if isinstance(value, list) else []
+
+
 def _convert(self: GradioMCPServer, value: Any, filedata_positions: list[list[str | int]]) -> Any:
     positions = [path for position in filedata_positions for path in _expanded(value, position)]
-    return _original(self, value, positions)
+    mcp.DEFAULT_TEMP_DIR = os.environ.get("GRADIO_TEMP_DIR") or mcp.DEFAULT_TEMP_DIR  # the cache of this process
+    converted = _original(self, value, positions)
+    self.blocks.upload_file_set.update(p for p in _written(converted) if p.startswith(mcp.DEFAULT_TEMP_DIR))
+    return converted
 
 
 def accept_file_lists() -> None:
-    """Install the expansion (idempotent: it always wraps Gradio's own method)."""
+    """Install both (idempotent: it always wraps Gradio's own method)."""
     GradioMCPServer.convert_strings_to_filedata = _convert

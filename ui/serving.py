@@ -293,8 +293,8 @@ VOUCHED, VISITOR = "x-nst-loopback", "x-nst-visitor"
 
 def vouched(request: Any) -> bool:
     """Whether ``request`` (Starlette's or Gradio's) is one this process made for a visitor (an MCP tool call)."""
-    headers = getattr(request, "headers", None) or {}
-    return hmac.compare_digest(headers.get(VOUCHED, ""), LOOPBACK_TOKEN)
+    said = (getattr(request, "headers", None) or {}).get(VOUCHED, "")
+    return hmac.compare_digest(said.encode(errors="replace"), LOOPBACK_TOKEN.encode())  # any text a visitor sends
 
 
 def address_of(request: Any) -> str:
