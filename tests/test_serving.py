@@ -654,6 +654,17 @@ def test_a_body_over_its_size_is_refused_before_it_is_read(served):
         assert time.monotonic() - started < 10
 
 
+def test_gradios_screen_recording_editor_is_closed(served):
+    """Gradio serves ``/gradio_api/process_recording`` to every app: ffmpeg trims and encodes again any video
+    posted to it, with no budget and no limit on how many at once (a short file of a still 4K picture decodes to
+    minutes of work). The page does not use it; it is refused, and the page's recorder keeps a recording as made."""
+    with _http(served[1]) as http:
+        for path in ("gradio_api/process_recording", "gradio_api/process_recording/"):
+            answer = http.post(path, files={"video": ("recording.mp4", os.urandom(50_000))},
+                               data={"remove_segment_start": "0.1", "remove_segment_end": "0.2"})
+            assert answer.status_code == 403 and "does not edit screen recordings" in answer.text, answer.text
+
+
 def test_one_visitor_cannot_fill_the_disk_with_uploads(upload_quota, tmp_path):
     """Gradio keeps any number of uploads for half an hour: a loop of 60 MB uploads could fill the disk before the
     first was deleted. Once an address's uploads in that time reach ``upload_megabytes`` (2 MB here) the next is
@@ -707,6 +718,45 @@ def test_an_mcp_visitors_files_count_once_and_are_deleted_with_the_uploads(uploa
     for sent in (picture, style):
         written = Path(os.environ["GRADIO_TEMP_DIR"], hash_base64(sent), "file.png")
         assert written.is_file() and str(written) in state.BLOCKS[-1].upload_file_set  # swept as uploads are
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def test_the_region_editors_layers_held_in_memory_are_bounded(served, monkeypatch):
+    """The region editor may send its layers ahead of a run (``accept_blobs``), kept in memory until a run reads
+    them. Gradio grew the list of layers to any index a request named (10^7: 80 MB from a 1 kB request; 2*10^9
+    would have asked for 16 GB) and kept every id no run read."""
+    import gradio as gr
+    from gradio.components.image_editor import EditorData
+
+    from ui import editor_blobs, state
+
+    editor = next(block for block in state.BLOCKS[-1].blocks.values() if isinstance(block, gr.ImageEditor))
+    monkeypatch.setattr(editor_blobs, "HELD_BYTES", 2 * 10**6)
+
+    def send(http: httpx.Client, blob_id: str, size: int = 1000, blob: bytes | None = None, **fields: str) -> int:
+        fields = {"component_id": str(editor._id), "session_hash": "s", "fn_name": "accept_blobs", "type": "layer",
+                  "index": "0", "id": blob_id, **fields}
+        return http.post("gradio_api/component_server", data=fields,
+                         files={"file": ("layer.png", blob or os.urandom(size))}).status_code
+
+    with _http(served[1]) as http:
+        before = _rss_mb()
+        assert [send(http, f"x{n}", index=str(10**7)) for n in range(3)] == [400] * 3
+        assert send(http, "x", type="other") == send(http, "x" * 65) == send(http, "x", index="-1") == 400
+        assert _rss_mb() - before < 40
+        assert [send(http, f"pending{n}", size=700_000) for n in range(5)] == [200] * 5
+        held = sum(len(blobs.layers[0]) for blobs in editor.blob_storage.values())
+        assert held <= 2 * 10**6 and "pending4" in editor.blob_storage and "pending0" not in editor.blob_storage
+        assert http.get("gradio_api/info").status_code == 200
+        assert send(http, "painted", blob=PIECE.read_bytes()) == 200
+    # A run whose layers were dropped is refused, in words, instead of running without its region.
+    refused = editor.preprocess(EditorData(id="pending0"))
+    assert "paint it again" in refused.message, refused
+    assert len(editor.preprocess(EditorData(id="painted"))["layers"]) == 1  # a run reads what is still held
 
 
 def test_on_a_space_each_visitor_is_counted_by_the_address_the_proxy_saw(monkeypatch):

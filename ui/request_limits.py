@@ -12,6 +12,7 @@
   say its length; more is refused with 413 (411 without a length). An MCP message, which Gradio writes to the
   cache where it holds a file, counts in the upload quota (and the MCP server's own upload of those files not
   again).
+* **Routes the page does not use** and whose work nothing bounds (:data:`CLOSED`) are refused with 403.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ FILE_CHARGE = 64 * 2**10  # what each uploaded file counts besides its bytes: 10
 MAX_BODY_BYTES = 2**20
 LARGER_BODIES = {"/gradio_api/mcp": 16 * 2**20,     # a file passed to a tool as a data: URL
                  "/gradio_api/stream/": 8 * 2**20}  # a webcam frame, a JPEG data: URL at the camera's size (4K)
+# Gradio's routes this page does not use, whose work no budget bounds: any visitor could post a short video that
+# decodes to minutes of 4K for ffmpeg to encode again, as many at once as they liked.
+CLOSED = {"/gradio_api/process_recording": "This server does not edit screen recordings; the page keeps a "
+                                           "recording as it was made."}
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -115,6 +120,9 @@ class RequestLimits:
             SENDER.reset(token)
 
     async def checked(self, scope: Scope, receive: Receive, send: Send) -> None:
+        closed = next((reason for path, reason in CLOSED.items() if scope["path"].rstrip("/").endswith(path)), None)
+        if closed:
+            return await refuse(send, 403, closed)
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
