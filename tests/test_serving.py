@@ -625,6 +625,68 @@ def test_each_mcp_visitor_has_a_share_of_the_queue(served, monkeypatch):
     assert "Done in" in page[0], page
 
 
+def test_an_mcp_visitor_who_leaves_stops_their_job_and_no_one_elses(served):
+    """Gradio's MCP server waited for a job in a thread no cancel interrupts and never cancelled it: a visitor who
+    closed the connection left the job running to its end (50 s more, measured). Gradio's own cancel would stop
+    every running job of the MCP server's one session, another visitor's too: a call stops its own job."""
+    import anyio
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    from ui import serving
+
+    def job(size: int, steps: int) -> dict:
+        return {"content": data_url(PIECE, size), "styles": [data_url(STYLE, 256)], "size": size, "steps": steps}
+
+    async def until(condition, seconds: float) -> float:
+        started = time.monotonic()
+        while not condition() and time.monotonic() - started < seconds:
+            await anyio.sleep(0.05)
+        return time.monotonic() - started
+
+    async def call(arguments: dict, sender: str, leave_after: float | None = None) -> str:
+        """The call's answer; or, when ``leave_after`` is given, "left" that many seconds after the call."""
+        factory = lambda headers=None, timeout=None, auth=None: httpx.AsyncClient(  # noqa: E731
+            headers=headers, timeout=timeout, auth=auth, transport=httpx.AsyncHTTPTransport(local_address=sender))
+        async with streamablehttp_client(f"{served[1]}gradio_api/mcp/", httpx_client_factory=factory) as \
+                (read, write, _), ClientSession(read, write) as client:
+            await client.initialize()
+            if leave_after is None:
+                return json.dumps([item.model_dump() for item in (await client.call_tool("stylize_image",
+                                                                                         arguments)).content])
+            async def with_progress() -> None:  # Gradio follows such a call's job on another path
+                await client.call_tool("stylize_image", arguments, progress_callback=lambda *_: anyio.sleep(0))
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(with_progress)
+                await anyio.sleep(leave_after)
+                group.cancel_scope.cancel()
+        return "left"
+
+    async def leave_while_running() -> float:
+        async with anyio.create_task_group() as group:
+            group.start_soon(call, job(384, 60), "127.0.0.14", 3.0)
+            assert await until(lambda: serving._RUNNING, 30) < 30, "the job did not start"
+        return await until(lambda: not serving._RUNNING, 20)
+
+    async def leave_while_queued() -> tuple[str, float]:
+        answers = {}
+
+        async def stays() -> None:
+            answers["stays"] = await call(job(256, 20), "127.0.0.15")
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(stays)
+            await until(lambda: serving._RUNNING, 30)
+            group.start_soon(call, job(64, 2), "127.0.0.16", 0.7)  # queued behind the other, then gone
+        return answers["stays"], await until(lambda: serving._RUNNING, 3)
+
+    assert anyio.run(leave_while_running) < 3
+    stayed, later = anyio.run(leave_while_queued)
+    assert "Done in" in stayed, stayed  # not cancelled with the visitor who left
+    assert later >= 3  # the job of the call that left never started
+
+
 def _refused(job) -> bool:
     try:
         job.result(timeout=0.5)

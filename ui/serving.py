@@ -6,7 +6,7 @@
   within one network stage.
 * :func:`jobs_of` counts a visitor's queued and running jobs (by session and by address, :func:`address_of`)
   for the validators that refuse a request before it joins the queue. The MCP server's own calls to the app
-  carry :data:`LOOPBACK_TOKEN` and the address of the visitor they are made for (:mod:`.mcp_visitors`).
+  carry :data:`LOOPBACK_TOKEN` and the address of the visitor they are made for (:mod:`.mcp_calls`).
 * :class:`ResultStore` is the one folder results and previews go to, swept by age and count, removed at exit.
 * :func:`as_request` wraps every handler as the server runs it: a rejected upload is refused, the engine's typed
   errors become one readable ``gr.Error`` and one log line, and the handler counts as a request in
@@ -220,6 +220,12 @@ def streamed(work: Callable[[JobControl], Iterator[Any]], control: JobControl, o
     """Yield what ``work(control)`` yields, computed on a worker thread; between its updates, every
     :data:`HEARTBEAT_S`, yield an update that changes nothing, so that Gradio can close this generator.
     Closing it (cancel, disconnect) cancels ``control``; errors from the job are raised here."""
+    with _as_call(control) as wanted:
+        if wanted:
+            yield from _streamed(work, control, outputs)
+
+
+def _streamed(work: Callable[[JobControl], Iterator[Any]], control: JobControl, outputs: int) -> Iterator[Any]:
     updates: queue.Queue = queue.Queue()
 
     def run() -> None:
@@ -286,9 +292,12 @@ def _private(address: str) -> bool:
 
 
 # Gradio's MCP server makes every tool call through one client of its own, on one session, from this host: its
-# requests carry this process's secret (``VOUCHED``) and the address of the visitor who called the tool.
+# requests carry this process's secret (``VOUCHED``), the address of the visitor who called the tool and the call.
 LOOPBACK_TOKEN = secrets.token_urlsafe(32)
-VOUCHED, VISITOR = "x-nst-loopback", "x-nst-visitor"
+VOUCHED, VISITOR, CALL = "x-nst-loopback", "x-nst-visitor", "x-nst-call"
+_CALLS: dict[str, JobControl] = {}  # the running job of each MCP tool call
+_LEFT: dict[str, float] = {}  # calls cancelled before their job started -> when
+_calls_lock = threading.Lock()
 
 
 def vouched(request: Any) -> bool:
@@ -304,6 +313,41 @@ def address_of(request: Any) -> str:
     if vouched(request) and headers.get(VISITOR):
         return headers[VISITOR]
     return visitor_address(getattr(getattr(request, "client", None), "host", None), headers.get("x-forwarded-for"))
+
+
+def cancel_call(call: str) -> None:
+    """Stop the job of the MCP tool call ``call`` (its visitor cancelled it or left), or keep it from starting.
+
+    Not through Gradio's cancel, which stops every running job of the session: all MCP visitors share one."""
+    with _calls_lock:
+        if call in _CALLS:
+            _CALLS[call].cancel()
+            return
+        now = time.monotonic()
+        for old in [old for old, when in _LEFT.items() if now - when > 3600]:
+            del _LEFT[old]
+        _LEFT[call] = now
+
+
+@contextlib.contextmanager
+def _as_call(control: JobControl) -> Iterator[bool]:
+    """While a job runs: registered under the MCP tool call that asked for it, if one did; yields False when that
+    call was cancelled before the job started."""
+    from gradio.context import LocalContext
+
+    request = LocalContext.request.get(None)
+    call = request.headers.get(CALL) if request is not None and vouched(request) else None
+    with _calls_lock:
+        if call is not None and _LEFT.pop(call, None) is not None:
+            yield False
+            return
+        if call is not None:
+            _CALLS[call] = control
+    try:
+        yield True
+    finally:
+        with _calls_lock:
+            _CALLS.pop(call, None)
 
 
 def jobs_of(blocks: gr.Blocks, request: gr.Request | None, concurrency_id: str) -> int:
