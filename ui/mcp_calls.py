@@ -1,4 +1,4 @@
-"""An MCP tool call as a visitor's own job: counted against the visitor who makes it, stopped when they cancel.
+"""An MCP tool call as a visitor's own job: counted against the visitor who makes it, stopped when they leave.
 
 Gradio 6.31's MCP server runs a queued tool through one ``gradio_client`` of its own, connected to this server:
 every MCP visitor's call arrives on that client's one session, from this host. Counted by those, all MCP visitors

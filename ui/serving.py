@@ -316,7 +316,7 @@ def address_of(request: Any) -> str:
 
 
 def cancel_call(call: str) -> None:
-    """Stop the job of the MCP tool call ``call`` (its visitor cancelled it or left), or keep it from starting.
+    """Stop the job of the MCP tool call ``call`` (its visitor left), or keep it from starting.
 
     Not through Gradio's cancel, which stops every running job of the session: all MCP visitors share one."""
     with _calls_lock:
@@ -338,11 +338,12 @@ def _as_call(control: JobControl) -> Iterator[bool]:
     request = LocalContext.request.get(None)
     call = request.headers.get(CALL) if request is not None and vouched(request) else None
     with _calls_lock:
-        if call is not None and _LEFT.pop(call, None) is not None:
-            yield False
-            return
-        if call is not None:
+        left = call is not None and _LEFT.pop(call, None) is not None
+        if call is not None and not left:
             _CALLS[call] = control
+    if left:
+        yield False
+        return
     try:
         yield True
     finally:
