@@ -16,8 +16,8 @@ import time
 from typing import Any
 
 import gradio as gr
-from fastapi import HTTPException
 from gradio.components.image_editor import AcceptBlobs
+from starlette.exceptions import HTTPException
 
 LAYERS = 8                # a layer's index must be below this
 KINDS = ("background", "layer", "composite")

@@ -14,11 +14,11 @@ cancelled, and a cancelled call stops its job (:func:`~.serving.cancel_call`), a
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from contextvars import ContextVar
 from typing import Any
 
-import anyio
 from gradio.mcp import GradioMCPServer
 
 from .serving import CALL, LOOPBACK_TOKEN, VISITOR, VOUCHED, address_of, cancel_call
@@ -46,7 +46,7 @@ def _call_for_visitor(self: GradioMCPServer, name: str, arguments: dict[str, Any
 async def _result(self: GradioMCPServer, job: Any) -> list[Any]:
     try:
         while not job.done():
-            await anyio.sleep(POLL_S)
+            await asyncio.sleep(POLL_S)
     except BaseException:  # cancelled: the visitor left
         cancel_call(_CALL.get())
         raise
