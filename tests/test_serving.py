@@ -687,6 +687,37 @@ def test_an_mcp_visitor_who_leaves_stops_their_job_and_no_one_elses(served):
     assert later >= 3  # the job of the call that left never started
 
 
+def test_an_mcp_caller_cannot_make_the_app_write_to_a_bucket_with_the_machines_token(served, monkeypatch):
+    """Gradio's run history writes a run to the Hub bucket a request names, with the HF token saved on the machine
+    when the request comes from the machine's own browser (loopback peer, "localhost" host). The MCP server's
+    loopback copy of a caller's headers passed for that: a remote caller chose where the owner's token wrote."""
+    import anyio
+    from gradio import history
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    written = []
+    monkeypatch.setenv("HF_TOKEN", "hf_the_owners_token")  # as `hf auth login` leaves it on a workstation
+    monkeypatch.setattr(history, "save_record", lambda target, record, assets: written.append(target))
+
+    def forging(headers=None, timeout=None, auth=None) -> httpx.AsyncClient:
+        forged = {**(headers or {}), history.BUCKET_HEADER: "someone/else", "host": "localhost"}
+        return httpx.AsyncClient(headers=forged, timeout=timeout, auth=auth,
+                                 transport=httpx.AsyncHTTPTransport(local_address="127.0.0.17"))
+
+    async def session() -> str:
+        async with streamablehttp_client(f"{served[1]}gradio_api/mcp/", httpx_client_factory=forging) as \
+                (read, write, _), ClientSession(read, write) as client:
+            await client.initialize()
+            answer = await client.call_tool("stylize_image", {"content": data_url(PIECE), "styles": [data_url(STYLE)],
+                                                              "size": 64, "steps": 2})
+            await anyio.sleep(1.0)  # the record is written after the answer
+            return json.dumps([item.model_dump() for item in answer.content])
+
+    assert "Done in" in anyio.run(session)
+    assert written == []
+
+
 def _refused(job) -> bool:
     try:
         job.result(timeout=0.5)

@@ -4,7 +4,8 @@ Gradio 6.31's MCP server runs a queued tool through one ``gradio_client`` of its
 every MCP visitor's call arrives on that client's one session, from this host. Counted by those, all MCP visitors
 shared one visitor's share of the queue, and every file the client uploads again (a tool's ``data:`` URL, which
 the MCP message already counted) drew on one upload quota. Here the client's requests carry
-:data:`~.serving.LOOPBACK_TOKEN`, and each call the address of the visitor who made it.
+:data:`~.serving.LOOPBACK_TOKEN`, and each call the address of the visitor who made it (and not the caller's
+run-history bucket: see :func:`_call_for_visitor`).
 
 The server also waited for a job's result in a thread that a cancel cannot interrupt, and never cancelled the job:
 a visitor who left (closed the connection or the session) left it running to its end. Here the wait can be
@@ -19,6 +20,7 @@ import uuid
 from contextvars import ContextVar
 from typing import Any
 
+from gradio.history import BUCKET_HEADER as HISTORY_BUCKET
 from gradio.mcp import GradioMCPServer
 
 from .serving import CALL, LOOPBACK_TOKEN, VISITOR, VOUCHED, address_of, cancel_call
@@ -37,6 +39,9 @@ def _vouching_client(self: GradioMCPServer) -> Any:
 
 def _call_for_visitor(self: GradioMCPServer, name: str, arguments: dict[str, Any]) -> tuple:
     endpoint, values, headers, block_fn = _prepare(self, name, arguments)
+    # A loopback request naming "localhost" passes for the machine's own browser, which Gradio's run history lets
+    # write with the HF token saved on the machine: a caller's bucket header, copied, chose where it wrote.
+    headers.pop(HISTORY_BUCKET, None)
     headers[VISITOR] = address_of(self.mcp_server.request_context.request)
     headers[CALL] = uuid.uuid4().hex
     _CALL.set(headers[CALL])
