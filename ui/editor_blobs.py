@@ -40,6 +40,8 @@ def _refusal(fields: dict, files: list) -> str | None:
 
 
 def _size(blobs: Any) -> int:
+    if blobs is None:  # read by a run meanwhile
+        return 0
     return sum(len(blob) for blob in (blobs.background, blobs.composite, *blobs.layers) if isinstance(blob, bytes))
 
 
@@ -53,7 +55,7 @@ def _forget_old(editor: gr.ImageEditor) -> None:
     for key in sorted(sent, key=sent.get):
         if now - sent[key] <= KEPT_S and held <= HELD_BYTES:
             break
-        held -= _size(editor.blob_storage.pop(key))
+        held -= _size(editor.blob_storage.pop(key, None))
         del sent[key]
 
 
