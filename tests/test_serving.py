@@ -14,6 +14,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -561,16 +562,20 @@ def test_one_visitor_cannot_fill_the_queue(served, fast_model_files):
         job.cancel()
 
 
+def _mcp_client_from(sender: str, extra_headers: dict[str, str] | None = None) -> Callable[..., httpx.AsyncClient]:
+    """An MCP client's HTTP client factory whose requests come from ``sender`` and carry ``extra_headers`` too."""
+    def factory(headers=None, timeout=None, auth=None) -> httpx.AsyncClient:
+        return httpx.AsyncClient(headers={**(headers or {}), **(extra_headers or {})}, timeout=timeout, auth=auth,
+                                 transport=httpx.AsyncHTTPTransport(local_address=sender))
+    return factory
+
+
 def _mcp_calls(url: str, sender: str, calls: list[dict], after: float = 0.0) -> list[str]:
     """Make ``calls`` (stylize_image arguments) through one MCP session from ``sender``, half a second apart,
     starting ``after`` seconds late; each answer's content as JSON text."""
     import anyio
     from mcp import ClientSession
     from mcp.client.streamable_http import streamablehttp_client
-
-    def from_sender(headers=None, timeout=None, auth=None) -> httpx.AsyncClient:
-        return httpx.AsyncClient(headers=headers, timeout=timeout, auth=auth,
-                                 transport=httpx.AsyncHTTPTransport(local_address=sender))
 
     answers = [""] * len(calls)
 
@@ -581,7 +586,7 @@ def _mcp_calls(url: str, sender: str, calls: list[dict], after: float = 0.0) -> 
 
     async def session() -> None:
         await anyio.sleep(after)
-        async with streamablehttp_client(f"{url}gradio_api/mcp/", httpx_client_factory=from_sender) as \
+        async with streamablehttp_client(f"{url}gradio_api/mcp/", httpx_client_factory=_mcp_client_from(sender)) as \
                 (read, write, _), ClientSession(read, write) as client:
             await client.initialize()
             async with anyio.create_task_group() as group:
@@ -646,10 +651,9 @@ def test_an_mcp_visitor_who_leaves_stops_their_job_and_no_one_elses(served):
 
     async def call(arguments: dict, sender: str, leave_after: float | None = None) -> str:
         """The call's answer; or, when ``leave_after`` is given, "left" that many seconds after the call."""
-        factory = lambda headers=None, timeout=None, auth=None: httpx.AsyncClient(  # noqa: E731
-            headers=headers, timeout=timeout, auth=auth, transport=httpx.AsyncHTTPTransport(local_address=sender))
-        async with streamablehttp_client(f"{served[1]}gradio_api/mcp/", httpx_client_factory=factory) as \
-                (read, write, _), ClientSession(read, write) as client:
+        async with streamablehttp_client(f"{served[1]}gradio_api/mcp/",
+                                         httpx_client_factory=_mcp_client_from(sender)) as (read, write, _), \
+                ClientSession(read, write) as client:
             await client.initialize()
             if leave_after is None:
                 return json.dumps([item.model_dump() for item in (await client.call_tool("stylize_image",
@@ -700,10 +704,7 @@ def test_an_mcp_caller_cannot_make_the_app_write_to_a_bucket_with_the_machines_t
     monkeypatch.setenv("HF_TOKEN", "hf_the_owners_token")  # as `hf auth login` leaves it on a workstation
     monkeypatch.setattr(history, "save_record", lambda target, record, assets: written.append(target))
 
-    def forging(headers=None, timeout=None, auth=None) -> httpx.AsyncClient:
-        forged = {**(headers or {}), history.BUCKET_HEADER: "someone/else", "host": "localhost"}
-        return httpx.AsyncClient(headers=forged, timeout=timeout, auth=auth,
-                                 transport=httpx.AsyncHTTPTransport(local_address="127.0.0.17"))
+    forging = _mcp_client_from("127.0.0.17", {history.BUCKET_HEADER: "someone/else", "host": "localhost"})
 
     async def session() -> str:
         async with streamablehttp_client(f"{served[1]}gradio_api/mcp/", httpx_client_factory=forging) as \
