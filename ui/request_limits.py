@@ -113,13 +113,16 @@ class RequestLimits:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        token = SENDER.set((self.uploads, address_of(Request(scope))))
+        request = Request(scope)
+        address = address_of(request)
+        token = SENDER.set((self.uploads, address))
         try:
-            await self.checked(scope, receive, send)
+            await self.checked(scope, receive, send, address, vouched(request))
         finally:
             SENDER.reset(token)
 
-    async def checked(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def checked(self, scope: Scope, receive: Receive, send: Send, address: str, ours: bool) -> None:
+        """``ours``: a request this process made (the MCP server's)."""
         closed = next((reason for path, reason in CLOSED.items() if scope["path"].rstrip("/").endswith(path)), None)
         if closed:
             return await refuse(send, 403, closed)
@@ -128,7 +131,8 @@ class RequestLimits:
         length = dict(scope["headers"]).get(b"content-length")
         declared = int(length) if length and length.isdigit() else None
         if scope["path"].endswith("/gradio_api/upload"):
-            return await self.upload(scope, receive, send)
+            # The MCP server sending a tool's files again is not charged: its message counted them.
+            return await (self.app(scope, receive, send) if ours else self.upload(scope, receive, send, address))
         largest = next((size for path, size in LARGER_BODIES.items() if path in scope["path"]), MAX_BODY_BYTES)
         if declared is None:
             return await refuse(send, 411, "Say the length of the request's body (Content-Length).")
@@ -136,16 +140,12 @@ class RequestLimits:
             return await refuse(send, 413, f"The request's body is {declared / 2**20:.1f} MB; this server takes "
                                            f"{largest / 2**20:g} MB at most. Upload files, or give them by URL.")
         if "/gradio_api/mcp" in scope["path"]:  # a tool's files come inside its message, as data: URLs
-            address = address_of(Request(scope))
             if declared > self.uploads.room(address):
                 return await refuse(send, 429, self.uploads.refusal(address, declared))
             self.uploads.charge(address, declared)
         return await self.app(scope, receive, send)
 
-    async def upload(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if vouched(Request(scope)):  # the MCP server sending a tool's files again: its message counted them
-            return await self.app(scope, receive, send)
-        address = address_of(Request(scope))
+    async def upload(self, scope: Scope, receive: Receive, send: Send, address: str) -> None:
         if self.uploads.room(address) <= 0:
             return await refuse(send, 429, self.uploads.refusal(address))
         answer = bytearray()
