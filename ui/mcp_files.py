@@ -6,7 +6,8 @@ Gradio 6.31's MCP server records where a tool's file inputs are as schema paths:
 strings of a list are never turned into files and the call is refused. :func:`accept_file_lists` expands each
 ``items`` position to the indices the arguments hold (installed by :mod:`.endpoint`). The server writes a
 ``data:`` URL's file to a folder it chose at import (``/tmp/gradio``), where nothing ever deleted it: the file now
-goes to this process's cache and is deleted with the uploads, half an hour on.
+goes to this process's cache (``serving.own_gradio_cache`` points it there) and is deleted with the uploads, half
+an hour on.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ def _written(value: Any) -> list[str]:
 
 def _convert(self: GradioMCPServer, value: Any, filedata_positions: list[list[str | int]]) -> Any:
     positions = [path for position in filedata_positions for path in _expanded(value, position)]
-    mcp.DEFAULT_TEMP_DIR = os.environ.get("GRADIO_TEMP_DIR") or mcp.DEFAULT_TEMP_DIR  # the cache of this process
     converted = _original(self, value, positions)
-    self.blocks.upload_file_set.update(p for p in _written(converted) if p.startswith(mcp.DEFAULT_TEMP_DIR))
+    cache = os.path.join(mcp.DEFAULT_TEMP_DIR, "")  # the process's own (``serving.own_gradio_cache``)
+    self.blocks.upload_file_set.update(path for path in _written(converted) if path.startswith(cache))
     return converted
 
 

@@ -408,10 +408,13 @@ def own_gradio_cache() -> Path:
     ``GRADIO_TEMP_DIR`` set by whoever runs the app is left as it is. Call before building the Blocks."""
     import os
 
+    from gradio import mcp
+
     if not os.environ.get("GRADIO_TEMP_DIR"):
         folder = tempfile.mkdtemp(prefix="nst-gradio-")
         os.environ["GRADIO_TEMP_DIR"] = folder
         atexit.register(shutil.rmtree, folder, True)
+    mcp.DEFAULT_TEMP_DIR = os.environ["GRADIO_TEMP_DIR"]  # its MCP server read the variable at import (/tmp/gradio)
     return Path(os.environ["GRADIO_TEMP_DIR"])
 
 
