@@ -748,15 +748,64 @@ def test_a_body_over_its_size_is_refused_before_it_is_read(served):
         assert time.monotonic() - started < 10
 
 
-def test_gradios_screen_recording_editor_is_closed(served):
-    """Gradio serves ``/gradio_api/process_recording`` to every app: ffmpeg trims and encodes again any video
-    posted to it, with no budget and no limit on how many at once (a short file of a still 4K picture decodes to
-    minutes of work). The page does not use it; it is refused, and the page's recorder keeps a recording as made."""
+def test_gradios_routes_that_the_page_does_not_use_are_closed(served):
+    """Gradio serves routes to every app whose work nothing bounds. ``/gradio_api/process_recording``: ffmpeg trims
+    and encodes again any video posted to it, as many at once as asked (a short file of a still 4K picture decodes
+    to minutes of work); the page's recorder keeps a recording as made. ``/gradio_api/deep_link``: each ask after a
+    run wrote the page's whole state (330 kB) to a file kept until the server stops."""
     with _http(served[1]) as http:
         for path in ("gradio_api/process_recording", "gradio_api/process_recording/"):
             answer = http.post(path, files={"video": ("recording.mp4", os.urandom(50_000))},
                                data={"remove_segment_start": "0.1", "remove_segment_end": "0.2"})
             assert answer.status_code == 403 and "does not edit screen recordings" in answer.text, answer.text
+        visitor = _client(served)
+        for steps in (1, 2):  # a share link for each state of the session
+            visitor.predict(**_image(steps=steps), api_name="/image")
+            answer = http.get("gradio_api/deep_link", params={"session_hash": visitor.session_hash})
+            assert answer.status_code == 403 and "no share links" in answer.text, answer.text
+    assert not list(Path(os.environ["GRADIO_TEMP_DIR"]).rglob("deep_links"))
+
+
+def test_following_an_uploads_progress_leaves_nothing_in_memory(served, monkeypatch):
+    """The page names an upload (``upload_id``) to follow its progress in an event stream. Gradio kept an event
+    for every id a stream asked for that no upload sent, for good (1000 asks with 60 kB ids: 60 MB), and a tracker
+    for every upload whose progress no stream followed. A long id is refused at once; ids asked for and never
+    sent, and uploads followed to their end, leave nothing; an upload nobody follows is forgotten in time."""
+    import asyncio
+
+    from gradio.routes import file_upload_statuses as tracker
+
+    from ui import upload_progress
+
+    def held() -> set[str]:
+        return set(tracker._signals) | set(tracker._statuses)
+
+    def upload(http: httpx.Client, upload_id: str) -> int:
+        return http.post("gradio_api/upload", params={"upload_id": upload_id},
+                         files={"files": (f"{upload_id}.bin", os.urandom(3000))}).status_code
+
+    async def ask_for(ids: list[str]) -> list[int]:
+        transport = httpx.AsyncHTTPTransport(local_address="127.0.0.18")
+        async with httpx.AsyncClient(base_url=served[1], timeout=30, transport=transport) as http:
+            answers = await asyncio.gather(*[http.get("gradio_api/upload_progress", params={"upload_id": upload_id})
+                                             for upload_id in ids])
+        return [answer.status_code for answer in answers]
+
+    before = held()
+    with _http(served[1], "127.0.0.18") as http:
+        started = time.monotonic()
+        answer = http.get("gradio_api/upload_progress", params={"upload_id": "x" * 60_000})
+        assert answer.status_code == 400 and "upload_id" in answer.text and time.monotonic() - started < 2.5
+        assert upload(http, "a/b") == upload(http, "") == 400
+        assert asyncio.run(ask_for([f"never{n}" for n in range(20)])) == [404] * 20  # after a 3 s wait
+        assert upload(http, "followed") == 200
+        with http.stream("GET", "gradio_api/upload_progress", params={"upload_id": "followed"}) as events:
+            assert any('"done"' in line for line in events.iter_lines())
+        assert held() == before
+        assert upload(http, "unfollowed1") == 200 and "unfollowed1" in held()
+        monkeypatch.setattr(upload_progress, "KEPT_S", 0.0)
+        assert upload(http, "unfollowed2") == 200
+        assert held() - before == {"unfollowed2"}
 
 
 def test_one_visitor_cannot_fill_the_disk_with_uploads(upload_quota, tmp_path):

@@ -19,13 +19,14 @@ import gradio as gr
 from nst_core import NSTError
 from nst_core.image.io import image_size
 
-from . import editor_blobs, mcp_calls, mcp_files, request_files, state
+from . import editor_blobs, mcp_calls, mcp_files, request_files, state, upload_progress
 from .serving import as_request, jobs_of, rejection
 
 log = logging.getLogger("nst_studio")
 mcp_files.accept_file_lists()  # lists of files reach MCP tools as files
 mcp_calls.count_and_cancel_calls()  # an MCP tool call: counted against its visitor, cancelled with its call
 editor_blobs.bound_editor_blobs()  # what the region editor may leave in memory
+upload_progress.bound_upload_progress()  # what an upload's progress may leave in memory
 request_files.guard_request_files()  # no server path in a refusal; a URL's file fetched within the upload limit
 Check = Callable[[Mapping[str, Any]], Any]  # an endpoint's values -> its prepared job (with a ``cost``), or raises
 

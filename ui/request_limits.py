@@ -13,6 +13,8 @@
   cache where it holds a file, counts in the upload quota (and the MCP server's own upload of those files not
   again).
 * **Routes the page does not use** and whose work nothing bounds (:data:`CLOSED`) are refused with 403.
+* **Upload ids.** An upload's progress is named by an id the page makes (``upload_id``); one that is not
+  :data:`~.upload_progress.UPLOAD_ID` is refused with 400 (see :mod:`.upload_progress`).
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
 
 from . import state
 from .serving import address_of, vouched
+from .upload_progress import ID_CHARACTERS, UPLOAD_ID
 
 log = logging.getLogger("nst_studio")
 KEPT_S = 1800  # an upload older than this is deleted (``gr.Blocks(delete_cache=(..., KEPT_S))``)
@@ -40,9 +44,12 @@ MAX_BODY_BYTES = 2**20
 LARGER_BODIES = {"/gradio_api/mcp": 16 * 2**20,     # a file passed to a tool as a data: URL
                  "/gradio_api/stream/": 8 * 2**20}  # a webcam frame, a JPEG data: URL at the camera's size (4K)
 # Gradio's routes this page does not use, whose work no budget bounds: any visitor could post a short video that
-# decodes to minutes of 4K for ffmpeg to encode again, as many at once as they liked.
+# decodes to minutes of 4K for ffmpeg to encode again, as many at once as they liked, or ask for a share link to
+# their session after each run, each one a file of the page's whole state (330 kB) kept until the server stops.
 CLOSED = {"/gradio_api/process_recording": "This server does not edit screen recordings; the page keeps a "
-                                           "recording as it was made."}
+                                           "recording as it was made.",
+          "/gradio_api/deep_link": "This page makes no share links; download a result to share it."}
+UPLOAD_ID_ROUTES = ("/gradio_api/upload", "/gradio_api/upload_progress")
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -126,6 +133,9 @@ class RequestLimits:
         closed = next((reason for path, reason in CLOSED.items() if scope["path"].rstrip("/").endswith(path)), None)
         if closed:
             return await refuse(send, 403, closed)
+        if scope["path"].rstrip("/").endswith(UPLOAD_ID_ROUTES) and not upload_ids_fit(scope):
+            return await refuse(send, 400, f"An upload's id (upload_id) is 1 to {ID_CHARACTERS} letters, "
+                                           "digits, '-' or '_'.")
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
@@ -160,6 +170,11 @@ class RequestLimits:
         finally:
             charged = self.uploads.charge_kept(address, paths_in(bytes(answer)))
             log.debug("upload from %s: %d bytes counted", address, charged)
+
+
+def upload_ids_fit(scope: Scope) -> bool:
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    return all(UPLOAD_ID.fullmatch(upload_id) for upload_id in query.get("upload_id", []))
 
 
 def paths_in(answer: bytes) -> list[str]:
