@@ -75,6 +75,42 @@ def test_fifty_megapixel_photo_is_downscaled_with_a_notice(tmp_path):
     assert loaded.notices and "downscaled" in loaded.notices[0]
 
 
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "LA", "P", "I;16", "1"])
+def test_a_large_picture_of_any_mode_is_shrunk_to_the_same_picture(tmp_path, mode):
+    """A picture over the limit is reduced by a whole factor before Lanczos (a PNG has no draft): every mode
+    comes out upright, in its colours (transparency white, 16 bits scaled, grey still grey), and as Lanczos alone
+    makes it."""
+    rows = np.linspace(0, 1, 1200)[:, None] * np.ones((1, 900))
+    rgb = np.stack([rows, rows[::-1], np.full_like(rows, 0.5)], axis=-1)
+    pictures = {"RGB": Image.fromarray((rgb * 255).astype(np.uint8)),
+                "RGBA": Image.fromarray((np.dstack([rgb, rows > 0.5]) * 255).astype(np.uint8), "RGBA"),
+                "LA": Image.fromarray((np.dstack([rows, rows > 0.5]) * 255).astype(np.uint8), "LA"),
+                "P": Image.fromarray((rgb * 255).astype(np.uint8)).quantize(64),
+                "I;16": Image.fromarray((rows * 65535).astype(np.uint16)),
+                "1": Image.fromarray(rows > 0.5)}
+    picture = pictures[mode]
+    picture.save(tmp_path / "large.png")
+    shrunk = load_image(tmp_path / "large.png", max_pixels=100_000)
+    whole = load_image(tmp_path / "large.png")  # under the limit: decoded as it is
+    expected = whole.image.resize(shrunk.image.size, Image.LANCZOS)
+    assert shrunk.image.mode == "RGB" and shrunk.image.size == (273, 365), shrunk.image.size
+    assert "downscaled to 273x365" in shrunk.notices[0] and shrunk.greyscale == whole.greyscale
+    difference = np.abs(np.asarray(shrunk.image, dtype=float) - np.asarray(expected, dtype=float))
+    assert np.median(difference) <= 2 and np.mean(difference) < 6, (np.median(difference), np.mean(difference))
+
+
+def test_a_callers_picture_is_left_as_it_was():
+    """A file's picture is turned upright in place (no copy of many megapixels); a picture the caller passes
+    keeps its own orientation."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    picture = Image.new("RGB", (40, 20), (0, 0, 255))
+    picture.info["exif"] = exif.tobytes()
+    picture.getexif()[0x0112] = 6
+    assert load_image(picture).image.size == (20, 40)
+    assert picture.size == (40, 20) and picture.getexif().get(0x0112) == 6
+
+
 def test_tensor_round_trip_and_fit_long_side():
     image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 50, 3), dtype=np.uint8))
     assert np.array_equal(np.asarray(to_pil(to_tensor(image))), np.asarray(image))

@@ -205,6 +205,23 @@ def test_bad_style_pictures_and_weights_are_clear_errors(tmp_path):
             onepass.any_picture_model(styles, weights)
 
 
+def test_a_large_style_picture_is_decoded_at_the_size_the_predictor_needs(tmp_path):
+    """A style picture is read at twice the predictor's short side, whatever its size (a JPEG drafted while it
+    decodes, anything else reduced before Lanczos): a 12 MP photo gives the style vector of the same photo made
+    small first."""
+    from nst_core.image.onepass.styles import STYLE_SIDE, style_picture, vector_of
+
+    photo = Image.open(EXAMPLES / "style_mosaic.jpg").convert("RGB").resize((4000, 3000), Image.BICUBIC)
+    photo.save(tmp_path / "large.jpg", quality=92)
+    photo.save(tmp_path / "large.png")
+    small = to_tensor(photo.resize((683, 512), Image.LANCZOS))
+    for name in ("large.jpg", "large.png"):
+        picture = style_picture(tmp_path / name)
+        assert tuple(picture.shape[-2:]) == (2 * STYLE_SIDE, 682), (name, picture.shape)
+        same = torch.nn.functional.cosine_similarity(vector_of(picture).flatten(), vector_of(small).flatten(), dim=0)
+        assert same > 0.99, (name, float(same))
+
+
 def test_large_pictures_go_in_tiles_with_whole_picture_statistics():
     photo = Image.open(EXAMPLES / "astronaut.jpg").convert("RGB").resize((420, 300))
     model = onepass.any_picture_model([STYLES[0]])

@@ -26,7 +26,7 @@ from ...errors import InvalidInput, shown
 from ...options import real, whole
 from ...runtime import PreparedModels, freeze, pick_runtime, seeded
 from ..fast.model import FastModel, FastStyle
-from ..io import ImageSource, load_image, to_tensor
+from ..io import ImageSource, image_size, load_image, to_tensor
 from .catalogue import STYLE_COUNT, load_network
 from .networks import ARBITRARY, ConditionalTransformer
 from .networks import MULTISTYLE as MULTISTYLE_SHAPE
@@ -80,15 +80,14 @@ def vector_of(picture: torch.Tensor) -> torch.Tensor:
 
 def style_picture(source: ImageSource) -> torch.Tensor:
     """A style picture, decoded and brought near the predictor's size by Pillow (cheaper than resizing a large
-    picture as a tensor); :func:`predictor_input` makes the exact size."""
-    image = load_image(source, label="style image").image
-    if min(image.size) < MIN_STYLE_SIDE:
-        width, height = image.size
+    picture as a tensor: its short side at most twice the predictor's); :func:`predictor_input` makes the exact
+    size."""
+    width, height = image_size(source, label="style image")  # the header only
+    if min(width, height) < MIN_STYLE_SIDE:
         raise InvalidInput(f"A style image is {width}x{height} pixels; give one at least {MIN_STYLE_SIDE} pixels "
                            "a side.")
-    if min(image.size) > 2 * STYLE_SIDE:
-        image = image.reduce(min(image.size) // (2 * STYLE_SIDE))  # box filter to at most twice the final size
-    return to_tensor(image)
+    shrink = min(1.0, 2 * STYLE_SIDE / min(width, height))
+    return to_tensor(load_image(source, label="style image", max_pixels=math.ceil(width * height * shrink**2)).image)
 
 
 def blend_weights(weights: Sequence[object] | None, count: int) -> list[float]:
