@@ -8,7 +8,8 @@ network: eight style pictures of 100 MP took 16 s where the network took 0.3 s. 
 compresses to almost nothing (what a hostile visitor sends within the upload limit), a 96 MP JPEG photo and a
 24 MP PNG photo. For each, the median seconds of reading it as a content picture (``load_image`` at its default
 16 MP) and as a style picture of the one-pass predictor (``style_picture``), each beside the way it was read
-before (:func:`previous_content`, :func:`previous_style`).
+before (:func:`previous_content`, :func:`previous_style`), and what the estimate says of reading it
+(:func:`nst_core.cost.reading_cost`, which the request's check adds to the network's time).
 """
 
 from __future__ import annotations
@@ -84,19 +85,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from nst_core.image.io import load_image
-    from nst_core.image.onepass.styles import style_picture
+    from nst_core.cost import reading_cost
+    from nst_core.image.io import load_image, read_megapixels
+    from nst_core.image.onepass.styles import style_picture, style_pixels
 
     print(machine())
     paths = {"content before": previous_content, "content": load_image, "style before": previous_style,
              "style": style_picture}
-    print(f"| picture | {' | '.join(f'{name} (s)' for name in paths)} | content, style: speed-up |")
-    print("|---|---|---|---|---|---|")
+    print(f"| picture | {' | '.join(f'{name} (s)' for name in paths)} | content, style: speed-up | "
+          "estimate: content, style (s) |")
+    print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         for name, path in pictures(Path(folder)).items():
             row = {key: seconds(work, path, args.repeats) for key, work in paths.items()}
+            estimates = [reading_cost([read_megapixels(path)]).seconds,
+                         reading_cost([read_megapixels(path, max_pixels=style_pixels(path))]).seconds]
             print(f"| {name} | {' | '.join(f'{value:.2f}' for value in row.values())} | "
-                  f"{row['content before'] / row['content']:.1f}x, {row['style before'] / row['style']:.1f}x |")
+                  f"{row['content before'] / row['content']:.1f}x, {row['style before'] / row['style']:.1f}x | "
+                  f"{estimates[0]:.2f}, {estimates[1]:.2f} |")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,10 @@ from .windows import fitted_spans, spans
 
 Features = dict[str, float]
 MODEL_FILE = "cost_model.json"
+# Reading a picture (``bench/decode.py`` on the reference machine): seconds per megapixel decoded (the slowest
+# picture there, a PNG photo: a PNG that compresses well reads 3x faster), per megapixel stored (a JPEG's entropy
+# decoding, paid in full when it is drafted to a fraction), and peak memory per megapixel decoded.
+READ_S_PER_DECODED_MP, READ_S_PER_STORED_MP, READ_MB_PER_DECODED_MP = 0.045, 0.0015, 10.0
 # The balance controller reads its targets every this many steps (balance.BalanceController.check_every).
 BALANCE_CHECK_EVERY = 10
 
@@ -46,6 +50,10 @@ class Cost:
     @property
     def memory_gb(self) -> float:
         return self.memory_mb / 1024
+
+    def then(self, other: Cost) -> Cost:
+        """This work, then ``other``: the times add; memory is the larger, each freed before the next."""
+        return Cost(self.seconds + other.seconds, max(self.memory_mb, other.memory_mb))
 
 
 def precision_class(runtime: Runtime) -> str:
@@ -178,8 +186,14 @@ def image_cost(settings: ImageSettings, runtime: Runtime, content: tuple[int, in
     if settings.init != "one-pass":
         return refine
     first = fitted_size(*content, settings.scales()[settings.first_scale_index()], MIN_SIDE)
-    start = fast_cost(FastSettings(), runtime, first, compiled=False, network="onepass-any")
-    return Cost(refine.seconds + start.seconds, max(refine.memory_mb, start.memory_mb))
+    return fast_cost(FastSettings(), runtime, first, compiled=False, network="onepass-any").then(refine)
+
+
+def reading_cost(pictures: Sequence[tuple[float, float]]) -> Cost:
+    """Reading a request's pictures, one after another, before its network runs: (megapixels stored, megapixels
+    decoded) each, as :func:`~nst_core.image.io.read_megapixels` gives them."""
+    return Cost(sum(READ_S_PER_STORED_MP * stored + READ_S_PER_DECODED_MP * decoded for stored, decoded in pictures),
+                max((READ_MB_PER_DECODED_MP * decoded for _, decoded in pictures), default=0.0))
 
 
 def fast_cost(settings: FastSettings, runtime: Runtime, size: tuple[int, int], *, compiled: bool,
@@ -253,8 +267,9 @@ def largest_image_size(settings: ImageSettings, runtime: Runtime, budget: Budget
 
 
 def admit_image(settings: ImageSettings, runtime: Runtime, content: tuple[int, int],
-                styles: Sequence[tuple[int, int]], budget: Budget) -> Cost:
-    cost = image_cost(settings, runtime, content, styles)
+                styles: Sequence[tuple[int, int]], budget: Budget, reading: Cost = Cost(0.0, 0.0)) -> Cost:
+    """The cost of reading the pictures (``reading``), then of the run, if it fits ``budget``."""
+    cost = reading.then(image_cost(settings, runtime, content, styles))
     if fits(cost, budget):
         return cost
     what = f"A {settings.size} px image at {settings.precision} precision"

@@ -226,6 +226,29 @@ def _flat_png(width: int, height: int, zlib) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
 
 
+def test_reading_the_pictures_is_part_of_the_estimate(served, tmp_path, monkeypatch):
+    """A request's pictures are read before its network runs: eight style pictures of 100 MP (PNG of a few kB
+    each) took 16 s where the estimate said 0.3 s. A PNG is decoded whole, a JPEG at the scale it is drafted to,
+    and the estimate counts both, so a budget that the network alone fits can refuse what reading would take."""
+    import zlib
+
+    from ui import state
+
+    monkeypatch.setattr(state, "BUDGET", dataclasses.replace(state.BUDGET, seconds=2.0))
+    large_png, large_jpeg = tmp_path / "large.png", tmp_path / "large.jpg"
+    large_png.write_bytes(_flat_png(5000, 5000, zlib))  # 25 MP each, one colour
+    Image.new("RGB", (5000, 5000), (90, 120, 200)).save(large_jpeg, quality=80)
+    client = _client(served)
+    fast = dict(content=handle_file(EXAMPLES / "coffee.jpg"), style="Any picture", style_blend="", model_files=[],
+                repo_id="", strength=1.0, color="none", precision="auto")
+    with pytest.raises(Exception, match=r"Reading these pictures and restyling the photo would take about \d+ s "
+                                        r"here; this server allows 2 s per job: upload smaller pictures"):
+        client.predict(**fast, style_images=[handle_file(large_png)] * 2, api_name="/fast")
+    # The same pictures as JPEG are drafted to the predictor's size while they decode: within the budget.
+    picture, status = client.predict(**fast, style_images=[handle_file(large_jpeg)] * 2, api_name="/fast")
+    assert Path(picture).is_file() and "Any picture (2 blended)" in status, status
+
+
 def test_fast_caps_a_large_picture_with_a_notice(served, tmp_path, fast_model_files, monkeypatch):
     from ui import state
 
@@ -800,7 +823,7 @@ def test_following_an_uploads_progress_leaves_nothing_in_memory(served, monkeypa
         assert asyncio.run(ask_for([f"never{n}" for n in range(20)])) == [404] * 20  # after a 3 s wait
         assert upload(http, "followed") == 200
         with http.stream("GET", "gradio_api/upload_progress", params={"upload_id": "followed"}) as events:
-            assert any('"done"' in line for line in events.iter_lines())
+            assert any('"done"' in line for line in list(events.iter_lines()))  # to the stream's end
         assert held() == before
         assert upload(http, "unfollowed1") == 200 and "unfollowed1" in held()
         monkeypatch.setattr(upload_progress, "KEPT_S", 0.0)

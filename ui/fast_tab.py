@@ -12,7 +12,7 @@ import gradio as gr
 
 from nst_core import InvalidInput, cost
 from nst_core.image import fast, onepass
-from nst_core.image.io import save_png
+from nst_core.image.io import read_megapixels, save_png
 from nst_core.runtime import pick_runtime
 
 from . import state
@@ -39,20 +39,23 @@ class FastJob:
 
 
 def fast_job(form: Form, values: Mapping[str, Any]) -> FastJob:
-    """The /fast endpoint's picture and settings, checked, with its estimate; larger pictures are capped (with a
-    notice)."""
+    """The /fast endpoint's picture and settings, checked, with its estimate (reading the pictures, then the
+    network) within the budget; larger pictures are capped (with a notice)."""
     content = values.get("content")
     if not content:
         raise InvalidInput("Upload a content image.")
     width, height = checked_picture(content, "content image")
-    check_style(values)
+    styles = check_style(values)
     megapixels = state.BUDGET.limit("fast_megapixels")
     settings = form.settings(values, max_side=int(math.sqrt(megapixels * 1e6)) if megapixels else fast.MAX_FAST_SIDE)
     settings.check(state.BUDGET.limit)
     scale = min(1.0, settings.max_side / math.sqrt(width * height))
-    estimate = cost.fast_cost(settings, pick_runtime(settings.device, settings.precision),
-                              (round(width * scale), round(height * scale)), compiled=runs_compiled(values),
-                              network=cost_network(values))
+    photo = read_megapixels(content, label="content image", max_pixels=settings.max_side**2)
+    estimate = cost.reading_cost([photo, *styles]).then(
+        cost.fast_cost(settings, pick_runtime(settings.device, settings.precision),
+                       (round(width * scale), round(height * scale)), compiled=runs_compiled(values),
+                       network=cost_network(values)))
+    cost.admit(estimate, state.BUDGET, "Reading these pictures and restyling the photo", "upload smaller pictures")
     return FastJob(content, settings, estimate)
 
 

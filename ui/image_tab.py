@@ -11,7 +11,7 @@ import gradio as gr
 
 from nst_core import InvalidInput, cost
 from nst_core.image.backbones import BACKBONES
-from nst_core.image.io import save_png
+from nst_core.image.io import read_megapixels, save_png
 from nst_core.image.optimize import ImageProgress, ImageResult, ImageSettings, iter_stylize_image
 from nst_core.runtime import pick_runtime
 
@@ -48,8 +48,10 @@ def image_job(form: Form, values: Mapping[str, Any]) -> ImageJob:
              *(checked_picture(style, f"style image {i + 1}") for i, style in enumerate(styles))]
     settings = form.settings(values, preview_every=10, mask=mask_from_editor(values.get("region_mask"), sizes[0]))
     settings.check(len(styles), state.BUDGET.limit)
+    reading = cost.reading_cost([read_megapixels(content, label="content image"),
+                                 *(read_megapixels(style, label="style image") for style in styles)])
     estimate = cost.admit_image(settings, pick_runtime(settings.device, settings.precision), sizes[0], sizes[1:],
-                                state.BUDGET)
+                                state.BUDGET, reading)
     return ImageJob(content, styles, settings, estimate)
 
 

@@ -14,6 +14,7 @@ import gradio as gr
 from nst_core import InvalidInput, weights
 from nst_core.errors import shown
 from nst_core.image import fast, onepass
+from nst_core.image.io import read_megapixels
 from nst_core.options import parse_numbers
 from nst_core.sources import ModelSource, model_source
 
@@ -68,10 +69,11 @@ def chosen_model(values: Mapping[str, Any]) -> fast.FastModel:
     return resolve_fast_model(style, source)
 
 
-def check_style(values: Mapping[str, Any]) -> None:
+def check_style(values: Mapping[str, Any]) -> list[tuple[float, float]]:
     """Refuse, before queueing, a style that cannot be used: no style picture or too many, one too large to
     decode, blend weights that do not fit, a mix that does not parse, a custom model's files or repo id that are
-    not one. Runs no network."""
+    not one. Runs no network. Returns what reading the style pictures takes (see
+    :func:`nst_core.cost.reading_cost`)."""
     paths = style_pictures(values)
     if values.get("style") == ANY:
         onepass.styles.check_style_count(len(paths))
@@ -80,10 +82,13 @@ def check_style(values: Mapping[str, Any]) -> None:
         blend = str(values.get("style_blend") or "")
         if blend.strip():
             onepass.styles.blend_weights(parse_numbers(blend, "style blend weights", integer=False), len(paths))
+        return [read_megapixels(path, label="style image", max_pixels=onepass.styles.style_pixels(path))
+                for path in paths]
     elif values.get("style") == MIX:
         onepass.parse_mix(str(values.get("style_mix") or "0"))
     elif values.get("style") == CUSTOM:
         model_source(values.get("repo_id"), uploads=values.get("model_files") or ())
+    return []
 
 
 def cost_network(values: Mapping[str, Any]) -> str:

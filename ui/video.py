@@ -36,7 +36,7 @@ def video_job(choice: StyleChoice, form: Form, values: Mapping[str, Any]) -> Vid
     video = values.get("video")
     if not video:
         raise InvalidInput("Upload a video (mp4, webm or mov).")
-    check_style(values)
+    styles = check_style(values)
     longest = state.BUDGET.limit("video_seconds")
     settings = VideoSettings(**choice.form.values(values), **form.values(values),
                              max_seconds=min(longest, VideoSettings.max_seconds) if longest else
@@ -44,8 +44,8 @@ def video_job(choice: StyleChoice, form: Form, values: Mapping[str, Any]) -> Vid
     settings.check(state.BUDGET.limit)
     info = probe(video, settings.max_seconds)
     size, _ = output_size(info, settings.long_side)
-    estimate = cost.video_cost(settings, pick_runtime(settings.device, settings.precision), info.frames, size,
-                               compiled=runs_compiled(values))
+    estimate = cost.reading_cost(styles).then(cost.video_cost(
+        settings, pick_runtime(settings.device, settings.precision), info.frames, size, compiled=runs_compiled(values)))
     cost.admit(estimate, state.BUDGET, f"This video ({info.frames} frames at {size[0]}x{size[1]})",
                "choose a smaller long side or a shorter clip")
     return VideoJob(video, settings, estimate)

@@ -80,14 +80,18 @@ def vector_of(picture: torch.Tensor) -> torch.Tensor:
 
 def style_picture(source: ImageSource) -> torch.Tensor:
     """A style picture, decoded and brought near the predictor's size by Pillow (cheaper than resizing a large
-    picture as a tensor: its short side at most twice the predictor's); :func:`predictor_input` makes the exact
-    size."""
-    width, height = image_size(source, label="style image")  # the header only
+    picture as a tensor); :func:`predictor_input` makes the exact size."""
+    return to_tensor(load_image(source, label="style image", max_pixels=style_pixels(source)).image)
+
+
+def style_pixels(source: ImageSource) -> int:
+    """How many pixels a style picture is read at, from its header: its short side at most twice the predictor's
+    (refused below :data:`MIN_STYLE_SIDE`)."""
+    width, height = image_size(source, label="style image")
     if min(width, height) < MIN_STYLE_SIDE:
         raise InvalidInput(f"A style image is {width}x{height} pixels; give one at least {MIN_STYLE_SIDE} pixels "
                            "a side.")
-    shrink = min(1.0, 2 * STYLE_SIDE / min(width, height))
-    return to_tensor(load_image(source, label="style image", max_pixels=math.ceil(width * height * shrink**2)).image)
+    return math.ceil(width * height * min(1.0, 2 * STYLE_SIDE / min(width, height)) ** 2)
 
 
 def blend_weights(weights: Sequence[object] | None, count: int) -> list[float]:
