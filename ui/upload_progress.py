@@ -3,8 +3,8 @@
 The page shows an upload's progress by naming it (``upload_id``, about 11 characters) both in the upload and in
 an event stream, ``/gradio_api/upload_progress``. Gradio 6.31 keeps a tracker and an asyncio event for every id
 either request names, and never forgets the event: a stream asking for an id that no upload sent left its event
-and its id behind after a 3 s wait (1000 such requests with 60 kB ids grew the server by 180 MB), and an upload
-whose id no stream watched left its tracker. The request limits refuse an id that is not :data:`UPLOAD_ID`;
+and its id behind after a 3 s wait (1000 such requests with 60 kB ids held 58 MB more), and an upload whose id
+no stream followed to its end left its tracker. The request limits refuse an id that is not :data:`UPLOAD_ID`;
 :func:`bound_upload_progress` forgets an id when its stream ends or its wait runs out, and every id after
 :data:`KEPT_S`, :data:`TRACKED` at most, the oldest first (installed by :mod:`.endpoint`).
 """
