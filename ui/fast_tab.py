@@ -22,7 +22,16 @@ from .layout import content_picture, intro
 from .live import live_section
 from .models import models_panel
 from .serving import JobControl, streamed
-from .style_choice import advanced_panel, check_style, chosen_model, compiled, cost_network, runs_compiled, style_choice
+from .style_choice import (
+    advanced_panel,
+    check_style,
+    chosen_model,
+    compiled,
+    cost_network,
+    runs_compiled,
+    style_choice,
+    style_reading,
+)
 from .video import video_section
 
 DESCRIPTION = ("Restyle a photo in one pass of a feed-forward network: any picture as the style (style='Any picture' "
@@ -45,13 +54,13 @@ def fast_job(form: Form, values: Mapping[str, Any]) -> FastJob:
     if not content:
         raise InvalidInput("Upload a content image.")
     width, height = checked_picture(content, "content image")
-    styles = check_style(values)
+    check_style(values)
     megapixels = state.BUDGET.limit("fast_megapixels")
     settings = form.settings(values, max_side=int(math.sqrt(megapixels * 1e6)) if megapixels else fast.MAX_FAST_SIDE)
     settings.check(state.BUDGET.limit)
     scale = min(1.0, settings.max_side / math.sqrt(width * height))
     photo = read_megapixels(content, label="content image", max_pixels=settings.max_side**2)
-    estimate = cost.reading_cost([photo, *styles]).then(
+    estimate = cost.reading_cost([photo, *style_reading(values)]).then(
         cost.fast_cost(settings, pick_runtime(settings.device, settings.precision),
                        (round(width * scale), round(height * scale)), compiled=runs_compiled(values),
                        network=cost_network(values)))

@@ -69,11 +69,10 @@ def chosen_model(values: Mapping[str, Any]) -> fast.FastModel:
     return resolve_fast_model(style, source)
 
 
-def check_style(values: Mapping[str, Any]) -> list[tuple[float, float]]:
+def check_style(values: Mapping[str, Any]) -> None:
     """Refuse, before queueing, a style that cannot be used: no style picture or too many, one too large to
     decode, blend weights that do not fit, a mix that does not parse, a custom model's files or repo id that are
-    not one. Runs no network. Returns what reading the style pictures takes (see
-    :func:`nst_core.cost.reading_cost`)."""
+    not one. Runs no network."""
     paths = style_pictures(values)
     if values.get("style") == ANY:
         onepass.styles.check_style_count(len(paths))
@@ -82,13 +81,19 @@ def check_style(values: Mapping[str, Any]) -> list[tuple[float, float]]:
         blend = str(values.get("style_blend") or "")
         if blend.strip():
             onepass.styles.blend_weights(parse_numbers(blend, "style blend weights", integer=False), len(paths))
-        return [read_megapixels(path, label="style image", max_pixels=onepass.styles.style_pixels(path))
-                for path in paths]
     elif values.get("style") == MIX:
         onepass.parse_mix(str(values.get("style_mix") or "0"))
     elif values.get("style") == CUSTOM:
         model_source(values.get("repo_id"), uploads=values.get("model_files") or ())
-    return []
+
+
+def style_reading(values: Mapping[str, Any]) -> list[tuple[float, float]]:
+    """What reading an *Any picture* request's style pictures decodes, for its estimate (see
+    :func:`nst_core.cost.reading_cost`); nothing for the other styles, whose networks are loaded once."""
+    if values.get("style") != ANY:
+        return []
+    return [read_megapixels(path, label="style image", max_pixels=onepass.styles.style_pixels(path))
+            for path in style_pictures(values)]
 
 
 def cost_network(values: Mapping[str, Any]) -> str:

@@ -17,7 +17,7 @@ from . import state
 from .endpoint import notes, offer
 from .form import Form
 from .serving import JobControl, Video, streamed
-from .style_choice import StyleChoice, check_style, chosen_model, compiled, runs_compiled
+from .style_choice import StyleChoice, check_style, chosen_model, compiled, runs_compiled, style_reading
 
 DESCRIPTION = ("Restyle a video (mp4, webm, mov) frame by frame with a Fast style, keeping its frame rate and "
                "sound; one set of normalization statistics for the clip keeps it steady. Returns (the MP4, the "
@@ -36,7 +36,7 @@ def video_job(choice: StyleChoice, form: Form, values: Mapping[str, Any]) -> Vid
     video = values.get("video")
     if not video:
         raise InvalidInput("Upload a video (mp4, webm or mov).")
-    styles = check_style(values)
+    check_style(values)
     longest = state.BUDGET.limit("video_seconds")
     settings = VideoSettings(**choice.form.values(values), **form.values(values),
                              max_seconds=min(longest, VideoSettings.max_seconds) if longest else
@@ -44,7 +44,7 @@ def video_job(choice: StyleChoice, form: Form, values: Mapping[str, Any]) -> Vid
     settings.check(state.BUDGET.limit)
     info = probe(video, settings.max_seconds)
     size, _ = output_size(info, settings.long_side)
-    estimate = cost.reading_cost(styles).then(cost.video_cost(
+    estimate = cost.reading_cost(style_reading(values)).then(cost.video_cost(
         settings, pick_runtime(settings.device, settings.precision), info.frames, size, compiled=runs_compiled(values)))
     cost.admit(estimate, state.BUDGET, f"This video ({info.frames} frames at {size[0]}x{size[1]})",
                "choose a smaller long side or a shorter clip")
