@@ -53,7 +53,7 @@ def is_greyscale(image: Image.Image) -> bool:
 def load_image(source: ImageSource, *, label: str = "image", max_pixels: int = MAX_DECODE_PIXELS) -> LoadedImage:
     """Decode ``source`` to an 8-bit RGB image, upright per EXIF, at most ``max_pixels`` large."""
     notices: list[str] = []
-    image = _drafted(source, label, max_pixels)
+    image = _drafted(_open(source, label), label, max_pixels)
     try:
         if isinstance(source, Image.Image):
             image = ImageOps.exif_transpose(image)  # a copy: the caller's picture stays as it was
@@ -74,14 +74,14 @@ def read_megapixels(source: ImageSource, *, label: str = "image",
                     max_pixels: int = MAX_DECODE_PIXELS) -> tuple[float, float]:
     """(megapixels stored, megapixels decoded) of reading ``source`` with :func:`load_image`, from its header
     alone: a JPEG decodes at the scale it is drafted to, any other picture whole."""
-    stored = math.prod(image_size(source, label=label)) / 1e6
-    image = _drafted(source, label, max_pixels)
+    image = _open(source, label)
+    stored = image.width * image.height / 1e6
+    image = _drafted(image, label, max_pixels)
     return stored, image.width * image.height / 1e6
 
 
-def _drafted(source: ImageSource, label: str, max_pixels: int) -> Image.Image:
-    """``source`` opened (its header read, nothing decoded), a JPEG set to decode no larger than it must."""
-    image = _open(source, label)
+def _drafted(image: Image.Image, label: str, max_pixels: int) -> Image.Image:
+    """``image`` as opened (its header read, nothing decoded), a JPEG set to decode no larger than it must."""
     if image.width < 1 or image.height < 1:
         raise InvalidInput(f"The {label} has no pixels.")
     if image.width * image.height > max_pixels:
