@@ -236,16 +236,19 @@ def fits(cost: Cost, budget: Budget) -> bool:
 
 
 def image_advice(settings: ImageSettings, runtime: Runtime, content: tuple[int, int],
-                 styles: Sequence[tuple[int, int]], budget: Budget) -> str:
-    """What to change so that an image request fits: the largest size that does, and auto precision."""
+                 styles: Sequence[tuple[int, int]], budget: Budget, reading: Cost = Cost(0.0, 0.0)) -> str:
+    """What to change so that an image request fits: the largest size that does (its pictures still read in
+    full: ``reading``), and auto precision."""
     import dataclasses
 
+    if not fits(reading, budget):
+        return "upload smaller pictures"
     hints = []
     if runtime.autocast_dtype is None and settings.precision == "fp32":
         hints.append("choose precision auto (about half the memory and time)")
     for size in range(settings.size - 64 - settings.size % 64, 63, -64):
         smaller = dataclasses.replace(settings, size=size, schedule=None, min_size=min(settings.min_size, size))
-        if fits(image_cost(smaller, runtime, content, styles), budget):
+        if fits(reading.then(image_cost(smaller, runtime, content, styles)), budget):
             hints.append(f"use {size} px or less")
             break
     if not hints or settings.steps > STEPS:
@@ -273,4 +276,4 @@ def admit_image(settings: ImageSettings, runtime: Runtime, content: tuple[int, i
     if fits(cost, budget):
         return cost
     what = f"A {settings.size} px image at {settings.precision} precision"
-    return admit(cost, budget, what, image_advice(settings, runtime, content, styles, budget))
+    return admit(cost, budget, what, image_advice(settings, runtime, content, styles, budget, reading))

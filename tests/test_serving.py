@@ -190,6 +190,36 @@ def test_a_memory_estimate_over_the_budget_names_the_size_that_fits():
         cost.admit_image(settings, runtime, (451, 300), [(512, 512)], Budget(seconds=0))
 
 
+def test_the_size_an_image_request_is_advised_leaves_time_to_read_its_pictures():
+    """The advice "use N px or less" is a size at which the request fits with its pictures still read in full;
+    where reading alone is over the budget, it says to upload smaller pictures."""
+    import re
+
+    from nst_core import ImageSettings, cost
+    from nst_core.runtime import pick_runtime
+
+    settings, runtime = ImageSettings(size=1024), pick_runtime("cpu", "fp32")
+    content, styles = (1024, 683), [(900, 900)]
+    at_512 = dataclasses.replace(settings, size=512)
+    budget = Budget(memory_gb=0, seconds=cost.image_cost(at_512, runtime, content, styles).seconds)
+
+    def advice(reading: cost.Cost) -> str:
+        with pytest.raises(OverBudget) as info:
+            cost.admit_image(settings, runtime, content, styles, budget, reading)
+        return str(info.value)
+
+    def advised_size(reading: cost.Cost) -> int:
+        return int(re.search(r"use (\d+) px or less", advice(reading))[1])
+
+    assert advised_size(cost.Cost(0.0, 0.0)) == 512
+    reading = cost.Cost(0.4 * budget.seconds, 0.0)
+    size = advised_size(reading)
+    assert size < 512
+    advised = dataclasses.replace(settings, size=size, min_size=min(settings.min_size, size))
+    assert cost.fits(reading.then(cost.image_cost(advised, runtime, content, styles)), budget)
+    assert advice(cost.Cost(1.5 * budget.seconds, 0.0)).endswith("per job: upload smaller pictures.")
+
+
 @pytest.mark.parametrize("side", [19999, 30000])
 def test_a_huge_picture_is_refused_before_decoding(served, tmp_path, side):
     import zlib
@@ -247,6 +277,25 @@ def test_reading_the_pictures_is_part_of_the_estimate(served, tmp_path, monkeypa
     # The same pictures as JPEG are drafted to the predictor's size while they decode: within the budget.
     picture, status = client.predict(**fast, style_images=[handle_file(large_jpeg)] * 2, api_name="/fast")
     assert Path(picture).is_file() and "Any picture (2 blended)" in status, status
+
+
+def test_a_live_streams_style_pictures_are_read_within_a_budget_of_their_own(served, tmp_path):
+    """Every visitor's live stream waits on one slot, and a new set of *Any picture* style pictures is read on
+    it: eight fresh 100 MP PNGs a call held it about 5 s. A set whose reading is estimated over
+    ``live_reading_seconds`` (2 s here) is refused at the door; the same pictures as JPEG are drafted and run."""
+    import zlib
+
+    large_png, large_jpeg = tmp_path / "large.png", tmp_path / "large.jpg"
+    large_png.write_bytes(_flat_png(5000, 5000, zlib))  # 25 MP each: about 1.2 s each by the estimate
+    Image.new("RGB", (5000, 5000), (90, 120, 200)).save(large_jpeg, quality=80)
+    client = _client(served)
+    live = dict(frame=handle_file(EXAMPLES / "coffee.jpg"), style="Any picture", style_blend="", model_files=[],
+                repo_id="", strength=1.0, color="none", frame_size=128)
+    with pytest.raises(Exception, match=r"The estimated time to read these style pictures is 2\.\d s; this server "
+                                        r"allows 2 s: upload smaller style pictures for the live stream"):
+        client.predict(**live, style_images=[handle_file(large_png)] * 2, api_name="/fast_live")
+    frame = client.predict(**live, style_images=[handle_file(large_jpeg)] * 2, api_name="/fast_live")
+    assert max(Image.open(frame).size) == 128
 
 
 def test_fast_caps_a_large_picture_with_a_notice(served, tmp_path, fast_model_files, monkeypatch):

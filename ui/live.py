@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from nst_core import InvalidInput
+from nst_core import InvalidInput, cost
 from nst_core.image import fast
 from nst_core.image.io import fitted_size
 from nst_core.video import FrameStylizer, LiveSettings
@@ -17,7 +17,7 @@ from . import state
 from .endpoint import offer
 from .form import Form
 from .serving import Image, as_request
-from .style_choice import StyleChoice, check_style, chosen_model
+from .style_choice import StyleChoice, check_style, chosen_model, style_reading
 
 DESCRIPTION = ("Stylize one webcam frame (a picture) with a Fast style, scaled to the frame size: what the page's "
                "live stream does for each frame. Returns the stylized frame.")
@@ -25,6 +25,12 @@ DESCRIPTION = ("Stylize one webcam frame (a picture) with a Fast style, scaled t
 
 def live_settings(choice: StyleChoice, form: Form, values: Mapping[str, Any]) -> LiveSettings:
     check_style(values)
+    # A new set of style pictures is read on the live slot that every visitor's stream waits for: its reading
+    # has a budget of its own (frames have none to fit: their side is capped).
+    reading = cost.reading_cost(style_reading(values)).seconds
+    state.BUDGET.refuse_over("live_reading_seconds", round(reading, 1), "The estimated time to read these style "
+                             "pictures", " s", "upload smaller style pictures for the live stream (a JPEG reads "
+                             "fastest)")
     settings = LiveSettings(**choice.form.values(values), **form.values(values))
     settings.check(state.BUDGET.limit)
     return settings
