@@ -11,6 +11,7 @@ about 30 % of the measurement on the grid.
                                              # (with --groups: the units that stand for those groups)
     python bench/cost_fit.py --groups image/vgg19/fast audio/shallow/fast
     python bench/cost_fit.py --units         # only record the calibration units (nst_core.calibration) of this machine
+    python bench/cost_fit.py --units read    # only the reading unit (with bench/decode.py's figures, which it scales)
     python bench/cost_fit.py --check         # a few jobs on this machine: each estimate's error before and after
                                              # calibrating against the recorded units
 """
@@ -306,16 +307,16 @@ def check() -> None:
               f"{statistics.median(after):.1f} | {errors[1]:+.0%} |", flush=True)
 
 
-def record_units(groups: list[str] | None = None) -> dict[str, float]:
+def record_units(groups: list[str] | None = None, names: list[str] | None = None) -> dict[str, float]:
     """The calibration units of this machine, measured in a fresh interpreter, written beside the fit: those that
-    stand for ``groups`` (all without), at the groups' precision classes only, so that each reference unit is
-    recorded with the fit it calibrates."""
+    stand for ``groups``, at the groups' precision classes only, so that each reference unit is recorded with the
+    fit it calibrates; or the units ``names`` (all, without either)."""
     import subprocess
 
     from nst_core.calibration import UNITS, unit_key
 
     keys = {unit_key(group) for group in groups} if groups else None
-    names = sorted({key.split("/")[0] for key in keys} if keys else UNITS)
+    names = sorted({key.split("/")[0] for key in keys} if keys else names or UNITS)
     done = subprocess.run([sys.executable, "-c", "import json; from nst_core.calibration import UNITS, measure_units; "
                            f"print(json.dumps(measure_units({{n: UNITS[n] for n in {names!r}}})))"],
                           capture_output=True, text=True, check=True, cwd=ROOT)
@@ -331,7 +332,8 @@ def record_units(groups: list[str] | None = None) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--groups", nargs="*", default=list(GROUPS), choices=list(GROUPS))
-    parser.add_argument("--units", action="store_true", help="only record this machine's calibration units")
+    parser.add_argument("--units", nargs="*", metavar="UNIT",
+                        help="only record this machine's calibration units (all, or those named)")
     parser.add_argument("--check", action="store_true", help="estimates before/after calibration on a few jobs")
     parser.add_argument("--worker")
     args = parser.parse_args()
@@ -342,8 +344,8 @@ def main() -> None:
     if args.check:
         check()
         return
-    if args.units:
-        record_units()
+    if args.units is not None:
+        record_units(names=args.units)
         return
     import subprocess
 

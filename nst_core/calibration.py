@@ -2,11 +2,12 @@
 
 The cost model (:mod:`nst_core.cost`) was fitted on one machine. CPUs differ several-fold (a CPU without bf16
 kernels runs the engine in fp32, and bf16 there is emulated), so at start-up the server times a few small
-*units* of the work each job kind does, at both precision classes, and compares them with the same units timed
-on the fit's machine (``units`` in ``data/cost_model.json``, recorded by ``bench/cost_fit.py``). Each ratio
-scales the time coefficients of the models its unit stands for; until the measurement ends (in the background,
-about 15 s on two cores) the committed coefficients apply. Memory is not scaled: a job allocates the same tensors on any
-CPU; the precision class, which does change memory, has models of its own.
+*units* of the work each job kind does, at both precision classes (reading a picture, which has none, once), and
+compares them with the same units timed on the fit's machine (``units`` in ``data/cost_model.json``, recorded by
+``bench/cost_fit.py``). Each ratio scales the time coefficients of the models its unit stands for; until the
+measurement ends (in the background, about 16 s on two cores) the committed coefficients apply. Memory is not
+scaled: a job allocates the same tensors on any CPU; the precision class, which does change memory, has models
+of its own.
 
 A unit read beside a request reads slow (an Image run beside it doubles it), and a factor read so would lengthen
 every estimate, and refuse jobs that fit, for as long as the server runs. Given the server's request activity,
@@ -19,11 +20,13 @@ moment within its patience stays *pending* (the fitted time applies to it) until
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import os
 import statistics
 import time
 from collections.abc import Callable, Collection, Mapping
+from importlib import resources
 
 import torch
 
@@ -35,7 +38,7 @@ log = logging.getLogger(__name__)
 PRECISION_CLASSES = {"fast": "bf16", "fp32": "fp32"}
 # Which unit stands for which cost models, by the first part of the model's key.
 UNIT_OF_FAMILY = {"image": "image", "fast": "fast", "video": "fast", "onepass-any": "fast", "onepass-26": "fast",
-                  "audio": "audio"}
+                  "audio": "audio", "read": "read"}
 PATIENCE_S = 300.0  # how long a calibration waits for moments without requests before it leaves units pending
 
 
@@ -105,19 +108,48 @@ def audio_unit(runtime: Runtime) -> float:
     return _timed(step)
 
 
-UNITS: dict[str, Callable[[Runtime], float]] = {"image": image_unit, "fast": fast_unit, "audio": audio_unit}
+def read_unit(runtime: Runtime) -> float:
+    """Decoding a 1 MP PNG photo (the bundled cat, scaled up): reading an upload, which Pillow does on one core
+    in any precision (``runtime`` is not used)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    with Image.open(resources.files("nst_core").joinpath("data", "chelsea.jpg")) as photo:
+        photo.convert("RGB").resize((1224, 816), Image.Resampling.BICUBIC).save(buffer, format="PNG")
+
+    def step() -> None:
+        with Image.open(io.BytesIO(buffer.getvalue())) as picture:
+            picture.load()
+
+    return _timed(step)
+
+
+UNITS: dict[str, Callable[[Runtime], float]] = {"image": image_unit, "fast": fast_unit, "audio": audio_unit,
+                                                "read": read_unit}
+# Units whose work has no precision class: read once, keyed by their name alone (``cost.reading_cost``'s "read").
+WITHOUT_PRECISION = {"read"}
+
+
+def unit_classes(name: str) -> dict[str, str]:
+    """The precision classes unit ``name`` is read at ({class: precision}); one unnamed class where it has none."""
+    return {"": "fp32"} if name in WITHOUT_PRECISION else PRECISION_CLASSES
+
+
+def reading_key(name: str, precision_class: str) -> str:
+    return f"{name}/{precision_class}" if precision_class else name
 
 
 def unit_key(model_key: str) -> str:
-    """The calibration unit that stands for a cost model: ``image/vgg19/fp32`` -> ``image/fp32``."""
+    """The calibration unit that stands for a cost model: ``image/vgg19/fp32`` -> ``image/fp32``; ``read`` ->
+    ``read``."""
     family, *rest = model_key.split("/")
     precision_class = next((part for part in rest if part in PRECISION_CLASSES), "")
-    return f"{UNIT_OF_FAMILY.get(family, family)}/{precision_class}"
+    return reading_key(UNIT_OF_FAMILY.get(family, family), precision_class)
 
 
 def all_keys(units: Mapping[str, Callable[[Runtime], float]] | None = None) -> list[str]:
-    """Every ``<unit>/<class>`` reading a calibration takes."""
-    return [f"{name}/{precision_class}" for name in (units or UNITS) for precision_class in PRECISION_CLASSES]
+    """Every ``<unit>/<class>`` (or ``<unit>``) reading a calibration takes."""
+    return [reading_key(name, precision_class) for name in (units or UNITS) for precision_class in unit_classes(name)]
 
 
 def _quiet_reading(read: Callable[[], float], activity: Activity | None, deadline: float) -> float | None:
@@ -151,8 +183,8 @@ def measure_units(units: Mapping[str, Callable[[Runtime], float]] | None = None,
     measured: dict[str, float] = {}
     for done in range(passes):
         for name, unit in (units or UNITS).items():
-            for precision_class, precision in PRECISION_CLASSES.items():
-                key = f"{name}/{precision_class}"
+            for precision_class, precision in unit_classes(name).items():
+                key = reading_key(name, precision_class)
                 if (keys is not None and key not in keys) or (done and measured.get(key, 0.0) > slow):
                     continue
                 seconds = _quiet_reading(functools.partial(unit, pick_runtime("cpu", precision)), activity, deadline)

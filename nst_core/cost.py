@@ -34,10 +34,12 @@ from .windows import fitted_spans, spans
 
 Features = dict[str, float]
 MODEL_FILE = "cost_model.json"
-# Reading a picture (``bench/decode.py`` on the reference machine): seconds per megapixel decoded (the slowest
-# picture there, a PNG photo: a PNG that compresses well reads 3x faster), per megapixel stored (a JPEG's entropy
-# decoding, paid in full when it is drafted to a fraction), and peak memory per megapixel decoded.
+# Reading a picture (``bench/decode.py`` on the machine that recorded the reference units): seconds per megapixel
+# decoded (the slowest picture there, a PNG photo: a PNG that compresses well reads 3x faster), per megapixel
+# stored (a JPEG's entropy decoding, paid in full when it is drafted to a fraction), and peak memory per megapixel
+# decoded.
 READ_S_PER_DECODED_MP, READ_S_PER_STORED_MP, READ_MB_PER_DECODED_MP = 0.045, 0.0015, 10.0
+READ_UNIT = "read"  # the calibration unit that scales them (nst_core.calibration.read_unit)
 # The balance controller reads its targets every this many steps (balance.BalanceController.check_every).
 BALANCE_CHECK_EVERY = 10
 
@@ -191,8 +193,10 @@ def image_cost(settings: ImageSettings, runtime: Runtime, content: tuple[int, in
 
 def reading_cost(pictures: Sequence[tuple[float, float]]) -> Cost:
     """Reading a request's pictures, one after another, before its network runs: (megapixels stored, megapixels
-    decoded) each, as :func:`~nst_core.image.io.read_megapixels` gives them."""
-    return Cost(sum(READ_S_PER_STORED_MP * stored + READ_S_PER_DECODED_MP * decoded for stored, decoded in pictures),
+    decoded) each, as :func:`~nst_core.image.io.read_megapixels` gives them; the time scaled to this machine by
+    the calibration's reading unit."""
+    seconds = sum(READ_S_PER_STORED_MP * stored + READ_S_PER_DECODED_MP * decoded for stored, decoded in pictures)
+    return Cost(CALIBRATION.factor(READ_UNIT) * seconds,
                 max((READ_MB_PER_DECODED_MP * decoded for _, decoded in pictures), default=0.0))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nst_core import FastSettings, ImageSettings, cost
-from nst_core.calibration import CALIBRATION, PRECISION_CLASSES, UNITS, Calibration
+from nst_core.calibration import CALIBRATION, PRECISION_CLASSES, UNITS, WITHOUT_PRECISION, Calibration, all_keys
 from nst_core.runtime import cpu_supports_bf16, pick_runtime
 
 
@@ -17,21 +17,22 @@ def restored():
 
 
 def _reference(seconds: float) -> dict[str, float]:
-    return {f"{unit}/{c}": seconds for unit in UNITS for c in PRECISION_CLASSES}
+    return dict.fromkeys(all_keys(), seconds)
 
 
 def _estimates() -> dict[str, cost.Cost]:
     runtime = pick_runtime("cpu", "fp32")
     return {"image": cost.image_cost(ImageSettings(size=512), runtime, (512, 341), [(512, 512)]),
             "fast": cost.fast_cost(FastSettings(), runtime, (800, 600), compiled=False),
-            "onepass": cost.fast_cost(FastSettings(), runtime, (800, 600), compiled=False, network="onepass-any")}
+            "onepass": cost.fast_cost(FastSettings(), runtime, (800, 600), compiled=False, network="onepass-any"),
+            "reading": cost.reading_cost([(12.0, 1.0), (25.0, 25.0)])}
 
 
 def test_a_machine_twice_as_slow_doubles_the_time_estimates_and_leaves_memory_alone(restored):
     before = _estimates()
     slow = {name: (lambda runtime: 0.2) for name in UNITS}  # the reference took 0.1 s for every unit
     factors = restored.run(_reference(0.1), units=slow)
-    assert all(f == pytest.approx(2.0) for f in factors.values()) and len(factors) == 6
+    assert all(f == pytest.approx(2.0) for f in factors.values()) and len(factors) == 7  # 3 units x 2, reading
     after = _estimates()
     for name in before:
         assert after[name].seconds == pytest.approx(2 * before[name].seconds), name
@@ -45,11 +46,13 @@ def test_each_unit_scales_only_the_models_it_stands_for(restored):
     restored.factors = {"fast/fast": 0.5}
     assert restored.factor("onepass-any/fast/eager") == restored.factor("video/fast/compiled") == 0.5
     assert restored.factor("fast/fast/compiled") == 0.5 and restored.factor("fast/fp32/eager") == 1.0
+    restored.factors = {"read": 4.0}  # reading a picture has no precision class: one unit for both
+    assert restored.factor(cost.READ_UNIT) == 4.0 and restored.factor("image/vgg19/fast") == 1.0
 
 
 def test_the_real_units_run_and_the_committed_model_records_them():
     reference = cost.reference_units()
-    assert set(reference) == {f"{unit}/{c}" for unit in UNITS for c in PRECISION_CLASSES}
+    assert set(reference) == set(all_keys()) and "read" in reference
     calibration = Calibration()
     factors = calibration.run(reference)
     assert set(factors) == set(reference) and all(0 < f < float("inf") for f in factors.values()), factors
@@ -57,9 +60,9 @@ def test_the_real_units_run_and_the_committed_model_records_them():
     # bf16 on a CPU without bf16 kernels is emulated, and its factor says how much slower (x126 for the image unit
     # on an AVX-512 EPYC limited to AVX2 kernels): the budget then refuses such requests by their real cost.
     native = {"fast", "fp32"} if cpu_supports_bf16() else {"fp32"}
-    assert all(0.05 < f < 50 for key, f in factors.items() if key.split("/")[1] in native), factors
+    assert all(0.05 < f < 50 for key, f in factors.items() if key.partition("/")[2] in native | {""}), factors
     if not cpu_supports_bf16():
-        assert all(factors[f"{unit}/fast"] > 1 for unit in UNITS), factors
+        assert all(factors[f"{unit}/fast"] > 1 for unit in UNITS if unit not in WITHOUT_PRECISION), factors
 
 
 def test_a_unit_keeps_its_faster_pass_and_a_slow_one_is_read_once():
