@@ -39,7 +39,8 @@ class Budget:
     audio_filters: int = 4096          # filters of the shallow audio net, all layers together
     live_frame_side: int = 512         # long side of a live webcam frame
     live_reading_seconds: float = 2.0  # estimated time to read a live stream's style pictures (the slot is shared)
-    jobs_per_client: int = 2           # heavy jobs one visitor (session or address) may have queued or running
+    jobs_per_client: int = 2           # jobs of one slot one visitor (session or address) may have queued
+                                       # or running
     upload_megabytes: float = 1000.0   # what one address may upload per half hour (the time uploads are kept)
 
     @classmethod
@@ -78,6 +79,6 @@ class Budget:
         shown = (f"{self.memory_gb:g} GB and {self.seconds:g} s per job, images up to {self.image_size} px, "
                  f"Fast styles up to {self.fast_megapixels:g} MP, video {self.video_seconds:g} s at up to "
                  f"{self.video_long_side} px, audio {self.audio_seconds:g} s with up to {self.audio_filters} "
-                 f"filters, {self.jobs_per_client} heavy jobs and {self.upload_megabytes:g} MB of uploads per "
+                 f"filters, {self.jobs_per_client} jobs per slot and {self.upload_megabytes:g} MB of uploads per "
                  "visitor")
         return shown + (f" (lifted: {', '.join(lifted)})" if lifted else "")

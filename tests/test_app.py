@@ -285,7 +285,7 @@ def test_fast_video_endpoint_keeps_frames_rate_and_sound(client, tmp_path):
 def test_live_frames_are_stylized_at_the_chosen_size_and_never_queued(client, tmp_path):
     from PIL import Image
 
-    from ui import style_choice
+    from ui import state, style_choice
 
     frame = client.predict(frame=handle_file(EXAMPLES / "coffee.jpg"), style="Custom model",
                            model_files=_tiny_model_files(tmp_path), repo_id="", strength=1.0, color="none",
@@ -304,7 +304,7 @@ def test_live_frames_are_stylized_at_the_chosen_size_and_never_queued(client, tm
     assert max(out.shape[:2]) == 320 and out.shape[2] == 3
     assert style_choice.resolve_fast_model.cache_info().hits > hits  # the model is loaded once, not per frame
     (live,) = [d for d in demo.fns.values() if d.api_name == "fast_live_stream"]
-    assert live.concurrency_limit == 1 and live.stream_every == 0.1  # trigger_mode always_last stalls it
+    assert live.concurrency_limit == state.LIVE_SLOTS and live.stream_every == 0.1  # always_last stalls it
     assert live.api_visibility == "private"
 
 

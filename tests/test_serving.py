@@ -634,6 +634,85 @@ def test_one_visitor_cannot_fill_the_queue(served, fast_model_files):
         job.cancel()
 
 
+def test_one_visitor_cannot_fill_the_queue_with_live_frames(served):
+    """Live frames had no share per visitor: 36 one-frame calls from three sessions of one address filled the
+    queue (32 places), and another visitor's Image run was refused "Queue is full". A visitor may have
+    ``jobs_per_client`` live frames waiting or running, as for every other endpoint."""
+    greedy = [_client(served) for _ in range(3)]
+    frame = dict(frame=handle_file(EXAMPLES / "coffee.jpg"), style="26 styles", style_images=[], style_blend="",
+                 style_mix="3", model_files=[], repo_id="", strength=1.0, color="none", frame_size=64)
+    jobs = [greedy[index % 3].submit(**frame, api_name="/fast_live") for index in range(36)]
+    time.sleep(1.0)  # every call has asked to join the queue
+    other = _raw_call(served[1], "image", _in_order(served[1], "image", {
+        **_image(), "content": _uploaded(served[1], PIECE), "styles": [_uploaded(served[1], STYLE)]}),
+        sender="127.0.0.19")
+    assert "event: complete" in other and "Queue is full" not in other, other[-500:]
+    outcomes = []
+    for job in jobs:
+        try:
+            job.result()
+            outcomes.append("stylized")
+        except Exception as exc:  # noqa: BLE001 - the refusal is what is tested
+            outcomes.append("refused" if "jobs waiting or running" in str(exc) else str(exc))
+    assert set(outcomes) == {"stylized", "refused"}, outcomes  # frames are quick: refused only while two wait
+
+
+def _stream_join(url: str, sender: str) -> Callable[[str], httpx.Response]:
+    """Joining the live webcam's stream as the page does (its first frame, the page's other values), from
+    ``sender``: a function of the session's hash giving the join's answer."""
+    with _http(url, sender) as http:
+        config = http.get("config").json()
+        with open(EXAMPLES / "coffee.jpg", "rb") as handle:
+            path = http.post("gradio_api/upload", files={"files": ("coffee.jpg", handle)}).json()[0]
+    props = {component["id"]: component.get("props", {}) for component in config["components"]}
+    (stream,) = [d for d in config["dependencies"] if d.get("api_name") == "fast_live_stream"]
+    frame = {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": "coffee.jpg"}
+    data = [frame if props[i].get("streaming") else props[i].get("value") for i in stream["inputs"]]
+
+    def join(session: str) -> httpx.Response:
+        with _http(url, sender) as http:
+            return http.post("gradio_api/queue/join", json={"data": data, "fn_index": stream["id"], "event_data": None,
+                                                            "session_hash": session,
+                                                            "trigger_id": stream["targets"][0][0]})
+    return join
+
+
+def test_a_live_stream_holds_a_share_of_the_live_slots_and_gives_it_back_when_its_visitor_leaves(served):
+    """Gradio keeps a stream in its slot between frames, up to its time limit (5 minutes). With one live slot and
+    no share per visitor, one open webcam kept every other visitor's frames waiting, a visitor could queue as
+    many streams as sessions, and a closed tab held its slot for the rest of the five minutes."""
+    url, sender = served[1], "127.0.0.20"
+    join, events, pages = _stream_join(url, sender), [], []
+    try:
+        for session in ("stream-a", "stream-b"):
+            answer = join(session)
+            assert answer.status_code == 200, answer.text
+            events.append(answer.json()["event_id"])
+            page = _http(url, sender)  # the page's message stream, open while it is there
+            pages.append((page, page.send(page.build_request("GET", f"gradio_api/queue/data?session_hash={session}"),
+                                          stream=True)))
+        third = join("stream-c")
+        assert third.status_code == 422 and "jobs waiting or running" in third.text, third.text
+        frame = dict(frame=handle_file(EXAMPLES / "coffee.jpg"), style="26 styles", style_images=[], style_blend="",
+                     style_mix="3", model_files=[], repo_id="", strength=1.0, color="none", frame_size=64)
+        assert Path(_client(served).submit(**frame, api_name="/fast_live").result(timeout=30)).is_file()
+        for page, messages in pages:  # the visitor closes the tab
+            messages.close()
+            page.close()
+        deadline, answer = time.monotonic() + 25, None
+        while time.monotonic() < deadline:  # Gradio sees a closed page within 10 s
+            answer = join("stream-d")
+            if answer.status_code == 200:
+                events.append(answer.json()["event_id"])
+                break
+            time.sleep(1.0)
+        assert answer is not None and answer.status_code == 200, answer.text
+    finally:
+        with _http(url, sender) as http:
+            for event in events:
+                http.post(f"gradio_api/stream/{event}/close")
+
+
 def _mcp_client_from(sender: str, extra_headers: dict[str, str] | None = None) -> Callable[..., httpx.AsyncClient]:
     """An MCP client's HTTP client factory whose requests come from ``sender`` and carry ``extra_headers`` too."""
     def factory(headers=None, timeout=None, auth=None) -> httpx.AsyncClient:

@@ -19,7 +19,7 @@ import gradio as gr
 from nst_core import NSTError
 from nst_core.image.io import image_size
 
-from . import editor_blobs, mcp_calls, mcp_files, request_files, state, upload_progress
+from . import editor_blobs, mcp_calls, mcp_files, request_files, state, stream_ends, upload_progress
 from .serving import as_request, jobs_of, rejection
 
 log = logging.getLogger("nst_studio")
@@ -27,11 +27,12 @@ mcp_files.accept_file_lists()  # lists of files reach MCP tools as files
 mcp_calls.count_and_cancel_calls()  # an MCP tool call: counted against its visitor, cancelled with its call
 editor_blobs.bound_editor_blobs()  # what the region editor may leave in memory
 upload_progress.bound_upload_progress()  # what an upload's progress may leave in memory
+stream_ends.end_streams_of_leaving_visitors()  # a live stream's slot is free once its visitor has gone
 request_files.guard_request_files()  # no server path in a refusal; a URL's file fetched within the upload limit
 Check = Callable[[Mapping[str, Any]], Any]  # an endpoint's values -> its prepared job (with a ``cost``), or raises
 
 
-def validator_for(check: Check, concurrency_id: str, per_visitor: bool = True) -> Callable:
+def validator_for(check: Check, concurrency_id: str) -> Callable:
     """A validator refusing a request before it is queued: the visitor's share of jobs, then ``check``."""
     def validate(request: gr.Request, **values: Any) -> list[dict]:  # Gradio fills in a leading request only
         rejected = rejection(values.values())
@@ -39,7 +40,7 @@ def validator_for(check: Check, concurrency_id: str, per_visitor: bool = True) -
         limit = state.BUDGET.limit("jobs_per_client")
         if message:
             pass
-        elif per_visitor and limit is not None and state.BLOCKS and \
+        elif limit is not None and state.BLOCKS and \
                 jobs_of(state.BLOCKS[-1], request, concurrency_id) >= limit:
             message = (f"You already have {int(limit)} jobs waiting or running here, the most one visitor may "
                        "have at once; wait for one to finish (or cancel it).")
@@ -94,15 +95,15 @@ def on_gpu(duration: Callable[..., float]) -> Callable:
 
 def offer(button: gr.Button, handler: Callable, *, check: Check, inputs: Mapping[str, gr.components.Component],
           outputs: list, api_name: str, description: str, concurrency_id: str = state.HEAVY,
-          per_visitor: bool = True, gpu: bool = True, **event: Any) -> None:
+          concurrency_limit: int = 1, gpu: bool = True, **event: Any) -> None:
     """``button`` runs ``handler(**values)`` (named as ``inputs``); refused early by ``check``, leased a GPU by
     its estimate; ``description`` is what the client API and the MCP tool say the endpoint does."""
     function = as_request(handler)
     if gpu:
         function = on_gpu(lambda **values: check(values).cost.seconds)(function)
     button.click(function, inputs_kwargs=dict(inputs), outputs=outputs, api_name=api_name,
-                 api_description=description, concurrency_limit=1, concurrency_id=concurrency_id,
-                 validator=validator_for(check, concurrency_id, per_visitor), **event)
+                 api_description=description, concurrency_limit=concurrency_limit, concurrency_id=concurrency_id,
+                 validator=validator_for(check, concurrency_id), **event)
 
 
 def checked_picture(path: str, label: str) -> tuple[int, int]:

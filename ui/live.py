@@ -14,7 +14,7 @@ from nst_core.image.io import fitted_size
 from nst_core.video import FrameStylizer, LiveSettings
 
 from . import state
-from .endpoint import offer
+from .endpoint import offer, validator_for
 from .form import Form
 from .serving import Image, as_request
 from .style_choice import StyleChoice, check_style, chosen_model, style_reading
@@ -68,14 +68,18 @@ def live_section(choice: StyleChoice) -> None:
     def stylize_live_frame(**values: Any) -> np.ndarray | None:
         return live_frame(choice, form, values)
 
+    def check(values: Mapping[str, Any]) -> LiveSettings:
+        return live_settings(choice, form, values)
+
     # No trigger_mode here: Gradio 6.31 with trigger_mode="always_last" sends a stream's first frame only.
     webcam.stream(
         as_request(stylize_live_frame), inputs_kwargs=inputs, outputs=live, stream_every=0.1, time_limit=300,
-        concurrency_limit=1, concurrency_id="live", show_progress="hidden",
+        concurrency_limit=state.LIVE_SLOTS, concurrency_id=state.LIVE, show_progress="hidden",
+        validator=validator_for(check, state.LIVE),
         # The browser's stream; gradio_client cannot read streaming replies, so clients get the same handler, one
         # frame per call, as /fast_live below.
         api_name="fast_live_stream", api_visibility="private",
     )
-    offer(gr.Button(visible=False), stylize_live_frame, check=lambda values: live_settings(choice, form, values),
-          api_name="fast_live", description=DESCRIPTION, inputs=inputs, outputs=[live], concurrency_id="live",
-          per_visitor=False, gpu=False, show_progress="hidden")
+    offer(gr.Button(visible=False), stylize_live_frame, check=check, api_name="fast_live", description=DESCRIPTION,
+          inputs=inputs, outputs=[live], concurrency_id=state.LIVE, concurrency_limit=state.LIVE_SLOTS, gpu=False,
+          show_progress="hidden")

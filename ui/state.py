@@ -28,6 +28,10 @@ IMAGES = ROOT / "examples" / "images"
 AUDIO = ROOT / "examples" / "audio"
 # Every heavy endpoint shares one queue slot: two optimizations at once would only halve each one's speed.
 HEAVY = "heavy"
+# The live webcam's streams and one-frame calls share these slots. Gradio holds a stream's slot for its whole run
+# (it waits there for the next frame, up to the stream's time limit): with one slot, one open webcam kept every
+# other visitor's stream and frame waiting up to five minutes. Each visitor may hold ``jobs_per_client`` of them.
+LIVE, LIVE_SLOTS = "live", 4
 BUDGET = Budget.from_env()
 STORE = ResultStore()
 ON_ZERO_GPU = spaces is not None and os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true")
