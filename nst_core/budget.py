@@ -38,7 +38,7 @@ class Budget:
     audio_steps: int = 500             # audio optimizer steps (at most) per segment
     audio_filters: int = 4096          # filters of the shallow audio net, all layers together
     live_frame_side: int = 512         # long side of a live webcam frame
-    live_reading_seconds: float = 2.0  # estimated time to read a live stream's style pictures (the slot is shared)
+    live_reading_seconds: float = 2.0  # estimated time to read a live frame and its style pictures (slots are shared)
     jobs_per_client: int = 2           # jobs of one slot one visitor (session or address) may have queued
                                        # or running
     upload_megabytes: float = 1000.0   # what one address may upload per half hour (the time uploads are kept)

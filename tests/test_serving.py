@@ -230,10 +230,16 @@ def test_a_huge_picture_is_refused_before_decoding(served, tmp_path, side):
     client = _client(served)
     fast = dict(content=handle_file(EXAMPLES / "coffee.jpg"), style="Any picture", style_blend="", model_files=[],
                 repo_id="", strength=1.0, color="none", precision="auto")
+    # Pictures that Gradio decodes itself (a webcam frame, the region editor's layers) were decoded before any
+    # check: this 400 MP frame took 31 s and 12 GB.
+    editor = {"background": handle_file(bomb), "layers": [], "composite": None}
     for api, values in (("/image", _image(content=handle_file(bomb))),
                         ("/image", _image(styles=[handle_file(bomb)])),
+                        ("/image", {**_image(), "region_mask": editor, "outside": "content"}),
                         ("/fast", {**fast, "content": handle_file(bomb), "style": "Custom model"}),
-                        ("/fast", {**fast, "style_images": [handle_file(bomb)]})):
+                        ("/fast", {**fast, "style_images": [handle_file(bomb)]}),
+                        ("/fast_live", {**{k: v for k, v in fast.items() if k != "content"}, "frame": handle_file(bomb),
+                                        "style": "26 styles", "style_mix": "3", "style_images": [], "frame_size": 64})):
         # Pillow refuses to open above 800 MP; below, the budget refuses at the size the header claims.
         with pytest.raises(Exception, match="too large to open" if side > 20000 else "allows 100 MP") as info:
             client.predict(**values, api_name=api)
@@ -291,8 +297,8 @@ def test_a_live_streams_style_pictures_are_read_within_a_budget_of_their_own(ser
     client = _client(served)
     live = dict(frame=handle_file(EXAMPLES / "coffee.jpg"), style="Any picture", style_blend="", model_files=[],
                 repo_id="", strength=1.0, color="none", frame_size=128)
-    with pytest.raises(Exception, match=r"The estimated time to read these style pictures is 2\.\d s; this server "
-                                        r"allows 2 s: upload smaller style pictures for the live stream"):
+    with pytest.raises(Exception, match=r"The estimated time to read these pictures is 2\.\d s; this server "
+                                        r"allows 2 s: send smaller pictures to the live stream"):
         client.predict(**live, style_images=[handle_file(large_png)] * 2, api_name="/fast_live")
     frame = client.predict(**live, style_images=[handle_file(large_jpeg)] * 2, api_name="/fast_live")
     assert max(Image.open(frame).size) == 128

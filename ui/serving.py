@@ -39,9 +39,10 @@ import gradio as gr
 import PIL.Image
 
 from nst_core import InvalidInput, NSTError, WeightsUnavailable
+from nst_core.budget import Budget, OverBudget
 from nst_core.control import Cancelled, JobControl, release_memory
 from nst_core.errors import shown
-from nst_core.image.io import too_large_to_open
+from nst_core.image.io import image_size, too_large_to_open
 
 log = logging.getLogger("nst_studio.serving")
 HEARTBEAT_S = 0.5  # how long a handler may stay inside the job before it hands control back to Gradio
@@ -95,10 +96,48 @@ class Rejected:
         self.message = message
 
 
+# The budget in force, for the pictures Gradio decodes itself (set by ``ui.state``, which holds it).
+budget: Callable[[], Budget] = Budget
+
+
+def file_paths(payload: Any) -> Iterator[str]:
+    """The file paths in a component's payload (a file, or an editor's background, layers and composite)."""
+    if hasattr(payload, "model_dump"):
+        payload = payload.model_dump()
+    if isinstance(payload, dict):
+        if isinstance(payload.get("path"), str):
+            yield payload["path"]
+        for value in payload.values():
+            if isinstance(value, (dict, list)):
+                yield from file_paths(value)
+    elif isinstance(payload, list):
+        for item in payload:
+            yield from file_paths(item)
+
+
+def too_many_pixels(payload: Any, label: str) -> str | None:
+    """The refusal of a picture in ``payload`` whose header claims more megapixels than the budget decodes."""
+    for path in file_paths(payload):
+        try:
+            width, height = image_size(path, label=label)
+        except NSTError:
+            continue  # decoding it fails in turn, and says so
+        try:
+            budget().refuse_over("decode_megapixels", round(width * height / 1e6, 1), f"The {label} ({width}x{height})",
+                                 " MP", "upload a smaller picture")
+        except OverBudget as exc:
+            return str(exc)
+    return None
+
+
 def lenient(base: type) -> type:
     """``base`` (a Gradio component class) whose preprocessing failures become :class:`Rejected` values; numbers
-    outside a slider's range pass through unchanged, so that the request's own checks name the budget."""
+    outside a slider's range pass through unchanged, so that the request's own checks name the budget. A picture
+    that Gradio decodes itself (an image input of type numpy or pil, or with a colour mode) is refused from its
+    header when it claims more pixels than the budget decodes: Gradio decoded a 400 MP PNG of 430 kB sent as a
+    webcam frame into 12 GB, and one sent as the region into 7 GB."""
     numeric = issubclass(base, (gr.Slider, gr.Number))
+    decodes = issubclass(base, (gr.Image, gr.ImageEditor))
 
     class Lenient(base):
         is_template = True  # the frontend renders it as ``base``
@@ -118,6 +157,11 @@ def lenient(base: type) -> type:
             return super().example_value() if self.api_example is None else self.api_example
 
         def preprocess(self, payload: Any) -> Any:
+            # Gradio decodes a picture unless it passes the file on as sent (a path, no colour mode to convert to).
+            if decodes and not (self.type == "filepath" and getattr(self, "image_mode", None) is None):
+                refused = too_many_pixels(payload, str(self.label or "picture").lower())
+                if refused:
+                    return Rejected(refused)
             try:
                 return super().preprocess(payload)
             except Exception as exc:  # noqa: BLE001 - whatever a malformed input breaks, one readable message

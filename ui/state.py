@@ -16,6 +16,7 @@ from nst_core.budget import Budget
 from nst_core.image import fast
 from nst_core.runtime import PreparedModels
 
+from . import serving
 from .serving import ResultStore
 
 try:  # Present on Hugging Face Spaces only; on ZeroGPU hardware spaces.GPU borrows a GPU for each call.
@@ -33,6 +34,7 @@ HEAVY = "heavy"
 # other visitor's stream and frame waiting up to five minutes. Each visitor may hold ``jobs_per_client`` of them.
 LIVE, LIVE_SLOTS = "live", 4
 BUDGET = Budget.from_env()
+serving.budget = lambda: BUDGET  # looked up at each request: the budget in force
 STORE = ResultStore()
 ON_ZERO_GPU = spaces is not None and os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true")
 ZERO_GPU_MAX_S = 120  # the longest GPU lease a call asks ZeroGPU for (a free visitor's daily quota is minutes)
