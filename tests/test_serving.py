@@ -1053,6 +1053,15 @@ def test_the_region_editors_layers_held_in_memory_are_bounded(served, monkeypatc
         assert held <= 2 * 10**6 and "pending4" in editor.blob_storage and "pending0" not in editor.blob_storage
         assert http.get("gradio_api/info").status_code == 200
         assert send(http, "painted", blob=PIECE.read_bytes()) == 200
+        # A layer Gradio would decode when a run reads it: 400 MP claimed in a 430 kB PNG (7 GB decoded).
+        import zlib
+
+        before = _rss_mb()
+        bomb = http.post("gradio_api/component_server", files={"file": ("layer.png", _flat_png(19999, 19999, zlib))},
+                         data={"component_id": str(editor._id), "session_hash": "s", "fn_name": "accept_blobs",
+                               "type": "layer", "index": "0", "id": "bomb"})
+        assert bomb.status_code == 400 and "The layer (19999x19999) is 400 MP; this server allows 100 MP" in bomb.text
+        assert "bomb" not in editor.blob_storage and _rss_mb() - before < 40
     # A run whose layers were dropped is refused, in words, instead of running without its region.
     refused = editor.preprocess(EditorData(id="pending0"))
     assert "paint it again" in refused.message, refused

@@ -4,9 +4,10 @@ Gradio 6.31's ImageEditor can send its layers to the server ahead of a run (``/g
 ``accept_blobs``), which keeps them in memory under an id until a run reads them. It grew the list of layers to
 whatever index a request named (index 10^7 held 80 MB; 2*10^9 would ask for 16 GB, from one small request) and
 kept every id no run read, for the life of the process. :func:`bound_editor_blobs` refuses an index past
-:data:`LAYERS`, another kind of blob, a long id or a request without exactly one file, forgets an id after
-:data:`KEPT_S`, and keeps :data:`HELD_BYTES` at most, the oldest dropped first; a run whose layers were dropped is
-refused with a message saying to paint the region again (installed by :mod:`.endpoint`).
+:data:`LAYERS`, another kind of blob, a long id, a request without exactly one file or a picture claiming more
+pixels than the budget decodes, forgets an id after :data:`KEPT_S`, and keeps :data:`HELD_BYTES` at most, the
+oldest dropped first; a run whose layers were dropped is refused with a message saying to paint the region again
+(installed by :mod:`.endpoint`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 import gradio as gr
 from gradio.components.image_editor import AcceptBlobs
 from starlette.exceptions import HTTPException
+
+from . import serving
 
 LAYERS = 8                # a layer's index must be below this
 KINDS = ("background", "layer", "composite")
@@ -36,7 +39,10 @@ def _refusal(fields: dict, files: list) -> str | None:
         return f"A layer's index is below {LAYERS}."
     if not isinstance(fields.get("id"), str) or not 0 < len(fields["id"]) <= ID_CHARACTERS:
         return f"A layer's id is 1 to {ID_CHARACTERS} characters."
-    return None if len(files) == 1 else "Send one file per layer."
+    if len(files) != 1:
+        return "Send one file per layer."
+    # Decoded by Gradio when a run reads it: a 430 kB PNG can claim 400 MP (7 GB decoded).
+    return serving.too_many_pixels(files[0][1], "layer")
 
 
 def _size(blobs: Any) -> int:

@@ -115,18 +115,18 @@ def file_paths(payload: Any) -> Iterator[str]:
             yield from file_paths(item)
 
 
-def too_many_pixels(payload: Any, label: str) -> str | None:
-    """The refusal of a picture in ``payload`` whose header claims more megapixels than the budget decodes."""
-    for path in file_paths(payload):
-        try:
-            width, height = image_size(path, label=label)
-        except NSTError:
-            continue  # decoding it fails in turn, and says so
-        try:
-            budget().refuse_over("decode_megapixels", round(width * height / 1e6, 1), f"The {label} ({width}x{height})",
-                                 " MP", "upload a smaller picture")
-        except OverBudget as exc:
-            return str(exc)
+def too_many_pixels(source: str | bytes, label: str) -> str | None:
+    """The refusal of a picture (a path, or its bytes) whose header claims more megapixels than the budget
+    decodes; None for any other (one that is not a picture is left to its decoding to refuse)."""
+    try:
+        width, height = image_size(source, label=label)
+    except InvalidInput as exc:
+        return str(exc) if isinstance(exc.__cause__, PIL.Image.DecompressionBombError) else None
+    try:
+        budget().refuse_over("decode_megapixels", round(width * height / 1e6, 1), f"The {label} ({width}x{height})",
+                             " MP", "upload a smaller picture")
+    except OverBudget as exc:
+        return str(exc)
     return None
 
 
@@ -159,7 +159,8 @@ def lenient(base: type) -> type:
         def preprocess(self, payload: Any) -> Any:
             # Gradio decodes a picture unless it passes the file on as sent (a path, no colour mode to convert to).
             if decodes and not (self.type == "filepath" and getattr(self, "image_mode", None) is None):
-                refused = too_many_pixels(payload, str(self.label or "picture").lower())
+                label = str(self.label or "picture").lower()
+                refused = next(filter(None, (too_many_pixels(path, label) for path in file_paths(payload))), None)
                 if refused:
                     return Rejected(refused)
             try:
