@@ -659,7 +659,8 @@ def test_one_visitor_cannot_fill_the_queue_with_live_frames(served):
             job.result()
             outcomes.append("stylized")
         except Exception as exc:  # noqa: BLE001 - the refusal is what is tested
-            outcomes.append("refused" if "jobs waiting or running" in str(exc) else str(exc))
+            # refused at the door: their share of jobs, or too many requests joining at once
+            outcomes.append("refused" if "jobs waiting or running" in str(exc) or "429" in str(exc) else str(exc))
     assert set(outcomes) == {"stylized", "refused"}, outcomes  # frames are quick: refused only while two wait
 
 
@@ -717,6 +718,41 @@ def test_a_live_stream_holds_a_share_of_the_live_slots_and_gives_it_back_when_it
         with _http(url, sender) as http:
             for event in events:
                 http.post(f"gradio_api/stream/{event}/close")
+
+
+def test_an_address_has_two_requests_joining_the_queue_at_once(served):
+    """Gradio prepares a request's values (the region editor's pictures decoded: 5 s and 2.7 GB for a 90 MP PNG)
+    when it asks to join the queue, before the visitor's share is counted. Two joins of one address may be under
+    way at once; a third is refused at once, another address's is not, and once one is done the next goes in."""
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(served[1])
+
+    def stalled_join(sender: str) -> socket.socket:
+        """A join whose body is still arriving: under way for as long as the connection stays open."""
+        connection = socket.create_connection((where.hostname, where.port), source_address=(sender, 0))
+        connection.sendall(b"POST /gradio_api/queue/join HTTP/1.1\r\nHost: studio\r\nContent-Type: application/json"
+                           b"\r\nContent-Length: 100\r\n\r\n{")
+        return connection
+
+    def join(sender: str) -> httpx.Response:
+        with _http(served[1], sender) as http:
+            return http.post("gradio_api/queue/join", json={"data": [], "fn_index": 0, "session_hash": "joins"})
+
+    stalled = [stalled_join("127.0.0.21") for _ in range(2)]
+    try:
+        time.sleep(0.5)  # both have reached the server
+        third = join("127.0.0.21")
+        assert third.status_code == 429 and "2 requests joining the queue already" in third.text, third.text
+        assert join("127.0.0.22").status_code != 429
+    finally:
+        for connection in stalled:
+            connection.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and join("127.0.0.21").status_code == 429:
+        time.sleep(0.2)
+    assert join("127.0.0.21").status_code != 429
 
 
 def _mcp_client_from(sender: str, extra_headers: dict[str, str] | None = None) -> Callable[..., httpx.AsyncClient]:

@@ -15,6 +15,10 @@
 * **Routes the page does not use** and whose work nothing bounds (:data:`CLOSED`) are refused with 403.
 * **Upload ids.** An upload's progress is named by an id the page makes (``upload_id``); one that is not
   :data:`~.upload_progress.UPLOAD_ID` is refused with 400 (see :mod:`.upload_progress`).
+* **Joining the queue.** Gradio prepares a request's values when it asks to join the queue, before the
+  visitor's share of jobs is counted, and preparing the region editor's pictures decodes them (a 90 MP PNG: 5 s
+  and 2.7 GB): ten such requests at once from one address would take 27 GB. An address may have
+  :data:`JOINING_AT_ONCE` requests joining at once; the next is refused with 429 until one has joined.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ CLOSED = {"/gradio_api/process_recording": "This server does not edit screen rec
                                            "recording as it was made.",
           "/gradio_api/deep_link": "This page makes no share links; download a result to share it."}
 UPLOAD_ID_ROUTES = ("/gradio_api/upload", "/gradio_api/upload_progress")
+JOINING_AT_ONCE = 2  # an address's requests to join the queue (the page's or a client's) being prepared at once
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -116,17 +121,26 @@ class RequestLimits:
     def __init__(self, app: Callable) -> None:
         self.app = app
         self.uploads = Uploads()
+        self.joining: collections.Counter[str] = collections.Counter()  # address -> requests joining the queue
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         request = Request(scope)
         address = address_of(request)
+        joins = scope["method"] == "POST" and joins_the_queue(scope["path"])
+        if joins and self.joining[address] >= JOINING_AT_ONCE:
+            return await refuse(send, 429, f"You have {JOINING_AT_ONCE} requests joining the queue already; send "
+                                           "the next once one of them has joined.")
         token = SENDER.set((self.uploads, address))
+        self.joining[address] += joins
         try:
             await self.checked(scope, receive, send, address, vouched(request))
         finally:
             SENDER.reset(token)
+            self.joining[address] -= joins
+            if self.joining[address] <= 0:
+                del self.joining[address]
 
     async def checked(self, scope: Scope, receive: Receive, send: Send, address: str, ours: bool) -> None:
         """``ours``: a request this process made (the MCP server's)."""
@@ -170,6 +184,12 @@ class RequestLimits:
         finally:
             charged = self.uploads.charge_kept(address, paths_in(bytes(answer)))
             log.debug("upload from %s: %d bytes counted", address, charged)
+
+
+def joins_the_queue(path: str) -> bool:
+    """Whether a POST to ``path`` asks to join the queue: the page's join, or a client's call by name."""
+    path = path.rstrip("/")
+    return path.endswith("/gradio_api/queue/join") or "/gradio_api/call/" in path
 
 
 def upload_ids_fit(scope: Scope) -> bool:
