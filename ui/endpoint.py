@@ -20,7 +20,7 @@ from nst_core import NSTError
 from nst_core.image.io import image_size
 
 from . import editor_blobs, mcp_calls, mcp_files, request_files, state, stream_ends, upload_progress
-from .serving import as_request, jobs_of, rejection
+from .serving import as_request, jobs_of, refuse_large_picture, rejection
 
 log = logging.getLogger("nst_studio")
 mcp_files.accept_file_lists()  # lists of files reach MCP tools as files
@@ -109,8 +109,7 @@ def offer(button: gr.Button, handler: Callable, *, check: Check, inputs: Mapping
 def checked_picture(path: str, label: str) -> tuple[int, int]:
     """An upload's size from its header, refused before decoding when it claims more pixels than allowed."""
     width, height = image_size(path, label=label)
-    state.BUDGET.refuse_over("decode_megapixels", round(width * height / 1e6, 1), f"The {label} ({width}x{height})",
-                             " MP", "upload a smaller picture")
+    refuse_large_picture(width, height, label)
     return width, height
 
 

@@ -123,11 +123,16 @@ def too_many_pixels(source: str | bytes, label: str) -> str | None:
     except InvalidInput as exc:
         return str(exc) if isinstance(exc.__cause__, PIL.Image.DecompressionBombError) else None
     try:
-        budget().refuse_over("decode_megapixels", round(width * height / 1e6, 1), f"The {label} ({width}x{height})",
-                             " MP", "upload a smaller picture")
+        refuse_large_picture(width, height, label)
     except OverBudget as exc:
         return str(exc)
     return None
+
+
+def refuse_large_picture(width: int, height: int, label: str) -> None:
+    """:class:`OverBudget` for a picture of this size, read from its header, over the pixels the budget decodes."""
+    budget().refuse_over("decode_megapixels", round(width * height / 1e6, 1), f"The {label} ({width}x{height})",
+                         " MP", "upload a smaller picture")
 
 
 def lenient(base: type) -> type:
