@@ -25,7 +25,7 @@ from nst_core.audio.backends import (
 )
 from nst_core.audio.balance import BalanceController, BalanceTargets, TargetOutcome
 from nst_core.audio.descriptors import Descriptors
-from nst_core.audio.io import load_audio
+from nst_core.audio.io import audio_seconds, load_audio
 from nst_core.audio.optimize import (
     AudioProgress,
     AudioResult,
@@ -86,6 +86,33 @@ def test_non_audio_short_long_and_clipped(tmp_path):
     assert len(long.samples) == 2 * RATE and "trimmed" in long.notices[0]
     soundfile.write(tmp_path / "hot.wav", np.clip(_tone(1.0) * 4, -1, 1), RATE)
     assert any("clipped" in n for n in load_audio(tmp_path / "hot.wav", sample_rate=RATE).notices)
+
+
+def test_a_long_clip_is_decoded_only_as_far_as_it_is_used(tmp_path):
+    """Near silence compresses to nothing: a 1.9 MB FLAC of three hours was decoded whole before being trimmed to
+    30 s (32 s and 11 GB). Twenty minutes here (a 10-minute stereo float64 decode would be 850 MB)."""
+    import tracemalloc
+
+    rate = 44100
+    with soundfile.SoundFile(tmp_path / "long.flac", "w", samplerate=rate, channels=2, format="FLAC") as clip:
+        clip.write(_tone(1.0, rate=rate, channels=2))
+        for _ in range(20):
+            clip.write(np.zeros((60 * rate, 2)))
+    assert (tmp_path / "long.flac").stat().st_size < 2e6
+    tracemalloc.start()
+    try:
+        loaded = load_audio(tmp_path / "long.flac", sample_rate=RATE, max_seconds=2.0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(loaded.samples) == 2 * RATE and loaded.notices == ["The clip (1201.0 s) was trimmed to 2 s."]
+    assert peak < 20e6, f"{peak / 1e6:.0f} MB to read 2 s"
+    # FLAC's highest rate, 8 channels: 30 s of it decode to 1.3 GB and take 7 s to resample. Refused from the header.
+    soundfile.write(tmp_path / "wide.flac", _tone(0.5, rate=655350, channels=8), 655350)
+    wide = tmp_path / "wide.flac"
+    for read in (lambda: load_audio(wide, sample_rate=RATE), lambda: audio_seconds(wide)):
+        with pytest.raises(InvalidInput, match="sample rate is 655350 Hz; this server reads audio of up to 192 kHz"):
+            read()
 
 
 # --------------------------------------------------------------------------- spectral
