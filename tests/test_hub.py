@@ -256,3 +256,31 @@ def test_url_download_checks_sha256_and_caches(hub_cache, monkeypatch, local_ser
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert hub.availability(good_file).state == "ready"
     assert hub.availability(bad_file).state == "unavailable"
+
+
+def test_a_file_in_a_visitors_repo_is_fetched_only_up_to_its_limit(hub_cache, monkeypatch):
+    """A visitor may name any Hub repo for a custom Fast styles model; its model.safetensors could be gigabytes,
+    downloaded to the server's disk and read into memory. The Hub's metadata (a HEAD request) says the size
+    first: over :data:`~nst_core.hub.entries.USER_FILE_MB` nothing is fetched."""
+    from types import SimpleNamespace
+
+    import huggingface_hub
+
+    from nst_core.hub import fetch
+
+    fetched, sizes = [], {"someone/huge": 10e9, "someone/small": 6.7e6}
+    monkeypatch.setattr(fetch, "_download_blocked", lambda source: None)  # as on a Space, with the network
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata",
+                        lambda url, timeout: SimpleNamespace(size=sizes[url.split("/resolve/")[0].split(".co/")[1]]))
+
+    def download(key, source, progress):
+        fetched.append(source.repo_id)
+        return hub_cache / "fetched.safetensors"
+
+    monkeypatch.setattr(fetch, "_hub_download", download)
+    monkeypatch.setattr(fetch, "verify_checksum", lambda item, path: path)
+    with pytest.raises(InvalidInput, match=r"model.safetensors in someone/huge is 10000 MB; this server fetches "
+                                           r"files of up to 64 MB from a repository a visitor names"):
+        hub.weight_path(hub.user_hub_file("someone/huge", "model.safetensors"))
+    assert hub.weight_path(hub.user_hub_file("someone/small", "model.safetensors")).name == "fetched.safetensors"
+    assert fetched == ["someone/small"]

@@ -66,6 +66,7 @@ class WeightEntry:
     check: Check | None = None   # the health check of the loaded network, run once per file
     check_source: str = ""       # where the check's expected property comes from (cited in the README)
     pin_source: str = ""         # the public page the pin and checksum were read from
+    most_mb: float | None = None  # the largest file it may download (a repo a visitor names may hold anything)
 
 
 def as_is(raw: object) -> StateDict:
@@ -85,10 +86,15 @@ def parse_repo_id(text: object) -> str:
     return candidate
 
 
+# A Fast styles network is about 7 MB; a visitor's repo is fetched only up to this (the upload limit's size).
+USER_FILE_MB = 64.0
+
+
 def user_hub_file(repo_id: str, filename: str, revision: str = "main", size_mb: float = 0.0) -> WeightEntry:
-    """An entry for a file in a Hub repo a user names: fetched like any other, listed nowhere."""
+    """An entry for a file in a Hub repo a user names: fetched like any other, up to :data:`USER_FILE_MB`, listed
+    nowhere."""
     repo_id = parse_repo_id(repo_id)
     return WeightEntry(f"user:{repo_id}/{filename}@{revision}", HubFile(repo_id, filename, revision), as_is,
-                       f"{filename} from {repo_id}", "see the repository", size_mb)
+                       f"{filename} from {repo_id}", "see the repository", size_mb, most_mb=USER_FILE_MB)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..errors import WeightsMismatch, WeightsUnavailable
+from ..errors import InvalidInput, WeightsMismatch, WeightsUnavailable
 from . import environment
 from .checksum import sha256_of, verify_checksum
 from .entries import HubFile, PackageFile, Progress, UrlFile, WeightEntry
@@ -42,6 +42,8 @@ def weight_path(item: WeightEntry, progress: Progress | None = None) -> Path:
         if blocked:
             hint = FIX_HINT if isinstance(source, HubFile) else URL_FIX_HINT
             raise WeightsUnavailable(item.key, f"{source.describe()} is {blocked}", hint)
+        if item.most_mb is not None and isinstance(source, HubFile):
+            _refuse_larger(item.key, source, item.most_mb)
         log.info("downloading %s (%.0f MB)", source.describe(), item.size_mb)
         local = _hub_download(item.key, source, progress) if isinstance(source, HubFile) else \
             _url_download(item.key, source, progress)
@@ -133,6 +135,21 @@ def _hub_download(key: str, source: HubFile, progress: Progress | None) -> Path:
         first_line = str(exc).splitlines()[0] if str(exc) else ""
         reason = f"{type(exc).__name__}: {first_line.replace(str(hub_cache_dir()), '<cache>')}"
         raise WeightsUnavailable(key, f"download of {source.describe()} failed ({reason})", FIX_HINT) from exc
+
+
+def _refuse_larger(key: str, source: HubFile, most_mb: float) -> None:
+    """:class:`InvalidInput` when the Hub says the file is larger than ``most_mb``, before any of it is fetched."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    try:
+        size = get_hf_file_metadata(hf_hub_url(source.repo_id, source.filename, repo_type=source.repo_type,
+                                               revision=source.revision), timeout=10).size
+    except Exception as exc:  # as for the download itself: every HTTP/OS error means "not available"
+        raise WeightsUnavailable(key, f"{source.describe()} could not be looked up ({type(exc).__name__})",
+                                 FIX_HINT) from exc
+    if size is not None and size > most_mb * 1e6:
+        raise InvalidInput(f"{source.filename} in {source.repo_id} is {size / 1e6:.0f} MB; this server fetches "
+                           f"files of up to {most_mb:g} MB from a repository a visitor names.")
 
 
 def _url_target(source: UrlFile) -> Path:
