@@ -284,3 +284,28 @@ def test_a_file_in_a_visitors_repo_is_fetched_only_up_to_its_limit(hub_cache, mo
         hub.weight_path(hub.user_hub_file("someone/huge", "model.safetensors"))
     assert hub.weight_path(hub.user_hub_file("someone/small", "model.safetensors")).name == "fetched.safetensors"
     assert fetched == ["someone/small"]
+
+
+def test_visitors_repos_are_kept_to_a_size_the_least_recently_used_removed_first(hub_cache, monkeypatch):
+    """Every repo a visitor names stayed on the server's disk. Visitors' repos together are kept to
+    ``VISITOR_CACHE_MB`` (10 MB here), the least recently used removed first; the registry's weights are never
+    removed."""
+    import time
+    from types import SimpleNamespace
+
+    import huggingface_hub
+
+    from nst_core.hub import fetch, visitor_cache
+
+    monkeypatch.setattr(visitor_cache, "VISITOR_CACHE_MB", 10.0)
+    monkeypatch.setattr(fetch, "_download_blocked", lambda source: None)
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", lambda url, timeout: SimpleNamespace(size=4e6))
+    monkeypatch.setattr(fetch, "_hub_download", lambda key, source, progress: put_in_hub_cache(
+        hub_cache, source.repo_id, source.filename, b"w" * 4_000_000, source.revision))
+    monkeypatch.setattr(fetch, "verify_checksum", lambda item, path: path)
+    put_in_hub_cache(hub_cache, "studio/pinned", "model.safetensors", b"p" * 6_000_000)  # a registry file: unmarked
+    for repo in ("someone/a", "someone/b", "someone/a", "someone/c"):  # a is used again: b is the oldest then
+        hub.weight_path(hub.user_hub_file(repo, "model.safetensors"))
+        time.sleep(0.02)
+    assert {folder.name for folder in hub_cache.iterdir()} == {"models--studio--pinned", "models--someone--a",
+                                                                "models--someone--c"}

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..errors import InvalidInput, WeightsMismatch, WeightsUnavailable
-from . import environment
+from . import environment, visitor_cache
 from .checksum import sha256_of, verify_checksum
 from .entries import HubFile, PackageFile, Progress, UrlFile, WeightEntry
 from .environment import FIX_HINT, URL_FIX_HINT, hub_cache_dir, hub_endpoint, offline_mode, url_cache_dir
@@ -36,17 +36,20 @@ def weight_path(item: WeightEntry, progress: Progress | None = None) -> Path:
     source = item.source
     if isinstance(source, PackageFile):
         return verify_checksum(item, _package_path(item.key, source, must_exist=True))
+    visitors = isinstance(source, HubFile) and item.most_mb is not None  # a repo a visitor named
     local = cached_path(item)
     if local is None:
         blocked = _download_blocked(source)
         if blocked:
             hint = FIX_HINT if isinstance(source, HubFile) else URL_FIX_HINT
             raise WeightsUnavailable(item.key, f"{source.describe()} is {blocked}", hint)
-        if item.most_mb is not None and isinstance(source, HubFile):
-            _refuse_larger(item.key, source, item.most_mb)
+        if visitors:
+            visitor_cache.make_room(hub_cache_dir(), _visitor_file_size(item.key, source, item.most_mb))
         log.info("downloading %s (%.0f MB)", source.describe(), item.size_mb)
         local = _hub_download(item.key, source, progress) if isinstance(source, HubFile) else \
             _url_download(item.key, source, progress)
+    if visitors:
+        visitor_cache.remember(hub_cache_dir(), source)
     return verify_checksum(item, local)
 
 
@@ -137,8 +140,9 @@ def _hub_download(key: str, source: HubFile, progress: Progress | None) -> Path:
         raise WeightsUnavailable(key, f"download of {source.describe()} failed ({reason})", FIX_HINT) from exc
 
 
-def _refuse_larger(key: str, source: HubFile, most_mb: float) -> None:
-    """:class:`InvalidInput` when the Hub says the file is larger than ``most_mb``, before any of it is fetched."""
+def _visitor_file_size(key: str, source: HubFile, most_mb: float) -> int:
+    """The file's size as the Hub gives it; :class:`InvalidInput` when it is larger than ``most_mb``, before any
+    of it is fetched."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
     try:
@@ -150,6 +154,7 @@ def _refuse_larger(key: str, source: HubFile, most_mb: float) -> None:
     if size is not None and size > most_mb * 1e6:
         raise InvalidInput(f"{source.filename} in {source.repo_id} is {size / 1e6:.0f} MB; this server fetches "
                            f"files of up to {most_mb:g} MB from a repository a visitor names.")
+    return int(size or most_mb * 1e6)
 
 
 def _url_target(source: UrlFile) -> Path:
