@@ -175,27 +175,45 @@ def test_image_endpoint_styles_only_inside_a_region(client, tmp_path):
     changed_inside = np.abs(result[:, : half - 6] - photo[:, : half - 6]).mean()
     changed_outside = np.abs(result[:, half + 6:] - photo[:, half + 6:]).mean()
     assert changed_outside < 0.35 * changed_inside, (changed_inside, changed_outside)
-    assert read_png_settings(download)["mask"] == "given"
+    assert read_png_settings(download)["mask"] == "mask.png"  # the file's name, never its folder
 
 
-def test_painted_strokes_make_the_mask():
-    from ui.form import mask_from_editor
+def _png(array: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_painted_strokes_make_the_mask(tmp_path):
+    """The editor's files as sent (a path, or a layer's bytes sent ahead), decoded by the run."""
+    from ui.region_editor import region_mask
 
     background = np.full((4, 6, 3), 200, np.uint8)
+    (tmp_path / "background.png").write_bytes(_png(background))
     layer = np.zeros((4, 6, 4), np.uint8)
     layer[1:3, 2:4, 3] = 255
-    mask = mask_from_editor({"background": background, "layers": [layer], "composite": None})
+    mask = region_mask({"background": str(tmp_path / "background.png"), "layers": [_png(layer)]})
     assert mask.dtype == np.uint8 and (mask > 0).sum() == 4 and mask[1, 2] == 255 and mask[0, 0] == 0
-    assert mask_from_editor({"background": background, "layers": [np.zeros((4, 6, 4), np.uint8)]}).min() == 200
-    assert mask_from_editor(None) is None
+    # Several layers add up, whatever their size; a layer without opacity paints nothing.
+    other = np.zeros((8, 12, 4), np.uint8)
+    other[0:4, 0:4, 3] = 255  # twice the size: its top-left 2x2 at the first layer's
+    union = region_mask({"background": None, "layers": [_png(layer), _png(other), _png(background)]})
+    assert union.shape == (4, 6) and (union > 0).sum() == 8 and union[:2, :2].all()
+    unpainted = region_mask({"background": str(tmp_path / "background.png"), "layers": [_png(layer * 0)]})
+    assert unpainted == str(tmp_path / "background.png")  # the uploaded picture is the mask
+    assert region_mask(None) is None and region_mask({"background": None, "layers": []}) is None
     # The editor starts from the content photo: the photo alone, unpainted, is no mask; strokes on it are, and so
     # is an uploaded black-and-white mask of the photo's size.
-    photo = np.random.default_rng(0).integers(64, 192, (4, 6, 3), dtype=np.uint8)
-    assert mask_from_editor({"background": photo, "layers": []}, (6, 4)) is None
-    assert (mask_from_editor({"background": photo, "layers": [layer]}, (6, 4)) > 0).sum() == 4
+    photo = _png(np.random.default_rng(0).integers(64, 192, (4, 6, 3), dtype=np.uint8))
+    assert region_mask({"background": photo, "layers": []}, (6, 4)) is None
+    assert (region_mask({"background": photo, "layers": [_png(layer)]}, (6, 4)) > 0).sum() == 4
     drawn = np.zeros((4, 6, 3), np.uint8)
     drawn[:, 3:] = 255
-    assert (mask_from_editor({"background": drawn, "layers": []}, (6, 4)) > 0).sum() == 12
+    assert region_mask({"background": _png(drawn), "layers": []}, (6, 4)) == _png(drawn)
 
 
 def test_image_endpoint_rejects_a_non_image_and_keeps_serving(client, tmp_path):

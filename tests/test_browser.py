@@ -15,6 +15,7 @@ from selenium.webdriver.common.keys import Keys
 
 from browser import DESKTOP, PHONE, SCREENSHOTS, Page, chromium, wait_until
 from conftest import live_app
+from nst_core.image.io import image_size
 
 
 @pytest.fixture(scope="module")
@@ -161,9 +162,9 @@ def test_a_region_painted_on_the_photo_reaches_the_run_and_is_sent_once(page, mo
     from ui import image_tab
 
     received = []
-    mask_from_editor = image_tab.mask_from_editor
-    monkeypatch.setattr(image_tab, "mask_from_editor", lambda value, size: received.append(
-        (value, mask_from_editor(value, size))) or received[-1][1])
+    region_mask = image_tab.region_mask
+    monkeypatch.setattr(image_tab, "region_mask", lambda value, size: received.append(
+        (value, region_mask(value, size))) or received[-1][1])
     click_example(page, 0)
     set_number(page, "Output size (long side) (px)", 192)
     set_number(page, "Steps per scale", 20)
@@ -178,8 +179,8 @@ def test_a_region_painted_on_the_photo_reaches_the_run_and_is_sent_once(page, mo
     wait_until(lambda: "Done in" in text_of(page, ".status"), 240, "the run finishes and says so")
     page.shot("region-done")
     value, mask = received[-1]
-    photo = value["background"]
-    assert photo is not None and photo.shape[0] < photo.shape[1], "the editor did not start from the photo"
+    width, height = image_size(value["background"])  # the files as sent: the run decodes what the mask needs
+    assert height < width, "the editor did not start from the photo"
     assert mask is not None and 0 < (mask > 0).mean() < 0.5, "the stroke did not reach the run"
     uploads = [r for r in caplog.records if r.getMessage().startswith("upload from")]
     assert len(uploads) <= 9, f"{len(uploads)} uploads for one run"  # the 3 layers, at the start and the end

@@ -285,6 +285,30 @@ def test_reading_the_pictures_is_part_of_the_estimate(served, tmp_path, monkeypa
     assert Path(picture).is_file() and "Any picture (2 blended)" in status, status
 
 
+def test_the_region_editors_pictures_are_read_by_the_run_within_its_estimate(served, tmp_path, monkeypatch):
+    """Gradio decoded the region editor's background, layers and composite when a run joined the queue: a 90 MP
+    PNG region (280 kB) took 5 s and 3.5 GB there, before any check, and again for a request then refused. Now a
+    request is checked from the pictures' headers, their reading is part of its estimate, and the run decodes what
+    the mask needs."""
+    import zlib
+
+    from ui import state
+
+    region_png = tmp_path / "region.png"
+    region_png.write_bytes(_flat_png(11000, 8200, zlib))  # 90 MP of one grey
+    region = {"background": handle_file(region_png), "layers": [handle_file(region_png)],
+              "composite": handle_file(region_png)}
+    client = _client(served)
+    before, started = _rss_mb(), time.monotonic()
+    with pytest.raises(Exception, match="this server allows 1024 px"):
+        client.predict(**_image(size=100000), region_mask=region, outside="content", api_name="/image")
+    assert time.monotonic() - started < 2.5 and _rss_mb() - before < 300, (time.monotonic() - started, _rss_mb())
+    monkeypatch.setattr(state, "BUDGET", dataclasses.replace(state.BUDGET, seconds=2.0))
+    client.predict(**_image(), api_name="/image")  # the same run without the region fits
+    with pytest.raises(Exception, match=r"this server allows 2 s per job: upload smaller pictures"):
+        client.predict(**_image(), region_mask=region, outside="content", api_name="/image")
+
+
 def test_a_live_streams_style_pictures_are_read_within_a_budget_of_their_own(served, tmp_path):
     """Every visitor's live stream waits on one slot, and a new set of *Any picture* style pictures is read on
     it: eight fresh 100 MP PNGs a call held it about 5 s. A set whose reading is estimated over

@@ -6,8 +6,8 @@ whatever index a request named (index 10^7 held 80 MB; 2*10^9 would ask for 16 G
 kept every id no run read, for the life of the process. :func:`bound_editor_blobs` refuses an index past
 :data:`LAYERS`, another kind of blob, a long id, a request without exactly one file or a picture claiming more
 pixels than the budget decodes, forgets an id after :data:`KEPT_S`, and keeps :data:`HELD_BYTES` at most, the
-oldest dropped first; a run whose layers were dropped is refused with a message saying to paint the region again
-(installed by :mod:`.endpoint`).
+oldest dropped first (installed by :mod:`.endpoint`); a run whose layers were dropped is refused with a message
+saying to paint the region again (:mod:`.region_editor`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ KINDS = ("background", "layer", "composite")
 ID_CHARACTERS = 64        # the page makes ids of about 11
 KEPT_S = 600.0            # a run reads its layers at once (when it joins the queue)
 HELD_BYTES = 256 * 2**20  # every editor's layers together
-_accept, _preprocess = gr.ImageEditor.accept_blobs, gr.ImageEditor.preprocess
+_accept = gr.ImageEditor.accept_blobs
 _lock = threading.Lock()
 
 
@@ -78,14 +78,6 @@ def accept_blobs(self: gr.ImageEditor, data: AcceptBlobs) -> None:
 accept_blobs._is_server_fn = True  # type: ignore[attr-defined] - how Gradio finds a component's server functions
 
 
-def preprocess(self: gr.ImageEditor, payload: Any) -> Any:
-    blobs_id = getattr(payload, "id", None)
-    if blobs_id is not None and blobs_id not in self.blob_storage:
-        raise gr.Error("the region painted is no longer on the server (it is kept 10 minutes); paint it again.")
-    return _preprocess(self, payload)
-
-
 def bound_editor_blobs() -> None:
-    """Install both (idempotent: they always wrap Gradio's own methods)."""
+    """Install it (idempotent: it always wraps Gradio's own method)."""
     gr.ImageEditor.accept_blobs = accept_blobs
-    gr.ImageEditor.preprocess = preprocess

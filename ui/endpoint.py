@@ -17,7 +17,7 @@ from typing import Any
 import gradio as gr
 
 from nst_core import NSTError
-from nst_core.image.io import image_size
+from nst_core.image.io import ImageSource, image_size
 
 from . import editor_blobs, mcp_calls, mcp_files, request_files, state, stream_ends, upload_progress
 from .serving import as_request, jobs_of, refuse_large_picture, rejection
@@ -106,7 +106,7 @@ def offer(button: gr.Button, handler: Callable, *, check: Check, inputs: Mapping
                  validator=validator_for(check, concurrency_id), **event)
 
 
-def checked_picture(path: str, label: str) -> tuple[int, int]:
+def checked_picture(path: ImageSource, label: str) -> tuple[int, int]:
     """An upload's size from its header, refused before decoding when it claims more pixels than allowed."""
     width, height = image_size(path, label=label)
     refuse_large_picture(width, height, label)

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import gradio as gr
-import numpy as np
 
 from nst_core.options import Declared, declarations, value_from
 from nst_core.sources import model_source
@@ -159,28 +158,3 @@ def widget_for(field: Declared, default: Any) -> dict[str, gr.components.Compone
     if example is not None:  # the API page shows a value a user would send, not the range's lower end
         widget.api_example = example
     return {field.name: widget}
-
-
-def is_the_photo(background: np.ndarray, photo_size: tuple[int, int] | None) -> bool:
-    """Whether an unpainted editor holds the content photo (it starts from it) rather than an uploaded mask: the
-    photo's size, and not black and white. Read from the header's size, so the photo is not decoded again."""
-    if photo_size is None or (background.shape[1], background.shape[0]) != tuple(photo_size):
-        return False
-    levels = background[..., :3].mean(axis=2) if background.ndim == 3 else background
-    return float(((levels < 32) | (levels > 223)).mean()) < 0.9
-
-
-def mask_from_editor(value: dict | None, photo_size: tuple[int, int] | None = None) -> np.ndarray | None:
-    """A region mask from ``gr.ImageEditor``: painted strokes where there are any, else the uploaded picture
-    itself (a black-and-white mask); None when the editor is empty or holds only the content photo of
-    ``photo_size`` (width, height)."""
-    if not value:
-        return None
-    strokes = [layer[..., 3] > 0 for layer in value.get("layers") or []
-               if isinstance(layer, np.ndarray) and layer.ndim == 3 and layer.shape[2] == 4]
-    if strokes and any(stroke.any() for stroke in strokes):
-        return (np.logical_or.reduce(strokes) * 255).astype(np.uint8)
-    background = value.get("background")
-    if not isinstance(background, np.ndarray) or is_the_photo(background, photo_size):
-        return None
-    return background[..., :3].mean(axis=2).astype(np.uint8) if background.ndim == 3 else background

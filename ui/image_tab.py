@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -18,10 +19,11 @@ from nst_core.runtime import pick_runtime
 from . import state
 from .endpoint import checked_picture, notes, offer
 from .figures import LossHistory, loss_plot
-from .form import Form, mask_from_editor
+from .form import Form
 from .layout import content_picture, fresh_markdown, intro
 from .models import models_panel
-from .serving import File, ImageEditor, JobControl, streamed
+from .region_editor import LABEL, RegionEditor, RegionFiles, region_files, region_mask
+from .serving import File, JobControl, streamed
 
 DESCRIPTION = ("Restyle a photo with the look of one or more style images by optimization (Gatys et al.): the "
                "picture is refined coarse to fine. Returns (the picture so far or the result, the PNG with its "
@@ -32,8 +34,14 @@ DESCRIPTION = ("Restyle a photo with the look of one or more style images by opt
 class ImageJob:
     content: str
     styles: list[str]
-    settings: ImageSettings
+    settings: ImageSettings  # without the region's mask, which the run decodes (:meth:`with_mask`)
     cost: cost.Cost
+    region: RegionFiles | None = None
+    photo_size: tuple[int, int] | None = None
+
+    def with_mask(self) -> ImageSettings:
+        """The settings with the region's mask, decoded from the editor's files."""
+        return dataclasses.replace(self.settings, mask=region_mask(self.region, self.photo_size))
 
 
 def image_job(form: Form, values: Mapping[str, Any]) -> ImageJob:
@@ -46,13 +54,17 @@ def image_job(form: Form, values: Mapping[str, Any]) -> ImageJob:
         raise InvalidInput("Upload at least one style image.")
     sizes = [checked_picture(content, "content image"),
              *(checked_picture(style, f"style image {i + 1}") for i, style in enumerate(styles))]
-    settings = form.settings(values, preview_every=10, mask=mask_from_editor(values.get("region_mask"), sizes[0]))
+    region = values.get("region_mask")
+    for picture in region_files(region):  # decoded by the run, only as far as the mask needs
+        checked_picture(picture, LABEL)
+    settings = form.settings(values, preview_every=10)
     settings.check(len(styles), state.BUDGET.limit)
     reading = cost.reading_cost([read_megapixels(content, label="content image"),
-                                 *(read_megapixels(style, label="style image") for style in styles)])
+                                 *(read_megapixels(style, label="style image") for style in styles),
+                                 *(read_megapixels(picture, label=LABEL) for picture in region_files(region))])
     estimate = cost.admit_image(settings, pick_runtime(settings.device, settings.precision), sizes[0], sizes[1:],
                                 state.BUDGET, reading)
-    return ImageJob(content, styles, settings, estimate)
+    return ImageJob(content, styles, settings, estimate, region, sizes[0])
 
 
 def status_line(event: ImageProgress, elapsed: float) -> str:
@@ -135,7 +147,7 @@ def image_tab() -> None:
                 with gr.Accordion("Style by region", open=False):
                     gr.Markdown("Paint over the photo where the style should go, or upload a black-and-white mask: "
                                 "white takes the style. *Outside the region* (Advanced) says what goes elsewhere.")
-                    region_mask = ImageEditor(label="Region", type="numpy", sources=["upload", "clipboard"],
+                    region_mask = RegionEditor(label="Region", type="filepath", sources=["upload", "clipboard"],
                                               brush=gr.Brush(colors=["#ffffff"], color_mode="fixed"), height=300)
             with gr.Column(min_width=320):
                 result = gr.Image(label="Result", type="filepath", format="png", interactive=False, height=420,
@@ -161,7 +173,7 @@ def image_tab() -> None:
         history = LossHistory(skip=("total",))
 
         def work(control: JobControl) -> Iterator[tuple]:
-            for event in iter_stylize_image(job.content, job.styles, job.settings, prepared=state.PREPARED,
+            for event in iter_stylize_image(job.content, job.styles, job.with_mask(), prepared=state.PREPARED,
                                             control=control):
                 if isinstance(event, ImageResult):
                     stem = f"stylized-{job.settings.backbone}-seed{job.settings.seed}"

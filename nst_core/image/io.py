@@ -70,6 +70,19 @@ def load_image(source: ImageSource, *, label: str = "image", max_pixels: int = M
     return LoadedImage(image, notices, greyscale)
 
 
+def load_alpha(source: ImageSource, *, label: str = "layer", max_pixels: int = MAX_DECODE_PIXELS) -> Image.Image | None:
+    """The opacity of a painted layer as an "L" image, at most ``max_pixels`` large; None for a picture without
+    an alpha channel (or transparency), which paints nothing."""
+    image = _drafted(_open(source, label), label, max_pixels)
+    if image.mode not in ("RGBA", "LA", "PA") and "transparency" not in image.info:
+        return None
+    try:
+        alpha = (image if image.mode in ("RGBA", "LA") else image.convert("RGBA")).getchannel("A")
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidInput(f"The {label} could not be decoded ({exc}); is the file complete?") from exc
+    return _shrunk(alpha, max_pixels) if alpha.width * alpha.height > max_pixels else alpha
+
+
 def read_megapixels(source: ImageSource, *, label: str = "image",
                     max_pixels: int = MAX_DECODE_PIXELS) -> tuple[float, float]:
     """(megapixels stored, megapixels decoded) of reading ``source`` with :func:`load_image`, from its header
