@@ -40,6 +40,10 @@ MODEL_FILE = "cost_model.json"
 # decoded.
 READ_S_PER_DECODED_MP, READ_S_PER_STORED_MP, READ_MB_PER_DECODED_MP = 0.045, 0.0015, 10.0
 READ_UNIT = "read"  # the calibration unit that scales them (nst_core.calibration.read_unit)
+# Decoding a video's frames (``bench/video_decode.py``, the same machine): seconds per megapixel of a frame (a
+# photo panned at 1080p; flat frames decode 5x faster), per megabit of the file (lossless noise, where entropy
+# decoding is the work), and peak memory: the decoder's own, and per megapixel of a frame (its frames in flight).
+VIDEO_S_PER_FRAME_MP, VIDEO_S_PER_MBIT, VIDEO_MB, VIDEO_MB_PER_FRAME_MP = 0.004, 0.0012, 20.0, 4.5
 # The balance controller reads its targets every this many steps (balance.BalanceController.check_every).
 BALANCE_CHECK_EVERY = 10
 
@@ -198,6 +202,13 @@ def reading_cost(pictures: Sequence[tuple[float, float]]) -> Cost:
     seconds = sum(READ_S_PER_STORED_MP * stored + READ_S_PER_DECODED_MP * decoded for stored, decoded in pictures)
     return Cost(CALIBRATION.factor(READ_UNIT) * seconds,
                 max((READ_MB_PER_DECODED_MP * decoded for _, decoded in pictures), default=0.0))
+
+
+def video_reading_cost(frames: int, frame_megapixels: float, file_megabits: float, *, passes: int = 1) -> Cost:
+    """Decoding ``frames`` frames of a clip ``passes`` times (the clip's statistics read it once more), frames of
+    ``frame_megapixels`` from a file of ``file_megabits``; the time scaled like the reading of pictures."""
+    seconds = passes * (VIDEO_S_PER_FRAME_MP * frames * frame_megapixels + VIDEO_S_PER_MBIT * file_megabits)
+    return Cost(CALIBRATION.factor(READ_UNIT) * seconds, VIDEO_MB + VIDEO_MB_PER_FRAME_MP * frame_megapixels)
 
 
 def fast_cost(settings: FastSettings, runtime: Runtime, size: tuple[int, int], *, compiled: bool,

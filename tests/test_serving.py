@@ -309,6 +309,41 @@ def test_the_region_editors_pictures_are_read_by_the_run_within_its_estimate(ser
         client.predict(**_image(), region_mask=region, outside="content", api_name="/image")
 
 
+def test_a_videos_frames_are_decoded_within_its_estimate(served, tmp_path, monkeypatch):
+    """A clip's frames are decoded at their own size, whatever the result's: a 200 kB clip of 60 frames of
+    8192x8192 ran 77 s and took 2 GB for a 256 px result whose estimate said 4 s. The estimate now counts the
+    decoding, twice with the clip's statistics, and a frame over ``decode_megapixels`` is refused from the
+    header."""
+    import av
+
+    from ui import state
+
+    def clip(path: Path, side: int) -> Path:
+        with av.open(str(path), "w") as container:
+            stream = container.add_stream("libx264", rate=10)
+            stream.width = stream.height = side
+            stream.pix_fmt, stream.options = "yuv420p", {"preset": "ultrafast"}
+            frame = av.VideoFrame.from_ndarray(np.full((side, side, 3), 90, np.uint8), format="rgb24")
+            for index in range(10):
+                frame.pts = index
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode())
+        return path
+
+    large, small = clip(tmp_path / "large.mp4", 4096), clip(tmp_path / "small.mp4", 256)
+    values = dict(style="26 styles", style_images=[], style_blend="", style_mix="3", model_files=[], repo_id="",
+                  strength=1.0, color="none", long_side=64, stability="clip", precision="auto", compiled=False)
+    client = _client(served)
+    monkeypatch.setattr(state, "BUDGET", dataclasses.replace(state.BUDGET, seconds=1.0))
+    _, status = client.predict(video=handle_file(small), **values, api_name="/fast_video")
+    assert status.startswith("26 styles: style 3: 10 frames"), status
+    with pytest.raises(Exception, match=r"This video \(10 frames at 64x64\) .* allows 1 s per job"):
+        client.predict(video=handle_file(large), **values, api_name="/fast_video")
+    monkeypatch.setattr(state, "BUDGET", dataclasses.replace(state.BUDGET, decode_megapixels=10.0))
+    with pytest.raises(Exception, match=r"The video's frame \(4096x4096\) is 16.8 MP; this server allows 10 MP"):
+        client.predict(video=handle_file(large), **values, api_name="/fast_video")
+
+
 def test_a_live_streams_style_pictures_are_read_within_a_budget_of_their_own(served, tmp_path):
     """Every visitor's live stream waits on one slot, and a new set of *Any picture* style pictures is read on
     it: eight fresh 100 MP PNGs a call held it about 5 s. A set whose reading is estimated over

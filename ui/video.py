@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -16,7 +17,7 @@ from nst_core.video.stylize import output_size
 from . import state
 from .endpoint import notes, offer
 from .form import Form
-from .serving import JobControl, Video, streamed
+from .serving import JobControl, Video, refuse_large_picture, streamed
 from .style_choice import StyleChoice, check_style, chosen_model, compiled, runs_compiled, style_reading
 
 DESCRIPTION = ("Restyle a video (mp4, webm, mov) frame by frame with a Fast style, keeping its frame rate and "
@@ -43,8 +44,14 @@ def video_job(choice: StyleChoice, form: Form, values: Mapping[str, Any]) -> Vid
                              VideoSettings.max_seconds)
     settings.check(state.BUDGET.limit)
     info = probe(video, settings.max_seconds)
+    refuse_large_picture(info.width, info.height, "video's frame")
     size, _ = output_size(info, settings.long_side)
-    estimate = cost.reading_cost(style_reading(values)).then(cost.video_cost(
+    # The frames are decoded at their own size whatever the result's (a clip of 200 kB can hold 8192x8192 frames),
+    # once more for the clip's statistics.
+    decoding = cost.video_reading_cost(info.frames, info.width * info.height / 1e6,
+                                       Path(video).stat().st_size * 8 / 1e6,
+                                       passes=2 if settings.stability == "clip" else 1)
+    estimate = cost.reading_cost(style_reading(values)).then(decoding).then(cost.video_cost(
         settings, pick_runtime(settings.device, settings.precision), info.frames, size, compiled=runs_compiled(values)))
     cost.admit(estimate, state.BUDGET, f"This video ({info.frames} frames at {size[0]}x{size[1]})",
                "choose a smaller long side or a shorter clip")

@@ -156,7 +156,8 @@ def _clip_statistics(source: io.VideoSource, info: io.VideoInfo, stylizer: Frame
     """Every norm's statistics pooled over ``count`` frames spread evenly through the clip."""
     wanted = set(np.linspace(0, info.frames - 1, min(count, info.frames)).round().astype(int).tolist())
     per_frame = []
-    for index, rgb in enumerate(io.read_frames(source, info.frames)):
+    for index, rgb in enumerate(io.read_frames(source, info.frames, size)):
+        checkpoint()  # the whole clip is decoded to reach the frames sampled
         if index in wanted:
             frame = _tensor(rgb, size)
             per_frame.append(statistics_of(stylizer.model, frame, stylizer.runtime, stylizer.compiler,
@@ -210,7 +211,7 @@ def _iter_stylize_video(source: io.VideoSource, model: FastModel, settings: Vide
     writer = io.VideoWriter(Path(output), *size, info.fps, source if info.has_audio else None, info.seconds)
     meter, written = Flicker(), 0
     try:
-        for rgb in io.read_frames(source, info.frames):
+        for rgb in io.read_frames(source, info.frames, size):
             checkpoint()
             frame = stylizer.tensor(rgb, size)
             styled = stylizer.styled(frame)
