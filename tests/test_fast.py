@@ -227,6 +227,35 @@ def test_user_model_round_trip_and_rejections(tmp_path, textured_net):
         load_fast_model(tmp_path / "other.safetensors", {"title": "x"})
 
 
+def test_a_visitors_model_files_are_read_only_as_far_as_a_model_needs(tmp_path, textured_net):
+    """A visitor's files were parsed whole before their names were checked: a 30 MB config.json of empty lists took
+    7 s and 700 MB, a config nested deeply broke the parser (a traceback for the visitor), and a 48 MB
+    safetensors listing 700,000 one-byte tensors held the request 13 s and 660 MB."""
+    import struct
+
+    from nst_core.hub import loading
+
+    weights = save_fast_model(textured_net, tmp_path / "mine", STYLE)
+    config = tmp_path / "mine" / "config.json"
+    config.write_text("[" * 50_000)  # within the size allowed, past the parser's recursion limit
+    with pytest.raises(InvalidInput, match=r"not valid JSON \(nested too deeply\)"):
+        load_fast_model(weights)
+    config.write_text("[" + "[]," * 40_000 + "[]]")
+    with pytest.raises(InvalidInput, match=r"config.json is 0.1 MB; .*at most 64 kB are read"):
+        load_fast_model(weights)
+    config.write_text(json.dumps({"title": "x"}))
+    # A header claiming more than a network's list of tensors is refused from its first 8 bytes.
+    listed = json.dumps({f"t{i}": {"dtype": "U8", "shape": [1], "data_offsets": [i, i + 1]}
+                         for i in range(40_000)}).encode()
+    listed += b" " * (-len(listed) % 8)
+    many = tmp_path / "many.safetensors"
+    many.write_bytes(struct.pack("<Q", len(listed)) + listed + bytes(40_000))
+    assert len(listed) > loading.MAX_HEADER_BYTES
+    with pytest.raises(InvalidInput, match=r"many.safetensors: .*list of tensors takes 3 MB; .*at most 1 MB are read"):
+        load_fast_model(many, {"title": "x"})
+    assert load_fast_model(weights).style.title == "x"  # a network's own header is far within it
+
+
 def _publish(hub_cache, folder: Path, net: TransformerNet, repo_id: str) -> None:
     """What ``train_fast`` writes, placed in the Hub cache as if downloaded from ``repo_id``."""
     save_fast_model(net, folder, STYLE)

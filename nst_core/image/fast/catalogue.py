@@ -49,6 +49,7 @@ def _maze_style(name: str, title: str, artist: str, sha256: str, sha_page: str,
 
 
 _IGNORED_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+MAX_CONFIG_BYTES = 64 * 1024  # a config written by save_fast_model is about 300 bytes
 
 
 def _groups(tensors: dict[str, torch.Tensor]) -> list[tuple[str, dict[str, torch.Tensor]]]:
@@ -133,12 +134,7 @@ def load_fast_model(weights: str | Path, config: str | Path | dict | None = None
     if config is None:
         config = weights.parent / "config.json"
     if isinstance(config, (str, Path)):
-        if not Path(config).is_file():
-            raise InvalidInput("The model's config.json is missing; upload it with the weights.")
-        try:
-            config = json.loads(Path(config).read_text())
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"The model's config is not valid JSON ({exc}).") from exc
+        config = _read_config(Path(config))
     origin = origin or weights.name
     style = _style_from_config(config, key=f"file:{origin}")
     net = TransformerNet()
@@ -147,6 +143,23 @@ def load_fast_model(weights: str | Path, config: str | Path | dict | None = None
     except WeightsMismatch as exc:
         raise InvalidInput(str(exc)) from exc
     return FastModel(freeze(net), style)
+
+
+def _read_config(path: Path) -> object:
+    """A model's config.json, parsed; :class:`InvalidInput` for one that is missing, not JSON, nested past
+    Python's recursion limit or over :data:`MAX_CONFIG_BYTES` (30 MB of empty lists took 7 s and 700 MB to
+    parse)."""
+    if not path.is_file():
+        raise InvalidInput("The model's config.json is missing; upload it with the weights.")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise InvalidInput(f"The model's config.json is {path.stat().st_size / 1e6:.1f} MB; a config is a few "
+                           f"hundred bytes (at most {MAX_CONFIG_BYTES // 1024} kB are read).")
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"The model's config is not valid JSON ({exc}).") from exc
+    except RecursionError:
+        raise InvalidInput("The model's config is not valid JSON (nested too deeply).") from None
 
 
 def _style_from_config(config: object, key: str) -> FastStyle:
