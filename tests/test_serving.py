@@ -1177,6 +1177,12 @@ def test_on_a_space_each_visitor_is_counted_by_the_address_the_proxy_saw(monkeyp
     assert visitor_address("10.16.3.80", "8.8.4.4, 10.0.0.7") == "8.8.4.4"  # a second proxy inside the Hub
     assert visitor_address("10.16.3.80", "not an address, 10.0.0.7") == "10.16.3.80"
     assert visitor_address("9.9.9.9", "8.8.4.4") == "9.9.9.9"  # a direct connection is its own address
+    # An IPv6 visitor has a /64 of addresses to send from: counted by it, as one. A mapped IPv4 is the IPv4.
+    one = visitor_address("10.16.3.80", "2606:4700:4700::1111")
+    assert one == visitor_address("10.16.3.80", "2606:4700:4700:0:ab:cd:ef:1") == visitor_address(
+        "2606:4700:4700::64", None) == "2606:4700:4700::/64"
+    assert visitor_address("10.16.3.80", "2606:4700:4700:1::1111") != one
+    assert visitor_address("::ffff:9.9.9.9", None) == "9.9.9.9"
 
 
 def test_only_this_process_can_say_whose_call_a_request_is(served):
@@ -1210,6 +1216,9 @@ def test_on_a_space_two_visitors_behind_the_proxy_have_a_quota_each(upload_quota
     assert [upload("8.8.4.4") for _ in range(4)] == [200, 200, 200, 429]
     assert upload("1.0.0.1, 8.8.4.4") == 429  # claiming another address on the left changes nothing
     assert upload("1.0.0.1") == 200
+    # Every address of an IPv6 visitor's /64 draws on one quota.
+    assert [upload(f"2606:4700:4700::{n:x}") for n in range(1, 5)] == [200, 200, 200, 429]
+    assert upload("2606:4700:4700:1::1") == 200
 
 
 def test_results_are_swept_and_the_store_stays_bounded(served, fast_model_files, monkeypatch, tmp_path):

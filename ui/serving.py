@@ -325,12 +325,27 @@ def ignore_cancelled(work: Callable[[JobControl], Iterator[Any]]) -> Callable[[J
 def visitor_address(peer: str | None, forwarded_for: str | None) -> str:
     """The address a visitor is counted by: the connection's own, except on a Hugging Face Space, where every
     request arrives from the Hub's proxies on private addresses: there, the nearest public address in
-    X-Forwarded-For (read from the right: the entries on its left are the visitor's own to write)."""
+    X-Forwarded-For (read from the right: the entries on its left are the visitor's own to write). An IPv6
+    address counts by its /64 network: one visitor's network hands out 2^64 of them, each a fresh share, quota and
+    place to join from."""
     if peer and forwarded_for and os.environ.get("SPACE_ID") and _private(peer):
         for entry in reversed(forwarded_for.split(",")):
             if not _private(entry.strip()):
-                return entry.strip()
-    return peer or ""
+                return _counted(entry.strip())
+    return _counted(peer or "")
+
+
+def _counted(address: str) -> str:
+    """``address`` as it is counted: an IPv6 address by its /64 network, an IPv4-mapped one as the IPv4."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
 
 
 def _private(address: str) -> bool:
