@@ -1243,6 +1243,46 @@ def test_a_user_error_is_one_log_line_without_traceback(served, capfd, caplog):
     assert "Traceback" not in captured.err + captured.out
 
 
+def test_a_request_that_does_not_fit_its_endpoint_is_refused_without_a_traceback(served, capfd):
+    """Gradio printed a traceback (20-40 lines) for every request that did not fit the endpoint it named: one
+    that does not exist, one that runs only in the page, too few values, a value its component cannot read, no
+    example for an example click, missing event data. Each is now a refusal in a sentence."""
+    import json
+
+    config = httpx.get(f"{served[1]}config").json()
+    names = {d.get("api_name"): (d["id"], len(d["inputs"])) for d in config["dependencies"]}
+    page_only = next(d["id"] for d in config["dependencies"] if not d.get("backend_fn", True))
+    example, _ = names["load_example"]
+    gallery, count = names["gallery_files"]
+    pick, _ = names["pick"]  # a style clicked in a gallery: the click's event data says which
+
+    def run(fn_index: int, data: list, session: str, **extra: object) -> tuple[int, str]:
+        with _http(served[1], "127.0.0.25") as http:
+            joined = http.post("gradio_api/queue/join",
+                               json={"data": data, "fn_index": fn_index, "session_hash": session, **extra})
+            if joined.status_code != 200:
+                return joined.status_code, joined.text
+            with http.stream("GET", "gradio_api/queue/data", params={"session_hash": session}) as stream:
+                for line in stream.iter_lines():
+                    message = json.loads(line[5:]) if line.startswith("data:") else {}
+                    if message.get("msg") == "process_completed":
+                        return 200, str(message["output"].get("error"))
+        return 0, ""
+
+    capfd.readouterr()
+    assert run(99999, [], "m1") == (400, '{"detail":"No endpoint has the index 99999."}')
+    assert run(page_only, [None], "m2")[0] == 400
+    assert run(example, [], "m3") == (200, "This request sends 0 values; the endpoint takes 1.")
+    assert run(example, [None], "m4") == (200, "This request names no example.")
+    assert run(example, [1e308], "m5") == (200, "A value in this request is not one this endpoint takes.")
+    assert run(gallery, [[{"path": 3}]] * count, "m6") == (200, "A value in this request is not one this endpoint "
+                                                                "takes.")
+    assert run(pick, [], "m7") == (200, "This request's event data is not what the endpoint takes.")
+    time.sleep(0.5)
+    captured = capfd.readouterr()
+    assert "Traceback" not in captured.err + captured.out, captured.err[-2000:]
+
+
 def test_a_request_counts_as_running_while_its_handler_runs_and_is_counted_once(served, tmp_path, fast_model_files):
     """The start-up calibration reads its units only while no request runs (:data:`ui.serving.ACTIVITY`): every
     handler, a plain one or a generator, one that ends in a refusal included, counts while it runs."""

@@ -19,7 +19,7 @@ import gradio as gr
 from nst_core import NSTError
 from nst_core.image.io import ImageSource, image_size
 
-from . import editor_blobs, mcp_calls, mcp_files, request_files, state, stream_ends, upload_progress
+from . import editor_blobs, malformed_requests, mcp_calls, mcp_files, request_files, state, stream_ends, upload_progress
 from .serving import as_request, jobs_of, refuse_large_picture, rejection
 
 log = logging.getLogger("nst_studio")
@@ -29,6 +29,7 @@ editor_blobs.bound_editor_blobs()  # what the region editor may leave in memory
 upload_progress.bound_upload_progress()  # what an upload's progress may leave in memory
 stream_ends.end_streams_of_leaving_visitors()  # a live stream's slot is free once its visitor has gone
 request_files.guard_request_files()  # no server path in a refusal; a URL's file fetched within the upload limit
+malformed_requests.refuse_malformed_requests()  # a request that does not fit its endpoint: a sentence, no traceback
 Check = Callable[[Mapping[str, Any]], Any]  # an endpoint's values -> its prepared job (with a ``cost``), or raises
 
 

@@ -15,10 +15,11 @@
 * **Routes the page does not use** and whose work nothing bounds (:data:`CLOSED`) are refused with 403.
 * **Upload ids.** An upload's progress is named by an id the page makes (``upload_id``); one that is not
   :data:`~.upload_progress.UPLOAD_ID` is refused with 400 (see :mod:`.upload_progress`).
-* **Joining the queue.** Gradio prepares a request's values when it asks to join the queue, before the
-  visitor's share of jobs is counted, and preparing the region editor's pictures decodes them (a 90 MP PNG: 5 s
-  and 2.7 GB): ten such requests at once from one address would take 27 GB. An address may have
-  :data:`JOINING_AT_ONCE` requests joining at once; the next is refused with 429 until one has joined.
+* **Joining the queue.** Gradio prepares a request's values and runs its check when it asks to join the queue,
+  before the visitor's share of jobs is counted: it reads the pictures' and the video's headers and a custom
+  model's files (the region editor's pictures were decoded whole there: a 90 MP PNG took 5 s and 2.7 GB, ten at once
+  27 GB, until :mod:`.region_editor` handed them to the run). An address may have :data:`JOINING_AT_ONCE`
+  requests joining at once; the next is refused with 429 until one has joined.
 """
 
 from __future__ import annotations
