@@ -1278,6 +1278,11 @@ def test_a_request_that_does_not_fit_its_endpoint_is_refused_without_a_traceback
     assert run(gallery, [[{"path": 3}]] * count, "m6") == (200, "A value in this request is not one this endpoint "
                                                                 "takes.")
     assert run(pick, [], "m7") == (200, "This request's event data is not what the endpoint takes.")
+    with _http(served[1], "127.0.0.25") as http:
+        assert http.post("gradio_api/call/nothing", json={"data": []}).json() == {
+            "detail": "No endpoint is called /nothing."}
+        assert http.post("gradio_api/call/image", json={"data": [1, 2]}).json() == {
+            "detail": f"This request sends 2 values; the endpoint takes {names['image'][1]}."}
     time.sleep(0.5)
     captured = capfd.readouterr()
     assert "Traceback" not in captured.err + captured.out, captured.err[-2000:]

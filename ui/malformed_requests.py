@@ -1,7 +1,7 @@
 """A request that does not fit the endpoint it names is refused in a sentence, with no traceback in the log.
 
 Gradio 6.31 prints a traceback for every error that is not a ``gr.Error``, and visitors' requests reached several:
-a join naming an endpoint that does not exist (``fn_index``; answered 500) or one that runs only in the page, a
+a call or join naming an endpoint that does not exist (answered 500) or one that runs only in the page, a
 run sending fewer values than its endpoint takes, a value its component cannot read (a float as an example's
 index, a number as a gallery's file, no example for an example click), event data missing where the handler
 takes it. Measured with
@@ -27,9 +27,17 @@ _preprocess_data, _special_args = gr.Blocks.preprocess_data, blocks.special_args
 _dataset_preprocess = gr.Dataset.preprocess
 
 
+class Refused(gr.Error):
+    """A ``gr.Error`` without a traceback whose text is its message (Gradio's quotes it where a validator's
+    refusal is answered as text)."""
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def _refused(message: str) -> gr.Error:
     log.info("refused: %s", message)
-    return gr.Error(message, print_exception=False)
+    return Refused(message, print_exception=False)
 
 
 def get_fn(blocks: gr.Blocks, api_name: str | None, body: Any) -> Any:
@@ -37,6 +45,8 @@ def get_fn(blocks: gr.Blocks, api_name: str | None, body: Any) -> Any:
         fn = _get_fn(blocks, api_name, body)
     except KeyError:
         raise HTTPException(status_code=400, detail=f"No endpoint has the index {body.fn_index}.") from None
+    except route_utils.FnIndexInferError:
+        raise HTTPException(status_code=404, detail=f"No endpoint is called /{api_name}.") from None
     if fn.fn is None:
         raise HTTPException(status_code=400, detail="This event runs in the page; the server has nothing to run.")
     return fn
