@@ -148,7 +148,7 @@ def image_tab() -> None:
                     gr.Markdown("Paint over the photo where the style should go, or upload a black-and-white mask: "
                                 "white takes the style. *Outside the region* (Advanced) says what goes elsewhere.")
                     region_mask = RegionEditor(label="Region", type="filepath", sources=["upload", "clipboard"],
-                                              brush=gr.Brush(colors=["#ffffff"], color_mode="fixed"), height=300)
+                                               brush=gr.Brush(colors=["#ffffff"], color_mode="fixed"), height=300)
             with gr.Column(min_width=320):
                 result = gr.Image(label="Result", type="filepath", format="png", interactive=False, height=420,
                                   elem_classes="fitted-result")
