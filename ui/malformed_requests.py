@@ -16,10 +16,10 @@ import logging
 from typing import Any
 
 import gradio as gr
-from fastapi import HTTPException
 from gradio import blocks, route_utils
 from gradio.exceptions import ComponentProcessingError, InvalidPathError
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
 
 log = logging.getLogger("nst_studio.serving")
 _get_fn, _validate_inputs = route_utils.get_fn, gr.Blocks.validate_inputs
