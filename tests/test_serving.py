@@ -943,6 +943,74 @@ def test_an_mcp_visitor_who_leaves_stops_their_job_and_no_one_elses(served):
     assert later >= 3  # the job of the call that left never started
 
 
+def test_an_mcp_call_cancelled_by_its_client_stops_its_job(served):
+    """A client that cancels a tool call sends notifications/cancelled with the call's id and may keep its
+    connection: the stateless server got it in a new session with no such call, and the job ran to its end (a
+    384 px run of 60 steps: done, 25 s later). The same notification from another address stops nothing."""
+    import anyio
+    from mcp import ClientSession, types
+    from mcp.client.streamable_http import streamablehttp_client
+
+    from ui import serving
+
+    arguments = {"content": data_url(PIECE, 384), "styles": [data_url(STYLE, 256)], "size": 384, "steps": 60}
+
+    def cancel_notification(request_id: int) -> types.ClientNotification:
+        return types.ClientNotification(types.CancelledNotification(
+            params=types.CancelledNotificationParams(requestId=request_id, reason="the user pressed stop")))
+
+    async def cancel_from_elsewhere(request_id: int) -> int:
+        async with _mcp_client_from("127.0.0.18")(timeout=httpx.Timeout(10)) as other:
+            response = await other.post(f"{served[1]}gradio_api/mcp/", json=cancel_notification(request_id).model_dump(
+                by_alias=True, mode="json", exclude_none=True) | {"jsonrpc": "2.0"},
+                headers={"accept": "application/json, text/event-stream"})
+        return response.status_code
+
+    async def call_then_cancel() -> tuple[str, float, float]:
+        answer: list[str] = []
+        async with streamablehttp_client(f"{served[1]}gradio_api/mcp/",
+                                         httpx_client_factory=_mcp_client_from("127.0.0.17")) as (read, write, _), \
+                ClientSession(read, write) as client:
+            await client.initialize()
+
+            async def call() -> None:
+                result = await client.call_tool("stylize_image", arguments)
+                answer.append(json.dumps([item.model_dump() for item in result.content]))
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(call)
+                started = time.monotonic()
+                while not serving._RUNNING and time.monotonic() - started < 30:
+                    await anyio.sleep(0.05)
+                assert serving._RUNNING, "the job did not start"
+                request_id = client._request_id - 1  # the id the session gave the call (after initialize's)
+                assert await cancel_from_elsewhere(request_id) == 202  # another visitor's, with the same id
+                await anyio.sleep(2.0)
+                still_running = bool(serving._RUNNING)
+                await client.send_notification(cancel_notification(request_id))  # the call's connection stays open
+                cancelled = time.monotonic()
+                while serving._RUNNING and time.monotonic() - cancelled < 10:
+                    await anyio.sleep(0.05)
+                stopped_after = time.monotonic() - cancelled
+        return answer[0] if answer else "", still_running, stopped_after
+
+    answer, still_running_after_anothers_cancel, stopped_after = anyio.run(call_then_cancel)
+    assert still_running_after_anothers_cancel
+    assert stopped_after < 3, f"the job ran {stopped_after:.1f} s after its cancel"
+    assert "Done in" not in answer, answer
+
+
+def test_an_mcp_message_nested_past_the_parsers_depth_is_refused_in_a_sentence(served, capfd):
+    """The MCP transport's JSON parser raised on 5000 nested brackets: a 500 and a traceback in the log."""
+    with httpx.Client(timeout=10) as client:
+        answers = [client.post(f"{served[1]}gradio_api/mcp/", content=body, headers={
+            "accept": "application/json, text/event-stream", "content-type": "application/json"})
+            for body in ("[" * 5000 + "]" * 5000, '{"a":' * 5000)]
+    assert [answer.status_code for answer in answers] == [400, 400]
+    assert all("nested too deeply" in answer.json()["error"]["message"] for answer in answers)
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_an_mcp_caller_cannot_make_the_app_write_to_a_bucket_with_the_machines_token(served, monkeypatch):
     """Gradio's run history writes a run to the Hub bucket a request names, with the HF token saved on the machine
     when the request comes from the machine's own browser (loopback peer, "localhost" host). The MCP server's

@@ -10,25 +10,40 @@ run-history bucket: see :func:`_call_for_visitor`).
 The server also waited for a job's result in a thread that a cancel cannot interrupt, and never cancelled the job:
 a visitor who left (closed the connection or the session) left it running to its end. Here the wait can be
 cancelled, and a cancelled call stops its job (:func:`~.serving.cancel_call`), as a cancelled page request stops.
-(The server is stateless: a cancel notification reaches a new session, which has no call to cancel.)
+
+A client that cancels a call without leaving sends ``notifications/cancelled`` naming the call's JSON-RPC id. The
+server is stateless: the notification arrives in a request of its own, to a new session that has no call of that
+id, and the job ran on to its end. Here the server answers the notification itself (:func:`_stateless_request`):
+it stops the running calls that the same visitor made with that id (:data:`_IN_FLIGHT`, keyed by the visitor's
+address and client, since ids are only unique within one client's session).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import uuid
 from contextvars import ContextVar
 from typing import Any
 
 from gradio.history import BUCKET_HEADER as HISTORY_BUCKET
 from gradio.mcp import GradioMCPServer
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from .serving import CALL, LOOPBACK_TOKEN, VISITOR, VOUCHED, address_of, cancel_call
 
+log = logging.getLogger(__name__)
+
 POLL_S = 0.2  # how often a call's job is looked at while it runs
 _CALL: ContextVar[str] = ContextVar("mcp_call")  # the call being made in this task
+CallKey = tuple[str, str, str]  # (visitor's address, client's user agent, JSON-RPC id as JSON)
+_IN_FLIGHT: dict[CallKey, set[str]] = {}  # the queued calls waiting for their job -> their calls' ids
 _client, _prepare = GradioMCPServer._get_or_create_client, GradioMCPServer._prepare_tool_call_args
 _with_progress = GradioMCPServer._execute_tool_with_progress
+_stateless = StreamableHTTPSessionManager._handle_stateless_request
 
 
 def _vouching_client(self: GradioMCPServer) -> Any:
@@ -48,27 +63,89 @@ def _call_for_visitor(self: GradioMCPServer, name: str, arguments: dict[str, Any
     return endpoint, values, headers, block_fn
 
 
-async def _result(self: GradioMCPServer, job: Any) -> list[Any]:
+def _call_key(request: Any, request_id: object) -> CallKey:
+    return address_of(request), request.headers.get("user-agent", ""), json.dumps(request_id)
+
+
+async def _followed(self: GradioMCPServer, waiting: Any) -> Any:
+    """``waiting`` (the wait for a call's job), with the call in flight meanwhile: a cancel notification naming it
+    stops the job, and so does the call's own cancellation (the visitor left)."""
+    call, context = _CALL.get(), self.mcp_server.request_context
+    key = _call_key(context.request, context.request_id)
+    _IN_FLIGHT.setdefault(key, set()).add(call)
     try:
-        while not job.done():
-            await asyncio.sleep(POLL_S)
-    except BaseException:  # cancelled: the visitor left
-        cancel_call(_CALL.get())
+        return await waiting
+    except BaseException:
+        cancel_call(call)
         raise
+    finally:
+        calls = _IN_FLIGHT.get(key, set())
+        calls.discard(call)
+        if not calls:
+            _IN_FLIGHT.pop(key, None)
+
+
+async def _job_done(job: Any) -> list[Any]:
+    while not job.done():
+        await asyncio.sleep(POLL_S)
     return [job.result()]
 
 
+async def _result(self: GradioMCPServer, job: Any) -> list[Any]:
+    return await _followed(self, _job_done(job))
+
+
 async def _result_with_progress(self: GradioMCPServer, job: Any, progress_token: str | int) -> Any:
+    return await _followed(self, _with_progress(self, job, progress_token))
+
+
+def cancel_notified(request: Request, message: object) -> bool:
+    """Stop the calls ``message`` cancels, if it is a ``notifications/cancelled`` (True), made by the visitor
+    behind ``request`` with the id it names."""
+    if not isinstance(message, dict) or message.get("method") != "notifications/cancelled":
+        return False
+    params = message.get("params")
+    request_id = params.get("requestId") if isinstance(params, dict) else None
+    if isinstance(request_id, (int, str)) and not isinstance(request_id, bool):
+        for call in list(_IN_FLIGHT.get(_call_key(request, request_id), ())):
+            cancel_call(call)
+            log.info("an MCP call's job stopped: its client cancelled the call")
+    return True
+
+
+async def _stateless_request(self: StreamableHTTPSessionManager, scope: Any, receive: Any, send: Any) -> None:
+    """A cancel notification answered here (202, as the transport answers any notification), and a message nested
+    past the JSON parser's depth refused (400: the transport's parser raised and logged a traceback); any other
+    request passed on to the transport as it came."""
+    if scope.get("method") != "POST":
+        return await _stateless(self, scope, receive, send)
+    body, more, messages = b"", True, []
+    while more:  # within the body size RequestLimits allows an MCP message
+        message = await receive()
+        messages.append(message)
+        body += message.get("body", b"")
+        more = message.get("type") == "http.request" and message.get("more_body", False)
     try:
-        return await _with_progress(self, job, progress_token)
-    except BaseException:
-        cancel_call(_CALL.get())
-        raise
+        parsed = json.loads(body)
+    except RecursionError:
+        return await JSONResponse({"jsonrpc": "2.0", "id": None, "error": {
+            "code": -32700, "message": "Parse error: the message is nested too deeply."}}, status_code=400)(
+            scope, receive, send)
+    except ValueError:
+        parsed = None  # the transport answers it
+    if cancel_notified(Request(scope), parsed):
+        return await Response(status_code=202)(scope, receive, send)
+
+    async def replayed() -> Any:
+        return messages.pop(0) if messages else await receive()
+
+    await _stateless(self, scope, replayed, send)
 
 
 def count_and_cancel_calls() -> None:
-    """Install all three (idempotent: they always wrap Gradio's own methods)."""
+    """Install them all (idempotent: they always wrap the packages' own methods)."""
     GradioMCPServer._get_or_create_client = _vouching_client
     GradioMCPServer._prepare_tool_call_args = _call_for_visitor
     GradioMCPServer._execute_tool_without_progress = _result
     GradioMCPServer._execute_tool_with_progress = _result_with_progress
+    StreamableHTTPSessionManager._handle_stateless_request = _stateless_request
