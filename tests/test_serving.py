@@ -8,7 +8,9 @@ notice, a job that stops when cancelled, a fair share of the queue.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import io
 import json
 import math
 import os
@@ -822,8 +824,8 @@ def _mcp_client_from(sender: str, extra_headers: dict[str, str] | None = None) -
     return factory
 
 
-def _mcp_calls(url: str, sender: str, calls: list[dict], after: float = 0.0) -> list[str]:
-    """Make ``calls`` (stylize_image arguments) through one MCP session from ``sender``, half a second apart,
+def _mcp_calls(url: str, sender: str, calls: list[dict], after: float = 0.0, tool: str = "stylize_image") -> list[str]:
+    """Make ``calls`` (``tool``'s arguments) through one MCP session from ``sender``, half a second apart,
     starting ``after`` seconds late; each answer's content as JSON text."""
     import anyio
     from mcp import ClientSession
@@ -833,7 +835,7 @@ def _mcp_calls(url: str, sender: str, calls: list[dict], after: float = 0.0) -> 
 
     async def call(client, index: int) -> None:
         await anyio.sleep(0.5 * index)
-        answer = await client.call_tool("stylize_image", calls[index])
+        answer = await client.call_tool(tool, calls[index])
         answers[index] = json.dumps([item.model_dump() for item in answer.content])
 
     async def session() -> None:
@@ -847,6 +849,34 @@ def _mcp_calls(url: str, sender: str, calls: list[dict], after: float = 0.0) -> 
 
     anyio.run(session)
     return answers
+
+
+def test_an_mcp_tool_answers_with_pictures_and_text_a_client_can_show(served):
+    """An MCP visitor who asked for no progress got an endpoint's several outputs as one text: the repr of a tuple
+    of file records (the server's cache folder in them), no picture to see. And any visitor got a gallery as the
+    repr of its records, a table as a dict's, the loss curves as a dict holding a base64 PNG."""
+    def items(answer: str) -> tuple[list[bytes], list[str]]:
+        contents = json.loads(answer)
+        return ([base64.b64decode(item["data"]) for item in contents if item["type"] == "image"],
+                [item["text"] for item in contents if item["type"] == "text"])
+
+    image, = _mcp_calls(served[1], "127.0.0.19", [{"content": data_url(PIECE, 128), "styles": [data_url(STYLE, 64)],
+                                                  "size": 64, "steps": 2}])
+    pictures, texts = items(image)
+    assert Image.open(io.BytesIO(pictures[0])).size[0] == 64  # the result
+    assert Image.open(io.BytesIO(pictures[-1])).size[0] > 64  # the loss curves
+    assert any(text.startswith("Done in") for text in texts), texts
+    buffer = io.BytesIO()
+    rate = 22050
+    soundfile.write(buffer, 0.3 * np.sin(2 * np.pi * 440 * np.arange(2 * rate) / rate), rate, format="WAV")
+    clip = "data:audio/wav;base64," + base64.b64encode(buffer.getvalue()).decode()
+    audio, = _mcp_calls(served[1], "127.0.0.19", [{"content": clip, "style": clip, "steps": 3,
+                                                  "griffin_lim_iterations": 2}], tool="stylize_audio_shallow")
+    pictures, texts = items(audio)
+    assert len(pictures) == 4 and all(Image.open(io.BytesIO(picture)) for picture in pictures)  # 3 spectrograms
+    assert {"content", "style", "result"} <= set(texts), texts  # the spectrograms' captions
+    assert any(text.startswith("| score | result |") and "| --- |" in text for text in texts), texts
+    assert not [text for text in [*texts, *items(image)[1]] if "'path':" in text or "{'" in text], texts
 
 
 def test_each_mcp_visitor_has_a_share_of_the_queue(served, monkeypatch):

@@ -19,12 +19,23 @@ import gradio as gr
 from nst_core import NSTError
 from nst_core.image.io import ImageSource, image_size
 
-from . import editor_blobs, malformed_requests, mcp_calls, mcp_files, request_files, state, stream_ends, upload_progress
+from . import (
+    editor_blobs,
+    malformed_requests,
+    mcp_answers,
+    mcp_calls,
+    mcp_files,
+    request_files,
+    state,
+    stream_ends,
+    upload_progress,
+)
 from .serving import as_request, jobs_of, refuse_large_picture, rejection
 
 log = logging.getLogger("nst_studio")
 mcp_files.accept_file_lists()  # lists of files reach MCP tools as files
 mcp_calls.count_and_cancel_calls()  # an MCP tool call: counted against its visitor, cancelled with its call
+mcp_answers.answer_with_pictures()  # an MCP tool's galleries, plots and tables as pictures and text a client shows
 editor_blobs.bound_editor_blobs()  # what the region editor may leave in memory
 upload_progress.bound_upload_progress()  # what an upload's progress may leave in memory
 stream_ends.end_streams_of_leaving_visitors()  # a live stream's slot is free once its visitor has gone

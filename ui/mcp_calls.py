@@ -86,9 +86,13 @@ async def _followed(self: GradioMCPServer, waiting: Any) -> Any:
 
 
 async def _job_done(job: Any) -> list[Any]:
+    """The job's outputs, one item each (the client gives an endpoint's several outputs as a tuple: wrapped
+    whole, as Gradio's server wrapped it, they reached the visitor as one text, the repr of the tuple, with no
+    picture in it)."""
     while not job.done():
         await asyncio.sleep(POLL_S)
-    return [job.result()]
+    result = job.result()
+    return list(result) if isinstance(result, tuple) else [result]
 
 
 async def _result(self: GradioMCPServer, job: Any) -> list[Any]:
