@@ -587,11 +587,22 @@ def test_a_file_given_by_url_is_fetched_within_the_upload_limit(served, fast_mod
     before = sum(f.stat().st_size for f in cache.rglob("*") if f.is_file())
     started = time.monotonic()
     for name, refusal in (("endless.jpg", "larger than 60 MB"), ("claims-10-gb.jpg", "larger than 60 MB"),
-                          ("slow.jpg", "longer than 2 s"), ("redirect.jpg", "127.0.0.1 failed validation")):
+                          ("slow.jpg", "longer than 2 s"), ("redirect.jpg", "'127.0.0.1', has no public address")):
         answer = fast_live(f"{public_files}/{name}")
         assert refusal in answer, (name, answer[-300:])
     assert time.monotonic() - started < 20
     assert sum(f.stat().st_size for f in cache.rglob("*") if f.is_file()) - before < 2**20  # no partial files
+    # gradio_client (and the MCP server, which calls through it) dropped the sentence with the join's 400: the
+    # caller read "Client error '400 Bad Request' for url '.../queue/join'". Now it is the check's refusal.
+    client = _client(served)
+    for values, refusal in ((dict(content=handle_file(f"{public_files}/endless.jpg"), style="Mosaic"),
+                             "- content: The file at that URL is larger than 60 MB"),
+                            (dict(content=handle_file(str(PIECE)), style="Any picture",
+                                  style_images=[handle_file("http://10.1.2.3/style.jpg")]),
+                             "- style_images: The URL's host, '10.1.2.3', has no public address")):
+        with pytest.raises(Exception, match="failed validation") as refused:
+            client.predict(**values, api_name="/fast")
+        assert refusal in str(refused.value), str(refused.value)
 
 
 def test_files_fetched_by_url_count_toward_the_visitors_upload_quota(upload_quota, public_files):
@@ -1379,8 +1390,9 @@ def test_a_request_that_does_not_fit_its_endpoint_is_refused_without_a_traceback
     with _http(served[1], "127.0.0.25") as http:
         assert http.post("gradio_api/call/nothing", json={"data": []}).json() == {
             "detail": "No endpoint is called /nothing."}
-        assert http.post("gradio_api/call/image", json={"data": [1, 2]}).json() == {
-            "detail": f"This request sends 2 values; the endpoint takes {names['image'][1]}."}
+        short = http.post("gradio_api/call/image", json={"data": [1, 2]})  # refused as the check refuses
+        assert short.status_code == 422 and [item["message"] for item in short.json()["detail"] if not item[
+            "is_valid"]] == [f"This request sends 2 values; the endpoint takes {names['image'][1]}."], short.text
     time.sleep(0.5)
     captured = capfd.readouterr()
     assert "Traceback" not in captured.err + captured.out, captured.err[-2000:]

@@ -30,6 +30,8 @@ from gradio.context import LocalContext
 from gradio.exceptions import InvalidPathError
 from gradio_client import utils as client_utils
 
+from nst_core.errors import shown
+
 from . import request_limits
 
 FETCH_SECONDS = 30.0
@@ -41,7 +43,11 @@ _check_allowed = processing_utils._check_allowed
 
 
 class FetchRefused(ValueError):
-    """A file given by URL that is not fetched: too large, too slow, or not there."""
+    """A file given by URL that is not fetched: too large, too slow, not there, or not at a public address."""
+
+    def __init__(self, message: str, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 def _check_uploaded(path: str | Path, check_in_upload_folder: bool) -> None:
@@ -66,7 +72,12 @@ async def _transport(url: str) -> httpx.AsyncBaseTransport | None:
         raise FetchRefused("The URL names no host.")
     if safehttpx.matches_domain_whitelist(host, processing_utils.PUBLIC_HOSTNAME_WHITELIST):
         return None
-    return safehttpx.AsyncSecureTransport(await safehttpx.async_validate_url(host))
+    try:
+        address = await safehttpx.async_validate_url(host)
+    except ValueError:  # it resolves to no public address, or to none
+        raise FetchRefused(f"The URL's host, {shown(host)}, has no public address this server may fetch from.") \
+            from None
+    return safehttpx.AsyncSecureTransport(address)
 
 
 class _Overflow(Exception):
@@ -114,12 +125,16 @@ async def fetch_within_limits(url: str, cache_dir: str) -> str:
         async with asyncio.timeout(FETCH_SECONDS):
             await _stream_to(url, partial, min(largest, uploads.room(address) if uploads else math.inf))
         partial.replace(target)
+    except FetchRefused as refusal:
+        raise FetchRefused(str(refusal), url) from None
     except TimeoutError:
-        raise FetchRefused(f"The file at that URL took longer than {FETCH_SECONDS:.0f} s to fetch.") from None
+        raise FetchRefused(f"The file at that URL took longer than {FETCH_SECONDS:.0f} s to fetch.", url) from None
     except _Overflow as over:
         raise FetchRefused(f"The file at that URL is larger than {largest / 2**20:.0f} MB, the most a file may be "
-                           "here." if over.size > largest or not uploads else uploads.refusal(address, over.size)) \
-            from None
+                           "here." if over.size > largest or not uploads else uploads.refusal(address, over.size),
+                           url) from None
+    except httpx.HTTPError:
+        raise FetchRefused("The file at that URL could not be fetched: its host did not answer.", url) from None
     finally:
         partial.unlink(missing_ok=True)
     if uploads:
