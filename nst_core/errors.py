@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from pathlib import PurePath
+
 ECHO_CHARACTERS = 40
+
+
+class _File:
+    """A file in a message: by its name, never its folder."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.name = PurePath(path).name
+
+    def __repr__(self) -> str:
+        return f"<file {self.name}>"
+
+
+def _named_files(value: object) -> object:
+    """``value`` with every file in it (a path, or a record of one such as a web app's ``{"path": ...}``, where
+    the server wrote the file it was sent) standing for its name, so that a message shows no server folder."""
+    if isinstance(value, os.PathLike):
+        return _File(value)
+    if isinstance(value, Mapping):
+        if isinstance(value.get("path"), str):
+            return _File(value["path"])
+        return {key: _named_files(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_named_files(item) for item in value] if isinstance(value, list) else \
+            tuple(_named_files(item) for item in value)
+    if isinstance(getattr(value, "path", None), str) and hasattr(value, "model_dump"):  # a record as a model
+        return _File(value.path)
+    return value
 
 
 def shown(value: object) -> str:
     """A value a user gave, quoted for a message, cut to about :data:`ECHO_CHARACTERS` (a hundred kilobytes of
-    text typed into a number field comes back as a line, not as a hundred kilobytes of message)."""
+    text typed into a number field comes back as a line, not as a hundred kilobytes of message); a file in it by
+    its name alone."""
+    value = _named_files(value)
     text = repr(value)
     if len(text) <= ECHO_CHARACTERS:
         return text

@@ -217,7 +217,7 @@ def value_from(field: Declared, raw: object) -> Any:
         return tuple(part.strip() for part in str(raw).split(",") if part.strip())
     if field.kind == "flag":
         if not isinstance(raw, bool):
-            raise InvalidInput(f"{field.name} must be true or false (got {raw!r}).")
+            raise InvalidInput(f"{field.name} must be true or false (got {shown(raw)}).")
         return raw
     if field.kind == "choice":
         # A number choice arrives as a number or as its text; a text choice as it is.

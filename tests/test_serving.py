@@ -110,6 +110,23 @@ def _busy_threads(seconds: float) -> tuple[float, str]:
     return used, ", ".join(f"{name} ({tid}) {cpu:.2f} s" for cpu, name, tid in busy[::-1][:6] if cpu > 0)
 
 
+def test_a_file_sent_where_a_value_goes_is_echoed_by_its_name_not_the_servers_folder(served, tmp_path):
+    """A refusal quotes the value it refuses; a file record sent as a number or a flag was quoted whole, with the
+    folder the server had written the file to ("content_weight must be a number (got {'path':
+    '/tmp/nst-gradio-13ol338n/e6daf...")."""
+    sent = tmp_path / "notes.txt"
+    sent.write_text("not a number")
+    record = handle_file(str(sent))
+    client = _client(served)
+    for values in (_image(content_weight=record), _image(seed=[record]), _audio(tmp_path, 2.0, adaptive=record)):
+        api = "/image" if "styles" in values else "/audio_shallow"
+        with pytest.raises(Exception, match="failed validation") as refused:
+            client.predict(**values, api_name=api)
+        message = str(refused.value)
+        assert "<file notes.txt>" in message and os.environ["GRADIO_TEMP_DIR"] not in message, message
+        assert "'path'" not in message and "/tmp" not in message, message
+
+
 # --------------------------------------------------------------------------- refused before any work
 
 @pytest.mark.parametrize("overrides, message", [

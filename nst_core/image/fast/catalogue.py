@@ -166,7 +166,8 @@ def _style_from_config(config: object, key: str) -> FastStyle:
     if not isinstance(config, dict):
         raise InvalidInput("The model's config must be a JSON object.")
     if config.get("architecture", FAST_ARCHITECTURE) != FAST_ARCHITECTURE:
-        raise InvalidInput(f"Unsupported architecture {config.get('architecture')!r}; expected {FAST_ARCHITECTURE}.")
+        raise InvalidInput(f"Unsupported architecture {shown(config.get('architecture'))}; "
+                           f"expected {FAST_ARCHITECTURE}.")
     value_range = config.get("value_range", 255)
     order = config.get("channel_order", "rgb")
     if value_range not in (1, 255) or order not in ("rgb", "bgr"):
