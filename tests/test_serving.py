@@ -118,7 +118,8 @@ def test_a_file_sent_where_a_value_goes_is_echoed_by_its_name_not_the_servers_fo
     sent.write_text("not a number")
     record = handle_file(str(sent))
     client = _client(served)
-    for values in (_image(content_weight=record), _image(seed=[record]), _audio(tmp_path, 2.0, adaptive=record)):
+    for values in (_image(content_weight=record), _image(seed=[record]), _image(style_blend=[record]),
+                   _image(color=record), _audio(tmp_path, 2.0, adaptive=record)):
         api = "/image" if "styles" in values else "/audio_shallow"
         with pytest.raises(Exception, match="failed validation") as refused:
             client.predict(**values, api_name=api)

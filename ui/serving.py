@@ -143,6 +143,7 @@ def lenient(base: type) -> type:
     webcam frame into 12 GB, and one sent as the region into 7 GB."""
     numeric = issubclass(base, (gr.Slider, gr.Number))
     decodes = issubclass(base, (gr.Image, gr.ImageEditor))
+    textual = issubclass(base, gr.Textbox)
 
     class Lenient(base):
         is_template = True  # the frontend renders it as ``base``
@@ -162,6 +163,9 @@ def lenient(base: type) -> type:
             return super().example_value() if self.api_example is None else self.api_example
 
         def preprocess(self, payload: Any) -> Any:
+            if textual and payload is not None and not isinstance(payload, str):  # Gradio would take its repr,
+                label = str(self.label or "text")  # a file's server folder and all
+                return Rejected(f"{label} must be text (got {shown(payload)}).")
             # Gradio decodes a picture unless it passes the file on as sent (a path, no colour mode to convert to).
             if decodes and not (self.type == "filepath" and getattr(self, "image_mode", None) is None):
                 label = str(self.label or "picture").lower()
@@ -177,7 +181,7 @@ def lenient(base: type) -> type:
                 if isinstance(exc, gr.Error):
                     if getattr(self, "choices", None):  # a choice component's only refusal: a value not offered
                         offered = ", ".join(str(value) for _, value in self.choices)
-                        return Rejected(f"{label}: {shown(str(payload))} is not one of the choices ({offered}).")
+                        return Rejected(f"{label}: {shown(payload)} is not one of the choices ({offered}).")
                     return Rejected(f"{label}: {exc.message}")
                 if isinstance(exc, PIL.Image.DecompressionBombError):
                     return Rejected(str(too_large_to_open(label.lower())))
