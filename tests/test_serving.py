@@ -1004,8 +1004,8 @@ def test_an_mcp_visitor_who_leaves_stops_their_job_and_no_one_elses(served):
 
 def test_an_mcp_call_cancelled_by_its_client_stops_its_job(served):
     """A client that cancels a tool call sends notifications/cancelled with the call's id and may keep its
-    connection: the stateless server got it in a new session with no such call, and the job ran to its end (a
-    384 px run of 60 steps: done, 25 s later). The same notification from another address stops nothing."""
+    connection: the stateless server got it in a new session with no such call, and the job ran on (a 384 px run
+    of 60 steps: still running 10 s after the cancel). The same notification from another address stops nothing."""
     import anyio
     from mcp import ClientSession, types
     from mcp.client.streamable_http import streamablehttp_client
