@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 POLL_S = 0.2  # how often a call's job is looked at while it runs
 _CALL: ContextVar[str] = ContextVar("mcp_call")  # the call being made in this task
 CallKey = tuple[str, str, str]  # (visitor's address, client's user agent, JSON-RPC id as JSON)
-_IN_FLIGHT: dict[CallKey, set[str]] = {}  # the queued calls waiting for their job -> their calls' ids
+_IN_FLIGHT: dict[CallKey, set[str]] = {}  # each call waiting for its job, by who made it -> the calls (ids of _CALL)
 _client, _prepare = GradioMCPServer._get_or_create_client, GradioMCPServer._prepare_tool_call_args
 _with_progress = GradioMCPServer._execute_tool_with_progress
 _stateless = StreamableHTTPSessionManager._handle_stateless_request
@@ -123,14 +123,13 @@ async def _stateless_request(self: StreamableHTTPSessionManager, scope: Any, rec
     request passed on to the transport as it came."""
     if scope.get("method") != "POST":
         return await _stateless(self, scope, receive, send)
-    body, more, messages = b"", True, []
+    more, messages = True, []
     while more:  # within the body size RequestLimits allows an MCP message
         message = await receive()
         messages.append(message)
-        body += message.get("body", b"")
         more = message.get("type") == "http.request" and message.get("more_body", False)
     try:
-        parsed = json.loads(body)
+        parsed = json.loads(b"".join(message.get("body", b"") for message in messages))
     except RecursionError:
         return await JSONResponse({"jsonrpc": "2.0", "id": None, "error": {
             "code": -32700, "message": "Parse error: the message is nested too deeply."}}, status_code=400)(
