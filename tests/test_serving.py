@@ -1513,7 +1513,8 @@ def test_the_cost_model_matches_its_measurements():
             worst.append((abs(seconds / point["seconds"] - 1), key, point["point"], "time"))
             # Below 100 MB the figure is allocator noise. Eager video's peak is not repeatable: two runs of one
             # 320x240 clip peaked 89 and 349 MB (oneDNN's and the encoder's buffers); the app runs video compiled.
-            if point["memory_mb"] >= 100 and not (key.startswith("video/") and key.endswith("/eager")):
+            if (point["memory_mb"] >= 100 and point["memory_features"]  # none: a point for the time alone
+                    and not (key.startswith("video/") and key.endswith("/eager"))):
                 worst.append((abs(memory / point["memory_mb"] - 1), key, point["point"], "memory"))
     assert len(worst) > 100 and max(worst)[0] <= 0.30, max(worst)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import av
@@ -114,6 +115,41 @@ def test_bad_videos_and_settings_get_clear_errors(tmp_path, model):
     for bad in (VideoSettings(strength=3.0), VideoSettings(long_side=10), VideoSettings(stability="shared")):
         with pytest.raises(InvalidInput):
             bad.check()
+
+
+def test_a_clip_too_small_for_the_networks_is_refused_with_the_long_side_that_would_do(tmp_path, model):
+    """A 2x2 clip went into the network and failed in its padding (a traceback in the log, "error" on the page).
+    A result side under 16 px is refused with the long side that enlarges it enough; a long side that does runs."""
+    tiny = write_video(tmp_path / "tiny.mp4", [np.full((2, 2, 3), 90, np.uint8)] * 3, audio=False)
+    with pytest.raises(InvalidInput, match=r"^The video is 2x2 pixels; Fast styles need at least 16 pixels a side: "
+                                           r"choose a long side of at least 64 px\.$"):
+        stylize_video(tiny, model, output=tmp_path / "out.mp4")
+    assert stylize_video(tiny, model, VideoSettings(long_side=64), output=tmp_path / "out.mp4").size == (64, 64)
+    strip = write_video(tmp_path / "strip.mp4", [np.full((640, 16, 3), 90, np.uint8)] * 3, audio=False)
+    with pytest.raises(InvalidInput, match=r"^The video is 16x640 pixels \(the result 2x64\); .* choose a long "
+                                           r"side of at least 640 px\.$"):
+        stylize_video(strip, model, VideoSettings(long_side=64), output=tmp_path / "out.mp4")
+    needle = write_video(tmp_path / "needle.mp4", [np.full((2048, 16, 3), 90, np.uint8)] * 2, audio=False)
+    with pytest.raises(InvalidInput, match=r"the result 10x1280\); .*too narrow for them even at 1920 px\.$"):
+        stylize_video(needle, model, output=tmp_path / "out.mp4")
+
+
+def test_a_clip_of_many_small_frames_is_estimated_by_its_frames(tmp_path, model):
+    """20000 frames of 16x16 (a 0.8 MB clip at 1000 fps) were estimated at 6 s and took 100 s on the server: the
+    fitted model had no per-frame term, and a small frame's cost is the fixed work each frame takes (decoding, the
+    network's calls, encoding). The estimate of 300 such frames is now at least a third of their time here (it
+    was a sixteenth)."""
+    from nst_core import cost
+    from nst_core.runtime import pick_runtime
+
+    source = write_video(tmp_path / "many.mp4", [np.full((16, 16, 3), 90, np.uint8)] * 300, fps=100, audio=False)
+    settings = VideoSettings(precision="fp32")
+    started = time.perf_counter()
+    result = stylize_video(source, model, settings, output=tmp_path / "out.mp4")
+    seconds = time.perf_counter() - started
+    estimate = cost.video_cost(settings, pick_runtime(precision="fp32"), 300, (16, 16), compiled=False).then(
+        cost.video_reading_cost(300, 16 * 16 / 1e6, source.stat().st_size * 8 / 1e6, passes=2))
+    assert result.frames == 300 and estimate.seconds >= seconds / 3, (estimate, seconds)
 
 
 def test_a_clip_of_flat_frames_gets_a_picture_not_nan(tmp_path, model):

@@ -87,7 +87,8 @@ def video_section(choice: StyleChoice) -> None:
                     continue
                 width, height = event.size
                 yield str(event.path), (
-                    f"{model.style.title}: {event.frames} frames at {event.fps:.3g} fps, {width}x{height}, in "
+                    f"{model.style.title}: {event.frames} frame{'s' * (event.frames != 1)} at {event.fps:.3g} fps, "
+                    f"{width}x{height}, in "
                     f"{event.seconds:.1f} s ({event.frames / event.seconds:.1f} frames/s) on {event.runtime}; "
                     f"flicker {event.flicker:.2f} (output change between frames / input change)."
                     f"{notes(event.notices)}")

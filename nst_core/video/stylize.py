@@ -10,6 +10,7 @@ mean absolute change between consecutive output frames divided by the same for t
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tempfile
 import time
@@ -26,11 +27,11 @@ from ..control import JobControl, checkpoint, controlled
 from ..errors import InvalidInput
 from ..events import Progress, Result
 from ..image.fast.catalogue import FastModel
-from ..image.fast.run import Compiler, FastSettings, blend, network_pass, statistics_of
+from ..image.fast.run import MIN_FAST_SIDE, Compiler, FastSettings, blend, network_pass, statistics_of
 from ..image.io import array_to_tensor, tensor_to_array
 from ..image.norms import NormStatistics
 from ..optim import run_to_result
-from ..options import setting
+from ..options import declared, setting
 from ..runtime import Precision, PreparedModels, pick_runtime
 from . import io
 
@@ -129,13 +130,31 @@ class FrameStylizer:
 
 
 def output_size(info: io.VideoInfo, long_side: int | None) -> tuple[tuple[int, int], str | None]:
-    """The result's (width, height) for a video and a chosen long side, with the notice a scale-down needs."""
+    """The result's (width, height) for a video and a chosen long side, with the notice a scale-down needs;
+    :class:`InvalidInput` where a side would be too short for the networks."""
+    notice = None
     if long_side is None and max(info.width, info.height) > MAX_VIDEO_SIDE:
         # a 4K clip would take hours on a CPU and hold the queue meanwhile
-        return (_target_size(info.width, info.height, MAX_VIDEO_SIDE),
-                f"The video ({info.width}x{info.height}) was scaled to {MAX_VIDEO_SIDE} px (long side); "
-                "choose a long side to change it.")
-    return _target_size(info.width, info.height, long_side), None
+        long_side = MAX_VIDEO_SIDE
+        notice = (f"The video ({info.width}x{info.height}) was scaled to {MAX_VIDEO_SIDE} px (long side); "
+                  "choose a long side to change it.")
+    size = _target_size(info.width, info.height, long_side)
+    _check_short_side(info, size)
+    return size, notice
+
+
+def _check_short_side(info: io.VideoInfo, size: tuple[int, int]) -> None:
+    """Refuse a result with a side under :data:`MIN_FAST_SIDE`, naming the long side that would do."""
+    if min(size) >= MIN_FAST_SIDE:
+        return
+    scaled = "" if size == (info.width, info.height) else f" (the result {size[0]}x{size[1]})"
+    field = declared(VideoSettings, "long_side")
+    needed = max(field.setting.minimum, math.ceil(MIN_FAST_SIDE * max(info.width, info.height)
+                                                  / min(info.width, info.height)))
+    remedy = (f"choose a long side of at least {needed:g} px" if needed <= field.setting.maximum
+              else f"this clip is too narrow for them even at {field.setting.maximum:g} px")
+    raise InvalidInput(f"The video is {info.width}x{info.height} pixels{scaled}; Fast styles need at least "
+                       f"{MIN_FAST_SIDE} pixels a side: {remedy}.")
 
 
 def _target_size(width: int, height: int, long_side: int | None) -> tuple[int, int]:
