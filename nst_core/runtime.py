@@ -19,6 +19,7 @@ import torch
 from .errors import InvalidInput, shown
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+T = typing.TypeVar("T")
 PRECISIONS = typing.get_args(Precision)
 _CONVOLUTIONS = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose2d)
 
@@ -126,6 +127,32 @@ def lower_thread_priority(niceness: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def in_passing_thread(work: typing.Callable[[], T]) -> T:
+    """``work()`` computed on a thread that ends with it; its result returned, its error raised, here.
+
+    For work done once on a thread that lives on (the page built on the main thread). A thread that has run a
+    parallel torch operation keeps OpenMP's pool of worker threads as long as it lives, and where the pools
+    together hold more threads than there are cores, libgomp cuts every team's spin-wait short: each parallel
+    region of a job then waits for its workers to be woken. Measured on two cores (``bench/threads.py``), on a
+    job's thread once the main thread had computed: a 16x16 convolution 2.2x slower, a small video's frames 1.5x.
+    """
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, work()))
+        except BaseException as exc:  # noqa: BLE001 - raised again on the calling thread
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run, name="nst-passing", daemon=True)
+    thread.start()
+    thread.join()
+    done, value = outcome[0]
+    if not done:
+        raise value
+    return value
 
 
 def separate_compiled_kernels() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 import re
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from gradio_client import Client, handle_file
+from torch.overrides import TorchFunctionMode
 
 from conftest import EXAMPLES, ROOT, live_app
 from nst_core.audio.backends import AUDIO_BACKENDS
@@ -25,7 +28,36 @@ def client(tmp_path_factory):
         yield Client(demo.local_url, verbose=False)
 
 
-def test_app_starts_fast_offline_and_says_which_models_are_missing(hub_cache, monkeypatch):
+class _TensorCalls(TorchFunctionMode):
+    """Counts the torch functions called on this thread that take or give a tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: collections.Counter = collections.Counter()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        result = func(*args, **(kwargs or {}))
+        if any(isinstance(value, torch.Tensor) for value in (*args, *(kwargs or {}).values(), result)):
+            self.calls[getattr(func, "__name__", str(func))] += 1
+        return result
+
+
+def test_work_in_a_passing_thread_gives_its_value_and_its_error_to_the_caller():
+    from nst_core import InvalidInput
+    from nst_core.runtime import in_passing_thread
+
+    assert in_passing_thread(lambda: threading.current_thread().name) == "nst-passing"
+
+    def refuse() -> None:
+        raise InvalidInput("refused there")
+
+    with pytest.raises(InvalidInput, match="refused there"):
+        in_passing_thread(refuse)
+    assert "nst-passing" not in {thread.name for thread in threading.enumerate()}
+
+
+def test_app_starts_fast_offline_says_which_models_are_missing_and_leaves_the_main_thread_idle(hub_cache,
+                                                                                               monkeypatch):
     import app
     from nst_core import hub
 
@@ -41,7 +73,11 @@ def test_app_starts_fast_offline_and_says_which_models_are_missing(hub_cache, mo
         raise AssertionError("building the page started a download")
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", refuse)
-    demo = app.build_app()
+    with _TensorCalls() as main_thread:  # torch function modes are per thread: the main thread's calls only
+        demo = app.build_app()
+    # The 26 styles' thumbnails were stylized on the main thread; the OpenMP pool it kept from then on made every
+    # job's parallel regions wait for their workers to wake (bench/threads.py: frames of a small video 1.7x slower).
+    assert not main_thread.calls, main_thread.calls.most_common(5)
     # It asked the network nothing that can wait: short connection probes only (answered from a cache after the
     # first, each bounded by hub.CONNECT_TIMEOUT_S), and no download.
     from urllib.parse import urlparse
@@ -293,11 +329,18 @@ def test_fast_video_endpoint_keeps_frames_rate_and_sound(client, tmp_path):
         assert float(container.streams.video[0].average_rate) == 12.0
         assert len(list(container.decode(video=0))) == 12
     assert status.startswith("Tiny: 12 frames at 12 fps, 128x96") and "flicker" in status
-    with pytest.raises(Exception, match="cannot be read"):
-        (tmp_path / "notes.mp4").write_text("not a video")
-        client.predict(video=handle_file(tmp_path / "notes.mp4"), style="Custom model",
-                       model_files=_tiny_model_files(tmp_path), repo_id="", strength=1.0, color="none", long_side=None,
-                       stability="clip", precision="auto", compiled=False, api_name="/fast_video")
+    (tmp_path / "notes.mp4").write_text("not a video")
+    write_video(tmp_path / "tiny.mp4", panning_frames(3, (2, 2)), fps=12, audio=False)
+    for clip, message in (("notes.mp4", "cannot be read"), ("tiny.mp4", "2x2 pixels; Fast styles need at least 16")):
+        with pytest.raises(Exception, match=message):  # refused before the queue, where the validator reads it
+            client.predict(video=handle_file(tmp_path / clip), style="Custom model",
+                           model_files=_tiny_model_files(tmp_path), repo_id="", strength=1.0, color="none",
+                           long_side=None, stability="clip", precision="auto", compiled=False, api_name="/fast_video")
+    single = write_video(tmp_path / "single.mp4", panning_frames(1, (64, 48)), fps=12, audio=False)
+    _, status = client.predict(video=handle_file(single), style="Custom model", model_files=_tiny_model_files(tmp_path),
+                               repo_id="", strength=1.0, color="none", long_side=None, stability="clip",
+                               precision="auto", compiled=False, api_name="/fast_video")
+    assert status.startswith("Tiny: 1 frame at 12 fps, 64x48"), status
 
 
 def test_live_frames_are_stylized_at_the_chosen_size_and_never_queued(client, tmp_path):

@@ -25,6 +25,7 @@ from nst_core.audio.spectral import Spectrogram  # noqa: E402
 from nst_core.image import onepass  # noqa: E402
 from nst_core.image.fast import FastSettings, load_catalogue_style, stylize_fast  # noqa: E402
 from nst_core.image.io import ImageSource, load_image  # noqa: E402
+from nst_core.runtime import in_passing_thread  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,8 @@ def catalogue_thumbnail(title: str, photo: ImageSource, size: int = 160) -> Imag
     """What a catalogue style does to ``photo``, or a labelled card when its weights are unavailable."""
     try:
         thumb = _thumbnail_photo(photo, size)
-        return stylize_fast(thumb, load_catalogue_style(title), FastSettings(precision="fp32")).image
+        return in_passing_thread(lambda: stylize_fast(thumb, load_catalogue_style(title),
+                                                      FastSettings(precision="fp32")).image)
     except NSTError as exc:
         log.info("no thumbnail for %s: %s", title, exc)
     return _card(title, size, "weights not\ndownloaded")
@@ -131,8 +133,9 @@ def multistyle_thumbnails(photo: ImageSource, size: int = 128) -> list[Image.Ima
     """What each of the 26 built-in styles does to ``photo`` (cards if the network cannot be loaded)."""
     try:
         thumb = _thumbnail_photo(photo, size)
-        return [stylize_fast(thumb, onepass.multistyle_model(i), FastSettings(precision="fp32")).image
-                for i in range(onepass.STYLE_COUNT)]
+        return in_passing_thread(lambda: [stylize_fast(thumb, onepass.multistyle_model(i),
+                                                       FastSettings(precision="fp32")).image
+                                          for i in range(onepass.STYLE_COUNT)])
     except NSTError as exc:
         log.warning("no thumbnails for the 26 styles: %s", exc)
         return [_card(f"style {i}", size, "not available") for i in range(onepass.STYLE_COUNT)]
