@@ -35,8 +35,9 @@ HERE = Path(__file__).resolve().parent
 def launch_options() -> dict:
     """How the page is served, by `python app.py` and by the tests alike (Gradio 6 takes these at launch); a new
     dict each time, since Gradio adds its own entries to ``app_kwargs``."""
+    # Gradio sends outputs from the working or temp directory only; the results folder may be elsewhere.
     return dict(max_file_size="60mb", theme=gr.themes.Soft(), css_paths=[HERE / "ui" / "page.css"],
-                js=(HERE / "ui" / "page.js").read_text(), mcp_server=True,
+                js=(HERE / "ui" / "page.js").read_text(), mcp_server=True, allowed_paths=[str(state.STORE.root)],
                 app_kwargs={"middleware": [Middleware(RequestLimits)]})
 
 

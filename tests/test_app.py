@@ -535,19 +535,28 @@ def _wait_for(found, seconds: float):
 def test_python_app_py_serves_offline_and_a_sigterm_stops_it_cleanly(tmp_path):
     """The README's own start command, as a user runs it: the page is up within a minute, offline, with the bundled
     networks verified; a one-pass request is answered; stopped as a Space stops it (SIGTERM), it exits cleanly,
-    not waiting for a compilation under way, and its results folder goes."""
+    not waiting for a compilation under way, and leaves nothing behind: not its results folder, made inside the
+    folder a deployment names (here outside the temp directory, where every result failed before; the sweep and
+    the exit emptied that folder), nor anything in the temp directory."""
     import signal
     import socket
     import sys
     import urllib.request
 
+    from nst_core.runtime import separate_compiled_kernels
+
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    results = tmp_path / "results"
+    # The results folder a deployment names, outside the working and temp directories, with a file of its own.
+    results, temp = tmp_path / "results", tmp_path / "temp"
+    temp.mkdir()
+    results.mkdir()
+    (results / "kept.txt").write_text("the deployment's")
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
            "HF_HOME": str(tmp_path / "hf"), "NST_RESULTS_DIR": str(results), "GRADIO_ANALYTICS_ENABLED": "False",
-           "NST_COST_CALIBRATION": "off"}  # the units have tests of their own; the warm-up's child starts sooner
+           "NST_COST_CALIBRATION": "off",  # the units have tests of their own; the warm-up's child starts sooner
+           "TMPDIR": str(temp), "TORCHINDUCTOR_CACHE_DIR": separate_compiled_kernels()}  # the compiled kernels kept
     log_path = tmp_path / "app.log"
     with open(log_path, "w") as log:
         server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -567,7 +576,7 @@ def test_python_app_py_serves_offline_and_a_sigterm_stops_it_cleanly(tmp_path):
         # Asked while the start-up verifies the weights and compiles: eager (a second), not a compile of its own
         # (about 40 s on a cold cache), unless the warm-up had already finished.
         assert time.monotonic() - asked < 20 and status.startswith("Any picture"), status
-        assert any(results.iterdir())
+        assert [path.suffix for path in results.glob("nst-results-*/*")] == [".png"]
         child = _wait_for(lambda: re.search(r"compiling in a child \(pid (\d+)\)", log_path.read_text()), 90)
         assert child, log_path.read_text()[-2000:]  # the warm-up compiles in a child, after the calibration
         server.send_signal(signal.SIGTERM)
@@ -576,8 +585,10 @@ def test_python_app_py_serves_offline_and_a_sigterm_stops_it_cleanly(tmp_path):
         if server.poll() is None:
             server.kill()
     assert server.returncode == 0, log_path.read_text()[-2000:]
-    assert not results.exists()
+    assert [path.name for path in results.iterdir()] == ["kept.txt"]  # the app's own folder in it went
     assert not Path(f"/proc/{child[1]}").exists()  # the compiling child went with the server
+    # Nothing outlives it in the temp directory: Gradio made /tmp/gradio/vibe_edit_history at every start.
+    assert not [str(path.relative_to(temp)) for path in temp.rglob("*")]
 
 
 def test_start_up_releases_the_held_builds_even_when_it_fails(monkeypatch):

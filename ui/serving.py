@@ -441,12 +441,15 @@ class ResultStore:
     newest ``max_files`` are deleted whenever a new one is named; the folder goes when the process exits."""
 
     # Gradio copies each output into its own cache as it is sent, so the store needs only the newest few.
-    def __init__(self, root: Path | None = None, *, max_age_s: float = 1800.0, max_files: int = 100) -> None:
-        import os
-
-        root = root or os.environ.get("NST_RESULTS_DIR")  # where a deployment wants them; else a new temp folder
-        self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="nst-results-"))
-        self.root.mkdir(parents=True, exist_ok=True)
+    def __init__(self, parent: Path | None = None, *, max_age_s: float = 1800.0, max_files: int = 100) -> None:
+        # A new folder of its own inside ``parent``, the folder a deployment names (``NST_RESULTS_DIR``) or the temp
+        # directory: the sweep and the removal at exit touch nothing else there (they emptied the named folder).
+        parent = parent or os.environ.get("NST_RESULTS_DIR") or None
+        if parent:
+            Path(parent).mkdir(parents=True, exist_ok=True)
+        # Gradio may send files from it (``allowed_paths``, as it must when it lies outside the temp directory):
+        # a name no one can guess keeps it to the copies in Gradio's cache that visitors are sent.
+        self.root = Path(tempfile.mkdtemp(prefix=f"nst-results-{secrets.token_hex(16)}-", dir=parent))
         self.max_age_s, self.max_files = max_age_s, max_files
         self._lock = threading.Lock()
         atexit.register(self.close)
@@ -475,15 +478,16 @@ class ResultStore:
 def own_gradio_cache() -> Path:
     """Gradio's cache of uploads and outputs in a folder of this process's own, removed at exit; a
     ``GRADIO_TEMP_DIR`` set by whoever runs the app is left as it is. Call before building the Blocks."""
-    import os
-
-    from gradio import mcp
+    from gradio import mcp, route_utils, routes, screen_recording_utils
 
     if not os.environ.get("GRADIO_TEMP_DIR"):
         folder = tempfile.mkdtemp(prefix="nst-gradio-")
         os.environ["GRADIO_TEMP_DIR"] = folder
         atexit.register(shutil.rmtree, folder, True)
-    mcp.DEFAULT_TEMP_DIR = os.environ["GRADIO_TEMP_DIR"]  # its MCP server read the variable at import (/tmp/gradio)
+    # These modules read the variable at import (``/tmp/gradio``): the MCP server writes callers' files there, and
+    # every app Gradio creates made a folder there that outlived the process.
+    for module in (mcp, route_utils, routes, screen_recording_utils):
+        module.DEFAULT_TEMP_DIR = os.environ["GRADIO_TEMP_DIR"]
     return Path(os.environ["GRADIO_TEMP_DIR"])
 
 
