@@ -3,7 +3,9 @@ installs them), with a synthetic camera, console logs collected, screenshots int
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,7 +38,9 @@ def chromium(size: tuple[int, int] = DESKTOP) -> Iterator[Any]:
         options.add_argument(argument)
     options.binary_location = CHROMIUM
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    # Chromium leaves a folder in the temp directory at every start: it gets one of its own, removed after it.
+    scratch = tempfile.TemporaryDirectory(prefix="nst-chromium-", ignore_cleanup_errors=True)
+    driver = webdriver.Chrome(service=Service(DRIVER, env={**os.environ, "TMPDIR": scratch.name}), options=options)
     # Headless windows are at least 500 px wide; the page is laid out at exactly ``size`` (a phone's, when narrow).
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": size[0], "height": size[1],
                                                                   "deviceScaleFactor": 1, "mobile": size[0] < 600})
@@ -44,6 +48,7 @@ def chromium(size: tuple[int, int] = DESKTOP) -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+        scratch.cleanup()
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:

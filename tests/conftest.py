@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import hashlib
 import io
 import os
 import shutil
+import tempfile
+import types
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,28 @@ EXAMPLES = ROOT / "examples" / "images"
 
 # Keep every test away from the user's real cache and from the network.
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def _client_files_in_a_folder_of_the_suites_own() -> Path:
+    """``gradio_client`` keeps every file a call returns under ``<temp>/gradio`` (a folder it reads from
+    ``GRADIO_TEMP_DIR`` once, at import) and leaves an empty folder for each in the temp directory itself; a run
+    of the suite left 180 MB there and thousands of folders. Both go to one folder, removed at exit."""
+    folder = Path(tempfile.mkdtemp(prefix="nst-tests-client-"))
+    atexit.register(shutil.rmtree, folder, True)
+    before = os.environ.get("GRADIO_TEMP_DIR")
+    os.environ["GRADIO_TEMP_DIR"] = str(folder)
+    try:
+        import gradio_client.client as client_module
+    finally:  # the app under test picks its own cache folder, as it does when it is served
+        if before is None:
+            os.environ.pop("GRADIO_TEMP_DIR")
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = before
+    client_module.tempfile = types.SimpleNamespace(**{**vars(tempfile), "gettempdir": lambda: str(folder)})
+    return folder
+
+
+CLIENT_FILES = _client_files_in_a_folder_of_the_suites_own()
 
 
 def data_url(path: Path, size: int = 64) -> str:
