@@ -24,13 +24,15 @@ Ways of descending besides the engine's L-BFGS restarted at each scale (``"plain
   beside VGG19) and is counted as one.
 Other starts: ``strength`` (the one-pass style vector moved that far from the photo's own), ``mix`` (the start's
 pixels mixed with the photo's); ``detail``: each enlargement to the next scale gets the band it lacks from the
-photo or from the one-pass result at that scale.
+photo or from the one-pass result at that scale; ``final_style``: the coarse scales see the style picture at the
+final scale's pixel size, not scaled with the photo.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import functools
 import json
 import math
@@ -106,6 +108,12 @@ VARIANTS = {
     # starts from the network's own rendering at full size (no enlargement), then descends on the pyramid.
     "one-pass-network": {"init": "one-pass", "schedule": (0, 0, 20, 0, 60), "descent": "network", "gain": 1.41},
     "one-pass-network-362": {"init": "one-pass", "schedule": (0, 0, 0, 20, 60), "descent": "network", "gain": 1.41},
+    # The same, the coarse scale's style held at the final scale's pixel size, so that the patterns the network
+    # learns there are the size its full-size rendering needs.
+    "one-pass-network-fs": {"init": "one-pass", "schedule": (0, 0, 20, 0, 60), "descent": "network", "gain": 1.41,
+                            "final_style": True},
+    "one-pass-network-fs-181": {"init": "one-pass", "schedule": (0, 20, 0, 0, 60), "descent": "network", "gain": 1.41,
+                                "final_style": True},
     "one-pass-network-sw1.2": {"init": "one-pass", "schedule": (0, 0, 20, 0, 60), "descent": "network", "gain": 1.41,
                                "style_weight": 6.0},
 }
@@ -173,7 +181,10 @@ def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net
     picture, state, last_size, judged, pixels = None, None, None, {}, []
     started = time.perf_counter()
     for index, (side, steps) in enumerate(zip(sides, schedule)):
-        scale = (scale_targets(side, loaded_content, [loaded_style], None, settings, net, runtime) if steps else
+        at_scale = settings
+        if variant.get("final_style") and index < len(sides) - 1:  # the style at the final scale's pixel size
+            at_scale = dataclasses.replace(settings, style_scale=settings.style_scale * sides[-1] / side)
+        scale = (scale_targets(side, loaded_content, [loaded_style], None, at_scale, net, runtime) if steps else
                  scale_images(side, loaded_content, [loaded_style], None, settings))  # a skipped scale: its size
         height, width = scale.content.shape[-2:]
         pixels.append(height * width)

@@ -79,7 +79,7 @@ def test_the_carried_history_keeps_each_pairs_curvature(image_descent):
 
 
 @pytest.mark.parametrize("name", ["photo", "one-pass-carry", "one-pass-pyramid", "mix-0.5-pyramid",
-                                  "one-pass-pyramid-one-pass-detail", "one-pass-network"])
+                                  "one-pass-pyramid-one-pass-detail", "one-pass-network", "one-pass-network-fs"])
 def test_each_descent_variant_runs_and_is_judged_at_its_checkpoints(image_descent, tmp_path, name):
     from PIL import Image
 
