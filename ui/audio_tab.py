@@ -70,6 +70,8 @@ def audio_job(spec: AudioBackendSpec, forms: AudioForms, values: Mapping[str, An
                                  "layers)", " filters", "choose fewer filters (1024 is the default)")
     backend = built_backend(spec.name, settings.options, settings.seed)
     seconds = min(audio_seconds(content, label="content clip"), settings.max_seconds)
+    for index, style in enumerate(styles):  # read as the run names them, so a bad one is refused before the queue
+        audio_seconds(style, label=f"style clip {index + 1}")
     estimate = cost.audio_cost(backend, settings, pick_runtime("auto", settings.precision), seconds)
     cost.admit(estimate, state.BUDGET, f"This clip ({seconds:.0f} s with {spec.title}, {settings.steps} steps)",
                "choose fewer steps, a shorter clip" + (" or fewer filters" if spec.name == "shallow" else ""))
