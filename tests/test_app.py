@@ -501,13 +501,16 @@ def test_audio_endpoints_report_missing_weights_and_bad_input(client, tmp_path):
     soundfile.write(silent, np.zeros(22050, dtype=np.float32), 22050)
     with pytest.raises(Exception, match="content clip is silent"):
         client.predict(**_audio_args(handle_file(silent), handle_file(audio / "rain.flac")), api_name="/audio_genre")
-    # A style clip that is not audio is refused before the queue, on its parameter, as a content clip is (it was
-    # found only once the job ran, holding a place in the queue).
-    not_audio = tmp_path / "notes.wav"
+    # A style clip that is not audio, or a clip with no samples, is refused before the queue, on its parameter
+    # (they were found only once the job ran, holding a place in the queue).
+    not_audio, empty = tmp_path / "notes.wav", tmp_path / "empty.wav"
     not_audio.write_text("not a sound")
+    soundfile.write(empty, np.zeros(0, dtype=np.float32), 22050)  # a header and no samples
     with pytest.raises(ValidationError, match="style: The style clip 2 is not audio that can be read"):
         client.predict(**_audio_args(handle_file(audio / "rain.flac"), handle_file(audio / "rain.flac"),
                                      extra_styles=[handle_file(not_audio)]), api_name="/audio_shallow")
+    with pytest.raises(ValidationError, match="content: The content clip is empty"):
+        client.predict(**_audio_args(handle_file(empty), handle_file(audio / "rain.flac")), api_name="/audio_shallow")
 
 
 def test_every_client_api_parameter_has_a_name_that_says_what_it_is(client):

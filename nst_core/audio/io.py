@@ -105,17 +105,22 @@ def readable_rate(rate: int, label: str) -> int:
 
 
 def audio_seconds(source: AudioSource, *, label: str = "clip") -> float:
-    """A clip's length from its header (a file) or its array, without decoding the samples."""
+    """A clip's length from its header (a file) or its array, without decoding the samples; a clip with none is
+    refused as :func:`load_audio` refuses it."""
     if isinstance(source, tuple):
         rate, array = source
-        return len(np.asarray(array)) / max(int(rate), 1)
-    if isinstance(source, (str, Path)) and not Path(source).is_file():
-        raise InvalidInput(f"The {label} file {Path(source).name!r} does not exist.")
-    try:
-        info = soundfile.info(io.BytesIO(source) if isinstance(source, bytes) else str(source))
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise InvalidInput(f"The {label} is not audio that can be read (wav, flac, ogg, mp3).") from exc
-    return float(info.frames) / max(readable_rate(int(info.samplerate), label), 1)
+        frames, rate = len(np.asarray(array)), int(rate)
+    else:
+        if isinstance(source, (str, Path)) and not Path(source).is_file():
+            raise InvalidInput(f"The {label} file {Path(source).name!r} does not exist.")
+        try:
+            info = soundfile.info(io.BytesIO(source) if isinstance(source, bytes) else str(source))
+        except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+            raise InvalidInput(f"The {label} is not audio that can be read (wav, flac, ogg, mp3).") from exc
+        frames, rate = info.frames, readable_rate(int(info.samplerate), label)
+    if frames == 0:
+        raise InvalidInput(f"The {label} is empty.")
+    return float(frames) / max(rate, 1)
 
 
 def save_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:
