@@ -461,9 +461,9 @@ def upload_quota(served, monkeypatch) -> str:
     return served[1]
 
 
-def _uploaded(url: str, path: Path) -> dict:
-    """A file sent as a browser sends it: uploaded first, then named by the server's answer."""
-    with httpx.Client(base_url=url, timeout=60) as http, open(path, "rb") as handle:
+def _uploaded(url: str, path: Path, sender: str = "127.0.0.1") -> dict:
+    """A file sent as a browser sends it (from ``sender``): uploaded first, then named by the server's answer."""
+    with _http(url, sender) as http, open(path, "rb") as handle:
         answer = http.post("gradio_api/upload", files={"files": (path.name, handle)})
     return {"path": answer.json()[0], "meta": {"_type": "gradio.FileData"}, "orig_name": path.name}
 
@@ -635,6 +635,40 @@ def test_files_fetched_by_url_count_toward_the_visitors_upload_quota(upload_quot
     assert [quota in answer for answer in answers] == [False, False, True], answers[-1][-300:]
     assert "For a custom model, upload" in answers[0]
     assert quota not in fast(f"{public_files}/padded.jpg?copy=0")  # fetched already: no new charge
+
+
+def test_models_fetched_from_repos_a_visitor_names_count_toward_their_upload_quota(upload_quota, monkeypatch):
+    """A custom model's repo is fetched into the server's Hub cache, up to 64 MB a file: a loop of repo ids made
+    the server download without bound. Each file counts as an upload (0.45 MB here, of 2 MB, two a repo), and
+    is refused before its download once the quota is spent."""
+    from types import SimpleNamespace
+
+    import huggingface_hub
+
+    from conftest import put_in_hub_cache
+    from nst_core.hub import environment, fetch
+
+    fetched = []
+
+    def download(key, source, progress):
+        fetched.append(f"{source.repo_id}/{source.filename}")
+        return put_in_hub_cache(environment.hub_cache_dir(), source.repo_id, source.filename, b"not a model")
+
+    monkeypatch.setattr(fetch, "_download_blocked", lambda source: None)
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", lambda url, timeout: SimpleNamespace(size=450_000))
+    monkeypatch.setattr(fetch, "_hub_download", download)
+    monkeypatch.setattr(fetch, "verify_checksum", lambda item, path: path)
+
+    def fast(repo: str, sender: str = "127.0.0.30") -> str:  # the fetched files are no model: refused after them
+        values = dict(content=_uploaded(upload_quota, PIECE, sender), style="Custom model", repo_id=repo)
+        return _raw_call(upload_quota, "fast", _in_order(upload_quota, "fast", values), sender=sender)
+
+    answers = [fast(f"someone/model-{index}") for index in range(3)]
+    quota = "(0.5 MB) counts as an upload. Your uploads of the last 30 minutes"
+    assert [quota in answer for answer in answers] == [False, False, True], answers
+    assert len(fetched) == 4 and "someone/model-2" not in str(fetched)  # refused before the download
+    assert quota not in fast("someone/model-0")  # on disk already: no new charge
+    assert quota not in fast("someone/model-3", sender="127.0.0.31")  # another visitor's quota
 
 
 # --------------------------------------------------------------------------- cancel, time budget

@@ -26,6 +26,7 @@ from . import (
     mcp_calls,
     mcp_files,
     request_files,
+    request_limits,
     state,
     stream_ends,
     upload_progress,
@@ -40,6 +41,7 @@ editor_blobs.bound_editor_blobs()  # what the region editor may leave in memory
 upload_progress.bound_upload_progress()  # what an upload's progress may leave in memory
 stream_ends.end_streams_of_leaving_visitors()  # a live stream's slot is free once its visitor has gone
 request_files.guard_request_files()  # no server path in a refusal; a URL's file fetched within the upload limit
+request_limits.charge_fetches_from_visitors_repos()  # a model fetched from a repo a visitor named: an upload
 malformed_requests.refuse_malformed_requests()  # a request that does not fit its endpoint: a sentence, no traceback
 Check = Callable[[Mapping[str, Any]], Any]  # an endpoint's values -> its prepared job (with a ``cost``), or raises
 

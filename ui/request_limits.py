@@ -5,7 +5,8 @@
   (:data:`KEPT_S`), so one visitor sending files in a loop could fill the server's disk before the first was
   deleted. Each address may add ``upload_megabytes`` of the budget in that time, each new file counting
   :data:`FILE_CHARGE` besides its bytes (a request may hold 1000 files of a few bytes each); once it has, the
-  next upload is refused with 429 and the reason.
+  next upload is refused with 429 and the reason. Files fetched by URL and model files fetched from the Hub repos
+  a visitor names count there too (:func:`charge_fetches_from_visitors_repos`).
 * **Every other body.** Starlette reads a request's whole JSON body and parses it before Gradio looks at it: 30 MB
   of nested empty lists took 2.3 GB and 11 s. A call's values are a few kilobytes (files are uploaded, or named
   by URL), so a body may be :data:`MAX_BODY_BYTES`, except where :data:`LARGER_BODIES` carry a picture, and must
@@ -36,7 +37,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from gradio.context import LocalContext
 from starlette.requests import Request
+
+from nst_core.errors import InvalidInput
+from nst_core.hub import fetch
 
 from . import state
 from .serving import address_of, vouched
@@ -112,7 +117,27 @@ class Uploads:
             return sum(size for _, size in self._sent.get(address, ()))
 
 
+UPLOADS = Uploads()  # every address's: its uploads, files fetched by URL or from repos it named, MCP messages
 SENDER: contextvars.ContextVar[tuple[Uploads, str] | None] = contextvars.ContextVar("sender", default=None)
+
+
+def charge_fetches_from_visitors_repos() -> None:
+    """A model file fetched from a Hub repo a visitor named lands on the server's disk as an upload does (up to
+    64 MB a file, any number of repos): it counts against that visitor's quota, refused before its download once
+    the quota is spent."""
+    fetch.on_visitor_fetch = _charge_fetch
+
+
+def _charge_fetch(size: int, what: str) -> None:
+    # A handler's request first: the queue's own task may hold the SENDER of the request that started it.
+    request, sender = LocalContext.request.get(None), SENDER.get()  # a handler's; a request joining the queue's
+    address = address_of(request) if request is not None else sender[1] if sender else None
+    if address is None:  # not a visitor's request
+        return
+    if size > UPLOADS.room(address):
+        raise InvalidInput(f"Fetching {what} ({size / 1e6:.1f} MB) counts as an upload. "
+                           f"{UPLOADS.refusal(address, size)}")
+    UPLOADS.charge(address, size)
 
 
 class RequestLimits:
@@ -121,7 +146,7 @@ class RequestLimits:
 
     def __init__(self, app: Callable) -> None:
         self.app = app
-        self.uploads = Uploads()
+        self.uploads = UPLOADS
         self.joining: collections.Counter[str] = collections.Counter()  # address -> requests joining the queue
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -7,6 +7,7 @@ import logging
 import os
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -18,6 +19,9 @@ from .entries import HubFile, PackageFile, Progress, UrlFile, WeightEntry
 from .environment import FIX_HINT, URL_FIX_HINT, hub_cache_dir, hub_endpoint, offline_mode, url_cache_dir
 
 log = logging.getLogger(__name__)
+# Called with the size of a file about to be fetched from a repo a visitor named, and what it is; raising refuses
+# the fetch. The app counts it against the visitor's upload quota; without one nothing is charged.
+on_visitor_fetch: Callable[[int, str], None] | None = None
 
 
 def cached_path(item: WeightEntry) -> Path | None:
@@ -44,7 +48,10 @@ def weight_path(item: WeightEntry, progress: Progress | None = None) -> Path:
             hint = FIX_HINT if isinstance(source, HubFile) else URL_FIX_HINT
             raise WeightsUnavailable(item.key, f"{source.describe()} is {blocked}", hint)
         if visitors:
-            visitor_cache.make_room(hub_cache_dir(), _visitor_file_size(item.key, source, item.most_mb))
+            size = _visitor_file_size(item.key, source, item.most_mb)
+            if on_visitor_fetch is not None:
+                on_visitor_fetch(size, source.describe())
+            visitor_cache.make_room(hub_cache_dir(), size)
         log.info("downloading %s (%.0f MB)", source.describe(), item.size_mb)
         local = _hub_download(item.key, source, progress) if isinstance(source, HubFile) else \
             _url_download(item.key, source, progress)
