@@ -669,6 +669,12 @@ def test_models_fetched_from_repos_a_visitor_names_count_toward_their_upload_quo
     assert len(fetched) == 4 and "someone/model-2" not in str(fetched)  # refused before the download
     assert quota not in fast("someone/model-0")  # on disk already: no new charge
     assert quota not in fast("someone/model-3", sender="127.0.0.31")  # another visitor's quota
+    # Through MCP, whose calls reach the app from the server itself, each visitor pays for their own.
+    picture = data_url(PIECE, 64)
+    mcp = [_mcp_calls(upload_quota, sender, [{"content": picture, "style": "Custom model", "repo_id": repo}],
+                      tool="stylize_fast")[0] for sender, repo in (("127.0.0.30", "someone/model-4"),
+                                                                   ("127.0.0.32", "someone/model-5"))]
+    assert [quota in answer for answer in mcp] == [True, False], mcp
 
 
 # --------------------------------------------------------------------------- cancel, time budget
