@@ -449,7 +449,7 @@ class ResultStore:
             Path(parent).mkdir(parents=True, exist_ok=True)
         # Gradio may send files from it (``allowed_paths``, as it must when it lies outside the temp directory):
         # a name no one can guess keeps it to the copies in Gradio's cache that visitors are sent.
-        self.root = Path(tempfile.mkdtemp(prefix=f"nst-results-{secrets.token_hex(16)}-", dir=parent))
+        self.root = Path(tempfile.mkdtemp(prefix=f"nst-results-{secrets.token_hex(16)}-", dir=parent)).resolve()
         self.max_age_s, self.max_files = max_age_s, max_files
         self._lock = threading.Lock()
         atexit.register(self.close)
