@@ -118,6 +118,8 @@ class Uploads:
 
 
 UPLOADS = Uploads()  # every address's: its uploads, files fetched by URL or from repos it named, MCP messages
+# The address of the request being handled, and its quota. A task started while one is handled keeps it (Gradio's
+# queue loop holds that of the request that started it): read it only in a request's own handling (its join).
 SENDER: contextvars.ContextVar[tuple[Uploads, str] | None] = contextvars.ContextVar("sender", default=None)
 
 
