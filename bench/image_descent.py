@@ -114,6 +114,10 @@ VARIANTS = {
                             "final_style": True},
     "one-pass-network-fs-181": {"init": "one-pass", "schedule": (0, 20, 0, 0, 60), "descent": "network", "gain": 1.41,
                                 "final_style": True},
+    "one-pass-network-fs-181-40": {"init": "one-pass", "schedule": (0, 40, 0, 0, 60), "descent": "network",
+                                   "gain": 1.41, "final_style": True},
+    "one-pass-network-fs-128": {"init": "one-pass", "schedule": (20, 0, 0, 0, 60), "descent": "network", "gain": 1.41,
+                                "final_style": True},
     "one-pass-network-sw1.2": {"init": "one-pass", "schedule": (0, 0, 20, 0, 60), "descent": "network", "gain": 1.41,
                                "style_weight": 6.0},
 }
