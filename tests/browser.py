@@ -39,16 +39,15 @@ def chromium(size: tuple[int, int] = DESKTOP) -> Iterator[Any]:
     options.binary_location = CHROMIUM
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # Chromium leaves a folder in the temp directory at every start: it gets one of its own, removed after it.
-    scratch = tempfile.TemporaryDirectory(prefix="nst-chromium-", ignore_cleanup_errors=True)
-    driver = webdriver.Chrome(service=Service(DRIVER, env={**os.environ, "TMPDIR": scratch.name}), options=options)
-    # Headless windows are at least 500 px wide; the page is laid out at exactly ``size`` (a phone's, when narrow).
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": size[0], "height": size[1],
-                                                                  "deviceScaleFactor": 1, "mobile": size[0] < 600})
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        scratch.cleanup()
+    with tempfile.TemporaryDirectory(prefix="nst-chromium-", ignore_cleanup_errors=True) as scratch:
+        driver = webdriver.Chrome(service=Service(DRIVER, env={**os.environ, "TMPDIR": scratch}), options=options)
+        try:
+            # Headless windows are at least 500 px wide; the page is laid out at exactly ``size`` (a phone's).
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": size[0] < 600})
+            yield driver
+        finally:
+            driver.quit()
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
