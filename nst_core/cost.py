@@ -22,6 +22,7 @@ from .audio.optimize import AudioSettings
 from .budget import Budget, OverBudget
 from .calibration import CALIBRATION
 from .image import pyramid
+from .image.backbones import backbone_spec
 from .image.fast.run import ALIGN, TILE_OVERLAP, FastSettings
 from .image.io import fitted_size
 from .image.objective import MIN_SIDE
@@ -171,7 +172,8 @@ def predict(key: str, time: Features, memory: Features) -> Cost:
 
 
 def image_key(backbone: str, runtime: Runtime) -> str:
-    return f"image/{backbone}/{precision_class(runtime)}"
+    """Backbones of one architecture share its model (the bundled VGG19 and torchvision's differ in weights)."""
+    return f"image/{backbone_spec(backbone).architecture}/{precision_class(runtime)}"
 
 
 def fast_key(runtime: Runtime, compiled: bool, network: str = "fast") -> str:

@@ -223,7 +223,7 @@ def pick_runtime(device: str = "auto", precision: Precision = "auto") -> Runtime
             dtype = torch.float16
         return Runtime(dev, dtype, channels_last=True)
     if precision == "fp16":
-        raise InvalidInput("fp16 autocast is only offered on CUDA; use 'bf16' or 'fp32' on the CPU.")
+        raise InvalidInput("precision 'fp16' (autocast) is only offered on CUDA; choose 'bf16' or 'fp32' on the CPU.")
     if precision == "bf16" or cpu_supports_bf16():
         return Runtime(dev, torch.bfloat16, channels_last=True)
     return Runtime(dev, None, channels_last=True)

@@ -20,6 +20,7 @@ from torch.overrides import TorchFunctionMode
 
 from conftest import EXAMPLES, ROOT, live_app
 from nst_core.audio.backends import AUDIO_BACKENDS
+from nst_core.image.backbones import BACKBONES
 from nst_core.image.io import read_png_settings
 
 
@@ -96,10 +97,12 @@ def test_app_starts_fast_offline_says_which_models_are_missing_and_leaves_the_ma
     assert len(timers) == 1 and timers[0].active is False  # no fetch runs, so the panels do not poll
 
 
-def test_choosing_an_unavailable_backbone_is_a_clear_error(client):
-    with pytest.raises(Exception, match="weights 'vgg16-torchvision' are unavailable.*HF_HUB_OFFLINE=1"):
+@pytest.mark.parametrize("backbone", [name for name in BACKBONES if name != "vgg19"])  # all but the bundled one
+def test_choosing_an_unavailable_backbone_is_a_clear_error(client, backbone):
+    weights = BACKBONES[backbone].weights
+    with pytest.raises(Exception, match=f"weights '{weights}' are unavailable.*HF_HUB_OFFLINE=1"):
         client.predict(**_image_args(handle_file(EXAMPLES / "chelsea.jpg"),
-                                     [handle_file(EXAMPLES / "style_waves.jpg")], backbone="vgg16"),
+                                     [handle_file(EXAMPLES / "style_waves.jpg")], backbone=backbone),
                        api_name="/image")
 
 
@@ -506,9 +509,12 @@ def test_audio_endpoints_report_missing_weights_and_bad_input(client, tmp_path):
     not_audio, empty = tmp_path / "notes.wav", tmp_path / "empty.wav"
     not_audio.write_text("not a sound")
     soundfile.write(empty, np.zeros(0, dtype=np.float32), 22050)  # a header and no samples
-    with pytest.raises(ValidationError, match="style: The style clip 2 is not audio that can be read"):
+    with pytest.raises(ValidationError, match="extra_styles: The extra style clip 1 is not audio that can be read"):
         client.predict(**_audio_args(handle_file(audio / "rain.flac"), handle_file(audio / "rain.flac"),
                                      extra_styles=[handle_file(not_audio)]), api_name="/audio_shallow")
+    with pytest.raises(ValidationError, match="style: The style clip is not audio that can be read"):
+        client.predict(**_audio_args(handle_file(audio / "rain.flac"), handle_file(not_audio)),
+                       api_name="/audio_shallow")
     with pytest.raises(ValidationError, match="content: The content clip is empty"):
         client.predict(**_audio_args(handle_file(empty), handle_file(audio / "rain.flac")), api_name="/audio_shallow")
 

@@ -24,6 +24,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile
+import torch
 from gradio_client import Client, handle_file
 from PIL import Image
 
@@ -170,6 +171,11 @@ def test_a_huge_value_is_refused_in_a_short_message(served, fast_model_files, en
     ("/fast", {"style": "Custom model", "repo_id": "../x"}, "repo_id"),
     ("/fast", {"style": "Custom model", "model_files": ["model.pth"]}, "model_files"),
     ("/fast", {"style": "Custom model", "model_files": ["a.safetensors", "b.safetensors"]}, "model_files"),
+    *(("/fast", {"style": "26 styles", "style_mix": mix}, "style_mix")  # these were shown on the style's choice
+      for mix in ("@@@", "3:0.5, 26:0.5", "3:-1", "3:0")),
+    *(pytest.param(endpoint, {"precision": "fp16", **more}, "precision", id=f"{endpoint}-fp16",  # was on content
+                   marks=pytest.mark.skipif(torch.cuda.is_available(), reason="fp16 is a CUDA precision"))
+      for endpoint, more in (("/image", {}), ("/fast", {"style": "26 styles", "style_mix": "3"}))),
 ])
 def test_a_refusal_is_shown_on_the_input_it_is_about(served, tmp_path, endpoint, overrides, parameter):
     """The page marks the input a refusal names: nine style pictures were refused on the content picture."""
@@ -1410,6 +1416,38 @@ def test_a_user_error_is_one_log_line_without_traceback(served, capfd, caplog):
     assert "Traceback" not in captured.err + captured.out
 
 
+def test_a_fault_of_the_servers_is_a_plain_sentence_for_the_visitor_and_a_traceback_in_the_log(caplog):
+    """An exception nothing expected (a bug) reached Gradio, and the visitor read its advice to the operator: "The
+    upstream Gradio app has raised an exception but has not enabled verbose error reporting. To enable, set
+    show_error=True in launch()"."""
+    import gradio as gr
+
+    from ui.serving import as_request
+
+    def plain():
+        return {}["missing"]
+
+    def streaming():
+        yield 1
+        raise ValueError(f"a value from {ROOT}")
+
+    def refusing():
+        raise gr.Error("already for the visitor")
+
+    with caplog.at_level("ERROR", logger="nst_studio.serving"):
+        with pytest.raises(gr.Error, match="Something went wrong on the server") as plain_fault:
+            as_request(plain)()
+        updates = as_request(streaming)()
+        assert next(updates) == 1
+        with pytest.raises(gr.Error, match="Something went wrong on the server") as streamed_fault:
+            next(updates)
+    with pytest.raises(gr.Error, match="already for the visitor"):
+        as_request(refusing)()
+    for fault in (plain_fault.value, streamed_fault.value):
+        assert str(ROOT) not in fault.message and fault.__cause__ is None and fault.__suppress_context__
+    assert [record.exc_info[0] for record in caplog.records] == [KeyError, ValueError]  # logged whole, for us
+
+
 def test_a_request_that_does_not_fit_its_endpoint_is_refused_without_a_traceback(served, capfd):
     """Gradio printed a traceback (20-40 lines) for every request that did not fit the endpoint it named: one
     that does not exist, one that runs only in the page, too few values, a value its component cannot read, no
@@ -1557,6 +1595,22 @@ def test_the_cost_model_matches_its_measurements():
                     and not (key.startswith("video/") and key.endswith("/eager"))):
                 worst.append((abs(memory / point["memory_mb"] - 1), key, point["point"], "memory"))
     assert len(worst) > 100 and max(worst)[0] <= 0.30, max(worst)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_every_backbone_the_page_offers_has_an_estimate(precision):
+    """The cost model is fitted per architecture: torchvision's VGG19 (a choice on the page) had no model, so its
+    every request failed with a KeyError and the visitor read "The upstream Gradio app has raised an exception"."""
+    from nst_core import ImageSettings, cost
+    from nst_core.image.backbones import BACKBONES
+    from nst_core.runtime import pick_runtime
+
+    estimates = {name: cost.image_cost(ImageSettings(backbone=name, precision=precision),
+                                       pick_runtime("cpu", precision), (640, 480), [(512, 512)])
+                 for name in BACKBONES}
+    assert all(0 < estimate.seconds < 1e4 and 0 < estimate.memory_mb < 1e5 for estimate in estimates.values())
+    # Two backbones of one architecture cost the same; their weights differ, not their work.
+    assert estimates["vgg19-torchvision"] == estimates["vgg19"] != estimates["vgg16"]
 
 
 def test_the_compiler_lock_is_not_held_while_a_graph_runs():

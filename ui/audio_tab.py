@@ -54,7 +54,10 @@ def built_backend(name: str, options: object, seed: int) -> AudioBackend:
 def audio_job(spec: AudioBackendSpec, forms: AudioForms, values: Mapping[str, Any]) -> AudioJob:
     """An audio endpoint's clips, settings and network, checked, with its cost within the budget."""
     content = values.get("content")
-    styles = [s for s in [values.get("style"), *(values.get("extra_styles") or [])] if s]
+    # The style clips, each with the words that name its input (a refusal is shown on the input it names).
+    named = [("style clip", values.get("style"))] + [
+        (f"extra style clip {number}", extra) for number, extra in enumerate(values.get("extra_styles") or [], 1)]
+    styles = [clip for _, clip in named if clip]
     if not content:
         raise InvalidInput("Upload or record a content clip.")
     if not styles:
@@ -70,8 +73,9 @@ def audio_job(spec: AudioBackendSpec, forms: AudioForms, values: Mapping[str, An
                                  "layers)", " filters", "choose fewer filters (1024 is the default)")
     backend = built_backend(spec.name, settings.options, settings.seed)
     seconds = min(audio_seconds(content, label="content clip"), settings.max_seconds)
-    for index, style in enumerate(styles):  # read as the run names them, so a bad one is refused before the queue
-        audio_seconds(style, label=f"style clip {index + 1}")
+    for label, clip in named:  # each header read now, so that a bad clip is refused before the queue
+        if clip:
+            audio_seconds(clip, label=label)
     estimate = cost.audio_cost(backend, settings, pick_runtime("auto", settings.precision), seconds)
     cost.admit(estimate, state.BUDGET, f"This clip ({seconds:.0f} s with {spec.title}, {settings.steps} steps)",
                "choose fewer steps, a shorter clip" + (" or fewer filters" if spec.name == "shallow" else ""))

@@ -240,9 +240,18 @@ def user_error(exc: Exception) -> gr.Error:
     return gr.Error(html.escape(str(exc), quote=False), title="This cannot run as it is", print_exception=False)
 
 
+def server_fault() -> gr.Error:
+    """A fault of ours (an exception nothing expected), logged with its traceback for whoever runs the server;
+    the visitor reads a plain sentence, not Gradio's advice to its operator about ``show_error``."""
+    log.exception("a request failed")
+    return gr.Error("Something went wrong on the server while handling this request; it was logged. Try again, or "
+                    "with other settings.", title="Server error", print_exception=False)
+
+
 def as_request(handler: Callable) -> Callable:
     """``handler`` (a function or a generator) as a request: refused when an input was rejected, counted in
-    :data:`ACTIVITY` while it runs, :class:`NSTError` turned into :func:`user_error`."""
+    :data:`ACTIVITY` while it runs, :class:`NSTError` turned into :func:`user_error` and any other failure
+    (but a :class:`gradio.Error`, already for the visitor) into :func:`server_fault`."""
     def refuse_rejected(args: tuple, kwargs: dict) -> None:
         rejected = rejection([*args, *kwargs.values()])
         if rejected:
@@ -257,6 +266,10 @@ def as_request(handler: Callable) -> Callable:
                     yield from handler(*args, **kwargs)
                 except NSTError as exc:
                     raise user_error(exc) from None
+                except gr.Error:
+                    raise
+                except Exception:  # noqa: BLE001 - a fault of ours, reported as one
+                    raise server_fault() from None
         return generator
 
     @functools.wraps(handler)
@@ -267,6 +280,10 @@ def as_request(handler: Callable) -> Callable:
                 return handler(*args, **kwargs)
             except NSTError as exc:
                 raise user_error(exc) from None
+            except gr.Error:
+                raise
+            except Exception:  # noqa: BLE001 - a fault of ours, reported as one
+                raise server_fault() from None
     return function
 
 

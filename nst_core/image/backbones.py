@@ -116,6 +116,8 @@ class BackboneSpec:
     style_layers: tuple[str, ...]
     # Deep layers have far fewer, larger Gram entries; weighting shallow layers up evens them out.
     style_layer_weights: tuple[float, ...]
+    # The layer plan: backbones that share it cost the same to run, so they share one fitted cost model.
+    architecture: str
 
 
 _VGG_STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -127,22 +129,22 @@ BACKBONES: dict[str, BackboneSpec] = {
         BackboneSpec(
             "vgg19", "VGG19 (original weights, offline)", "vgg19-original",
             lambda pooling: build_vgg(VGG19_PLAN, CaffeNormalize(), pooling),
-            ("relu4_2",), _VGG_STYLE, _VGG_STYLE_WEIGHTS,
+            ("relu4_2",), _VGG_STYLE, _VGG_STYLE_WEIGHTS, architecture="vgg19",
         ),
         BackboneSpec(
             "vgg19-torchvision", "VGG19 (torchvision weights)", "vgg19-torchvision",
             lambda pooling: build_vgg(VGG19_PLAN, TorchvisionNormalize(), pooling),
-            ("relu4_2",), _VGG_STYLE, _VGG_STYLE_WEIGHTS,
+            ("relu4_2",), _VGG_STYLE, _VGG_STYLE_WEIGHTS, architecture="vgg19",
         ),
         BackboneSpec(
             "vgg16", "VGG16 (torchvision weights)", "vgg16-torchvision",
             lambda pooling: build_vgg(VGG16_PLAN, TorchvisionNormalize(), pooling),
-            ("relu4_2",), _VGG_STYLE, _VGG_STYLE_WEIGHTS,
+            ("relu4_2",), _VGG_STYLE, _VGG_STYLE_WEIGHTS, architecture="vgg16",
         ),
         BackboneSpec(
             "resnet50", "ResNet50 (torchvision weights)", "resnet50-torchvision",
             build_resnet50,
-            ("layer2",), ("stem", "layer1", "layer2", "layer3"), (1.0, 1.0, 1.0, 1.0),
+            ("layer2",), ("stem", "layer1", "layer2", "layer3"), (1.0, 1.0, 1.0, 1.0), architecture="resnet50",
         ),
     )
 }

@@ -141,12 +141,12 @@ def parse_mix(mix: object) -> torch.Tensor:
     else:
         pairs = [(mix, 1.0)]
     for index, weight in pairs:
-        position = whole(index, "style index")
+        position = whole(index, "style mix index")
         if not 0 <= position < STYLE_COUNT:
-            raise InvalidInput(f"Style indices run from 0 to {STYLE_COUNT - 1} (got {position}).")
-        weights[position] += real(weight, "style weight")
+            raise InvalidInput(f"Style mix indices run from 0 to {STYLE_COUNT - 1} (got {position}).")
+        weights[position] += real(weight, "style mix weight")
     if (weights < 0).any() or weights.sum() <= 0 or not math.isfinite(float(weights.sum())):
-        raise InvalidInput("Style weights must be non-negative and not all zero.")
+        raise InvalidInput("Style mix weights must be non-negative and not all zero.")
     return (weights / weights.sum()).float()[None]
 
 
