@@ -5,7 +5,7 @@ multiply-accumulates times frames, ...) that its memory and time grow with; the 
 over them whose coefficients were fitted to measurements on this project's reference machine by
 ``bench/cost_fit.py`` and committed as ``data/cost_model.json`` (with each grid point's measured and
 estimated figures). The same feature functions serve the fit and the estimate, so they cannot drift apart.
-Coefficients are per network and precision class: ``fp32``, or ``fast`` (bf16/fp16 autocast).
+Coefficients are per network architecture and precision class: ``fp32``, or ``fast`` (bf16/fp16 autocast).
 """
 
 from __future__ import annotations

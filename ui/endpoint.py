@@ -31,7 +31,7 @@ from . import (
     stream_ends,
     upload_progress,
 )
-from .serving import as_request, jobs_of, refuse_large_picture, rejection
+from .serving import as_request, jobs_of, plain_words, refuse_large_picture, rejection
 
 log = logging.getLogger("nst_studio")
 mcp_files.accept_file_lists()  # lists of files reach MCP tools as files
@@ -62,7 +62,8 @@ def validator_for(check: Check, concurrency_id: str) -> Callable:
             try:
                 check(values)
             except NSTError as exc:
-                message = str(exc)
+                plain = plain_words(exc)
+                message = str(exc) if plain is None else f"{plain} Details: {exc}"
             except Exception:  # noqa: BLE001 - a fault of ours; the handler will meet it again and report it
                 log.exception("checking a request failed")
         if not message:

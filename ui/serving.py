@@ -180,6 +180,9 @@ def lenient(base: type) -> type:
                 label = str(self.label or "input")
                 if isinstance(exc, gr.Error):
                     if getattr(self, "choices", None):  # a choice component's only refusal: a value not offered
+                        number = numeric_choice(payload, [value for _, value in self.choices])
+                        if number is not None:
+                            return super().preprocess(number)
                         offered = ", ".join(str(value) for _, value in self.choices)
                         return Rejected(f"{label}: {shown(payload)} is not one of the choices ({offered}).")
                     return Rejected(f"{label}: {exc.message}")
@@ -189,6 +192,18 @@ def lenient(base: type) -> type:
 
     Lenient.__name__ = Lenient.__qualname__ = f"Lenient{base.__name__}"
     return Lenient
+
+
+def numeric_choice(payload: Any, choices: list[Any]) -> float | None:
+    """The number a text names where the choices are numbers: ``gradio_client`` describes such a choice as a
+    ``Literal`` of texts ("Literal['1.4142135623730951', '2.0']"), so a client may well send one."""
+    if not isinstance(payload, str) or not all(isinstance(c, (int, float)) for c in choices):
+        return None
+    try:
+        number = float(payload)
+    except ValueError:
+        return None
+    return next((choice for choice in choices if choice == number), None)
 
 
 def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
@@ -230,14 +245,22 @@ def user_error(exc: Exception) -> gr.Error:
     """A refusal in plain words first, the technical details folded under them; no traceback in the server log
     (one line there) and none on the page."""
     log.info("refused: %s", exc)
-    if isinstance(exc, WeightsUnavailable):
-        offline = "HF_HUB_OFFLINE" in exc.reason or "cannot be reached" in exc.reason
-        plain = ("This network is not on this server" + (", and it cannot be downloaded now (no connection to "
-                 "the Hugging Face Hub)" if offline else " and could not be fetched") + ". Choose another one, or "
-                 "see Models for how to get it.")
+    plain = plain_words(exc)
+    if plain is not None:
         return gr.Error(f"{plain}<details><summary>Details</summary>{html.escape(str(exc), quote=False)}</details>",
                         title="Network not available", print_exception=False, duration=None)
     return gr.Error(html.escape(str(exc), quote=False), title="This cannot run as it is", print_exception=False)
+
+
+def plain_words(exc: Exception) -> str | None:
+    """What a visitor reads first where a refusal's own message is for whoever runs the server (missing weights:
+    where they come from, which cache, which command fetches them); None where the message is plain already."""
+    if not isinstance(exc, WeightsUnavailable):
+        return None
+    offline = "HF_HUB_OFFLINE" in exc.reason or "cannot be reached" in exc.reason
+    return ("This network is not on this server" + (", and it cannot be downloaded now (no connection to the "
+            "Hugging Face Hub)" if offline else " and could not be fetched") + ". Choose another one, or see "
+            "Models for how to get it.")
 
 
 def server_fault() -> gr.Error:
