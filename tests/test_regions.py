@@ -71,7 +71,7 @@ def test_bad_masks_and_region_settings():
     with pytest.raises(InvalidInput, match="exactly two style images"):
         stylize_image(CONTENT, [STYLE], ImageSettings(size=64, min_size=64, steps=1, mask=_left_half_mask(),
                                                       outside="second-style"))
-    with pytest.raises(InvalidInput, match="needs a mask"):
+    with pytest.raises(InvalidInput, match="region mask is missing"):
         stylize_image(CONTENT, [STYLE, SECOND], ImageSettings(size=64, min_size=64, steps=1, outside="second-style"))
     with pytest.raises(InvalidInput, match="outside must be one of"):
         ImageSettings(outside="everywhere").check(1)

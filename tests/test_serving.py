@@ -166,6 +166,9 @@ def test_a_huge_value_is_refused_in_a_short_message(served, fast_model_files, en
 @pytest.mark.parametrize("endpoint, overrides, parameter", [
     ("/image", {"styles": [STYLE] * 9}, "styles"),
     ("/image", {"styles": [STYLE] * 2, "style_blend": "0, 0"}, "style_blend"),
+    ("/image", {"styles": [STYLE] * 2, "outside": "second-style"}, "region_mask"),  # these two: refused once queued
+    ("/image", {"styles": [STYLE], "outside": "second-style", "region_mask": {"background": None, "layers": [
+        handle_file(STYLE)], "composite": None}}, "styles"),
     ("/fast", {"style_images": [STYLE] * 9}, "style_images"),
     ("/fast", {"style_images": [STYLE], "style_blend": "0"}, "style_blend"),
     ("/fast", {"style": "Custom model", "repo_id": "../x"}, "repo_id"),

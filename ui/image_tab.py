@@ -14,6 +14,7 @@ from nst_core import InvalidInput, cost
 from nst_core.image.backbones import BACKBONES
 from nst_core.image.io import read_megapixels, save_png
 from nst_core.image.optimize import ImageProgress, ImageResult, ImageSettings, iter_stylize_image
+from nst_core.image.regions import require_mask
 from nst_core.runtime import pick_runtime
 
 from . import state
@@ -59,6 +60,7 @@ def image_job(form: Form, values: Mapping[str, Any]) -> ImageJob:
         checked_picture(picture, LABEL)
     settings = form.settings(values, preview_every=10)
     settings.check(len(styles), state.BUDGET.limit)
+    require_mask(settings.outside, bool(region_files(region)))  # an unpainted editor: refused by the run
     reading = cost.reading_cost([read_megapixels(content, label="content image"),
                                  *(read_megapixels(style, label="style image") for style in styles),
                                  *(read_megapixels(picture, label=LABEL) for picture in region_files(region))])

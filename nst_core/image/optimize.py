@@ -77,7 +77,7 @@ def _iter_stylize_image(content: ImageSource, styles: Sequence[ImageSource], set
     settings.check(len(styles))
     started = time.perf_counter()
     loaded_content, loaded_styles, notices, greyscale = _load_inputs(content, styles, settings.color)
-    regions, mask_notices = load_regions(settings.mask, settings.outside, loaded_content.image.size, len(styles))
+    regions, mask_notices = load_regions(settings.mask, settings.outside, loaded_content.image.size)
     notices += mask_notices
     runtime = pick_runtime(settings.device, settings.precision)
     net = runtime.prepare_model(network or load_backbone(settings.backbone, settings.pooling), prepared)

@@ -35,17 +35,21 @@ class Regions:
         return (styles[:1], styles[1:2]) if self.outside == "second-style" else (styles, [])
 
 
-def load_regions(mask: ImageSource | None, outside: Outside, content_size: tuple[int, int],
-                 num_styles: int) -> tuple[Regions | None, list[str]]:
+def require_mask(outside: Outside, has_mask: bool) -> None:
+    """Refuse a second style outside a region where no mask says where the region is."""
+    if outside == "second-style" and not has_mask:
+        raise InvalidInput("The region mask is missing: a second style outside the region needs one (white where "
+                           "the first style goes).")
+
+
+def load_regions(mask: ImageSource | None, outside: Outside,
+                 content_size: tuple[int, int]) -> tuple[Regions | None, list[str]]:
     """The regions for a run (None without a mask) and any notices about the mask."""
     if outside not in OUTSIDE_CHOICES:
         raise InvalidInput(f"outside must be one of {', '.join(OUTSIDE_CHOICES)} (got {shown(outside)}).")
+    require_mask(outside, mask is not None)
     if mask is None:
-        if outside == "second-style":
-            raise InvalidInput("A second style outside a region needs a mask.")
         return None, []
-    if outside == "second-style" and num_styles != 2:
-        raise InvalidInput(f"With a second style outside the mask, give exactly two style images (got {num_styles}).")
     loaded = load_image(mask, label="mask")
     grey = to_tensor(loaded.image.convert("L")).mean(dim=1, keepdim=True)
     notices = list(loaded.notices)

@@ -127,6 +127,9 @@ class ImageSettings:
             raise InvalidInput(f"Give between 1 and {MAX_STYLES} style images (got {num_styles}).")
         if self.outside == "second-style" and self.style_blend is not None:
             raise InvalidInput("Blend weights mix styles in one region; with a second style outside, leave them out.")
+        if self.outside == "second-style" and num_styles != 2:
+            raise InvalidInput(f"With a second style outside the region, give exactly two style images (got "
+                               f"{num_styles}).")
         if self.style_blend is not None:
             if len(self.style_blend) != num_styles:
                 raise InvalidInput(f"Give one style blend weight per style image: {num_styles} images, "
