@@ -93,6 +93,11 @@ def test_app_starts_fast_offline_says_which_models_are_missing_and_leaves_the_ma
     assert "VGG16: **unavailable**" in report and "cannot be reached" in report and "HF_HOME" in report
     assert str(hub_cache) not in report
     assert len(models.PANELS) == 3 and not app.weights.FETCHER.running
+    # The Image tab marks each network that cannot run here, as the other tabs do, before a click.
+    network = next(block for block in demo.blocks.values() if [value for _, value in getattr(
+        block, "choices", None) or []] == list(BACKBONES))
+    assert dict((value, label) for label, value in network.get_config()["choices"]) == {
+        name: spec.label + ("" if name == "vgg19" else " (not available here)") for name, spec in BACKBONES.items()}
     timers = [block for block in demo.blocks.values() if type(block).__name__ == "Timer"]
     assert len(timers) == 1 and timers[0].active is False  # no fetch runs, so the panels do not poll
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from nst_core import InvalidInput, cost, weights
+from nst_core import InvalidInput, cost
 from nst_core.audio.backends import AUDIO_BACKENDS, AudioBackend, AudioBackendSpec, ShallowOptions, load_backend
 from nst_core.audio.io import audio_seconds, save_wav
 from nst_core.audio.optimize import AudioProgress, AudioResult, AudioSettings, iter_stylize_audio
@@ -22,7 +22,7 @@ from .endpoint import notes, offer
 from .figures import LossHistory, loss_plot, score_table, spectrogram_pictures
 from .form import Form
 from .layout import intro
-from .models import models_panel
+from .models import UNAVAILABLE, can_be_had, models_panel
 from .serving import Audio, File, JobControl, streamed
 
 # The settings each backend offers with its own defaults; the rest are shared by every backend's sub-tab.
@@ -131,9 +131,9 @@ def audio_backend_tab(spec: AudioBackendSpec, shared: Form, clips: dict, outputs
     """A sub-tab made from the backend's spec: its description, its defaults and one widget per option."""
     defaults = {name: getattr(spec.defaults, name) for name in PER_BACKEND}
     forms = AudioForms(shared, Form(AudioSettings, only=PER_BACKEND, defaults=defaults), Form(spec.options))
-    missing = [net.label for net in spec.weights if weights.status(net.key).state in ("unavailable", "failed")]
+    missing = [net.label for net in spec.weights if not can_be_had(net.key)]
     usable = len(missing) < len(spec.weights) or not spec.weights
-    with gr.Tab(spec.title if usable else f"{spec.title} (not available here)"):
+    with gr.Tab(spec.title if usable else spec.title + UNAVAILABLE):
         if missing:
             gr.Markdown(f"**Not available on this server right now:** {', '.join(missing)} is not downloaded and "
                         "cannot be fetched now; see *Models* at the foot of the tab for how to get it.",

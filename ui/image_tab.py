@@ -22,7 +22,7 @@ from .endpoint import checked_picture, notes, offer
 from .figures import LossHistory, loss_plot
 from .form import Form
 from .layout import content_picture, fresh_markdown, intro
-from .models import models_panel
+from .models import models_panel, offered
 from .region_editor import LABEL, RegionEditor, RegionFiles, region_files, region_mask
 from .serving import File, JobControl, streamed
 
@@ -141,6 +141,8 @@ def image_tab() -> None:
                 styles.render()
                 previews.render()
                 form.render("backbone", "size")
+                network = form.widgets["backbone"]  # each network marked where it cannot run here, before a click
+                network.choices = [(offered(label, BACKBONES[name].weights), name) for label, name in network.choices]
                 form.render("steps", "color")
                 run = gr.Button("Stylize", variant="primary", size="lg")
                 with gr.Accordion("Advanced", open=False):

@@ -11,6 +11,19 @@ MARKS = {"verified": "verified", "ready": "ready", "download": "downloads on fir
          "failed": "**failed, refused**", "unavailable": "**unavailable**"}
 
 
+UNAVAILABLE = " (not available here)"  # after a network's name on a choice that cannot run on this server now
+
+
+def can_be_had(key: str) -> bool:
+    """Whether the weights ``key`` are here or can be fetched now (so a choice of them can run)."""
+    return weights.status(key).state not in ("unavailable", "failed")
+
+
+def offered(label: str, key: str) -> str:
+    """A choice's label, marked when its network's weights ``key`` cannot be had here now."""
+    return label if can_be_had(key) else label + UNAVAILABLE
+
+
 def weights_report(keys: dict[str, str]) -> str:
     """A Markdown list saying, per network (label -> weights key), what state its weights are in."""
     states = {label: weights.status(key) for label, key in keys.items()}

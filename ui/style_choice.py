@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from nst_core import InvalidInput, weights
+from nst_core import InvalidInput
 from nst_core.errors import shown
 from nst_core.image import fast, onepass
 from nst_core.image.io import read_megapixels
@@ -22,6 +22,7 @@ from . import state
 from .endpoint import checked_picture
 from .figures import catalogue_thumbnail, multistyle_thumbnails
 from .form import Form
+from .models import UNAVAILABLE, can_be_had
 from .serving import Checkbox, File, Radio, Textbox
 
 ANY = "Any picture"
@@ -140,8 +141,7 @@ def runs_compiled(values: Mapping[str, Any]) -> bool:
 
 def usable_styles() -> dict[str, bool]:
     """Per catalogue title, whether its network can be had here now (on disk, or downloadable)."""
-    return {title: weights.status(style.key).state not in ("unavailable", "failed")
-            for title, style in fast.CATALOGUE.items()}
+    return {title: can_be_had(style.key) for title, style in fast.CATALOGUE.items()}
 
 
 def availability_note(usable: dict[str, bool]) -> str:
@@ -166,7 +166,7 @@ def style_choice() -> StyleChoice:
     """The style radio (any picture first: it always works), the inputs of each kind of style, the settings form and
     the compile switch. Pretrained styles whose networks cannot be had here are marked so before any click."""
     titles, usable = list(fast.CATALOGUE), usable_styles()
-    labels = [t if usable[t] else f"{t} (not available here)" for t in titles]
+    labels = [t if usable[t] else t + UNAVAILABLE for t in titles]
     style = Radio([(ANY, ANY), (MIX, MIX), *zip(labels, titles), (CUSTOM, CUSTOM)], value=ANY, label="Style",
                   info="any picture as the style, one of 26 built-in styles, a pretrained network, or your own model")
     with gr.Group(visible=True) as any_group:
