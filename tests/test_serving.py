@@ -1451,6 +1451,23 @@ def test_a_fault_of_the_servers_is_a_plain_sentence_for_the_visitor_and_a_traceb
     assert [record.exc_info[0] for record in caplog.records] == [KeyError, ValueError]  # logged whole, for us
 
 
+def test_a_request_whose_check_fails_unexpectedly_is_refused_before_the_queue(monkeypatch, caplog):
+    """Its cost is not known, so it does not run: such a request used to be let into the queue (where the
+    handler met the same fault)."""
+    from ui import endpoint
+
+    monkeypatch.setattr(endpoint, "jobs_of", lambda *args: 0)
+
+    def check(values):
+        return values["size"] / 0
+
+    with caplog.at_level("ERROR", logger="nst_studio"):
+        marks = endpoint.validator_for(check, "heavy")(None, content="photo.jpg", size=512)
+    assert [mark["is_valid"] for mark in marks] == [False, True]
+    assert marks[0]["message"].startswith("Something went wrong on the server")
+    assert caplog.records[-1].exc_info[0] is ZeroDivisionError
+
+
 def test_a_request_that_does_not_fit_its_endpoint_is_refused_without_a_traceback(served, capfd):
     """Gradio printed a traceback (20-40 lines) for every request that did not fit the endpoint it named: one
     that does not exist, one that runs only in the page, too few values, a value its component cannot read, no

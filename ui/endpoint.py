@@ -31,7 +31,7 @@ from . import (
     stream_ends,
     upload_progress,
 )
-from .serving import as_request, jobs_of, plain_words, refuse_large_picture, rejection
+from .serving import SERVER_FAULT, as_request, jobs_of, plain_words, refuse_large_picture, rejection
 
 log = logging.getLogger("nst_studio")
 mcp_files.accept_file_lists()  # lists of files reach MCP tools as files
@@ -64,8 +64,9 @@ def validator_for(check: Check, concurrency_id: str) -> Callable:
             except NSTError as exc:
                 plain = plain_words(exc)
                 message = str(exc) if plain is None else f"{plain} Details: {exc}"
-            except Exception:  # noqa: BLE001 - a fault of ours; the handler will meet it again and report it
+            except Exception:  # noqa: BLE001 - a fault of ours: refused, as its cost is not known
                 log.exception("checking a request failed")
+                message = SERVER_FAULT
         if not message:
             return [gr.validate(True, "") for _ in values]
         log.info("refused before queueing: %s", message)

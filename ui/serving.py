@@ -263,12 +263,15 @@ def plain_words(exc: Exception) -> str | None:
             "Models for how to get it.")
 
 
+SERVER_FAULT = ("Something went wrong on the server while handling this request; it was logged. Try again, or "
+                "with other settings.")
+
+
 def server_fault() -> gr.Error:
     """A fault of ours (an exception nothing expected), logged with its traceback for whoever runs the server;
     the visitor reads a plain sentence, not Gradio's advice to its operator about ``show_error``."""
     log.exception("a request failed")
-    return gr.Error("Something went wrong on the server while handling this request; it was logged. Try again, or "
-                    "with other settings.", title="Server error", print_exception=False)
+    return gr.Error(SERVER_FAULT, title="Server error", print_exception=False)
 
 
 def as_request(handler: Callable) -> Callable:
