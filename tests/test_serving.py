@@ -957,6 +957,19 @@ def test_an_mcp_tool_answers_with_pictures_and_text_a_client_can_show(served):
     assert not [text for text in [*texts, *items(image)[1]] if "'path':" in text or "{'" in text], texts
 
 
+def test_an_mcp_call_whose_arguments_do_not_fit_the_schema_is_refused_in_a_short_message(served):
+    """The MCP library refuses arguments by the tool's schema quoting the value whole: a 300 kB data URL sent
+    where a list of pictures goes came back as a 400 kB answer."""
+    picture = "data:image/jpeg;base64," + base64.b64encode(b"x" * 300_000).decode()
+    answers = _mcp_calls(served[1], "127.0.0.33", [{"content": picture, "styles": picture},
+                                                   {"content": picture, "styles": [picture], "size": "7" * 200_000}])
+    texts = [" ".join(item["text"] for item in json.loads(answer)) for answer in answers]
+    assert texts[0].startswith("Input validation error: 'data:image/jpeg;base64,eHh4") and \
+        texts[0].endswith("...' is not of type 'array'"), texts[0][:300]
+    assert texts[1].endswith("...' is not of type 'integer'"), texts[1][:300]
+    assert all(len(text) < 200 for text in texts), [len(text) for text in texts]
+
+
 def test_each_mcp_visitor_has_a_share_of_the_queue(served, monkeypatch):
     """Gradio's MCP server makes every visitor's tool call through one client of its own, on one session, from
     127.0.0.1: counted by that, every MCP visitor (and a visitor on 127.0.0.1) shared one visitor's share."""

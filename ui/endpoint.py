@@ -36,7 +36,7 @@ from .serving import SERVER_FAULT, as_request, jobs_of, plain_words, refuse_larg
 log = logging.getLogger("nst_studio")
 mcp_files.accept_file_lists()  # lists of files reach MCP tools as files
 mcp_calls.count_and_cancel_calls()  # an MCP tool call: counted against its visitor, cancelled with its call
-mcp_answers.answer_with_pictures()  # an MCP tool's galleries, plots and tables as pictures and text a client shows
+mcp_answers.answer_with_pictures()  # an MCP tool's galleries, plots, tables as pictures and text; short refusals
 editor_blobs.bound_editor_blobs()  # what the region editor may leave in memory
 upload_progress.bound_upload_progress()  # what an upload's progress may leave in memory
 stream_ends.end_streams_of_leaving_visitors()  # a live stream's slot is free once its visitor has gone

@@ -4,18 +4,25 @@ Gradio 6.31's MCP server turns an output into a picture only when it is one file
 text of its Python repr. A visitor's assistant got an audio run's spectrograms as one text of file records (the
 server's cache folder in each), the scores as a dict's repr, and the loss curves as a dict holding a base64 PNG
 it could not see. Here a gallery's items go each as their file (a picture) with their caption, a plot as the
-picture it is, and a table as Markdown; every other output as Gradio answers it.
+picture it is, and a table as Markdown; every other output as Gradio answers it. A refusal the MCP library
+words itself (arguments that do not fit the tool's schema) quotes the values it refuses cut short.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gradio.mcp import GradioMCPServer
 from mcp import types
+from mcp.server.lowlevel.server import Server
+
+from nst_core.errors import ECHO_CHARACTERS
 
 PLOT_PREFIX = "data:image/png;base64,"
+LONGEST_REFUSAL = 500  # characters of a refusal the MCP library words itself, values quoted in it cut first
 _postprocess = GradioMCPServer.postprocess_output_data
+_error_result = Server._make_error_result
 
 
 def _plot_picture(output: object) -> types.ImageContent | None:
@@ -61,6 +68,19 @@ def _answer(self: GradioMCPServer, data: Any, root_url: str) -> list[types.TextC
     return contents
 
 
+def short_refusal(message: str) -> str:
+    """``message`` with each long quoted value cut to its first :data:`ECHO_CHARACTERS` characters, then the whole
+    to :data:`LONGEST_REFUSAL`: the MCP library refuses a tool call's arguments by their schema quoting the value
+    whole (a 400 kB data URL sent where a list goes came back as a 400 kB answer)."""
+    message = re.sub(rf"'([^']{{{ECHO_CHARACTERS + 1},}})'", lambda m: f"'{m[1][:ECHO_CHARACTERS]}...'", message)
+    return message if len(message) <= LONGEST_REFUSAL else message[:LONGEST_REFUSAL] + "..."
+
+
+def _short_error_result(self: Server, error_message: str) -> types.ServerResult:
+    return _error_result(self, short_refusal(error_message))
+
+
 def answer_with_pictures() -> None:
-    """Install it (idempotent: it always wraps Gradio's own method)."""
+    """Install it, and short refusals (idempotent: each wraps the library's own method)."""
     GradioMCPServer.postprocess_output_data = _answer
+    Server._make_error_result = _short_error_result
