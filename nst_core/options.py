@@ -20,7 +20,7 @@ import functools
 import math
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -214,7 +214,8 @@ def value_from(field: Declared, raw: object) -> Any:
     if field.kind in ("integers", "numbers"):
         return parse_numbers(raw, field.name, integer=field.kind == "integers")
     if field.kind == "names":
-        return tuple(part.strip() for part in str(raw).split(",") if part.strip())
+        parts = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
+        return tuple(str(part).strip() for part in parts if str(part).strip())
     if field.kind == "flag":
         if not isinstance(raw, bool):
             raise InvalidInput(f"{field.name} must be true or false (got {shown(raw)}).")
@@ -224,6 +225,14 @@ def value_from(field: Declared, raw: object) -> Any:
         numeric = all(isinstance(c, (int, float)) for c in field.choices)
         return real(raw, field.name) if numeric and raw is not None else raw
     return raw if raw is None else str(raw)
+
+
+def from_record(cls: type, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The declared fields of ``cls`` that a stored record holds (a result PNG's settings), as values ``cls``
+    takes; the rest (the runtime, a mask's description: not the mask) is left out. Ranges are left to
+    :func:`check_settings`."""
+    return {field.name: value_from(field, record[field.name]) for field in declarations(cls)
+            if field.name in record and field.kind != "picture"}
 
 
 # --------------------------------------------------------------------------- command-line flags

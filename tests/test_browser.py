@@ -267,6 +267,46 @@ def test_a_refusal_is_marked_on_the_upload_it_is_about(page, tmp_path):
     assert marked.startswith("Style pictures"), marked
 
 
+def field_value(page: Page, label: str) -> str | None:
+    """The value the visible number, text or radio field labelled ``label`` shows."""
+    return page.js("""
+        for (const el of document.querySelectorAll('[data-testid=block-info], .label, span, label'))
+            if (el.textContent.trim().startsWith(arguments[0]) && el.offsetParent) {
+                const block = el.closest('.block');
+                const field = block && (block.querySelector('input[type=radio]:checked, input[type=number], textarea'));
+                if (field) return field.value;
+            }
+        return null;""", label)
+
+
+def test_a_result_pngs_settings_fill_the_form_to_repeat_its_run(page, tmp_path):
+    """The PNG a run gives stores its settings; uploaded to *Settings from a result PNG* they are the form's again
+    (nothing read them back before). A picture without settings gets a sentence, and nothing changes."""
+    import dataclasses
+
+    from PIL import Image
+
+    from conftest import EXAMPLES
+    from nst_core import ImageSettings
+    from nst_core.image.io import save_png
+
+    made = ImageSettings(steps=7, color="luminance", schedule=(5, 5, 5, 5, 9), seed=42, style_weight=3.0)
+    result = save_png(Image.new("RGB", (64, 48)), tmp_path / "earlier-result.png",
+                      {**dataclasses.asdict(made), "num_styles": 1, "runtime": "cpu", "mask": None})
+    plain = tmp_path / "plain.png"
+    Image.open(EXAMPLES / "chelsea.jpg").save(plain)
+    open_accordion(page, "Advanced")
+    upload(page, "Settings from a result PNG", plain)
+    wait_until(lambda: "plain.png stores no settings" in page.js("return document.body.innerText"), 20,
+               "a picture without settings is refused in a sentence")
+    assert field_value(page, "Steps per scale") == "40" and field_value(page, "Seed") == "0"
+    upload(page, "Settings from a result PNG", result)
+    wait_until(lambda: field_value(page, "Steps per scale") == "7", 20, "the stored steps fill the form")
+    page.shot("filled")
+    assert field_value(page, "Colour") == "luminance" and field_value(page, "Seed") == "42"
+    assert field_value(page, "Steps for each scale") == "5, 5, 5, 5, 9" and field_value(page, "Style weight") == "3"
+
+
 def fast_status(page: Page, starts: str) -> str:
     return wait_until(lambda: next((line for line in text_of(page, ".status").splitlines()
                                     if line.startswith(starts)), None), 60, f"a status starting {starts!r}")

@@ -86,6 +86,16 @@ def test_image_command_writes_a_png_with_the_flags_settings(tmp_path):
     settings = read_png_settings(tmp_path / "cat.png")
     assert settings["size"] == 64 and settings["color"] == "luminance" and settings["match_shadows"] is False
     assert max(Image.open(tmp_path / "cat.png").size) == 64 and "cat.png" in done.stdout
+    # The result's own settings start the next run; the flags given change them.
+    again = _nst("image", EXAMPLES / "chelsea.jpg", EXAMPLES / "style_mosaic.jpg", "-o", tmp_path / "again.png",
+                 "--settings-from", tmp_path / "cat.png", "--seed", 7, tmp_path=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    repeated = read_png_settings(tmp_path / "again.png")
+    assert {key: (value, repeated[key]) for key, value in settings.items() if repeated[key] != value} == {
+        "seed": (0, 7)}
+    refused = _nst("image", EXAMPLES / "chelsea.jpg", EXAMPLES / "style_mosaic.jpg", "-o", tmp_path / "x.png",
+                   "--settings-from", EXAMPLES / "chelsea.jpg", tmp_path=tmp_path)
+    assert refused.returncode == 2 and "chelsea.jpg stores no settings" in refused.stderr, refused.stderr[-500:]
 
 
 def test_fast_command_on_a_folder_writes_one_result_each(tmp_path):

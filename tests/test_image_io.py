@@ -123,3 +123,30 @@ def test_png_settings_round_trip(tmp_path):
     settings = {"style_weight": 5.0, "backbone": "vgg19"}
     path = save_png(Image.new("RGB", (4, 4)), tmp_path / "r.png", settings)
     assert read_png_settings(path) == settings
+
+
+def test_a_results_stored_settings_make_the_same_settings_again(tmp_path):
+    """Every kind of field (tuples stored as lists, None, choices, flags, names) comes back as it was; what is not
+    a setting (the runtime, a mask's name) is left out."""
+    import dataclasses
+
+    from nst_core import ImageSettings
+    from nst_core.options import from_record
+
+    made = ImageSettings(size=256, steps=7, style_blend=(2.0, 1.0), schedule=(1, 2, 3), hold_style_from=None,
+                         color="luminance", scale_ratio=2.0, style_layers=("relu1_1", "relu2_1"), match_shadows=False)
+    record = {**dataclasses.asdict(made), "num_styles": 2, "runtime": "cpu", "mask": "mask.png"}
+    path = save_png(Image.new("RGB", (4, 4)), tmp_path / "r.png", record)
+    assert ImageSettings(**from_record(ImageSettings, read_png_settings(path))) == made
+
+
+def test_stored_settings_are_read_without_decoding_the_picture(tmp_path, monkeypatch):
+    """A visitor's PNG is read for its settings from the chunks before its pixels, never decoded (reading
+    ``Image.text`` decoded the whole picture first); settings that are not a record are refused."""
+    path = save_png(Image.new("L", (4, 4)), tmp_path / "r.png", {"steps": 7})
+    plain = save_png(Image.new("L", (4, 4)), tmp_path / "plain.png", None)
+    listed = save_png(Image.new("L", (4, 4)), tmp_path / "listed.png", [7])  # JSON, but not a record
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("the pixels were decoded"))
+    assert read_png_settings(path) == {"steps": 7} and read_png_settings(plain) is None
+    with pytest.raises(InvalidInput, match="No readable settings in listed.png"):
+        read_png_settings(listed)

@@ -94,6 +94,12 @@ class Form:
                 out[name] = self.defaults.get(name, field.default)
         return out
 
+    def shown(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """What the widgets show for settings ``values`` (parsed, as the dataclass holds them), by widget name;
+        the fields ``values`` lacks, and model fields, are left out."""
+        return {name: widget_value(field, values[name]) for name, field in self.fields.items()
+                if name in values and field.kind != "model"}
+
     def settings(self, given: Mapping[str, Any], **fixed: Any) -> Any:
         """An instance of the settings class from an endpoint's named values (``fixed`` set by the app)."""
         return self.cls(**{**self.values(given), **fixed})
@@ -118,6 +124,17 @@ def slides(field: Declared) -> bool:
     return bool(field.setting.step) or (field.kind == "integer" and high - low <= SLIDER_MOST_STEPS)
 
 
+def widget_value(field: Declared, value: Any) -> Any:
+    """What a field's widget shows for a settings value: a tuple as its text ("2, 1"), None as an empty text."""
+    if field.kind in ("integers", "numbers", "names"):
+        return ", ".join(map(str, value)) if value else ""
+    if field.kind == "flag":
+        return bool(value)
+    if field.kind in ("integer", "number", "choice"):
+        return value
+    return value or ""
+
+
 def widget_for(field: Declared, default: Any) -> dict[str, gr.components.Component]:
     """The widget(s) one declared field is offered with, keyed by their client-API names."""
     spec, info = field.setting, describe(field)
@@ -139,9 +156,9 @@ def widget_for(field: Declared, default: Any) -> dict[str, gr.components.Compone
         if all(isinstance(c, (int, float)) for c in field.choices):
             widget.api_extra = {"type": "number"}
     elif field.kind == "flag":
-        widget = Checkbox(bool(default), label=label, info=spec.help or None)
+        widget = Checkbox(widget_value(field, default), label=label, info=spec.help or None)
     elif field.kind in ("integers", "numbers", "names"):
-        widget = Textbox(", ".join(map(str, default)) if default else "", label=label, info=info)
+        widget = Textbox(widget_value(field, default), label=label, info=info)
         default = ", ".join(map(str, default or spec.example or ()))
     elif field.kind == "model":
         files = File(label=f"{label}: model.safetensors + config.json", file_count="multiple", value=[],
@@ -152,7 +169,7 @@ def widget_for(field: Declared, default: Any) -> dict[str, gr.components.Compone
         files.api_example, repo.api_example = [], ""
         return {f"{field.name}_files": files, f"{field.name}_repo_id": repo}
     else:
-        widget = Textbox(default or "", label=label, info=info)
+        widget = Textbox(widget_value(field, default), label=label, info=info)
     widget.api_extra = {**widget.api_extra, "description": info}
     example = spec.example if default is None else default
     if example is not None:  # the API page shows a value a user would send, not the range's lower end

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from nst_core import InvalidInput, cost
+from nst_core import InvalidInput, NSTError, cost
 from nst_core.image.backbones import BACKBONES
-from nst_core.image.io import read_megapixels, save_png
+from nst_core.image.io import read_megapixels, read_png_settings, save_png
 from nst_core.image.optimize import ImageProgress, ImageResult, ImageSettings, iter_stylize_image
 from nst_core.image.regions import require_mask
+from nst_core.options import check_settings, from_record
 from nst_core.runtime import pick_runtime
 
 from . import state
@@ -26,6 +30,7 @@ from .models import models_panel, offered
 from .region_editor import LABEL, RegionEditor, RegionFiles, region_files, region_mask
 from .serving import File, JobControl, streamed
 
+log = logging.getLogger("nst_studio")
 DESCRIPTION = ("Restyle a photo with the look of one or more style images by optimization (Gatys et al.): the "
                "picture is refined coarse to fine. Returns (the picture so far or the result, the PNG with its "
                "settings, the status, the loss curves); streams previews while it runs.")
@@ -67,6 +72,27 @@ def image_job(form: Form, values: Mapping[str, Any]) -> ImageJob:
     estimate = cost.admit_image(settings, pick_runtime(settings.device, settings.precision), sizes[0], sizes[1:],
                                 state.BUDGET, reading)
     return ImageJob(content, styles, settings, estimate, region, sizes[0])
+
+
+def repeated_settings(form: Form, png: str | None) -> list:
+    """The form's widgets set to the settings a result PNG stores (read from its header chunks, nothing decoded),
+    a setting it lacks left as it is; then the upload emptied, ready for the next PNG."""
+    names = list(form.inputs())
+    if not png:
+        return [*(gr.skip() for _ in names), None]
+    try:
+        stored = read_png_settings(png)
+        if stored is None:
+            raise InvalidInput(f"{Path(png).name} stores no settings; the PNG a run gives (PNG with settings) does.")
+        values = from_record(ImageSettings, stored)
+        check_settings(ImageSettings(**values), state.BUDGET.limit)
+    except NSTError as exc:  # a warning, not an error: an error would mark every setting's widget as failed
+        log.info("refused: %s", exc)
+        gr.Warning(str(exc), title="These settings cannot be used")
+        return [*(gr.skip() for _ in names), None]
+    shown = form.shown(values)
+    gr.Info(f"The settings of {Path(png).name} are set: press Stylize to repeat its run, or change them first.")
+    return [*(shown.get(name, gr.skip()) for name in names), None]
 
 
 def status_line(event: ImageProgress, elapsed: float) -> str:
@@ -148,6 +174,8 @@ def image_tab() -> None:
                 with gr.Accordion("Advanced", open=False):
                     form.render("style_weight", "style_blend")
                     form.render_panel("advanced", per_row=2)
+                    repeat = File(label="Settings from a result PNG (to repeat or vary a run)", file_types=[".png"],
+                                  type="filepath")
                 with gr.Accordion("Style by region", open=False):
                     gr.Markdown("Paint over the photo where the style should go, or upload a black-and-white mask: "
                                 "white takes the style. *Outside the region* (Advanced) says what goes elsewhere.")
@@ -161,6 +189,8 @@ def image_tab() -> None:
                 losses = loss_plot("Loss curves")
         models_panel({spec.label: spec.weights for spec in BACKBONES.values()})
     styles.change(style_previews, styles, previews, api_visibility="private", queue=False)
+    repeat.upload(functools.partial(repeated_settings, form), repeat, [*form.inputs().values(), repeat],
+                  api_visibility="private", show_progress="hidden")  # queued: a warning reaches the page so
     # The region editor starts from the photo, so that a visitor paints on it instead of loading it twice. It is
     # set in the page: an editor value set by the server made Gradio 6.31 upload the editor's three layers again
     # at every message of a running job (twice a second, about 1 MB/s for a 512 px photo).

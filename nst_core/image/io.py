@@ -232,10 +232,14 @@ def save_png(image: Image.Image, path: str | Path, settings: dict | None = None)
 
 def read_png_settings(path: str | Path) -> dict | None:
     """The settings a result PNG was made with, or None; :class:`InvalidInput` for a file that is no image or
-    whose settings are not readable."""
+    whose settings are not readable. Read from the chunks before the pixels (where :func:`save_png` puts them):
+    nothing is decoded, whatever size the picture claims."""
     try:
         with Image.open(path) as image:
-            text = getattr(image, "text", {}).get(SETTINGS_KEY)
-        return json.loads(text) if text else None
+            text = image.info.get(SETTINGS_KEY)
+        settings = json.loads(text) if isinstance(text, str) else None
     except (OSError, ValueError) as exc:  # not an image, a truncated one, or settings that are not JSON
         raise InvalidInput(f"No readable settings in {Path(path).name} ({type(exc).__name__}).") from exc
+    if settings is not None and not isinstance(settings, dict):
+        raise InvalidInput(f"No readable settings in {Path(path).name} (not a record of settings).")
+    return settings
