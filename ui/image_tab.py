@@ -190,7 +190,7 @@ def image_tab() -> None:
         models_panel({spec.label: spec.weights for spec in BACKBONES.values()})
     styles.change(style_previews, styles, previews, api_visibility="private", queue=False)
     repeat.upload(functools.partial(repeated_settings, form), repeat, [*form.inputs().values(), repeat],
-                  api_visibility="private", show_progress="hidden")  # queued: a warning reaches the page so
+                  api_visibility="private", show_progress="hidden")  # queued: only then do warnings reach the page
     # The region editor starts from the photo, so that a visitor paints on it instead of loading it twice. It is
     # set in the page: an editor value set by the server made Gradio 6.31 upload the editor's three layers again
     # at every message of a running job (twice a second, about 1 MB/s for a 512 px photo).
