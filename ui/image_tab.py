@@ -61,14 +61,15 @@ def image_job(form: Form, values: Mapping[str, Any]) -> ImageJob:
     sizes = [checked_picture(content, "content image"),
              *(checked_picture(style, f"style image {i + 1}") for i, style in enumerate(styles))]
     region = values.get("region_mask")
-    for picture in region_files(region):  # decoded by the run, only as far as the mask needs
+    region_pictures = region_files(region)
+    for picture in region_pictures:  # decoded by the run, only as far as the mask needs
         checked_picture(picture, LABEL)
     settings = form.settings(values, preview_every=10)
     settings.check(len(styles), state.BUDGET.limit)
-    require_mask(settings.outside, bool(region_files(region)))  # an unpainted editor: refused by the run
+    require_mask(settings.outside, bool(region_pictures))  # an editor holding only the photo: refused by the run
     reading = cost.reading_cost([read_megapixels(content, label="content image"),
                                  *(read_megapixels(style, label="style image") for style in styles),
-                                 *(read_megapixels(picture, label=LABEL) for picture in region_files(region))])
+                                 *(read_megapixels(picture, label=LABEL) for picture in region_pictures)])
     estimate = cost.admit_image(settings, pick_runtime(settings.device, settings.precision), sizes[0], sizes[1:],
                                 state.BUDGET, reading)
     return ImageJob(content, styles, settings, estimate, region, sizes[0])
