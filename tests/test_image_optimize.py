@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -53,6 +54,17 @@ def test_coarse_to_fine_visits_every_scale_and_ends_at_the_size(tiny_vgg):
     assert progress[-1].done == progress[-1].total == 8
     assert max(result.image.size) == 96
     assert all(p.preview is not None for p in progress if p.done in (3, 6, 8))
+
+
+@pytest.mark.parametrize(("size", "spacing", "sides"), [
+    (512, math.sqrt(2), [128, 181, 256, 362, 512]),
+    (768, math.sqrt(2), [136, 192, 272, 384, 543, 768]),  # not 96 px first: the first scale is never below it
+    (181, math.sqrt(2), [128, 181]),
+    (768, 2.0, [192, 384, 768]),
+    (100, math.sqrt(2), [100]),
+])
+def test_the_first_scale_is_the_smallest_not_below_min_size(size, spacing, sides):
+    assert ImageSettings(size=size, min_size=128, scale_ratio=spacing).scales() == sides
 
 
 def test_any_sizes_several_styles_and_blend(tiny_vgg):

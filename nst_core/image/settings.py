@@ -151,10 +151,11 @@ class ImageSettings:
         return self.parametrization == "pyramid"
 
     def scales(self) -> list[int]:
-        """Long sides from coarse to fine, ``scale_ratio`` apart, ending exactly at ``size``."""
-        if self.size <= self.min_size:
-            return [self.size]
-        count = math.ceil(math.log(self.size / self.min_size) / math.log(self.scale_ratio))
+        """Long sides from coarse to fine, ``scale_ratio`` apart, ending exactly at ``size``; the first is the
+        smallest of them that is not below ``min_size`` (768 px from 128 starts at 136, not 96)."""
+        count = 0  # scales below the final one: judged on the rounded sides, as they are used
+        while round(self.size / self.scale_ratio ** (count + 1)) >= self.min_size:
+            count += 1
         return [round(self.size / self.scale_ratio**k) for k in range(count, -1, -1)]
 
     def first_scale_index(self) -> int:
