@@ -4,6 +4,7 @@
     python bench/fast_style.py --sizes 512 1024 2048 --repeats 7
     python bench/fast_style.py --live      # webcam frames: frames per second and latency at 256, 384, 512 px
     python bench/fast_style.py --video     # a 512 px clip: frames per second, flicker per-frame vs clip statistics
+    python bench/fast_style.py --compile   # the warm-up on an empty compile cache and from a filled one
 
 Three runtimes, each size and runtime in a fresh subprocess (so peak RSS is its own): fp32 in the
 default layout, eager bf16 + channels_last, and the same compiled with ``torch.compile`` (the app's
@@ -16,8 +17,10 @@ output (speed does not depend on the values); PSNRs are measured against fp32 on
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -112,6 +115,43 @@ def video_worker(size: int, frames: int, stability: str) -> dict:
             "runtime": result.runtime}
 
 
+def compile_worker(symbols: str) -> dict:
+    """The app's warm-up (``warm_up``, "auto" precision) in the compile cache the environment names; ``symbols``
+    "every size" compiles as ``dynamic=True`` does, the weights' sizes symbols too (the engine marks only the
+    picture's height and width)."""
+    import functools
+
+    import torch
+
+    from nst_core.image.fast import Compiler, warm_up
+    from nst_core.image.fast import run as fast_run
+
+    if symbols == "every size":
+        torch.compile = functools.partial(torch.compile, dynamic=True)
+        fast_run.mark_picture_sizes_dynamic = lambda args: None
+    compiler = Compiler()
+    return {"compile_seconds": warm_up(compiler), "error": compiler.error}
+
+
+def compile_table(repeats: int) -> None:
+    """Median seconds of the warm-up on an empty compile cache, then from the cache it filled, in new processes."""
+    print(f"machine: {machine()}")
+    print(f"{'sizes that are symbols':>24} {'empty cache s':>14} {'filled cache s':>15}")
+    for symbols in ("picture", "every size"):
+        times: dict[str, list[float]] = {"empty": [], "filled": []}
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory(prefix="nst-bench-inductor-") as cache:
+                os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+                for state in ("empty", "filled"):
+                    run = run_worker(__file__, "compile", symbols)
+                    assert run["error"] is None, run["error"]
+                    times[state].append(run["compile_seconds"])
+        os.environ.pop("TORCHINDUCTOR_CACHE_DIR")
+        print(f"{symbols:>24} {statistics.median(times['empty']):>14.1f} {statistics.median(times['filled']):>15.1f}"
+              f"   ({', '.join(f'{t:.1f}' for t in times['empty'])}; {', '.join(f'{t:.1f}' for t in times['filled'])})",
+              flush=True)
+
+
 def psnr(a: str, b: str) -> float:
     import numpy as np
     from PIL import Image
@@ -127,16 +167,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--live", action="store_true", help="webcam frames per second at 256, 384, 512 px")
     parser.add_argument("--video", action="store_true", help="frames per second and flicker on a 512 px clip")
+    parser.add_argument("--compile", action="store_true", help="the warm-up's seconds on an empty and a filled cache")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         kind, *rest = args.worker
-        if kind == "live":
+        if kind == "compile":
+            report(compile_worker(rest[0]))
+        elif kind == "live":
             report(live_worker(int(rest[0]), int(rest[1])))
         elif kind == "video":
             report(video_worker(int(rest[0]), int(rest[1]), rest[2]))
         else:
             report(worker(int(rest[0]), rest[1], int(rest[2])))
+        return
+    if args.compile:
+        compile_table(args.repeats)
         return
     if args.live:
         print(f"machine: {machine()}")

@@ -120,14 +120,26 @@ def graph_key(function: Callable, args: tuple) -> tuple:
     return function, *(part(value) for value in args)
 
 
+def mark_picture_sizes_dynamic(args: tuple) -> None:
+    """A picture's height and width are the only sizes that vary between calls: only they are symbols. Every size
+    a symbol (``dynamic=True``, the weights' too) ran no faster, compiled 1.15x slower and loaded from the cache 2x
+    slower (docs/benchmarks.md, "Only the picture's size a symbol")."""
+    for value in args:
+        if isinstance(value, torch.Tensor) and value.dim() == 4:
+            for dim in (2, 3):
+                if value.shape[dim] > 1:  # a size of 1 is always specialized; marking it would fail the compile
+                    torch._dynamo.mark_dynamic(value, dim)
+
+
 class Compiler:
     """Runs the network through ``torch.compile`` where that works, eagerly where it does not.
 
     Owned by whoever serves requests (the app keeps one for its lifetime) and passed to the runs that may
     use it. Three graphs (a whole picture, the statistics of a large one, its tiles) serve every image size
-    (dynamic shapes) and every TransformerNet (weights are graph inputs). Inductor needs a C++ compiler on
-    CPU and costs ~20 s on a 2-core CPU the first time (less with its on-disk cache); afterwards a pass is
-    ~2x faster than eager bf16. If compiling fails once, the reason is kept and every later call runs eagerly.
+    (the picture's height and width are symbols) and every TransformerNet (weights are graph inputs). Inductor
+    needs a C++ compiler on CPU; the three graphs cost about 50 s on a 2-core CPU the first time (about 6 s from
+    its on-disk cache), and afterwards a pass is 1.2x (512 px) to 1.8x (1024 px) faster than eager bf16. If
+    compiling fails once, the reason is kept and every later call runs eagerly.
     A call that needs a graph not built yet while another thread builds one (the app's warm-up: minutes on a
     cold cache) does not wait for it: it runs eagerly, and :meth:`label` says so; only :meth:`patiently` waits.
     Between :meth:`hold_builds` and :meth:`release_builds` (a server's start, until its warm-up has run) only a
@@ -176,7 +188,8 @@ class Compiler:
             try:
                 compiled = self._compiled.get(function)
                 if compiled is None:
-                    compiled = self._compiled[function] = torch.compile(function, dynamic=True)
+                    compiled = self._compiled[function] = torch.compile(function)
+                mark_picture_sizes_dynamic(args)
                 result = compiled(*args)
                 self._built.add(key)
                 return result
