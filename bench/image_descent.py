@@ -118,6 +118,14 @@ VARIANTS = {
                                    "gain": 1.41, "final_style": True},
     "one-pass-network-fs-128": {"init": "one-pass", "schedule": (20, 0, 0, 0, 60), "descent": "network", "gain": 1.41,
                                 "final_style": True},
+    # The same, the final scale's pyramid in decorrelated colours (the picture's colours are a fixed 3x3 mix of
+    # the moved channels): L-BFGS's steps favour the luminance direction over the chroma ones.
+    "one-pass-network-fs-181-color": {"init": "one-pass", "schedule": (0, 20, 0, 0, 60), "descent": "network",
+                                      "gain": 1.41, "final_style": True, "color": 1.0},
+    "one-pass-network-fs-181-color-0.5": {"init": "one-pass", "schedule": (0, 20, 0, 0, 60), "descent": "network",
+                                          "gain": 1.41, "final_style": True, "color": 0.5},
+    "one-pass-pyramid-color": {"init": "one-pass", "schedule": (0, 0, 0, 20, 60), "descent": "pyramid", "gain": 1.41,
+                               "color": 1.0},
     "one-pass-network-sw1.2": {"init": "one-pass", "schedule": (0, 0, 20, 0, 60), "descent": "network", "gain": 1.41,
                                "style_weight": 6.0},
 }
@@ -140,6 +148,19 @@ class NetworkStart:
         with self.runtime.autocast():
             styled = self.net(to_network(pad4(photo.to(self.runtime.device)), ANY_PICTURE), None, None, self.condition)
         return from_network(styled[..., :height, :width].float(), ANY_PICTURE, clamp=False)
+
+
+# The square root of natural images' RGB covariance as Olah et al. measured it on ImageNet ("Feature
+# Visualization", Distill 2017; lucid's color_correlation_svd_sqrt).
+RGB_COVARIANCE_SQRT = ((0.26, 0.09, 0.02), (0.27, 0.00, -0.05), (0.27, -0.09, 0.03))
+
+
+def color_mix(power: float) -> torch.Tensor:
+    """The colour mix of the decorrelated variants: RGB_COVARIANCE_SQRT's singular values raised to ``power`` and
+    scaled so that the largest (the luminance direction) is 1."""
+    u, values, vh = torch.linalg.svd(torch.tensor(RGB_COVARIANCE_SQRT))
+    values = (values / values[0]) ** power
+    return u @ torch.diag(values) @ vh
 
 
 def carried_history(state: dict, old_size: tuple[int, int], new_size: tuple[int, int]) -> dict | None:
@@ -217,7 +238,13 @@ def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net
             source = resize_tensor(source.to(runtime.device), (height, width))
             x = x + source - resize_tensor(resize_tensor(source, last_size), (height, width))
         x = x.clamp(0, 1)
-        if variant.get("descent") in ("pyramid", "network"):
+        if variant.get("descent") in ("pyramid", "network") and "color" in variant:
+            mix, mean = color_mix(variant["color"]).to(x), x.mean((-2, -1), keepdim=True)
+            layers = Pyramid(torch.einsum("ij,njhw->nihw", torch.linalg.inv(mix), x - mean), variant["gain"])
+            params = [layers.params]
+            compose = lambda layers=layers, mix=mix, mean=mean: (  # noqa: E731
+                mean + torch.einsum("ij,njhw->nihw", mix, layers.picture()))
+        elif variant.get("descent") in ("pyramid", "network"):
             layers = Pyramid(x, variant["gain"])
             params, compose = [layers.params], layers.picture
         else:
