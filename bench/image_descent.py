@@ -118,6 +118,8 @@ VARIANTS = {
                                    "gain": 1.41, "final_style": True},
     "one-pass-network-fs-128": {"init": "one-pass", "schedule": (20, 0, 0, 0, 60), "descent": "network", "gain": 1.41,
                                 "final_style": True},
+    "one-pass-network-fs-181-no-tv": {"init": "one-pass", "schedule": (0, 20, 0, 0, 60), "descent": "network",
+                                      "gain": 1.41, "final_style": True, "tv_weight": 0.0},
     # The same, the final scale's pyramid in decorrelated colours (the picture's colours are a fixed 3x3 mix of
     # the moved channels): L-BFGS's steps favour the luminance direction over the chroma ones.
     "one-pass-network-fs-181-color": {"init": "one-pass", "schedule": (0, 20, 0, 0, 60), "descent": "network",
