@@ -78,8 +78,17 @@ def test_the_carried_history_keeps_each_pairs_curvature(image_descent):
     assert image_descent.carried_history({"old_stps": [], "old_dirs": []}, small, large) is None
 
 
+def test_the_colour_mix_keeps_luminance_and_shrinks_chroma_by_its_power(image_descent):
+    full, half = image_descent.color_mix(1.0), image_descent.color_mix(0.5)
+    assert torch.linalg.svdvals(full).tolist() == pytest.approx([1.0, 0.276, 0.132], abs=0.002)
+    assert torch.linalg.svdvals(half) == pytest.approx(torch.linalg.svdvals(full).sqrt(), abs=1e-5)
+    grey = torch.ones(3) / 3**0.5  # natural images' largest colour direction is about the grey one
+    assert float((full @ full.T @ grey).norm()) > 0.95
+
+
 @pytest.mark.parametrize("name", ["photo", "one-pass-carry", "one-pass-pyramid", "mix-0.5-pyramid",
-                                  "one-pass-pyramid-one-pass-detail", "one-pass-network", "one-pass-network-fs"])
+                                  "one-pass-pyramid-one-pass-detail", "one-pass-network", "one-pass-network-fs",
+                                  "one-pass-pyramid-color"])
 def test_each_descent_variant_runs_and_is_judged_at_its_checkpoints(image_descent, tmp_path, name):
     from PIL import Image
 
