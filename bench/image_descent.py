@@ -25,7 +25,8 @@ Ways of descending besides the engine's L-BFGS restarted at each scale (``"plain
 Other starts: ``strength`` (the one-pass style vector moved that far from the photo's own), ``mix`` (the start's
 pixels mixed with the photo's); ``detail``: each enlargement to the next scale gets the band it lacks from the
 photo or from the one-pass result at that scale; ``final_style``: the coarse scales see the style picture at the
-final scale's pixel size, not scaled with the photo.
+final scale's pixel size, not scaled with the photo; ``color``: the final scale's pyramid holds decorrelated
+colour channels (:func:`color_mix`); ``tv_weight`` and the other weights: the objective's, changed.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ VARIANTS = {
                                    "gain": 1.41, "final_style": True},
     "one-pass-network-fs-128": {"init": "one-pass", "schedule": (20, 0, 0, 0, 60), "descent": "network", "gain": 1.41,
                                 "final_style": True},
+    # The same without the smoothness term, which the judge does not count.
     "one-pass-network-fs-181-no-tv": {"init": "one-pass", "schedule": (0, 20, 0, 0, 60), "descent": "network",
                                       "gain": 1.41, "final_style": True, "tv_weight": 0.0},
     # The same, the final scale's pyramid in decorrelated colours (the picture's colours are a fixed 3x3 mix of
@@ -163,6 +165,18 @@ def color_mix(power: float) -> torch.Tensor:
     u, values, vh = torch.linalg.svd(torch.tensor(RGB_COVARIANCE_SQRT))
     values = (values / values[0]) ** power
     return u @ torch.diag(values) @ vh
+
+
+def decorrelated_pyramid(start: torch.Tensor, power: float, gain: float):
+    """A pyramid of decorrelated colour channels whose picture, the mean plus ``color_mix(power)`` of them, is
+    ``start`` at first: (the optimizer's tensors, the function composing the picture)."""
+    mix, mean = color_mix(power).to(start), start.mean((-2, -1), keepdim=True)
+    layers = Pyramid(torch.einsum("ij,njhw->nihw", torch.linalg.inv(mix), start - mean), gain)
+
+    def compose() -> torch.Tensor:
+        return mean + torch.einsum("ij,njhw->nihw", mix, layers.picture())
+
+    return [layers.params], compose
 
 
 def carried_history(state: dict, old_size: tuple[int, int], new_size: tuple[int, int]) -> dict | None:
@@ -241,11 +255,7 @@ def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net
             x = x + source - resize_tensor(resize_tensor(source, last_size), (height, width))
         x = x.clamp(0, 1)
         if variant.get("descent") in ("pyramid", "network") and "color" in variant:
-            mix, mean = color_mix(variant["color"]).to(x), x.mean((-2, -1), keepdim=True)
-            layers = Pyramid(torch.einsum("ij,njhw->nihw", torch.linalg.inv(mix), x - mean), variant["gain"])
-            params = [layers.params]
-            compose = lambda layers=layers, mix=mix, mean=mean: (  # noqa: E731
-                mean + torch.einsum("ij,njhw->nihw", mix, layers.picture()))
+            params, compose = decorrelated_pyramid(x, variant["color"], variant["gain"])
         elif variant.get("descent") in ("pyramid", "network"):
             layers = Pyramid(x, variant["gain"])
             params, compose = [layers.params], layers.picture

@@ -84,6 +84,10 @@ def test_the_colour_mix_keeps_luminance_and_shrinks_chroma_by_its_power(image_de
     assert torch.linalg.svdvals(half) == pytest.approx(torch.linalg.svdvals(full).sqrt(), abs=1e-5)
     grey = torch.ones(3) / 3**0.5  # natural images' largest colour direction is about the grey one
     assert float((full @ full.T @ grey).norm()) > 0.95
+    start = torch.rand(1, 3, 96, 128)
+    params, compose = image_descent.decorrelated_pyramid(start, 1.0, 1.41)
+    assert torch.allclose(compose(), start, atol=1e-5)  # it starts where the picture is
+    assert params[0].requires_grad and params[0].numel() > start.numel()  # the coarser layers too
 
 
 @pytest.mark.parametrize("name", ["photo", "one-pass-carry", "one-pass-pyramid", "mix-0.5-pyramid",
