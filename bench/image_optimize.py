@@ -3,6 +3,7 @@
     python bench/image_optimize.py                      # every backbone at 256 and 512 px, then a default run
     python bench/image_optimize.py --default-runs 3     # median of three 512 px runs, old and new schedule
     python bench/image_optimize.py --backbones vgg19 --sizes 512 --default-runs 0
+    python bench/image_optimize.py --network --sizes 181 512 --default-runs 0   # a network step against a pixel step
 
 Each configuration runs in a fresh subprocess so that its peak RSS is its own. The roofline is the step's
 convolution work (counted with hooks: the forward to the deepest layer used, and the backward to the input,
@@ -12,7 +13,10 @@ medians over ``--steps`` L-BFGS iterations after one warm-up. Random weights: sp
 the values, so every backbone is measured, downloaded or not. The 512 px runs use the real bundled
 VGG19 on an example pair and a pair from ``../shared/reference-images`` (``--pairs`` for others), today's
 schedule and the three-scale one interleaved, each result judged by ``nst_core.image.metrics.judge_image``.
-Ratios are only meaningful within one run of this script.
+Ratios are only meaningful within one run of this script. ``--network`` times, in one worker per size and
+precision, a step that moves the one-pass network (the one-pass option's coarse scale,
+:mod:`nst_core.image.start_network`) against a step that moves the pixels, on the same VGG19 loss: the ratio is
+the cost model's ``STEP_COST``.
 """
 
 from __future__ import annotations
@@ -58,13 +62,13 @@ def matmul_throughput(dtype) -> float:
     return 3 * 2 * 4096**3 / (time.perf_counter() - started)
 
 
-def worker_iterations(backbone: str, size: int, precision: str, steps: int) -> dict:
+def _loss(backbone: str, size: int, precision: str):
+    """(runtime, network, content, loss) on random pictures of ``size`` with random weights."""
     import torch
 
     from nst_core.image.backbones import random_backbone
     from nst_core.image.objective import image_objective
     from nst_core.image.optimize import ImageSettings
-    from nst_core.optim import Descent
     from nst_core.runtime import pick_runtime
 
     runtime = pick_runtime("auto", precision)
@@ -72,20 +76,59 @@ def worker_iterations(backbone: str, size: int, precision: str, steps: int) -> d
     generator = torch.Generator().manual_seed(0)
     content = torch.rand(1, 3, size, size, generator=generator)
     style = torch.rand(1, 3, size, size, generator=generator)
-    settings = ImageSettings(backbone=backbone, size=size)
-    objective = image_objective(net, runtime, settings, content, [style])
-    image = content.clone().requires_grad_(True)
-    descent = Descent("lbfgs", image, settings.learning_rate)
+    return runtime, net, content, image_objective(net, runtime, ImageSettings(backbone=backbone, size=size),
+                                                  content, [style])
+
+
+def _step_seconds(tensor, compose, objective, steps: int) -> list[float]:
+    """Seconds of each of ``steps`` L-BFGS steps on ``objective(compose(tensor))``, after one warm-up."""
+    from nst_core.optim import Descent
+
+    descent = Descent("lbfgs", tensor, 1.0)
     times = []
     for _ in range(steps + 1):
         started = time.perf_counter()
-        descent.step(objective)
+        descent.step(lambda params: objective(compose(params)))
         times.append(time.perf_counter() - started)
+    return times[1:]
+
+
+def worker_iterations(backbone: str, size: int, precision: str, steps: int) -> dict:
+    import torch
+
+    runtime, net, content, objective = _loss(backbone, size, precision)
+    times = _step_seconds(content.clone().requires_grad_(True), lambda image: image, objective, steps)
     layers = set(objective.terms[0].layers) | set(objective.terms[1].layers)
     # Forward, and backward to the input only (the weights are frozen): about twice the forward's work.
     flops = 2 * convolution_flops(net.float(), content, layers)
-    return {"runtime": runtime.label, "seconds": times[1:], "conv_flops": flops,
+    return {"runtime": runtime.label, "seconds": times, "conv_flops": flops,
             "matmul_flops_per_s": matmul_throughput(runtime.autocast_dtype or torch.float32)}
+
+
+def worker_network(size: int, precision: str, steps: int) -> dict:
+    """A pixel step and a network step on the same VGG19 loss, interleaved in blocks."""
+    import torch
+
+    from nst_core.image.onepass.networks import STYLE_VECTOR_SIZE
+    from nst_core.image.start_network import StartNetwork
+
+    runtime, _, content, objective = _loss("vgg19", size, precision)
+    vector = torch.randn(1, STYLE_VECTOR_SIZE, generator=torch.Generator().manual_seed(1))
+    network = StartNetwork(vector, "none", runtime)
+    canvas = network.at(content)
+    pixel = _step_seconds(content.clone().requires_grad_(True), lambda image: image, objective, steps)
+    moved = _step_seconds(canvas.params, canvas.picture, objective, steps)
+    return {"runtime": runtime.label, "pixel": pixel, "network": moved}
+
+
+def print_network_steps(sizes: list[int], steps: int) -> None:
+    print(f"\n{'size':>5} {'precision':<10} {'pixel s/it':>10} {'network s/it':>12} {'ratio':>6}")
+    for size in sizes:
+        for precision in ("fp32", "auto"):
+            run = run_worker(__file__, "network", str(size), precision, str(steps))
+            pixel, moved = statistics.median(run["pixel"]), statistics.median(run["network"])
+            print(f"{size:>5} {precision:<10} {pixel:>10.3f} {moved:>12.3f} {moved / pixel:>6.2f}  ({run['runtime']})",
+                  flush=True)
 
 
 # Today's default (five scales sqrt(2) apart, 40 steps at each) and the fastest candidate that came close on
@@ -149,6 +192,8 @@ def main() -> None:
                         help="512 px runs of each schedule on each pair (0 to skip)")
     parser.add_argument("--pairs", nargs="+", default=list(DEFAULT_PAIRS),
                         help="content:style paths relative to the repository, for the default runs")
+    parser.add_argument("--network", action="store_true",
+                        help="only a one-pass network step against a pixel step, at each size")
     parser.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -156,12 +201,18 @@ def main() -> None:
         if args.worker[0] == "iterations":
             backbone, size, precision, steps = args.worker[1:]
             result = worker_iterations(backbone, int(size), precision, int(steps))
+        elif args.worker[0] == "network":
+            size, precision, steps = args.worker[1:]
+            result = worker_network(int(size), precision, int(steps))
         else:
             result = worker_default_run(*args.worker[1:])
         report(result)
         return
 
     print(f"machine: {machine()}")
+    if args.network:
+        print_network_steps(args.sizes, args.steps)
+        return
     print(f"{'backbone':<10} {'size':>5} {'fp32 s/it':>10} {'fast s/it':>10} {'speed-up':>9} "
           f"{'fp32 MB':>8} {'fast MB':>8} {'roofline s':>10} {'x roofline':>10}  fast path")
     for backbone in args.backbones:

@@ -21,7 +21,7 @@ from .audio.backends import AudioBackend, ShallowNet
 from .audio.optimize import AudioSettings
 from .budget import Budget, OverBudget
 from .calibration import CALIBRATION
-from .image import pyramid
+from .image import pyramid, start_network
 from .image.backbones import backbone_spec
 from .image.fast.run import ALIGN, TILE_OVERLAP, FastSettings
 from .image.io import fitted_size
@@ -78,10 +78,13 @@ def image_features(settings: ImageSettings, content: tuple[int, int],
     scale_mp = []  # content and style pixels of each scale
     for index, long_side in enumerate(sizes):
         width, height = fitted_size(*content, long_side, MIN_SIDE)
-        style_pixels = [math.prod(fitted_size(*s, round(long_side * settings.style_scale), MIN_SIDE)) for s in styles]
-        step_mp += settings.steps_at(index, len(sizes)) * width * height / 1e6
+        style_side = round(long_side * settings.style_scale_at(index))
+        style_pixels = [math.prod(fitted_size(*s, style_side, MIN_SIDE)) for s in styles]
+        # A step that moves the one-pass network costs STEP_COST pixel steps (start_network.py).
+        per_step = start_network.STEP_COST if settings.on_network() and index < len(sizes) - 1 else 1.0
+        step_mp += per_step * settings.steps_at(index, len(sizes)) * width * height / 1e6
         scale_mp.append((width * height + sum(style_pixels)) / 1e6)
-        target_mp += scale_mp[-1]
+        target_mp += scale_mp[-1] if settings.builds_scale(index) else 0.0
     final_content = math.prod(fitted_size(*content, sizes[-1], MIN_SIDE)) / 1e6
     final_style = max(style_pixels) / 1e6
     # The scale before the last is still held while the last one builds its targets; L-BFGS keeps two copies of

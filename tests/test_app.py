@@ -166,11 +166,11 @@ def test_image_endpoint_starts_from_the_one_pass_result_and_shows_it_first(clien
 
 
 def test_image_endpoint_refines_a_one_pass_start_at_the_last_scales_and_checks_the_descent(client):
-    """No schedule: the one-pass schedule's last counts, in proportion to 3 steps per scale (2 and 1 at 128 and
-    181 px); the pyramid with Adam is refused with a reason."""
+    """No schedule: the one-pass schedule's last counts, in proportion to 3 steps per scale (the network's 20 at
+    128 px and 23 at 181 px: 2 and 2); the pyramid with Adam is refused with a reason."""
     files = (handle_file(EXAMPLES / "chelsea.jpg"), [handle_file(EXAMPLES / "style_mosaic.jpg")])
     _, download, status, _ = client.predict(**_image_args(*files, size=181, init="one-pass"), api_name="/image")
-    assert "(3 steps over 2 scales)" in status
+    assert "(4 steps over 2 scales)" in status
     assert read_png_settings(download)["parametrization"] == "auto"
     with pytest.raises(Exception, match="pyramid needs the L-BFGS optimizer"):
         client.predict(**_image_args(*files, size=64, optimizer="adam"), parametrization="pyramid",

@@ -115,3 +115,15 @@ def test_each_descent_variant_runs_and_is_judged_at_its_checkpoints(image_descen
     share = image_descent.cost_share(record, {"pixels": record["pixels"]}, 4)
     pixel_steps = sum(n * p for n, p in zip((3, 2, 4), record["pixels"]))
     assert share == pytest.approx(pixel_steps / (40 * sum(record["pixels"])))
+
+
+@pytest.fixture(scope="module")
+def image_optimize():
+    yield from bench_module("image_optimize")
+
+
+def test_the_network_step_is_timed_against_a_pixel_step_on_the_same_loss(image_optimize):
+    run = image_optimize.worker_network(64, "fp32", 2)
+    assert run["runtime"].startswith("cpu/fp32")
+    assert len(run["pixel"]) == len(run["network"]) == 2
+    assert all(seconds > 0 for seconds in run["pixel"] + run["network"])

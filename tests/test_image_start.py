@@ -130,7 +130,7 @@ def test_tiny_pictures_get_a_one_pass_start_of_their_own_size():
 def test_the_cost_of_a_one_pass_start_is_the_networks_time_on_top_and_the_larger_memory():
     runtime = pick_runtime(precision="fp32")
     photo = ImageSettings(init="content", schedule=(0, 0, 20, 15, 15), parametrization="pyramid")
-    restyled = ImageSettings(init="one-pass", schedule=(0, 0, 20, 15, 15))  # on the pyramid too (auto)
+    restyled = ImageSettings(init="one-pass", schedule=(0, 0, 20, 15, 15), parametrization="pyramid")
     content, styles = (512, 341), [(512, 512)]
     without = cost.image_cost(photo, runtime, content, styles)
     with_start = cost.image_cost(restyled, runtime, content, styles)
@@ -178,24 +178,29 @@ def test_a_style_picture_too_small_for_the_predictor_starts_from_the_photo_and_s
     assert any(n.startswith("No one-pass start: A style image is 10x10 pixels") for n in result.notices)
 
 
-def test_a_one_pass_start_without_a_schedule_refines_at_the_last_two_scales_in_proportion_to_the_steps():
-    from nst_core.image.settings import ONE_PASS_SCHEDULE
+def test_a_one_pass_start_moving_the_picture_refines_at_the_last_two_scales_in_proportion_to_the_steps():
+    """On the pyramid (or the pixels) a one-pass start without a schedule takes ONE_PASS_PICTURE_SCHEDULE; the
+    network's schedule is in test_image_start_network.py."""
+    from nst_core.image.settings import ONE_PASS_PICTURE_SCHEDULE, ONE_PASS_SCHEDULE
 
     def schedule(**fields) -> list[int]:
-        settings = ImageSettings(init="one-pass", **fields)
+        settings = ImageSettings(init="one-pass", parametrization="pyramid", **fields)
         return [settings.steps_at(i, len(settings.scales())) for i in range(len(settings.scales()))]
 
-    assert schedule() == list(ONE_PASS_SCHEDULE) == [0, 0, 0, 20, 17]
-    assert ImageSettings(init="one-pass").first_scale_index() == 3  # the one-pass picture is made at 362 px
+    assert schedule() == list(ONE_PASS_PICTURE_SCHEDULE) == [0, 0, 0, 20, 17]
+    assert ImageSettings(init="one-pass", parametrization="pixels").first_scale_index() == 3  # made at 362 px
+    assert ImageSettings(init="one-pass").first_scale_index() == 1  # the network's start: at 181 px
     assert schedule(steps=80) == [0, 0, 0, 40, 34]
     assert schedule(size=1024) == [0, 0, 0, 0, 0, 20, 17]
     assert schedule(size=256) == [0, 20, 17]
     assert schedule(steps=1) == [0, 0, 0, 0, 1]  # the final scale keeps a step
     assert schedule(schedule=(0, 0, 40, 40, 40)) == [0, 0, 40, 40, 40]  # a schedule given is followed
-    # The cost model counts the same steps as the schedule written out.
+    # The cost model counts the same steps as the schedule written out, and a third of the default's time.
     runtime, content, styles = pick_runtime(precision="fp32"), (512, 341), [(512, 512)]
-    implicit = cost.image_cost(ImageSettings(init="one-pass"), runtime, content, styles)
-    explicit = cost.image_cost(ImageSettings(init="one-pass", schedule=ONE_PASS_SCHEDULE), runtime, content, styles)
-    assert implicit == explicit
     photo = cost.image_cost(ImageSettings(), runtime, content, styles)
-    assert 0.25 < implicit.seconds / photo.seconds < 0.45
+    for fields, written in (({"parametrization": "pyramid"}, ONE_PASS_PICTURE_SCHEDULE), ({}, ONE_PASS_SCHEDULE)):
+        implicit = cost.image_cost(ImageSettings(init="one-pass", **fields), runtime, content, styles)
+        explicit = cost.image_cost(ImageSettings(init="one-pass", schedule=written, **fields), runtime, content,
+                                   styles)
+        assert implicit == explicit
+        assert 0.25 < implicit.seconds / photo.seconds < 0.45

@@ -32,7 +32,8 @@ from .pyramid import Pixels, Pyramid, canvas
 from .regions import Regions, load_regions
 from .settings import ImageSettings
 from .shadows import judged_shadows
-from .start import start_image
+from .start import start_image, start_network
+from .start_network import StartNetwork
 
 log = logging.getLogger(__name__)
 
@@ -85,24 +86,29 @@ def _iter_stylize_image(content: ImageSource, styles: Sequence[ImageSource], set
 
     sizes = settings.scales()
     total = sum(settings.steps_at(i, len(sizes)) for i in range(len(sizes)))
-    done, image, terms, stopped = 0, None, {}, False
+    done, image, network, terms, stopped = 0, None, None, {}, False
     hold = StyleHold(settings.hold_style_from)
     for index, long_side in enumerate(sizes):
-        if index < settings.first_scale_index():
-            continue  # a schedule 0, 0, 20, ... starts at 256 px
-        scale = scale_targets(long_side, loaded_content, loaded_styles, regions, settings, net, runtime)
+        steps, last = settings.steps_at(index, len(sizes)), index == len(sizes) - 1
+        if not settings.builds_scale(index):
+            continue  # a schedule 0, 0, 20, ... starts at 256 px; the network renders any later scale afresh
+        at_scale = dataclasses.replace(settings, style_scale=settings.style_scale_at(index))
+        scale = scale_targets(long_side, loaded_content, loaded_styles, regions, at_scale, net, runtime)
         if image is None:
-            start, start_notices = _start(settings, scale, loaded_styles, regions, generator)
+            start, network, start_notices = _start(settings, scale, loaded_styles, regions, generator)
             notices += start_notices
             if settings.init == "one-pass" and not start_notices:  # shown at once, before the first step
                 yield ImageProgress(0, total, index, len(sizes), (scale.content.shape[-1], scale.content.shape[-2]),
                                     {}, _finish(start, scale.content, scale.styles, settings, greyscale, scale.guide))
+        elif network is not None:  # the network's own rendering at this size: no enlargement to make up for
+            with torch.no_grad():
+                start = network.render(scale.content)
         else:
             start = image.detach()
-        moved = canvas(resize_tensor(start, tuple(scale.content.shape[-2:])).clamp(0, 1), settings.on_pyramid())
-        steps = settings.steps_at(index, len(sizes))
+        moved = (network.at(scale.content) if network is not None and not last else
+                 canvas(resize_tensor(start, tuple(scale.content.shape[-2:])).clamp(0, 1), settings.on_pyramid()))
         for step, terms in enumerate(_descend(moved, scale.objective, steps, settings, hold, long_side,
-                                              last_scale=index == len(sizes) - 1)):
+                                              last_scale=last)):
             done += 1
             show = step == steps - 1 or (settings.preview_every and done % settings.preview_every == 0)
             preview = (_finish(moved.picture().detach(), scale.content, scale.styles, settings, greyscale,
@@ -114,7 +120,7 @@ def _iter_stylize_image(content: ImageSource, styles: Sequence[ImageSource], set
                 break
         image = moved.picture().detach()  # the picture the scale ended at (on the pyramid: composed once)
         if stopped:
-            notices.append(_budget_notice(control, done, total, long_side, sizes[-1]))
+            notices.append(_budget_notice(control, done, total, long_side, sizes[-1], network is not None))
             break
         hold.reached(long_side, terms)
         log.debug("scale %d/%d (%d px) done after %.1f s", index + 1, len(sizes), long_side,
@@ -122,7 +128,9 @@ def _iter_stylize_image(content: ImageSource, styles: Sequence[ImageSource], set
 
     if long_side != sizes[-1]:  # stopped early at a smaller scale: the best image so far, at the size asked for
         final = scale_images(sizes[-1], loaded_content, loaded_styles, regions, settings)
-        image = resize_tensor(image.detach(), tuple(final.content.shape[-2:])).clamp(0, 1)
+        with torch.no_grad():
+            image = (network.render(final.content) if network is not None else
+                     resize_tensor(image, tuple(final.content.shape[-2:]))).clamp(0, 1)
         scale = final
     result = _finish(image, scale.content, scale.styles, settings, greyscale, scale.guide, judge=scale.objective)
     notices += hold.notices()
@@ -134,16 +142,27 @@ def _iter_stylize_image(content: ImageSource, styles: Sequence[ImageSource], set
 
 
 def _start(settings: ImageSettings, scale: ScaleTargets, styles: list[LoadedImage], regions: Regions | None,
-           generator: torch.Generator) -> tuple[torch.Tensor, list[str]]:
-    """The first scale's start (see :mod:`.start`): the styles that apply inside a region, and the one outside."""
+           generator: torch.Generator) -> tuple[torch.Tensor, StartNetwork | None, list[str]]:
+    """The first scale's start (see :mod:`.start`): the styles that apply inside a region, and the one outside;
+    with the network's coarse scales, the network too, its rendering the start."""
     inside, outside = regions.split(styles) if regions else (styles, [])
-    return start_image(settings.init, scale.content, [s.image for s in inside], color=settings.color,
-                       blend=settings.style_blend, guide=scale.guide, outside=[s.image for s in outside],
-                       generator=generator, device=settings.device, precision=settings.precision)
+    if settings.on_network():
+        network, notices = start_network(scale.content, [s.image for s in inside], color=settings.color,
+                                         blend=settings.style_blend, device=settings.device,
+                                         precision=settings.precision)
+        if network is None:
+            return scale.content.clone(), None, notices
+        with torch.no_grad():
+            return network.render(scale.content).clamp(0, 1), network, notices
+    start, notices = start_image(settings.init, scale.content, [s.image for s in inside], color=settings.color,
+                                 blend=settings.style_blend, guide=scale.guide, outside=[s.image for s in outside],
+                                 generator=generator, device=settings.device, precision=settings.precision)
+    return start, None, notices
 
 
-def _budget_notice(control: JobControl, done: int, total: int, long_side: int, size: int) -> str:
-    enlarged = f", enlarged from {long_side} px" if long_side != size else ""
+def _budget_notice(control: JobControl, done: int, total: int, long_side: int, size: int, rendered: bool) -> str:
+    how = "rendered at full size by the network tuned at" if rendered else "enlarged from"
+    enlarged = f", {how} {long_side} px" if long_side != size else ""
     return (f"Stopped at this server's time budget ({control.seconds:.0f} s) after {done} of {total} steps: "
             f"this is the best image reached so far{enlarged}. Fewer steps or a smaller size finish in time.")
 

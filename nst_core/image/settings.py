@@ -17,13 +17,17 @@ from .regions import Outside
 
 # What an optimization starts from (see start.py).
 Start = Literal["one-pass", "content", "noise"]
-# What the optimizer moves (see pyramid.py); auto: the pyramid from a one-pass start with L-BFGS, else the pixels.
-Parametrization = Literal["auto", "pixels", "pyramid"]
+# What the optimizer moves: the pixels, the pyramid (pyramid.py), or on a one-pass start's coarse scales the
+# one-pass network itself and then the pyramid (start_network.py); auto: the network from a one-pass start with
+# L-BFGS and no region mask, the pyramid from one with a mask, else the pixels.
+Parametrization = Literal["auto", "pixels", "pyramid", "network"]
 STEPS = 40  # L-BFGS steps per scale by default
-# Steps per scale at 512 px that refine a one-pass start, on the pyramid, in about a third of the default's time
-# (bench/image_start.py; docs/benchmarks.md has what it costs in distances). Without a schedule a one-pass start
-# takes its last scales' steps, in proportion to the steps per scale (see ImageSettings.steps_at).
-ONE_PASS_SCHEDULE = (0, 0, 0, 20, 17)
+# Steps per scale at 512 px that refine a one-pass start in about a third of the default's time (bench/image_start.py;
+# docs/benchmarks.md has what each costs in distances): the network's 20 steps at 181 px, then the pyramid's at
+# 512 px; a picture moved (the pyramid or the pixels), 20 steps at 362 px and 17 at 512 px. Without a schedule a
+# one-pass start takes its last scales' steps, in proportion to the steps per scale (see ImageSettings.steps_at).
+ONE_PASS_SCHEDULE = (0, 20, 0, 0, 23)
+ONE_PASS_PICTURE_SCHEDULE = (0, 0, 0, 20, 17)
 ONE_PASS_STEPS = ", ".join(map(str, ONE_PASS_SCHEDULE))
 MIN_SIZE, MAX_SIZE = 32, 2048
 MAX_STEPS = 5000
@@ -60,13 +64,16 @@ class ImageSettings:
     style_scale: float = setting(1.0, "Style scale", "style image size relative to the content's, at every scale",
                                  minimum=0.1, maximum=4.0, step=0.05, panel="advanced")
     init: Start = setting("content", "Start from", "content: the photo itself (the most faithful); one-pass: the "
-                          "arbitrary network's result for the same styles, shown at once and refined at the last two "
-                          f"scales only ({ONE_PASS_STEPS} steps at 512 px unless a schedule is given: about a third "
-                          "of the time, the photo's structure kept less); noise", panel="advanced")
+                          "arbitrary network's result for the same styles, shown at once, the network tuned to the "
+                          f"picture at a small scale, then refined at full size ({ONE_PASS_STEPS} steps at 512 px "
+                          "unless a schedule is given: about a third of the time, the photo's structure kept less); "
+                          "noise", panel="advanced")
     parametrization: Parametrization = setting(
         "auto", "Descend on", "pyramid: the picture as a sum of layers from full size down to 32 px, so early steps "
-        "move large areas (L-BFGS only; faster from a one-pass start, the style lags from the photo); auto: the "
-        "pyramid from a one-pass start, the pixels otherwise", panel="advanced")
+        "move large areas (L-BFGS only; faster from a one-pass start, the style lags from the photo); network: from "
+        "a one-pass start, the coarse scales move the one-pass network's weights and the full-size steps the "
+        "pyramid (no region mask); auto: the network from a one-pass start, the pyramid there with a mask, the "
+        "pixels otherwise", panel="advanced")
     optimizer: Literal["lbfgs", "adam"] = setting("lbfgs", "Optimizer", "L-BFGS converges in far fewer steps",
                                                   panel="advanced")
     pooling: Pooling = setting("max", "Pooling", "avg: smoother gradients (Gatys et al. preferred it)",
@@ -120,9 +127,14 @@ class ImageSettings:
                                    f"scales ({', '.join(map(str, self.scales()))} px).")
             if self.schedule[-1] < 1:
                 raise InvalidInput("The schedule's last scale needs at least one step.")
-        if self.parametrization == "pyramid" and self.optimizer != "lbfgs":
-            raise InvalidInput("Descending on the pyramid needs the L-BFGS optimizer (Adam scales each number "
-                               "on its own, which undoes the pyramid's weighting).")
+        if self.parametrization in ("pyramid", "network") and self.optimizer != "lbfgs":
+            raise InvalidInput(f"Descending on the {self.parametrization} needs the L-BFGS optimizer (Adam scales each "
+                               "number on its own, which undoes the pyramid's weighting).")
+        if self.parametrization == "network" and self.init != "one-pass":
+            raise InvalidInput("parametrization 'network' moves the one-pass network: it needs init 'one-pass'.")
+        if self.parametrization == "network" and self.mask is not None:
+            raise InvalidInput("parametrization 'network' renders the whole picture in one style; with a region "
+                               "mask choose 'pyramid' (or 'auto').")
         if not 1 <= num_styles <= MAX_STYLES:
             raise InvalidInput(f"Give between 1 and {MAX_STYLES} style images (got {num_styles}).")
         if self.outside == "second-style" and self.style_blend is not None:
@@ -145,10 +157,24 @@ class ImageSettings:
                 raise InvalidInput(f"{self.backbone} has no layer {shown(layer)}; it has {', '.join(known)}.")
 
     def on_pyramid(self) -> bool:
-        """Whether the optimizer moves the pyramid's layers (pyramid.py) rather than the pixels."""
+        """Whether the full-size steps move the pyramid's layers (pyramid.py) rather than the pixels."""
         if self.parametrization == "auto":
             return self.init == "one-pass" and self.optimizer == "lbfgs"
-        return self.parametrization == "pyramid"
+        return self.parametrization in ("pyramid", "network")
+
+    def on_network(self) -> bool:
+        """Whether the coarse scales move the one-pass network (start_network.py) rather than a picture."""
+        if self.parametrization == "auto":
+            return self.on_pyramid() and self.mask is None
+        return self.parametrization == "network"
+
+    def style_scale_at(self, scale_index: int) -> float:
+        """The style pictures' size relative to the photo's at a scale: where the network learns, the final
+        scale's pixel size, so that the patterns it learns are the size its full-size rendering needs."""
+        sizes = self.scales()
+        if self.on_network() and scale_index < len(sizes) - 1:
+            return self.style_scale * sizes[-1] / sizes[scale_index]
+        return self.style_scale
 
     def scales(self) -> list[int]:
         """Long sides from coarse to fine, ``scale_ratio`` apart, ending exactly at ``size``; the first is the
@@ -163,6 +189,14 @@ class ImageSettings:
         count = len(self.scales())
         return next((i for i in range(count) if self.steps_at(i, count) > 0), count - 1)
 
+    def builds_scale(self, scale_index: int) -> bool:
+        """Whether a run works at a scale (builds its targets): from the first with steps on, except the network's
+        scales without steps (the network renders the next scale afresh: there is no picture to carry)."""
+        count = len(self.scales())
+        if scale_index < self.first_scale_index():
+            return False
+        return scale_index == count - 1 or self.steps_at(scale_index, count) > 0 or not self.on_network()
+
     def steps_at(self, scale_index: int, num_scales: int) -> int:
         if self.schedule is not None:
             return self.schedule[scale_index]
@@ -171,8 +205,13 @@ class ImageSettings:
         return self.steps
 
     def one_pass_schedule(self, num_scales: int) -> tuple[int, ...]:
-        """A one-pass start's steps without a schedule: ``ONE_PASS_SCHEDULE``'s last ``num_scales`` counts, scaled
-        by the steps per scale against the default's (the final scale keeps at least one step)."""
-        counts = [round(n * self.steps / STEPS) for n in ((0,) * num_scales + ONE_PASS_SCHEDULE)[-num_scales:]]
+        """A one-pass start's steps without a schedule: ``ONE_PASS_SCHEDULE``'s last ``num_scales`` counts (with a
+        picture moved at every scale, ``ONE_PASS_PICTURE_SCHEDULE``'s), those of any scales before them added to
+        the first, scaled by the steps per scale against the default's (the final scale keeps at least one step)."""
+        schedule = ONE_PASS_SCHEDULE if self.on_network() else ONE_PASS_PICTURE_SCHEDULE
+        kept = list(((0,) * num_scales + schedule)[-num_scales:])
+        if num_scales > 1:  # steps of scales below the first go to it (256 px: the network's 20 at 128 px)
+            kept[0] += sum(schedule[:-num_scales])
+        counts = [round(n * self.steps / STEPS) for n in kept]
         counts[-1] = max(1, counts[-1])
         return tuple(counts)

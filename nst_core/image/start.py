@@ -18,10 +18,11 @@ from PIL import Image
 
 from ..errors import InvalidInput, NSTError
 from ..runtime import PreparedModels, pick_runtime
-from .color import ColorMode, keep_content_colors, recolor_style
+from .color import ColorMode, keep_content_colors
 from .fast.model import FastModel
 from .fast.run import MIN_FAST_SIDE, network_pass
 from .settings import Start
+from .start_network import StartNetwork, style_vector
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,30 @@ def start_image(start: Start, content: torch.Tensor, styles: Sequence[Image.Imag
     try:
         inside = one_pass(content, styles, blend, color, device, precision)
         around = one_pass(content, outside, None, color, device, precision) if outside else content
-    except InvalidInput as exc:  # a style picture the predictor cannot use (too small): the photo, and why
-        return content.clone(), [f"No one-pass start: {exc} The run started from the photo instead."]
-    except NSTError as exc:  # the network's weights: the reason goes to the log, which may name server files
-        log.warning("one-pass start unavailable: %s", exc)
-        return content.clone(), ["The one-pass start is unavailable on this server (its network could not be "
-                                 "loaded); the run started from the photo instead and takes more steps to reach "
-                                 "the same style."]
+    except NSTError as exc:
+        return content.clone(), _without_one_pass(exc)
     return (inside if guide is None else guide * inside + (1 - guide) * around), []
+
+
+def start_network(content: torch.Tensor, styles: Sequence[Image.Image], *, color: ColorMode,
+                  blend: Sequence[float] | None, device: str = "auto",
+                  precision: str = "auto") -> tuple[StartNetwork | None, list[str]]:
+    """The one-pass network for ``styles`` that the coarse scales will move (:mod:`.start_network`), and any notice;
+    None where it cannot be loaded or used (the run then starts from the photo, as :func:`start_image` does)."""
+    try:
+        return StartNetwork(style_vector(content, styles, blend, color), color, pick_runtime(device, precision)), []
+    except NSTError as exc:
+        return None, _without_one_pass(exc)
+
+
+def _without_one_pass(exc: NSTError) -> list[str]:
+    """What a run that starts from the photo instead says, for the reason ``exc``."""
+    if isinstance(exc, InvalidInput):  # a style picture the predictor cannot use (too small): the photo, and why
+        return [f"No one-pass start: {exc} The run started from the photo instead."]
+    # The network's weights: the reason goes to the log, which may name server files.
+    log.warning("one-pass start unavailable: %s", exc)
+    return ["The one-pass start is unavailable on this server (its network could not be loaded); the run started "
+            "from the photo instead and takes more steps to reach the same style."]
 
 
 def one_pass(content: torch.Tensor, styles: Sequence[Image.Image], blend: Sequence[float] | None, color: ColorMode,
@@ -60,11 +77,9 @@ def one_pass(content: torch.Tensor, styles: Sequence[Image.Image], blend: Sequen
     """The arbitrary network's result for ``content`` (RGB in [0, 1]) with ``styles`` blended by ``blend``, at
     ``strength`` (the style vector moved that far from the photo's own)."""
     from .onepass.catalogue import load_network
-    from .onepass.styles import ANY_PICTURE, blend_weights, style_picture, vector_of
+    from .onepass.styles import ANY_PICTURE, vector_of
 
-    shares = blend_weights(blend, len(styles))
-    vector = sum(share * vector_of(recolor_style(style_picture(style), content, color))
-                 for share, style in zip(shares, styles))
+    vector = style_vector(content, styles, blend, color)
     if strength < 1.0:
         vector = strength * vector + (1.0 - strength) * vector_of(content)
     runtime = pick_runtime(device, precision)
