@@ -19,9 +19,10 @@ Ways of descending besides the engine's L-BFGS restarted at each scale (``"plain
 - ``"pyramid"``: :class:`nst_core.image.pyramid.Pyramid` with the variant's gain (the picture as the sum of a
   full-size layer and coarser layers, halved down to 32 px, the k-th weighted gain^k / 2^k: a preconditioner).
 - ``"network"``: the coarse scales move the one-pass transformer's weights and style vector (L-BFGS on all of
-  them, :class:`NetworkStart`), and the final scale starts from the network's rendering at its size, then
-  descends on the pyramid. A network step costs about a pixel step at the same size (the transformer is small
-  beside VGG19) and is counted as one.
+  them, the engine's :class:`~nst_core.image.start_network.StartNetwork`), and the final scale starts from the
+  network's rendering at its size, then descends on the pyramid. A network step is counted here as one pixel step
+  at the same size; it costs 1.1-1.3 of one (``bench/image_optimize.py --network``), which the engine's cost model
+  counts.
 Other starts: ``strength`` (the one-pass style vector moved that far from the photo's own), ``mix`` (the start's
 pixels mixed with the photo's); ``detail``: each enlargement to the next scale gets the band it lacks from the
 photo or from the one-pass result at that scale; ``final_style``: the coarse scales see the style picture at the
@@ -32,7 +33,6 @@ colour channels (:func:`color_mix`); ``tv_weight`` and the other weights: the ob
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import functools
 import json
@@ -53,15 +53,14 @@ from image_quality import PAIRS  # noqa: E402
 
 from nst_core.image import metrics  # noqa: E402
 from nst_core.image.backbones import FeatureNet, load_backbone  # noqa: E402
-from nst_core.image.fast.model import from_network, pad4, to_network  # noqa: E402
 from nst_core.image.io import load_image, resize_tensor  # noqa: E402
 from nst_core.image.objective import scale_images, scale_targets  # noqa: E402
-from nst_core.image.onepass.catalogue import load_network  # noqa: E402
-from nst_core.image.onepass.styles import ANY_PICTURE, style_picture, vector_of  # noqa: E402
+from nst_core.image.onepass.styles import style_picture, vector_of  # noqa: E402
 from nst_core.image.optimize import _finish  # noqa: E402
 from nst_core.image.pyramid import Pyramid  # noqa: E402
 from nst_core.image.settings import ImageSettings  # noqa: E402
 from nst_core.image.start import one_pass  # noqa: E402
+from nst_core.image.start_network import StartNetwork  # noqa: E402
 from nst_core.optim import make_optimizer  # noqa: E402
 from nst_core.runtime import Runtime, pick_runtime  # noqa: E402
 
@@ -135,25 +134,6 @@ VARIANTS = {
 }
 
 
-class NetworkStart:
-    """The one-pass transformer (a trainable fp32 copy) and its style vector, optimized on a scale's objective; it
-    renders a start at any size."""
-
-    def __init__(self, style: Path, runtime: Runtime) -> None:
-        self.net = copy.deepcopy(load_network("onepass-transformer")).float().to(runtime.device)
-        self.condition = vector_of(style_picture(style)).clone().to(runtime.device).requires_grad_(True)
-        self.params = [*self.net.parameters(), self.condition]
-        for param in self.params:
-            param.requires_grad_(True)
-        self.runtime = runtime
-
-    def render(self, photo: torch.Tensor) -> torch.Tensor:
-        height, width = photo.shape[-2:]
-        with self.runtime.autocast():
-            styled = self.net(to_network(pad4(photo.to(self.runtime.device)), ANY_PICTURE), None, None, self.condition)
-        return from_network(styled[..., :height, :width].float(), ANY_PICTURE, clamp=False)
-
-
 # The square root of natural images' RGB covariance as Olah et al. measured it on ImageNet ("Feature
 # Visualization", Distill 2017; lucid's color_correlation_svd_sqrt).
 RGB_COVARIANCE_SQRT = ((0.26, 0.09, 0.02), (0.27, 0.00, -0.05), (0.27, -0.09, 0.03))
@@ -214,7 +194,8 @@ def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net
         checkpoints: tuple[int, ...] = CHECKPOINTS) -> dict:
     """One variant on one pair: its judged distances at the final scale's checkpoints and its cost per step."""
     fields = {k: v for k, v in variant.items() if k in ("content_weight", "style_weight", "tv_weight", "precision")}
-    network = NetworkStart(style, runtime) if variant.get("descent") == "network" else None
+    network = (StartNetwork(vector_of(style_picture(style)), "none", runtime) if variant.get("descent") == "network"
+               else None)
     settings = ImageSettings(size=size, min_size=min_size, **fields)
     sides = settings.scales()
     schedule = aligned(variant["schedule"], len(sides))
@@ -234,7 +215,7 @@ def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net
         last = index == len(sides) - 1
         if network is not None and not last:  # a coarse scale moves the network, not a picture
             render = functools.partial(network.render, scale.content)
-            for _ in descend(make_optimizer("lbfgs", network.params, 1.0), scale.objective, render, steps):
+            for _ in descend(make_optimizer("lbfgs", [network.params], 1.0), scale.objective, render, steps):
                 pass
             continue
         if network is not None:

@@ -13,16 +13,15 @@ import logging
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from ..errors import InvalidInput, NSTError
 from ..runtime import PreparedModels, pick_runtime
 from .color import ColorMode, keep_content_colors
 from .fast.model import FastModel
-from .fast.run import MIN_FAST_SIDE, network_pass
+from .fast.run import network_pass
 from .settings import Start
-from .start_network import StartNetwork, style_vector
+from .start_network import StartNetwork, at_network_size, style_vector
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +84,8 @@ def one_pass(content: torch.Tensor, styles: Sequence[Image.Image], blend: Sequen
     runtime = pick_runtime(device, precision)
     net = runtime.prepare_model(load_network("onepass-transformer"), _PREPARED)
     model = FastModel(net, ANY_PICTURE, vector)
-    height, width = content.shape[-2:]
-    grow = max(1.0, MIN_FAST_SIDE / min(height, width))  # the network's padded convolutions need 16 px a side
-    picture = F.interpolate(content, scale_factor=grow, mode="bilinear", align_corners=False) if grow > 1 else content
     with torch.no_grad():
-        styled = network_pass(model, picture, runtime, condition=model.condition).clone()
-    if grow > 1:
-        styled = F.interpolate(styled, size=(height, width), mode="area")
+        styled = at_network_size(
+            lambda picture: network_pass(model, picture, runtime, condition=model.condition), content).clone()
     styled = styled.cpu().clamp(0, 1).contiguous()  # the network's output may be channels_last; L-BFGS views it flat
     return keep_content_colors(styled, content) if color == "luminance" else styled

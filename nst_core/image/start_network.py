@@ -12,7 +12,7 @@ enlargement (``bench/image_start.py``; docs/benchmarks.md). A step costs about 1
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from PIL import Image
@@ -37,6 +37,17 @@ def style_vector(content: torch.Tensor, styles: Sequence[Image.Image], blend: Se
     shares = blend_weights(blend, len(styles))
     return sum(share * vector_of(recolor_style(style_picture(style), content, color))
                for share, style in zip(shares, styles))
+
+
+def at_network_size(network: Callable[[torch.Tensor], torch.Tensor], picture: torch.Tensor) -> torch.Tensor:
+    """``network`` on ``picture``, enlarged first where a side is below ``MIN_FAST_SIDE`` (the network's padded
+    convolutions need 16 px a side) and its result brought back to the picture's size."""
+    height, width = picture.shape[-2:]
+    grow = max(1.0, MIN_FAST_SIDE / min(height, width))
+    if grow == 1.0:
+        return network(picture)
+    grown = torch.nn.functional.interpolate(picture, scale_factor=grow, mode="bilinear", align_corners=False)
+    return torch.nn.functional.interpolate(network(grown), size=(height, width), mode="area")
 
 
 class StartNetwork:
@@ -65,19 +76,15 @@ class StartNetwork:
 
         values = [v.view(s) for v, s in zip(torch.split(self.params if params is None else params, self._sizes),
                                             self._shapes)]
-        height, width = photo.shape[-2:]
-        grow = max(1.0, MIN_FAST_SIDE / min(height, width))  # its padded convolutions need 16 px a side
-        picture = photo.to(self.runtime.device)
-        if grow > 1:
-            picture = torch.nn.functional.interpolate(picture, scale_factor=grow, mode="bilinear",
-                                                      align_corners=False)
         weights = dict(zip(self._names, values))
-        with self.runtime.autocast():
-            styled = functional_call(self._net, weights, (to_network(pad4(picture), ANY_PICTURE),),
-                                     {"condition": values[-1]})
-        styled = from_network(styled[..., : picture.shape[-2], : picture.shape[-1]], ANY_PICTURE, clamp=False)
-        if grow > 1:
-            styled = torch.nn.functional.interpolate(styled, size=(height, width), mode="area")
+
+        def network(picture: torch.Tensor) -> torch.Tensor:
+            with self.runtime.autocast():
+                styled = functional_call(self._net, weights, (to_network(pad4(picture), ANY_PICTURE),),
+                                         {"condition": values[-1]})
+            return from_network(styled[..., : picture.shape[-2], : picture.shape[-1]], ANY_PICTURE, clamp=False)
+
+        styled = at_network_size(network, photo.to(self.runtime.device))
         styled = styled.to(photo.device)
         return keep_content_colors(styled, photo) if self.color == "luminance" else styled
 
