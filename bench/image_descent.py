@@ -23,6 +23,12 @@ Ways of descending besides the engine's L-BFGS restarted at each scale (``"plain
   network's rendering at its size, then descends on the pyramid. A network step is counted here as one pixel step
   at the same size; it costs 1.1-1.3 of one (``bench/image_optimize.py --network``), which the engine's cost model
   counts.
+- ``"multigrid"``: the network's coarse scale as above, then MG/OPT at the final scale (Nash, "A multigrid
+  approach to discretized optimization problems", 2000): every few L-BFGS steps a correction from the problem at
+  half the side, its objective tilted by the difference of the two scales' gradients so that its gradient at the
+  shrunk picture is the full-size gradient shrunk, enlarged and added with a step length from a parabola through
+  the full-size loss there, its slope and one more full-size evaluation. Its checkpoints count every evaluation,
+  a coarse one as its share of the pixels.
 Other starts: ``strength`` (the one-pass style vector moved that far from the photo's own), ``mix`` (the start's
 pixels mixed with the photo's); ``detail``: each enlargement to the next scale gets the band it lacks from the
 photo or from the one-pass result at that scale; ``final_style``: the coarse scales see the style picture at the
@@ -129,6 +135,11 @@ VARIANTS = {
                                           "gain": 1.41, "final_style": True, "color": 0.5},
     "one-pass-pyramid-color": {"init": "one-pass", "schedule": (0, 0, 0, 20, 60), "descent": "pyramid", "gain": 1.41,
                                "color": 1.0},
+    "one-pass-network-fs-181-multigrid": {"init": "one-pass", "schedule": (0, 20, 0, 0, 60), "descent": "multigrid",
+                                          "gain": 1.41, "final_style": True, "fine_steps": 3, "coarse_steps": 4},
+    "one-pass-network-fs-181-multigrid-8": {"init": "one-pass", "schedule": (0, 20, 0, 0, 60),
+                                            "descent": "multigrid", "gain": 1.41, "final_style": True,
+                                            "fine_steps": 3, "coarse_steps": 8},
     "one-pass-network-sw1.2": {"init": "one-pass", "schedule": (0, 0, 20, 0, 60), "descent": "network", "gain": 1.41,
                                "style_weight": 6.0},
 }
@@ -194,8 +205,8 @@ def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net
         checkpoints: tuple[int, ...] = CHECKPOINTS) -> dict:
     """One variant on one pair: its judged distances at the final scale's checkpoints and its cost per step."""
     fields = {k: v for k, v in variant.items() if k in ("content_weight", "style_weight", "tv_weight", "precision")}
-    network = (StartNetwork(vector_of(style_picture(style)), "none", runtime) if variant.get("descent") == "network"
-               else None)
+    network = (StartNetwork(vector_of(style_picture(style)), "none", runtime)
+               if variant.get("descent") in ("network", "multigrid") else None)
     settings = ImageSettings(size=size, min_size=min_size, **fields)
     sides = settings.scales()
     schedule = aligned(variant["schedule"], len(sides))
@@ -237,7 +248,7 @@ def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net
         x = x.clamp(0, 1)
         if variant.get("descent") in ("pyramid", "network") and "color" in variant:
             params, compose = decorrelated_pyramid(x, variant["color"], variant["gain"])
-        elif variant.get("descent") in ("pyramid", "network"):
+        elif variant.get("descent") in ("pyramid", "network", "multigrid"):
             layers = Pyramid(x, variant["gain"])
             params, compose = [layers.params], layers.picture
         else:
@@ -245,13 +256,21 @@ def run(variant: dict, content: Path, style: Path, *, net: FeatureNet, judge_net
         optimizer = make_optimizer("lbfgs", params, 1.0)  # the engine's L-BFGS
         if variant.get("descent") == "carry" and state is not None:
             optimizer.state[params[0]].update(carried_history(state, last_size, (height, width)) or {})
-        for step in descend(optimizer, scale.objective, compose, steps):
-            if last and (step in checkpoints or step == steps):
+        if last and variant.get("descent") == "multigrid":
+            coarse = scale_targets(sides[-3], loaded_content, [loaded_style], None, settings, net, runtime)
+            costs = multigrid(optimizer, params[0], compose, scale.objective, coarse.objective,
+                              coarse.content.shape[-2:], steps, variant["fine_steps"], variant["coarse_steps"])
+        else:
+            costs = descend(optimizer, scale.objective, compose, steps)
+        pending = [c for c in checkpoints if c < steps] + [steps]
+        for cost in costs:  # in final-scale steps: a step's number, or every evaluation counted
+            if last and pending and cost >= pending[0]:
+                pending = [c for c in pending if c > cost]
                 with torch.no_grad():
                     result = _finish(compose().cpu(), scale.content, scale.styles, settings, False,
                                      judge=scale.objective)
                 scores = metrics.judge_image(result, content, style, network=judge_net)
-                judged[step] = (scores.content_distance, scores.style_distance)
+                judged[math.ceil(cost)] = (scores.content_distance, scores.style_distance)
         picture, state, last_size = compose().detach(), optimizer.state[params[0]], (height, width)
     return {"seconds": time.perf_counter() - started, "judged": judged, "pixels": pixels, "schedule": schedule}
 
@@ -267,6 +286,71 @@ def descend(optimizer: torch.optim.LBFGS, objective, compose, steps: int):
     for step in range(1, steps + 1):
         optimizer.step(closure)
         yield step
+
+
+def multigrid(optimizer: torch.optim.LBFGS, params: torch.Tensor, compose, objective, coarse_objective,
+              coarse_size: tuple[int, int], steps: int, fine_steps: int, coarse_steps: int):
+    """MG/OPT cycles on ``objective(compose())`` with ``coarse_objective`` at ``coarse_size``; yields the cost so
+    far in full-size evaluations after each step (``params``: the optimizer's tensor, whose first numbers are the
+    picture's, as in a pyramid's full-size layer or the pixels)."""
+    full = compose().shape
+    ratio = coarse_size[0] * coarse_size[1] / (full[-2] * full[-1])
+    shrunk = torch.zeros(1, 3, *coarse_size, requires_grad=True)
+    coarse_optimizer = make_optimizer("lbfgs", [shrunk], 1.0)
+    cost = 0.0
+    for _ in descend(optimizer, objective, compose, fine_steps):
+        cost += 1
+        yield cost
+
+    def enlarge(small: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(small, size=full[-2:], mode="bilinear", align_corners=False)
+
+    while cost < steps:
+        optimizer.zero_grad(set_to_none=True)
+        picture = compose()
+        picture.retain_grad()
+        loss, _ = objective(picture)
+        loss.backward()
+        gradient, start = picture.grad.detach(), picture.detach()
+        flat_gradient = params.grad.detach().reshape(-1).clone()
+        small = resize_tensor(start, coarse_size).detach()
+        probe = small.clone().requires_grad_(True)
+        (shrunk_gradient,) = torch.autograd.grad((enlarge(probe) * gradient).sum(), probe)  # the enlargement's adjoint
+        probe = small.clone().requires_grad_(True)
+        (coarse_gradient,) = torch.autograd.grad(coarse_objective(probe)[0], probe)
+        tilt = (coarse_gradient - shrunk_gradient).detach()
+        with torch.no_grad():
+            shrunk.copy_(small)
+        coarse_optimizer.state.clear()
+
+        def coarse_closure(tilt: torch.Tensor = tilt) -> torch.Tensor:
+            coarse_optimizer.zero_grad(set_to_none=True)
+            value = coarse_objective(shrunk)[0] - (tilt * shrunk).sum()
+            value.backward()
+            return value
+
+        for _ in range(coarse_steps):
+            coarse_optimizer.step(coarse_closure)
+        correction = enlarge(shrunk.detach() - small)
+        with torch.no_grad():
+            tried = float(objective(start + correction)[0])
+        slope, value = float((gradient * correction).sum()), float(loss.detach())
+        curvature = tried - value - slope
+        length = min(1.0, -slope / (2 * curvature)) if slope < 0 and curvature > 0 else 0.0
+        step = torch.zeros_like(flat_gradient)
+        step[: start.numel()] = length * correction.reshape(-1)
+        with torch.no_grad():
+            params.view(-1).add_(step)
+        # The correction becomes L-BFGS's last step, so that its next step adds the curvature seen along it.
+        state = optimizer.state[params]
+        state.update(prev_flat_grad=flat_gradient, d=step, t=1.0, n_iter=max(state.get("n_iter", 0), 1))
+        for key, empty in (("old_dirs", []), ("old_stps", []), ("ro", []), ("H_diag", 1), ("func_evals", 0)):
+            state.setdefault(key, empty)
+        cost += 2 + (coarse_steps + 1) * ratio
+        yield cost
+        for _ in descend(optimizer, objective, compose, min(fine_steps, math.ceil(steps - cost))):
+            cost += 1
+            yield cost
 
 
 def one_pass_start(starts: dict | None, content: Path, style: Path, side: int, photo: torch.Tensor,
