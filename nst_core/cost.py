@@ -23,6 +23,7 @@ from .budget import Budget, OverBudget
 from .calibration import CALIBRATION
 from .image import pyramid, start_network
 from .image.backbones import backbone_spec
+from .image.color import recolors_style
 from .image.fast.run import ALIGN, TILE_OVERLAP, FastSettings
 from .image.io import fitted_size
 from .image.objective import MIN_SIDE
@@ -76,15 +77,20 @@ def image_features(settings: ImageSettings, content: tuple[int, int],
     sizes = settings.scales()
     step_mp = target_mp = 0.0
     scale_mp = []  # content and style pixels of each scale
+    built_style_sizes = None  # at the last scale built: a next scale with the same keeps its style targets
     for index, long_side in enumerate(sizes):
         width, height = fitted_size(*content, long_side, MIN_SIDE)
         style_side = round(long_side * settings.style_scale_at(index))
-        style_pixels = [math.prod(fitted_size(*s, style_side, MIN_SIDE)) for s in styles]
+        style_sizes = [fitted_size(*s, style_side, MIN_SIDE) for s in styles]
+        style_pixels = [math.prod(size) for size in style_sizes]
         # A step that moves the one-pass network costs STEP_COST pixel steps (start_network.py).
         per_step = start_network.STEP_COST if settings.on_network() and index < len(sizes) - 1 else 1.0
         step_mp += per_step * settings.steps_at(index, len(sizes)) * width * height / 1e6
         scale_mp.append((width * height + sum(style_pixels)) / 1e6)
-        target_mp += scale_mp[-1] if settings.builds_scale(index) else 0.0
+        if settings.builds_scale(index):
+            kept = style_sizes == built_style_sizes and settings.mask is None and not recolors_style(settings.color)
+            target_mp += width * height / 1e6 + (0.0 if kept else sum(style_pixels) / 1e6)
+            built_style_sizes = style_sizes
     final_content = math.prod(fitted_size(*content, sizes[-1], MIN_SIDE)) / 1e6
     final_style = max(style_pixels) / 1e6
     # The scale before the last is still held while the last one builds its targets; L-BFGS keeps two copies of

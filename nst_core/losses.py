@@ -206,6 +206,9 @@ class Objective:
     def add(self, term: Term) -> None:
         self.terms.append(term)
 
+    def term(self, name: str) -> Term:
+        return next(term for term in self.terms if term.name == name)
+
     def weight(self, term: Term) -> float:
         return term.weight * self.scales.get(term.name, 1.0)
 

@@ -12,7 +12,7 @@ from PIL import Image
 from conftest import EXAMPLES
 from nst_core import ImageResult, ImageSettings, InvalidInput, cost, iter_stylize_image
 from nst_core.control import JobControl
-from nst_core.image import start_network
+from nst_core.image import objective, start_network
 from nst_core.image.backbones import random_backbone
 from nst_core.image.io import fit_long_side, fitted_size, read_png_settings, save_png, to_tensor
 from nst_core.image.objective import MIN_SIDE
@@ -167,11 +167,46 @@ def test_the_cost_model_counts_network_steps_and_the_styles_at_full_size():
     coarse = math.prod(fitted_size(*content, 181, MIN_SIDE)) / 1e6
     assert time_network["step_mp"] - time_pyramid["step_mp"] == pytest.approx(
         (start_network.STEP_COST - 1) * 20 * coarse)
-    # Targets at 181 and 512 px only (the network renders 512 px afresh), the style read at 512 px's size at both.
-    assert time_network["target_mp"] == pytest.approx(
-        sum(math.prod(fitted_size(*content, side, MIN_SIDE)) + 512 * 512 for side in (181, 512)) / 1e6)
+    # Targets at 181 and 512 px only (the network renders 512 px afresh); the style, at 512 px's size at both, read
+    # once (recoloured towards the content of each scale, twice).
+    photos = sum(math.prod(fitted_size(*content, side, MIN_SIDE)) for side in (181, 512))
+    assert time_network["target_mp"] == pytest.approx((photos + 512 * 512) / 1e6)
+    recoloured = ImageSettings(init="one-pass", color="match-histogram")
+    assert cost.image_features(recoloured, content, styles)[0]["target_mp"] == pytest.approx(
+        (photos + 2 * 512 * 512) / 1e6)
     assert time_pyramid["target_mp"] == pytest.approx(
         sum(math.prod(fitted_size(*content, side, MIN_SIDE)) + side * side for side in (181, 256, 362, 512)) / 1e6)
     runtime = pick_runtime(precision="fp32")
     photo = cost.image_cost(ImageSettings(), runtime, content, styles)
     assert 0.25 < cost.image_cost(network, runtime, content, styles).seconds / photo.seconds < 0.4
+
+
+@pytest.mark.parametrize(("color", "styles"), [("none", (STYLE,)), ("luminance", (STYLE, SECOND)),
+                                               ("match-histogram", (STYLE,))])
+def test_the_style_targets_are_computed_once_where_both_scales_see_the_same_pictures(tiny_vgg, monkeypatch,
+                                                                                      color, styles):
+    """The network's scale reads the style at the final scale's size: the final scale reuses those targets, to
+    the value, unless the style is recoloured towards each scale's content; the cost model counts the same."""
+    seen = []
+    forward = type(tiny_vgg).forward
+
+    def recording(self, image, layers):
+        if not torch.is_grad_enabled():  # a target, not an evaluation of the moved picture
+            seen.append(tuple(image.shape[-2:]))
+        return forward(self, image, layers)
+
+    monkeypatch.setattr(type(tiny_vgg), "forward", recording)
+    result = _run(tiny_vgg, styles, color=color)[1]
+    monkeypatch.undo()
+    style_shapes = {tuple(to_tensor(fit_long_side(Image.open(s).convert("RGB"), 96, MIN_SIDE)).shape[-2:])
+                    for s in styles}
+    reads = sum(shape in style_shapes for shape in seen)
+    assert reads == (2 if color == "match-histogram" else 1) * len(styles)
+    # The targets reused are the very ones the final scale would compute afresh: the same picture, to the value.
+    monkeypatch.setattr(objective, "_same_style_losses", lambda earlier, images: None)
+    assert torch.equal(to_tensor(result.image), to_tensor(_run(tiny_vgg, styles, color=color)[1].image))
+    settings = ImageSettings(**{**TINY, "color": color})
+    counted = cost.image_features(settings, Image.open(CONTENT).size, [Image.open(s).size for s in styles])[0]
+    photos = sum(math.prod(fitted_size(*Image.open(CONTENT).size, side, MIN_SIDE)) for side in settings.scales())
+    style_pixels = sum(math.prod(fitted_size(*Image.open(s).size, 96, MIN_SIDE)) for s in styles)
+    assert counted["target_mp"] * 1e6 == pytest.approx(photos + style_pixels * reads / len(styles))

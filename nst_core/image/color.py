@@ -104,10 +104,14 @@ def match_shadows(result: torch.Tensor, styles: list[torch.Tensor]) -> torch.Ten
     return yiq_to_rgb(torch.cat([lifted, yiq[:, 1:]], dim=1)).clamp(0, 1)
 
 
+def recolors_style(mode: ColorMode) -> bool:
+    """Whether ``mode`` changes the style pictures towards the content's colours before the transfer (then a
+    style picture differs from scale to scale with the content's)."""
+    return mode.startswith("match-")
+
+
 def recolor_style(style: torch.Tensor, content: torch.Tensor, mode: ColorMode) -> torch.Tensor:
     """Apply the pre-transfer part of ``mode`` to a style image."""
-    if mode == "match-meancov":
-        return match_mean_cov(style, content)
-    if mode == "match-histogram":
-        return match_histogram(style, content)
-    return style
+    if not recolors_style(mode):
+        return style
+    return (match_mean_cov if mode == "match-meancov" else match_histogram)(style, content)

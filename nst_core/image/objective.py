@@ -23,11 +23,12 @@ MIN_SIDE = 32
 
 def image_objective(net: FeatureNet, runtime: Runtime, settings: ImageSettings, content: torch.Tensor,
                     styles: list[torch.Tensor], *, guide: torch.Tensor | None = None,
-                    outside_styles: list[torch.Tensor] = ()) -> Objective:
+                    outside_styles: list[torch.Tensor] = (), style_losses: LayerLosses | None = None) -> Objective:
     """Weighted content + style + TV + range loss of an image against fixed targets at one scale.
 
     With a ``guide`` (the region mask at this scale), ``styles`` hold only inside it and ``outside_styles``
-    (if any) outside it; elsewhere the content alone speaks.
+    (if any) outside it; elsewhere the content alone speaks. ``style_losses``, an earlier scale's style targets for
+    the very same ``styles``, spares computing them again.
     """
     spec = backbone_spec(settings.backbone)
     content_layers = settings.content_layers or spec.content_layers
@@ -39,14 +40,16 @@ def image_objective(net: FeatureNet, runtime: Runtime, settings: ImageSettings, 
 
     with torch.no_grad():
         content_features = features(content, content_layers)
-        style_features = [features(style, style_layers) for style in styles]
+        style_features = [] if style_losses is not None else [features(style, style_layers) for style in styles]
         outside_features = [features(style, style_layers) for style in outside_styles]
     s = settings
     layer_weights = s.style_layer_weights or spec.style_layer_weights
+    if style_losses is None:
+        style_losses = LayerLosses.style(style_features, style_layers, blend=s.style_blend,
+                                         layer_weights=layer_weights, guide=guide)
     terms = [
         Term.on_features("content", s.content_weight, LayerLosses.content(content_features, content_layers)),
-        Term.on_features("style", s.style_weight, LayerLosses.style(
-            style_features, style_layers, blend=s.style_blend, layer_weights=layer_weights, guide=guide)),
+        Term.on_features("style", s.style_weight, style_losses),
         Term.on_input("tv", s.tv_weight, total_variation),
         Term.on_input("range", s.range_weight, range_penalty),
     ]
@@ -80,9 +83,21 @@ def scale_images(long_side: int, content: LoadedImage, styles: list[LoadedImage]
 
 
 def scale_targets(long_side: int, content: LoadedImage, styles: list[LoadedImage], regions: Regions | None,
-                   settings: ImageSettings, net: FeatureNet, runtime: Runtime) -> ScaleTargets:
+                   settings: ImageSettings, net: FeatureNet, runtime: Runtime, *,
+                   earlier: ScaleTargets | None = None) -> ScaleTargets:
+    """The scale's pictures and its loss; the style's targets taken from the ``earlier`` scale where that saw the
+    very same style pictures (the network's coarse scale takes them at the final scale's size)."""
     images = scale_images(long_side, content, styles, regions, settings)
     inside, outside = regions.split(images.styles) if regions else (images.styles, [])
     objective = image_objective(net, runtime, settings, images.content, inside, guide=images.guide,
-                                outside_styles=outside)
+                                outside_styles=outside, style_losses=_same_style_losses(earlier, images))
     return dataclasses.replace(images, objective=objective)
+
+
+def _same_style_losses(earlier: ScaleTargets | None, images: ScaleTargets) -> LayerLosses | None:
+    """The earlier scale's style targets if it had no region guide and the same style pictures, to the value."""
+    if earlier is None or earlier.guide is not None or images.guide is not None:
+        return None
+    same = len(earlier.styles) == len(images.styles) and all(
+        a.shape == b.shape and torch.equal(a, b) for a, b in zip(earlier.styles, images.styles))
+    return earlier.objective.term("style").parts if same else None

@@ -87,13 +87,15 @@ def _iter_stylize_image(content: ImageSource, styles: Sequence[ImageSource], set
     sizes = settings.scales()
     total = sum(settings.steps_at(i, len(sizes)) for i in range(len(sizes)))
     done, image, network, terms, stopped = 0, None, None, {}, False
+    scale: ScaleTargets | None = None  # the last scale built: its style targets may serve the next
     hold = StyleHold(settings.hold_style_from)
     for index, long_side in enumerate(sizes):
         steps, last = settings.steps_at(index, len(sizes)), index == len(sizes) - 1
         if not settings.builds_scale(index):
             continue  # a schedule 0, 0, 20, ... starts at 256 px; the network renders any later scale afresh
         at_scale = dataclasses.replace(settings, style_scale=settings.style_scale_at(index))
-        scale = scale_targets(long_side, loaded_content, loaded_styles, regions, at_scale, net, runtime)
+        scale = scale_targets(long_side, loaded_content, loaded_styles, regions, at_scale, net, runtime,
+                              earlier=scale)
         if image is None:
             start, network, start_notices = _start(settings, scale, loaded_styles, regions, generator)
             notices += start_notices
