@@ -185,7 +185,7 @@ def test_calibration_is_skipped_when_off_and_a_failure_keeps_the_fitted_times(mo
     assert not skipped.measure({"image/fp32": 1.0}) and "off" in skipped.detail and skipped.factors == {}
 
 
-def test_the_pages_time_hint_comes_from_the_estimate(restored):
+def test_the_pages_time_hint_comes_from_the_estimate(restored, monkeypatch):
     from ui import image_tab
 
     restored.factors = {}
@@ -193,3 +193,16 @@ def test_the_pages_time_hint_comes_from_the_estimate(restored):
     restored.factors = {f"image/{c}": 20.0 for c in PRECISION_CLASSES}
     slow = image_tab.time_hint()
     assert quick != slow and "on this server" in slow and "min" in slow, (quick, slow)
+    # The one-pass start's time beside the default's, each the estimate itself as the page words it.
+    from nst_core import ImageSettings, cost
+    from nst_core.runtime import pick_runtime
+
+    runtime = pick_runtime()
+    default, one_pass = (cost.image_cost(settings, runtime, (512, 341), [(512, 512)]).seconds
+                         for settings in (ImageSettings(), ImageSettings(init="one-pass")))
+    assert one_pass < 0.5 * default
+    assert (f"takes {image_tab.duration(default)} on this server ({image_tab.duration(one_pass)} starting from the "
+            "one-pass result: Advanced, *Start from*)") in slow, slow
+    # Where the one-pass networks cannot be had, the page promises no such start.
+    monkeypatch.setattr(image_tab, "can_be_had", lambda key: key not in ("onepass-predictor", "onepass-transformer"))
+    assert "one-pass" not in image_tab.time_hint() and "on this server;" in image_tab.time_hint()

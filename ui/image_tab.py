@@ -14,6 +14,7 @@ from typing import Any
 import gradio as gr
 
 from nst_core import InvalidInput, NSTError, cost
+from nst_core.image import start
 from nst_core.image.backbones import BACKBONES
 from nst_core.image.io import read_megapixels, read_png_settings, save_png
 from nst_core.image.optimize import ImageProgress, ImageResult, ImageSettings, iter_stylize_image
@@ -26,7 +27,7 @@ from .endpoint import checked_picture, notes, offer
 from .figures import LossHistory, loss_plot
 from .form import Form
 from .layout import content_picture, fresh_markdown, intro
-from .models import models_panel, offered
+from .models import can_be_had, models_panel, offered
 from .region_editor import LABEL, RegionEditor, RegionFiles, region_files, region_mask
 from .serving import File, JobControl, streamed
 
@@ -111,16 +112,20 @@ INTRO = ("**Paint a photo in the style of another picture.** Choose an example (
 
 
 def time_hint() -> str:
-    """How long the default run takes on this server: the cost model's estimate, calibrated once the server has
-    measured itself (read at each page load)."""
+    """How long the default run takes on this server, and from the one-pass start: the cost model's estimates,
+    calibrated once the server has measured itself (read at each page load)."""
     settings = ImageSettings()
     runtime = pick_runtime(settings.device, settings.precision)
-    estimate = cost.image_cost(settings, runtime, (settings.size, round(settings.size * 2 / 3)),
-                               [(settings.size, settings.size)])
+
+    def seconds(run: ImageSettings) -> float:
+        return cost.image_cost(run, runtime, (run.size, round(run.size * 2 / 3)), [(run.size, run.size)]).seconds
+
+    faster = (f" ({duration(seconds(ImageSettings(init='one-pass')))} starting from the one-pass result: Advanced, "
+              "*Start from*)" if all(can_be_had(key) for key in start.WEIGHTS) else "")
     largest = cost.largest_image_size(settings, runtime, state.BUDGET)
     limit = f" up to {largest} px fit its budget" if largest else " no size fits its budget"
-    return (f"A {settings.size} px picture with the default settings takes {duration(estimate.seconds)} on this "
-            f"server;{limit} with these settings.")
+    return (f"A {settings.size} px picture with the default settings takes {duration(seconds(settings))} on this "
+            f"server{faster};{limit} with the default settings.")
 
 
 def duration(seconds: float) -> str:

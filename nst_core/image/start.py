@@ -26,6 +26,7 @@ from .start_network import StartNetwork, at_network_size, style_vector
 log = logging.getLogger(__name__)
 
 _PREPARED = PreparedModels()  # the transformer laid out for the runtime, kept between runs
+WEIGHTS = ("onepass-predictor", "onepass-transformer")  # what a one-pass start reads: the style vector, the picture
 
 
 def start_image(start: Start, content: torch.Tensor, styles: Sequence[Image.Image], *, color: ColorMode,
@@ -82,7 +83,7 @@ def one_pass(content: torch.Tensor, styles: Sequence[Image.Image], blend: Sequen
     if strength < 1.0:
         vector = strength * vector + (1.0 - strength) * vector_of(content)
     runtime = pick_runtime(device, precision)
-    net = runtime.prepare_model(load_network("onepass-transformer"), _PREPARED)
+    net = runtime.prepare_model(load_network(WEIGHTS[1]), _PREPARED)
     model = FastModel(net, ANY_PICTURE, vector)
     with torch.no_grad():
         styled = at_network_size(
