@@ -129,6 +129,17 @@ def test_bad_settings_raise_invalid_input(overrides, message):
         ImageSettings(**overrides).check(num_styles=2)
 
 
+@pytest.mark.parametrize(("content", "styles", "message"), [
+    (Image.new("RGB", (340, 20)), [STYLE], "The content image is 340x20; aspect ratios beyond 16:1"),
+    (CONTENT, [STYLE, Image.new("RGB", (2, 40))], "The style image 2 is 2x40; aspect ratios beyond 16:1"),
+])
+def test_a_picture_too_long_for_its_width_is_named_in_the_refusal(tiny_vgg, content, styles, message):
+    with pytest.raises(InvalidInput, match=message):
+        stylize_image(content, styles, ImageSettings(size=48), network=tiny_vgg)
+    stylize_image(Image.new("RGB", (320, 20)), [STYLE], ImageSettings(size=48, min_size=48, steps=1),
+                  network=tiny_vgg)  # 16:1 itself runs
+
+
 def test_no_style_image_is_an_error(tiny_vgg):
     with pytest.raises(InvalidInput, match="between 1 and"):
         stylize_image(CONTENT, [], ImageSettings(size=48), network=tiny_vgg)

@@ -191,10 +191,11 @@ def _descend(moved: Pyramid | Pixels, objective: Objective, steps: int, settings
 def _load_inputs(content: ImageSource, styles: Sequence[ImageSource],
                  color: ColorMode) -> tuple[LoadedImage, list[LoadedImage], list[str], bool]:
     """Decode the images and check their shapes: (content, styles, notices, whether the result stays grey)."""
-    loaded_content = load_image(content, label="content image")
-    loaded_styles = [load_image(style, label=f"style image {i + 1}") for i, style in enumerate(styles)]
-    for loaded, label in ((loaded_content, "content image"), *((s, "a style image") for s in loaded_styles)):
-        width, height = loaded.image.size
+    labels = ["content image", *(f"style image {i + 1}" for i in range(len(styles)))]
+    pictures = [load_image(image, label=label) for image, label in zip([content, *styles], labels)]
+    loaded_content, *loaded_styles = pictures
+    for image, label in zip(pictures, labels):
+        width, height = image.image.size
         if max(width, height) > MAX_ASPECT * min(width, height):
             raise InvalidInput(f"The {label} is {width}x{height}; aspect ratios beyond {MAX_ASPECT}:1 "
                                "are not supported.")
